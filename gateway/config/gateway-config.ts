@@ -1,0 +1,87 @@
+/**
+ * The validated, normalized, deep-frozen configuration. routes.schema.json describes the YAML; these types describe
+ * what the loader hands to the runtime after defaults, parsing of addresses and plugin option checks.
+ */
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ServerLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  readonly maxHeaders: number;
+  readonly maxBodyBytes: number;
+  readonly drainGraceMs: number;
+  readonly trustedProxies: readonly string[];
+  readonly requestIdHeader: string;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface LogConfig {
+  readonly level: LogLevel;
+  readonly access: boolean;
+}
+
+export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'random' | 'least-request' | 'p2c';
+
+export interface DiscoveryConfig {
+  readonly type: string;
+  /** The plugin's options, checked against its schema; opaque to core. */
+  readonly options: Readonly<Record<string, unknown>>;
+  /** A stable key of type + options: equal keys share one discovery watch across reloads. */
+  readonly key: string;
+}
+
+export interface ServiceConfig {
+  readonly name: string;
+  readonly discovery: DiscoveryConfig;
+  readonly balancer: BalancerName;
+  readonly timeoutMs: number;
+  readonly maxSocketsPerEndpoint: number;
+  readonly idleSocketTimeoutMs: number;
+  readonly warmTimeoutMs: number;
+  /** 'preserve', 'endpoint' or a fixed Host value. */
+  readonly hostHeader: string;
+}
+
+export interface RouteMatch {
+  /** Lower-cased exact hosts and `*.suffix` wildcards; empty means any host. */
+  readonly hosts: readonly string[];
+  readonly path?: string;
+  readonly exactPath?: string;
+  readonly pathRegex?: string;
+  /** Upper-case methods; empty means any method. */
+  readonly methods: readonly string[];
+  /** Lower-cased header names to exact values. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface RouteConfig {
+  readonly name: string;
+  /** Position in routes.yaml, the last tie-breaker between equally specific routes. */
+  readonly index: number;
+  readonly match: RouteMatch;
+  readonly service: string;
+  readonly stripPrefix: boolean;
+  readonly replacePrefix?: string;
+  readonly websocket: boolean;
+  readonly timeoutMs: number;
+  readonly maxBodyBytes: number;
+}
+
+export interface GatewayConfig {
+  readonly file: string;
+  /** sha256 of the file's bytes, shown by the admin API; equal hashes make a reload a no-op. */
+  readonly hash: string;
+  readonly listen: ListenAddress;
+  readonly admin: ListenAddress | null;
+  readonly server: ServerLimits;
+  readonly log: LogConfig;
+  readonly services: ReadonlyMap<string, ServiceConfig>;
+  readonly routes: readonly RouteConfig[];
+}

@@ -1,0 +1,128 @@
+import { once } from 'node:events';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createBuiltinRegistry } from '../plugins/index.js';
+import { createAdminServer } from './admin/admin-server.js';
+import { loadRoutesFile } from './config/load-routes-file.js';
+import { createLogger } from './logger.js';
+import type { PluginRegistry } from './plugin-api/plugin-registry.js';
+import { createRequestHandler } from './proxy/handle-request.js';
+import { createUpgradeHandler } from './proxy/handle-upgrade.js';
+import { buildSnapshot, releaseSnapshot } from './runtime/build-snapshot.js';
+import { Reloader, type ReloadOutcome } from './runtime/reloader.js';
+import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
+import { SnapshotHolder } from './runtime/snapshot-holder.js';
+import { applyLimits, createEdgeServer } from './server/edge-server.js';
+import { EndpointRegistry } from './upstream/endpoint-registry.js';
+import { PoolManager } from './upstream/pool-manager.js';
+
+export interface GatewayOptions {
+  readonly configFile: string;
+  readonly plugins?: PluginRegistry;
+  readonly log?: Logger;
+  /** Overrides `listen` from the file (tests use port 0). */
+  readonly listen?: { host: string; port: number };
+  /** Overrides `admin` from the file; null turns the admin listener off. */
+  readonly admin?: { host: string; port: number } | null;
+}
+
+export interface Gateway {
+  readonly log: Logger;
+  /** The data-plane address actually bound. */
+  address(): AddressInfo;
+  adminAddress(): AddressInfo | null;
+  current(): RuntimeSnapshot;
+  reload(): Promise<ReloadOutcome>;
+  /** Stops accepting, lets in-flight requests finish (up to graceMs), closes everything. */
+  shutdown(graceMs?: number): Promise<{ forced: boolean }>;
+}
+
+async function listen(server: http.Server, host: string, port: number): Promise<void> {
+  server.listen(port, host);
+  await once(server, 'listening');
+}
+
+/** Loads the config (throws ConfigError), warms it, binds the listeners. The caller wires signals. */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const plugins = options.plugins ?? createBuiltinRegistry();
+  const config = await loadRoutesFile(options.configFile, plugins);
+  const log = options.log ?? createLogger(config.log.level);
+  log.level = config.log.level;
+  const accessLogger = log.child({ log: 'access' });
+  let accessLog: Logger | null = config.log.access ? accessLogger : null;
+
+  const registry = new EndpointRegistry();
+  const pools = new PoolManager(plugins, registry, log);
+  const holder = new SnapshotHolder();
+  const first = await buildSnapshot(config, 1, pools, log);
+  holder.swap(first, () => {});
+
+  let draining = false;
+  const handlerContext = { holder, registry, accessLog: () => accessLog, draining: () => draining };
+  const handlers = createRequestHandler(handlerContext);
+  const server = createEdgeServer(config.server, handlers, createUpgradeHandler(handlerContext, handlers));
+  const admin = createAdminServer({
+    ready: () => !draining && holder.current !== undefined,
+    draining: () => draining,
+    generation: () => holder.current?.generation ?? 0,
+  });
+
+  const reloader = new Reloader({
+    file: options.configFile, plugins, pools, holder, log,
+    onApplied: (snapshot) => {
+      applyLimits(server, snapshot.config.server);
+      log.level = snapshot.config.log.level;
+      accessLog = snapshot.config.log.access ? accessLogger : null;
+    },
+  });
+
+  const listenAt = options.listen ?? config.listen;
+  const adminAt = options.admin === undefined ? config.admin : options.admin;
+  try {
+    await listen(server, listenAt.host, listenAt.port);
+    if (adminAt) await listen(admin, adminAt.host, adminAt.port);
+  } catch (err) {
+    server.close();
+    await releaseSnapshot(first, pools);
+    throw err;
+  }
+  log.info({ event: 'started', listen: server.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
+
+  let shuttingDown: Promise<{ forced: boolean }> | undefined;
+  async function shutdown(graceMs = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {
+    draining = true;
+    log.info({ event: 'draining', graceMs }, 'draining: no new connections; finishing requests in flight');
+    // Stop accepting now; idle keep-alive connections close at once, busy ones after their response (which carries
+    // Connection: close while draining).
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const forced = await Promise.race([
+      closed.then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(resolve, graceMs, true); }),
+    ]);
+    clearTimeout(timer);
+    if (forced) {
+      log.warn({ event: 'drain-timeout', graceMs }, 'drain grace over: closing the remaining connections');
+      server.closeAllConnections();
+      await closed;
+    }
+    admin.close();
+    admin.closeAllConnections();
+    handlers.close();
+    await pools.closeAll();
+    registry.destroyAll();
+    log.info({ event: 'stopped', forced }, 'gantry stopped');
+    return { forced };
+  }
+
+  return {
+    log,
+    address: () => server.address() as AddressInfo,
+    adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
+    current: () => holder.current as RuntimeSnapshot,
+    reload: () => reloader.reload(),
+    shutdown: (graceMs) => (shuttingDown ??= shutdown(graceMs)),
+  };
+}

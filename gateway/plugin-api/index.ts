@@ -1,0 +1,3 @@
+export * from './discovery.js';
+export * from './plugin-context.js';
+export * from './plugin-registry.js';

@@ -1,0 +1,43 @@
+import type { ServerResponse } from 'node:http';
+import { ERRORS, type ErrorCode } from '../errors.js';
+
+export interface ErrorDetails {
+  readonly requestId: string;
+  readonly requestIdHeader: string;
+  readonly route?: string | undefined;
+  readonly retryAfterS?: number | undefined;
+  readonly allow?: readonly string[] | undefined;
+  /** Close the connection after the answer (the request body was not read, or the gateway is draining). */
+  readonly close?: boolean;
+}
+
+/**
+ * Answers with the gateway's own JSON error: `{ error, message, request_id, route }`. Once the upstream's response
+ * head went out, a clean error is impossible: the connection is cut instead, so the client sees the truncation.
+ * Returns the body bytes written.
+ */
+export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails): number {
+  if (res.headersSent) {
+    res.destroy();
+    return 0;
+  }
+  const { status, message } = ERRORS[code];
+  const body = JSON.stringify({ error: code, message, request_id: d.requestId, route: d.route ?? null });
+  const length = Buffer.byteLength(body);
+  const headers: string[] = [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(length),
+    'cache-control', 'no-store',
+    d.requestIdHeader, d.requestId,
+  ];
+  if (d.retryAfterS !== undefined) headers.push('retry-after', String(d.retryAfterS));
+  if (d.allow) headers.push('allow', d.allow.join(', '));
+  if (d.close) headers.push('connection', 'close');
+  res.writeHead(status, headers);
+  if (res.req?.method === 'HEAD') {
+    res.end();
+    return 0;
+  }
+  res.end(body);
+  return length;
+}

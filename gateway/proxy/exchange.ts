@@ -1,0 +1,58 @@
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { ErrorCode } from '../errors.js';
+import type { CompiledRoute } from '../routing/compiled-route.js';
+import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
+import type { Generation } from '../runtime/snapshot-holder.js';
+import type { EndpointState } from '../upstream/endpoint-state.js';
+import type { InspectedRequest } from './inspect-request.js';
+
+/** Links req and res to their exchange, for http-proxy's events, which only hand back req and res. */
+export const EXCHANGE = Symbol('gantry.exchange');
+
+export type WithExchange<T> = T & { [EXCHANGE]?: Exchange };
+
+/**
+ * One request's journey: what it matched, where it went, how it ended. One object per request, with every field
+ * declared up front so V8 keeps a single shape; the access log line is written from it when the response closes.
+ */
+export class Exchange implements InspectedRequest {
+  readonly startMs = performance.now();
+  requestId = '';
+  host = '';
+  hostHeader = '';
+  /** Normalized path, before any rewrite: what was matched and what the access log shows. */
+  path = '';
+  route: CompiledRoute | undefined = undefined;
+  service: ServiceRuntime | undefined = undefined;
+  endpoint: EndpointState | undefined = undefined;
+  proxyReq: ClientRequest | undefined = undefined;
+  proxyRes: IncomingMessage | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  errorCode: ErrorCode | undefined = undefined;
+  status = 0;
+  /** Response body bytes relayed to the client. */
+  bytes = 0;
+  /** Request body bytes seen, for the limit on chunked bodies. */
+  bodyBytes = 0;
+  /** The response head is decided: the upstream's, or an error of ours. Later upstream events are ignored. */
+  settled = false;
+  /** The client sent `Expect: 100-continue`: answer 100 only once the request is accepted. */
+  expectContinue = false;
+  /** Close the client connection after this response (draining, or an unread body). */
+  closeAfter = false;
+  closed = false;
+
+  constructor(
+    readonly req: WithExchange<IncomingMessage>,
+    readonly res: WithExchange<ServerResponse>,
+    readonly generation: Generation | undefined,
+  ) {
+    req[EXCHANGE] = this;
+    res[EXCHANGE] = this;
+  }
+
+  durationMs(): number {
+    return Math.round((performance.now() - this.startMs) * 100) / 100;
+  }
+}

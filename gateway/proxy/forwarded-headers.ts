@@ -1,0 +1,76 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { BlockList } from 'node:net';
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) plus ones that only make sense between client and gateway. `trailer` also
+// crashes http-proxy 1.18.1 (issue 1647); `expect` is answered by the gateway itself.
+const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect'] as const;
+// What an untrusted client may not tell the upstream about the path its request took.
+const CLIENT_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'] as const;
+const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding']);
+
+/** Deletes every header named in a Connection value (RFC 9110 §7.6.1), except the message's own framing. */
+export function dropConnectionNamed(headers: Record<string, unknown>, connection: string | string[] | undefined): void {
+  if (connection === undefined) return;
+  for (const token of String(connection).split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && !PROTECTED.has(name)) delete headers[name];
+  }
+}
+
+export interface ForwardingFacts {
+  readonly peer: string;
+  readonly trustedProxies: BlockList | null;
+  /** The Host the client asked for, as X-Forwarded-Host. */
+  readonly clientHost: string;
+  readonly requestIdHeader: string;
+  readonly requestId: string;
+}
+
+/**
+ * Rewrites the request headers in place for the upstream: hop-by-hop headers and those named in Connection go;
+ * X-Forwarded-For becomes the socket peer, appended to the client's value only when the peer is a trusted proxy.
+ */
+export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: ForwardingFacts): void {
+  dropConnectionNamed(headers, headers.connection);
+  for (const name of REQUEST_HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+
+  const peer = facts.peer;
+  const trusted = facts.trustedProxies !== null
+    && facts.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  if (trusted) {
+    const xff = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = xff ? `${xff}, ${peer}` : peer;
+    headers['x-forwarded-proto'] ??= 'http';
+    headers['x-forwarded-host'] ??= facts.clientHost;
+  } else {
+    for (const name of CLIENT_FORWARDING) if (headers[name] !== undefined) delete headers[name];
+    headers['x-forwarded-for'] = peer;
+    headers['x-forwarded-proto'] = 'http';
+    if (facts.clientHost) headers['x-forwarded-host'] = facts.clientHost;
+  }
+  headers[facts.requestIdHeader] = facts.requestId;
+}
+
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'trailer', 'upgrade', 'te', 'proxy-authenticate']);
+
+/**
+ * The upstream's response headers as a flat [name, value, …] list for `writeHead`, keeping case and repeated
+ * fields (Set-Cookie) but not hop-by-hop ones; Node then frames the response for this client itself.
+ */
+export function responseHeaderList(rawHeaders: readonly string[], connection: string | undefined): string[] {
+  let named: Set<string> | undefined;
+  if (connection !== undefined) {
+    for (const token of connection.split(',')) {
+      const n = token.trim().toLowerCase();
+      if (n && !PROTECTED.has(n)) (named ??= new Set()).add(n);
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (RESPONSE_HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    out.push(name, rawHeaders[i + 1] as string);
+  }
+  return out;
+}

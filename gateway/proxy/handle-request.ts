@@ -1,0 +1,141 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import { normalizeTarget } from '../routing/normalize-path.js';
+import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
+import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
+import { sendError } from './error-response.js';
+import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
+import { prepareUpstreamHeaders } from './forwarded-headers.js';
+import { Forwarder } from './forwarder.js';
+import { inspectRequest } from './inspect-request.js';
+import { requestIdFrom } from './request-id.js';
+
+export interface HandlerContext {
+  readonly holder: SnapshotHolder;
+  readonly registry: EndpointRegistry;
+  /** Access log; null when `log.access` is off (then no log object is built at all). */
+  readonly accessLog: () => Logger | null;
+  readonly draining: () => boolean;
+}
+
+export interface RequestHandlers {
+  handle(req: IncomingMessage, res: ServerResponse, expectContinue?: boolean): void;
+  /** Exposed for the upgrade path, which shares the checks but not the forwarding. */
+  readonly forwarder: Forwarder;
+  close(): void;
+}
+
+const RETRY_AFTER_NO_ENDPOINT_S = 1;
+
+export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
+  function requestIdHeader(): string {
+    return ctx.holder.current?.config.server.requestIdHeader ?? 'x-request-id';
+  }
+
+  function fail(ex: Exchange, code: ErrorCode, extra: { allow?: readonly string[]; retryAfterS?: number; close?: boolean } = {}): void {
+    ex.settled = true;
+    ex.errorCode = code;
+    if (ex.timer) { clearTimeout(ex.timer); ex.timer = undefined; }
+    if (ex.res.headersSent) {
+      ex.res.destroy();
+      return;
+    }
+    ex.status = ERRORS[code].status;
+    ex.bytes = sendError(ex.res, code, {
+      requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
+      retryAfterS: extra.retryAfterS, allow: extra.allow, close: extra.close || ex.closeAfter || ctx.draining(),
+    });
+  }
+
+  const forwarder = new Forwarder({ fail: (ex, code) => fail(ex, code), requestIdHeader, draining: ctx.draining });
+
+  function onClose(this: WithExchange<ServerResponse>): void {
+    const ex = this[EXCHANGE];
+    if (!ex || ex.closed) return;
+    ex.closed = true;
+    if (ex.timer) clearTimeout(ex.timer);
+    if (!this.writableFinished) {
+      // The client left (or the response was cut): stop the upstream call too; http-proxy does not (issue 1520).
+      ex.proxyReq?.destroy();
+      ex.proxyRes?.destroy();
+    }
+    if (ex.endpoint) ctx.registry.requestDone(ex.endpoint);
+    ex.generation?.release();
+    const log = ctx.accessLog();
+    if (log) {
+      const r = ex.req;
+      log.info({
+        reqId: ex.requestId, method: r.method, host: ex.host, path: ex.path, route: ex.route?.name, service: ex.route?.service,
+        endpoint: ex.endpoint?.address, status: ex.status, durationMs: ex.durationMs(), bytes: ex.bytes,
+        err: ex.errorCode, aborted: !this.writableFinished || undefined,
+      }, 'request');
+    }
+  }
+
+  function countBody(this: WithExchange<IncomingMessage>, chunk: Buffer): void {
+    const ex = this[EXCHANGE];
+    if (!ex?.route) return;
+    ex.bodyBytes += chunk.length;
+    if (ex.bodyBytes > ex.route.config.maxBodyBytes && !ex.settled) {
+      ex.proxyReq?.destroy();
+      fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
+    }
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
+    const generation = ctx.holder.acquire();
+    const ex = new Exchange(req, res, generation);
+    ex.expectContinue = expectContinue;
+    res.once('close', onClose);
+    if (!generation) return fail(ex, 'GW_ERR_SHUTTING_DOWN');
+    const snapshot = generation.snapshot;
+    const limits = snapshot.config.server;
+    ex.requestId = requestIdFrom(req.headers[limits.requestIdHeader]);
+
+    const bad = inspectRequest(req, limits, ex);
+    if (bad) return fail(ex, bad, { close: true });
+    if (req.url === '*') {   // OPTIONS * asks about the gateway itself
+      ex.settled = true;
+      ex.status = 200;
+      res.writeHead(200, ['allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS', 'content-length', '0']);
+      res.end();
+      return;
+    }
+    const target = normalizeTarget(req.url as string);
+    if (!target) return fail(ex, 'GW_ERR_BAD_PATH');
+    ex.path = target.path;
+
+    const match = snapshot.router.match(req.method as string, ex.host, target.path, req.headers);
+    if (match.kind === 'none') return fail(ex, 'GW_ERR_NO_ROUTE');
+    if (match.kind === 'method-not-allowed') return fail(ex, 'GW_ERR_METHOD_NOT_ALLOWED', { allow: match.allow });
+    const route = match.route;
+    ex.route = route;
+
+    const length = req.headers['content-length'];
+    if (length !== undefined && Number(length) > route.config.maxBodyBytes) {
+      return fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
+    }
+    const service = snapshot.services.get(route.service);
+    const endpoints = service?.pool.endpoints;
+    if (!service || !endpoints?.length) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
+    ex.service = service;
+    const endpoint = service.balancer.pick(endpoints);
+
+    prepareUpstreamHeaders(req.headers, {
+      peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
+      requestIdHeader: limits.requestIdHeader, requestId: ex.requestId,
+    });
+    const hostMode = service.config.hostHeader;
+    if (hostMode === 'endpoint') req.headers.host = endpoint.hostHeader;
+    else if (hostMode !== 'preserve') req.headers.host = hostMode;
+    else if (ex.hostHeader) req.headers.host = ex.hostHeader;
+    req.url = route.rewrite(target.path) + target.search;
+
+    forwarder.forward(ex, endpoint, route.config.timeoutMs);
+    // Chunked bodies have no length up front: count them as they stream (after web() has piped the request).
+    if (length === undefined && req.headers['transfer-encoding'] !== undefined) req.on('data', countBody);
+  }
+
+  return { handle, forwarder, close: () => forwarder.close() };
+}

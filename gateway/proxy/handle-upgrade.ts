@@ -1,0 +1,83 @@
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ERRORS, type ErrorCode } from '../errors.js';
+import { normalizeTarget } from '../routing/normalize-path.js';
+import { prepareUpstreamHeaders } from './forwarded-headers.js';
+import { upstreamErrorCode } from './forwarder.js';
+import type { HandlerContext, RequestHandlers } from './handle-request.js';
+import { inspectRequest, type InspectedRequest } from './inspect-request.js';
+import { requestIdFrom } from './request-id.js';
+
+const WEBSOCKET = /^websocket$/i;
+
+/** Answers on a raw socket (no ServerResponse exists on the upgrade path) and closes it. */
+function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, requestIdHeader: string): void {
+  if (!socket.writable) { socket.destroy(); return; }
+  const { status, message } = ERRORS[code];
+  const body = JSON.stringify({ error: code, message, request_id: requestId, route: null });
+  socket.end(`HTTP/1.1 ${status} ${status === 502 ? 'Bad Gateway' : status === 503 ? 'Service Unavailable' : 'Error'}\r\n`
+    + `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+    + `${requestIdHeader}: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/**
+ * A request with `Connection: upgrade`. WebSocket upgrades on routes that allow them are tunnelled; any other
+ * upgrade (h2c from `curl --http2`) is served as a plain HTTP/1.1 request on a connection that then closes, as nginx
+ * does; a WebSocket upgrade on another route is refused. Nothing is tunnelled that the route did not ask for.
+ */
+export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandlers) {
+  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (!WEBSOCKET.test(String(req.headers.upgrade))) return servePlain(req, socket, handlers);
+
+    const generation = ctx.holder.acquire();
+    socket.once('close', () => generation?.release());
+    const snapshot = generation?.snapshot;
+    const idHeader = snapshot?.config.server.requestIdHeader ?? 'x-request-id';
+    const requestId = requestIdFrom(req.headers[idHeader]);
+    if (!snapshot) return writeRawError(socket, 'GW_ERR_SHUTTING_DOWN', requestId, idHeader);
+
+    const seen: InspectedRequest = { host: '', hostHeader: '' };
+    const bad = inspectRequest(req, snapshot.config.server, seen);
+    if (bad) return writeRawError(socket, bad, requestId, idHeader);
+    const target = normalizeTarget(req.url as string);
+    if (!target) return writeRawError(socket, 'GW_ERR_BAD_PATH', requestId, idHeader);
+    const match = snapshot.router.match(req.method as string, seen.host, target.path, req.headers);
+    if (match.kind !== 'route') return writeRawError(socket, match.kind === 'none' ? 'GW_ERR_NO_ROUTE' : 'GW_ERR_METHOD_NOT_ALLOWED', requestId, idHeader);
+    const route = match.route;
+    if (!route.config.websocket || req.method !== 'GET') return writeRawError(socket, 'GW_ERR_UPGRADE_NOT_ALLOWED', requestId, idHeader);
+    const service = snapshot.services.get(route.service);
+    const endpoints = service?.pool.endpoints;
+    if (!service || !endpoints?.length) return writeRawError(socket, 'GW_ERR_NO_ENDPOINT', requestId, idHeader);
+    const endpoint = service.balancer.pick(endpoints);
+
+    const upgrade = req.headers.upgrade as string;
+    prepareUpstreamHeaders(req.headers, {
+      peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: seen.hostHeader,
+      requestIdHeader: idHeader, requestId,
+    });
+    req.headers.connection = 'Upgrade';
+    req.headers.upgrade = upgrade;
+    if (service.config.hostHeader === 'endpoint') req.headers.host = endpoint.hostHeader;
+    else if (service.config.hostHeader !== 'preserve') req.headers.host = service.config.hostHeader;
+    req.url = route.rewrite(target.path) + target.search;
+
+    // A tunnel counts as a request in flight on its endpoint for as long as it is open.
+    endpoint.inFlight++;
+    socket.once('close', () => ctx.registry.requestDone(endpoint));
+    ctx.accessLog()?.info({ reqId: requestId, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
+    handlers.forwarder.forwardUpgrade(req, socket, head, endpoint, (err) => writeRawError(socket, upstreamErrorCode(err), requestId, idHeader));
+  };
+}
+
+function servePlain(req: IncomingMessage, socket: Duplex, handlers: RequestHandlers): void {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (hasBody) return writeRawError(socket, 'GW_ERR_UPGRADE_NOT_ALLOWED', requestIdFrom(undefined), 'x-request-id');
+  // Node stops parsing at an upgrade, so the request stream never ends by itself: it has no body, end it here.
+  req.push(null);
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as never);
+  res.once('finish', () => { res.detachSocket(socket as never); socket.end(); });
+  handlers.handle(req, res);
+}

@@ -1,0 +1,53 @@
+import { BlockList, isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { createBalancer } from '../balancing/balancer.js';
+import type { GatewayConfig } from '../config/gateway-config.js';
+import { Router } from '../routing/router.js';
+import type { PoolManager } from '../upstream/pool-manager.js';
+import type { RuntimeSnapshot, ServiceRuntime } from './runtime-snapshot.js';
+
+function buildBlockList(entries: readonly string[]): BlockList | null {
+  if (!entries.length) return null;
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [ip, bits] = entry.split('/') as [string, string | undefined];
+    const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip, type); else list.addSubnet(ip, Number(bits), type);
+  }
+  return list;
+}
+
+function waitOrTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, ms, false); });
+  return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Builds a snapshot and warms it: new services get their first endpoints (up to warmTimeoutMs) before the snapshot
+ * can take traffic. Pools are acquired from the manager; `releaseSnapshot` gives them back.
+ */
+export async function buildSnapshot(config: GatewayConfig, generation: number, pools: PoolManager, log: Logger): Promise<RuntimeSnapshot> {
+  const services = new Map<string, ServiceRuntime>();
+  try {
+    for (const s of config.services.values()) {
+      services.set(s.name, { config: s, pool: pools.acquire(s), balancer: createBalancer(s.balancer) });
+    }
+  } catch (err) {
+    await Promise.all([...services.values()].map((r) => pools.release(r.config)));
+    throw err;
+  }
+  await Promise.all([...services.values()].map(async ({ config: s, pool }) => {
+    if (!(await waitOrTimeout(pool.ready, s.warmTimeoutMs))) {
+      log.warn({ service: s.name, warmTimeoutMs: s.warmTimeoutMs }, 'no endpoints from discovery yet; the service answers 503 until they arrive');
+    }
+  }));
+  return {
+    generation, config, loadedAt: Date.now(), router: new Router(config.routes), services,
+    trustedProxies: buildBlockList(config.server.trustedProxies),
+  };
+}
+
+export async function releaseSnapshot(snapshot: RuntimeSnapshot, pools: PoolManager): Promise<void> {
+  await Promise.all([...snapshot.config.services.values()].map((s) => pools.release(s)));
+}

@@ -1,0 +1,118 @@
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/gateway-config.js';
+import { loadRoutesFile } from '../config/load-routes-file.js';
+import { stableStringify } from '../config/stable-stringify.js';
+import { formatProblem, isConfigError, type ConfigProblem } from '../errors.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { PoolManager } from '../upstream/pool-manager.js';
+import { buildSnapshot, releaseSnapshot } from './build-snapshot.js';
+import type { RuntimeSnapshot } from './runtime-snapshot.js';
+import type { SnapshotHolder } from './snapshot-holder.js';
+
+export interface ConfigChanges {
+  readonly routes: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
+  readonly services: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
+  /** Fields that only take effect after a restart (the listening sockets are never closed by a reload). */
+  readonly restartRequired: string[];
+}
+
+export type ReloadOutcome =
+  | { readonly result: 'applied'; readonly generation: number; readonly hash: string; readonly changes: ConfigChanges }
+  | { readonly result: 'unchanged'; readonly generation: number; readonly hash: string }
+  | { readonly result: 'refused'; readonly generation: number; readonly problems: readonly ConfigProblem[]; readonly message: string };
+
+function diff<T>(before: Iterable<[string, T]>, after: Iterable<[string, T]>) {
+  const a = new Map([...before].map(([k, v]) => [k, stableStringify(v)]));
+  const b = new Map([...after].map(([k, v]) => [k, stableStringify(v)]));
+  return {
+    added: [...b.keys()].filter((k) => !a.has(k)),
+    removed: [...a.keys()].filter((k) => !b.has(k)),
+    changed: [...b.keys()].filter((k) => a.has(k) && a.get(k) !== b.get(k)),
+  };
+}
+
+export function describeChanges(before: GatewayConfig, after: GatewayConfig): ConfigChanges {
+  const restartRequired: string[] = [];
+  if (stableStringify(before.listen) !== stableStringify(after.listen)) restartRequired.push('listen');
+  if (stableStringify(before.admin) !== stableStringify(after.admin)) restartRequired.push('admin');
+  if (before.server.maxHeaderBytes !== after.server.maxHeaderBytes) restartRequired.push('server.maxHeaderBytes');
+  return {
+    routes: diff(before.routes.map((r) => [r.name, { ...r, index: 0 }]), after.routes.map((r) => [r.name, { ...r, index: 0 }])),
+    services: diff(before.services, after.services),
+    restartRequired,
+  };
+}
+
+export interface ReloaderDeps {
+  readonly file: string;
+  readonly plugins: PluginRegistry;
+  readonly pools: PoolManager;
+  readonly holder: SnapshotHolder;
+  readonly log: Logger;
+  /** Applies what the new config changes outside the snapshot (server limits, log level). */
+  readonly onApplied: (snapshot: RuntimeSnapshot) => void;
+}
+
+/**
+ * SIGHUP's work. Everything that can fail (read, parse, validate, build, warm) happens before the one-assignment
+ * swap, so a bad file changes nothing. Reloads never overlap: a request for one while another runs makes exactly
+ * one more run afterwards, on the newest file, and every caller gets that final outcome.
+ */
+export class Reloader {
+  #running: Promise<ReloadOutcome> | null = null;
+  #again = false;
+
+  constructor(private readonly deps: ReloaderDeps) {}
+
+  reload(): Promise<ReloadOutcome> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = this.#loop().finally(() => { this.#running = null; });
+    return this.#running;
+  }
+
+  async #loop(): Promise<ReloadOutcome> {
+    let outcome: ReloadOutcome;
+    do {
+      this.#again = false;
+      outcome = await this.#once();
+    } while (this.#again);
+    return outcome;
+  }
+
+  async #once(): Promise<ReloadOutcome> {
+    const { holder, log, pools, plugins, file } = this.deps;
+    const current = holder.current as RuntimeSnapshot;
+    let config: GatewayConfig;
+    try {
+      config = await loadRoutesFile(file, plugins);
+    } catch (err) {
+      if (!isConfigError(err)) throw err;
+      const message = err.problems.map(formatProblem).join('; ');
+      log.error({ event: 'reload-refused', generation: current.generation, problems: err.problems.length }, `reload refused, still serving generation ${current.generation}: ${message}`);
+      return { result: 'refused', generation: current.generation, problems: err.problems, message };
+    }
+    if (config.hash === current.config.hash) {
+      log.info({ event: 'reload-unchanged', generation: current.generation }, 'config unchanged; nothing to reload');
+      return { result: 'unchanged', generation: current.generation, hash: config.hash };
+    }
+    const changes = describeChanges(current.config, config);
+    let next: RuntimeSnapshot;
+    try {
+      next = await buildSnapshot(config, current.generation + 1, pools, log);
+    } catch (err) {
+      const message = `cannot start the new config: ${(err as Error).message}`;
+      log.error({ event: 'reload-refused', generation: current.generation, err }, message);
+      return { result: 'refused', generation: current.generation, problems: [], message };
+    }
+    holder.swap(next, (old) => { void releaseSnapshot(old, pools); });
+    this.deps.onApplied(next);
+    log.info({ event: 'reloaded', generation: next.generation, hash: config.hash.slice(0, 12), changes }, `config reloaded as generation ${next.generation}`);
+    if (changes.restartRequired.length) {
+      log.warn({ event: 'restart-required', fields: changes.restartRequired }, `changed ${changes.restartRequired.join(', ')}: takes effect after a restart`);
+    }
+    return { result: 'applied', generation: next.generation, hash: config.hash, changes };
+  }
+}

@@ -1,0 +1,66 @@
+import type { Logger } from 'pino';
+import type { ServiceConfig } from '../config/gateway-config.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { EndpointRegistry } from './endpoint-registry.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+interface Entry { pool: UpstreamPool; refs: number; abort: AbortController }
+
+/**
+ * Owns the discovery watches. Snapshots acquire a pool per service and release it when retired; a pool whose key
+ * (service name + discovery type and options) is unchanged by a reload is shared, so its watch and endpoints carry on.
+ */
+export class PoolManager {
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly plugins: PluginRegistry,
+    private readonly registry: EndpointRegistry,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  static keyOf(s: ServiceConfig): string {
+    return `${s.name}\n${s.discovery.key}`;
+  }
+
+  acquire(s: ServiceConfig): UpstreamPool {
+    const key = PoolManager.keyOf(s);
+    const settings = { maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs };
+    const found = this.#entries.get(key);
+    if (found) {
+      found.refs++;
+      found.pool.configure(settings);
+      return found.pool;
+    }
+    const plugin = this.plugins.discovery(s.discovery.type);
+    if (!plugin) throw new Error(`unknown discovery type ${s.discovery.type}`);   // the loader already refused it
+    const abort = new AbortController();
+    const log = this.log.child({ plugin: plugin.type, service: s.name });
+    const discovery = plugin.create(s.discovery.options, { log, signal: abort.signal, now: this.now });
+    const pool = new UpstreamPool({ service: s.name, discovery, registry: this.registry, settings, log, now: this.now });
+    this.#entries.set(key, { pool, refs: 1, abort });
+    pool.start();
+    return pool;
+  }
+
+  async release(s: ServiceConfig): Promise<void> {
+    const key = PoolManager.keyOf(s);
+    const entry = this.#entries.get(key);
+    if (!entry || --entry.refs > 0) return;
+    this.#entries.delete(key);
+    entry.abort.abort();
+    await entry.pool.close();
+  }
+
+  pools(): UpstreamPool[] {
+    return [...this.#entries.values()].map((e) => e.pool);
+  }
+
+  async closeAll(): Promise<void> {
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
+    for (const e of entries) e.abort.abort();
+    await Promise.all(entries.map((e) => e.pool.close()));
+  }
+}

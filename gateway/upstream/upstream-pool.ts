@@ -1,0 +1,156 @@
+import type { Logger } from 'pino';
+import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
+import type { AgentSettings, EndpointState } from './endpoint-state.js';
+import type { EndpointRegistry } from './endpoint-registry.js';
+
+export interface DiscoveryStatus {
+  readonly up: boolean;
+  readonly lastSuccessAt: number | null;
+  readonly lastError: string | null;
+  readonly endpoints: number;
+}
+
+export interface PoolOptions {
+  readonly service: string;
+  readonly discovery: Discovery;
+  readonly registry: EndpointRegistry;
+  readonly settings: AgentSettings;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly random?: () => number;
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+/**
+ * The live endpoints of one service, fed by its discovery watch. `endpoints` is replaced (never mutated) on each
+ * change, so a balancer can cache work per list and see a consistent set within one pick.
+ *
+ * A failing source never empties the pool: the last endpoints stay while the watch is retried with jittered backoff.
+ */
+export class UpstreamPool {
+  endpoints: readonly EndpointState[] = [];
+  readonly service: string;
+  readonly ready: Promise<void>;
+  #status: DiscoveryStatus = { up: false, lastSuccessAt: null, lastError: null, endpoints: 0 };
+  #settings: AgentSettings;
+  #markReady!: () => void;
+  readonly #abort = new AbortController();
+  readonly #o: PoolOptions;
+  #running: Promise<void> | undefined;
+
+  constructor(options: PoolOptions) {
+    this.#o = options;
+    this.service = options.service;
+    this.#settings = options.settings;
+    this.ready = new Promise((resolve) => { this.#markReady = resolve; });
+  }
+
+  get status(): DiscoveryStatus {
+    return this.#status;
+  }
+
+  start(): void {
+    this.#running ??= this.#watchLoop();
+  }
+
+  configure(settings: AgentSettings): void {
+    this.#settings = settings;
+    for (const e of this.endpoints) e.configure(settings);
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await this.#running;
+    for (const e of this.endpoints) this.#o.registry.release(e);
+    this.endpoints = [];
+    await this.#o.discovery.close();
+  }
+
+  async #watchLoop(): Promise<void> {
+    const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 200, maxMs: 30_000 };
+    const random = this.#o.random ?? Math.random;
+    const signal = this.#abort.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        for await (const update of this.#o.discovery.watch(this.service, signal)) {
+          if (signal.aborted) break;
+          this.#apply(update);
+          failures = 0;
+        }
+        if (signal.aborted) break;
+        throw new Error('discovery watch ended');
+      } catch (err) {
+        if (signal.aborted) break;
+        failures++;
+        const message = (err as Error)?.message ?? String(err);
+        if (this.#status.up || failures === 1) {
+          // Log on the change of state only; a source that stays down does not flood the log.
+          this.#o.log.warn({ err: message, keptEndpoints: this.endpoints.length }, 'discovery source down; keeping the last endpoints');
+        }
+        this.#status = { ...this.#status, up: false, lastError: message };
+        // Full jitter (AWS architecture blog): spreads re-watches of many gateways over the whole interval.
+        const delayMs = random() * Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 20));
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+
+  #apply(update: DiscoveryUpdate): void {
+    const before = this.endpoints;
+    let next: Endpoint[] | null;
+    switch (update.kind) {
+      case 'reset': next = [...update.endpoints]; break;
+      case 'not-found': next = []; break;
+      case 'add': {
+        const adding = new Map(update.endpoints.map((e) => [e.address, e]));
+        next = [...before.filter((e) => !adding.has(e.address)).map(toEndpoint), ...adding.values()];
+        break;
+      }
+      case 'remove': {
+        const removing = new Set(update.addresses);
+        next = before.filter((e) => !removing.has(e.address)).map(toEndpoint);
+        break;
+      }
+    }
+    const wasUp = this.#status.up;
+    this.#replace(next);
+    this.#status = { up: true, lastSuccessAt: this.#o.now(), lastError: null, endpoints: this.endpoints.length };
+    if (!wasUp && this.#status.lastSuccessAt !== null) {
+      this.#o.log.info({ endpoints: this.endpoints.length }, 'discovery source up');
+    }
+    if (before.length >= 2 && this.endpoints.length < before.length / 2) {
+      this.#o.log.warn({ before: before.length, after: this.endpoints.length }, 'discovery dropped most endpoints at once');
+    }
+    this.#markReady();
+  }
+
+  #replace(next: readonly Endpoint[]): void {
+    const old = new Map(this.endpoints.map((e) => [e.address, e]));
+    const fresh: EndpointState[] = [];
+    for (const e of next) {
+      const kept = old.get(e.address);
+      if (kept) {
+        old.delete(e.address);
+        kept.weight = e.weight;
+        fresh.push(kept);
+      } else {
+        fresh.push(this.#o.registry.acquire(this.service, e, this.#settings));
+      }
+    }
+    this.endpoints = Object.freeze(fresh);
+    for (const gone of old.values()) this.#o.registry.release(gone);
+  }
+}
+
+function toEndpoint(e: EndpointState): Endpoint {
+  return { address: e.address, weight: e.weight };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

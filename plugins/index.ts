@@ -1,0 +1,9 @@
+import { PluginRegistry } from '../gateway/plugin-api/index.js';
+import { staticDiscovery } from './discovery/static.js';
+
+/** The built-in plugins, listed explicitly: nothing is discovered from the file system. */
+export const builtinPlugins = [staticDiscovery] as const;
+
+export function createBuiltinRegistry(): PluginRegistry {
+  return new PluginRegistry(builtinPlugins);
+}
