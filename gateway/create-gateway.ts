@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../plugins/index.js';
 import { createAdminServer } from './admin/admin-server.js';
@@ -61,7 +62,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let draining = false;
   const handlerContext = { holder, registry, accessLog: () => accessLog, draining: () => draining };
   const handlers = createRequestHandler(handlerContext);
-  const server = createEdgeServer(config.server, handlers, createUpgradeHandler(handlerContext, handlers));
+  // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
+  const tunnels = new Set<Duplex>();
+  const upgrade = createUpgradeHandler(handlerContext, handlers);
+  const server = createEdgeServer(config.server, handlers, (req, socket, head) => {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+    upgrade(req, socket, head);
+  });
   const admin = createAdminServer({
     ready: () => !draining && holder.current !== undefined,
     draining: () => draining,
@@ -106,6 +114,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (forced) {
       log.warn({ event: 'drain-timeout', graceMs }, 'drain grace over: closing the remaining connections');
       server.closeAllConnections();
+      for (const socket of tunnels) socket.destroy();
       await closed;
     }
     admin.close();

@@ -76,7 +76,8 @@ function parseAddress(value: string, path: YamlPath, problems: Problems): Listen
   let host = value.slice(0, at);
   const port = Number(value.slice(at + 1));
   if (host.startsWith('[')) host = host.slice(1, -1);
-  if (!(port >= 1 && port <= 65535)) problems.add(path, `port ${value.slice(at + 1)} is out of range 1-65535`);
+  // Port 0 asks the OS for a free port (tests, side-by-side instances); the bound port is logged at start.
+  if (!(port >= 0 && port <= 65535)) problems.add(path, `port ${value.slice(at + 1)} is out of range 0-65535`);
   if (host.includes(':') && isIP(host) !== 6) problems.add(path, `"${host}" is not an IPv6 address`);
   return { host, port };
 }

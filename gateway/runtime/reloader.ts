@@ -74,10 +74,12 @@ export class Reloader {
   }
 
   async #loop(): Promise<ReloadOutcome> {
-    let outcome: ReloadOutcome;
+    let outcome: ReloadOutcome | undefined;
     do {
       this.#again = false;
-      outcome = await this.#once();
+      const next = await this.#once();
+      // A follow-up run that finds the file unchanged must not hide that the first run applied it.
+      outcome = next.result === 'unchanged' && outcome?.result === 'applied' ? outcome : next;
     } while (this.#again);
     return outcome;
   }

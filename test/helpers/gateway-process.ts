@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly adminPort: number | null;
+  readonly file: string;
+  /** Parsed JSON log lines from stdout, in order. */
+  readonly logs: Record<string, unknown>[];
+  readonly stderr: () => string;
+  rewrite(yaml: string): Promise<void>;
+  /** Resolves with the first log line (at or after `from`) that satisfies `pred`. */
+  waitForLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number, from?: number): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(): Promise<void>;
+}
+
+/** Runs `gantry start` as a real child process on a temporary routes file; the port comes from the started line. */
+export async function spawnGateway(yaml: string): Promise<GatewayProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-proc-'));
+  const file = join(dir, 'routes.yaml');
+  await writeFile(file, yaml);
+  const child = spawn(process.execPath, [CLI, 'start', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; from: number; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let pending = '';
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => { stderr += c.toString(); });
+  child.stdout?.on('data', (c: Buffer) => {
+    pending += c.toString();
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      logs.push(parsed);
+      for (const w of [...waiters]) {
+        if (logs.length - 1 >= w.from && w.pred(parsed)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(parsed); }
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000, from = 0) => {
+    const found = logs.slice(from).find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`log line not seen in ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      waiters.push({ pred, from, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+    });
+  };
+  const started = await Promise.race([
+    waitForLog((l) => l.event === 'started'),
+    exited.then(() => { throw new Error(`gantry exited at start: ${stderr}`); }),
+  ]);
+  const listen = started.listen as { port: number };
+  const admin = started.admin as { port: number } | null;
+  return {
+    child, port: listen.port, adminPort: admin?.port ?? null, file, logs, stderr: () => stderr, exited, waitForLog,
+    rewrite: (text) => writeFile(file, text),
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

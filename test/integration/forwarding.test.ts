@@ -1,0 +1,223 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import t from 'tap';
+import { startGateway, routesYaml } from '../helpers/gateway-under-test.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  let body: unknown = text;
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, body };
+}
+
+t.test('forwards the normalized, rewritten path with the query, and sets forwarding headers itself', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(routesYaml([up.url], `  - match: { path: /api }
+    service: svc
+    stripPrefix: true
+  - match: { path: /old }
+    service: svc
+    replacePrefix: /new/v2
+`));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+
+  const a = await getJson(`${gw.url}/api/users/./42?x=1`, { headers: { 'x-forwarded-for': '6.6.6.6', 'x-request-id': 'abc-123' } });
+  t.equal(a.status, 200);
+  t.equal(a.body.url, '/users/42?x=1');
+  t.equal(a.body.headers['x-forwarded-for'], '127.0.0.1');
+  t.equal(a.body.headers['x-forwarded-proto'], 'http');
+  t.equal(a.body.headers['x-forwarded-host'], `127.0.0.1:${gw.port}`);
+  t.equal(a.body.headers['x-request-id'], 'abc-123', 'a valid request id is passed on');
+  t.equal(a.headers.get('x-request-id'), 'abc-123', 'and returned to the client');
+  t.equal(a.headers.get('x-upstream'), 'yes');
+
+  const b = await getJson(`${gw.url}/old/thing`);
+  t.equal(b.body.url, '/new/v2/thing');
+  t.match(b.headers.get('x-request-id'), /^[0-9a-f-]{36}$/, 'a request id is generated when absent');
+  t.equal((await getJson(`${gw.url}/api`)).body.url, '/', 'stripping the whole prefix leaves /');
+});
+
+t.test('appends to X-Forwarded-For only for a trusted proxy', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(routesYaml([up.url]).replace('services:', 'server: { trustedProxies: ["127.0.0.0/8"] }\nservices:'));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const r = await getJson(`${gw.url}/x`, { headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' } });
+  t.equal(r.body.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+  t.equal(r.body.headers['x-forwarded-proto'], 'https');
+});
+
+t.test('hostHeader: endpoint sends the endpoint host, a fixed value is sent as is', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(routesYaml([up.url], undefined, '    hostHeader: endpoint\n'));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  t.equal((await getJson(`${gw.url}/x`)).body.headers.host, `127.0.0.1:${up.port}`);
+  const fixed = await startGateway(routesYaml([up.url], undefined, '    hostHeader: internal.svc:8443\n'));
+  t.teardown(() => fixed.close());
+  t.equal((await getJson(`${fixed.url}/x`)).body.headers.host, 'internal.svc:8443');
+  const preserved = await startGateway(routesYaml([up.url]));
+  t.teardown(() => preserved.close());
+  t.equal((await getJson(`${preserved.url}/x`, { headers: { host: 'Shop.Example:81' } })).body.headers.host, 'Shop.Example:81');
+});
+
+t.test('strips hop-by-hop response headers and keeps repeated ones such as Set-Cookie', async (t) => {
+  const up = await startRecordingUpstream((_req, res) => {
+    res.writeHead(200, [['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2'], ['Connection', 'X-Internal'], ['X-Internal', 'secret'], ['Keep-Alive', 'timeout=99'], ['Content-Length', '2']].flat());
+    res.end('ok');
+  });
+  const gw = await startGateway(routesYaml([up.url]));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const res = await fetch(`${gw.url}/`);
+  t.equal(await res.text(), 'ok');
+  t.same(res.headers.getSetCookie(), ['a=1', 'b=2']);
+  t.equal(res.headers.get('x-internal'), null);
+  t.not(res.headers.get('keep-alive'), 'timeout=99');
+});
+
+t.test('keeps one pooled upstream socket for sequential requests, even when the client asks to close', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(routesYaml([up.url]));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  for (let i = 0; i < 5; i++) await getJson(`${gw.url}/x`, { headers: { connection: 'close' } });
+  t.equal(up.openSockets(), 1);
+  t.equal(up.requests.at(-1)?.headers.connection, 'keep-alive');
+});
+
+t.test('spreads requests over endpoints by weight (weighted-round-robin through real sockets)', async (t) => {
+  const ups = await Promise.all([startRecordingUpstream(), startRecordingUpstream()]);
+  const gw = await startGateway(routesYaml([ups[0]!.url], undefined, '    balancer: weighted-round-robin\n')
+    .replace(/endpoints: \[[^\]]*\]/, `endpoints: ["${ups[0]!.url}", { url: "${ups[1]!.url}", weight: 3 }]`));
+  t.teardown(async () => { await gw.close(); await Promise.all(ups.map((u) => u.close())); });
+  for (let i = 0; i < 40; i++) await getJson(`${gw.url}/x`);
+  t.same(ups.map((u) => u.requests.length), [10, 30]);
+});
+
+t.test('maps upstream failures to clear JSON errors with the request id', async (t) => {
+  const up = await startRecordingUpstream((req, res) => {
+    if (req.url === '/slow') return void setTimeout(() => res.end('late'), 2000);
+    if (req.url === '/reset') return void req.socket.destroy();
+    res.end('ok');
+  });
+  const dead = net.createServer();
+  dead.listen(0, '127.0.0.1');
+  await once(dead, 'listening');
+  const deadPort = (dead.address() as net.AddressInfo).port;
+  await new Promise((r) => dead.close(r));   // a port nothing listens on: connection refused
+
+  const gw = await startGateway(`listen: 127.0.0.1:0
+services:
+  live: { discovery: { type: static, endpoints: ["${up.url}"] }, timeoutMs: 300 }
+  dead: { discovery: { type: static, endpoints: ["http://127.0.0.1:${deadPort}"] } }
+routes:
+  - { match: { path: /dead }, service: dead }
+  - { match: { path: /only-get, methods: [GET] }, service: live }
+  - { match: { path: / }, service: live }
+`);
+  t.teardown(async () => { await gw.close(); await up.close(); });
+
+  const refused = await getJson(`${gw.url}/dead`);
+  t.equal(refused.status, 502);
+  t.equal(refused.body.error, 'GW_ERR_UPSTREAM_CONNECT');
+  t.equal(refused.body.request_id, refused.headers.get('x-request-id'));
+  t.equal(refused.body.route, 'route-0');
+
+  const started = Date.now();
+  const slow = await getJson(`${gw.url}/slow`);
+  t.equal(slow.status, 504);
+  t.equal(slow.body.error, 'GW_ERR_UPSTREAM_TIMEOUT');
+  t.ok(Date.now() - started < 1500, 'answered at the route timeout, not when the upstream finished');
+
+  const reset = await getJson(`${gw.url}/reset`);
+  t.equal(reset.status, 502);
+  t.equal(reset.body.error, 'GW_ERR_UPSTREAM_RESET');
+
+  const notAllowed = await getJson(`${gw.url}/only-get`, { method: 'DELETE' });
+  t.equal(notAllowed.status, 200, 'the catch-all route still takes DELETE');
+  t.equal((await getJson(`${gw.url}/nothing`, { headers: { host: 'x' } })).status, 200);
+});
+
+t.test('405 with Allow when only the method is wrong, 404 when nothing matches', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(routesYaml([up.url], '  - { match: { path: /r, methods: [GET, POST] }, service: svc }\n'));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const r = await getJson(`${gw.url}/r`, { method: 'DELETE' });
+  t.equal(r.status, 405);
+  t.equal(r.headers.get('allow'), 'GET, POST');
+  t.equal(r.body.error, 'GW_ERR_METHOD_NOT_ALLOWED');
+  const n = await getJson(`${gw.url}/other`);
+  t.equal(n.status, 404);
+  t.equal(n.body.error, 'GW_ERR_NO_ROUTE');
+  t.equal(up.requests.length, 0);
+});
+
+t.test('503 with Retry-After when the service has no endpoint', async (t) => {
+  // Static discovery always has endpoints, so empty the live pool as a failed discovery source would leave it.
+  const up = await startRecordingUpstream();
+  const g = await startGateway(routesYaml([up.url]));
+  t.teardown(async () => { await g.close(); await up.close(); });
+  const pool = g.gateway.current().services.get('svc')!.pool;
+  const saved = pool.endpoints;
+  pool.endpoints = [];
+  const r = await getJson(`${g.url}/`);
+  pool.endpoints = saved;
+  t.equal(r.status, 503);
+  t.equal(r.headers.get('retry-after'), '1');
+  t.equal(r.body.error, 'GW_ERR_NO_ENDPOINT');
+});
+
+t.test('a client that goes away aborts the upstream request, also while a response streams (BAD-INPUTS row 32)', async (t) => {
+  let upstreamClosed = 0;
+  const up = await startRecordingUpstream((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const timer = setInterval(() => res.write('data: tick\n\n'), 50);
+    res.on('close', () => { clearInterval(timer); upstreamClosed++; });
+  });
+  const gw = await startGateway(routesYaml([up.url]));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+
+  const req = http.get(`${gw.url}/stream`);
+  const [res] = await once(req, 'response') as [http.IncomingMessage];
+  await once(res, 'data');
+  req.destroy();
+  const deadline = Date.now() + 1000;
+  while (upstreamClosed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(upstreamClosed, 1, 'the upstream saw its response closed within 1 s');
+  const line = gw.logs.find((l) => l.log === 'access' && l.path === '/stream');
+  t.equal(line?.aborted, true, 'the access log marks the exchange aborted');
+});
+
+t.test('an upstream that dies mid-body cuts the client connection instead of leaving it hanging (row 34)', async (t) => {
+  const up = await startRecordingUpstream((_req, res) => {
+    res.writeHead(200, { 'content-length': '100' });
+    res.write('1234567');
+    setTimeout(() => res.socket?.destroy(), 50);
+  });
+  const gw = await startGateway(routesYaml([up.url]));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const started = Date.now();
+  const outcome = await new Promise<string>((resolve) => {
+    http.get(`${gw.url}/x`, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve('clean end'));
+      res.on('error', () => resolve('error'));
+      res.on('aborted', () => resolve('aborted'));
+    }).on('error', () => resolve('error'));
+  });
+  t.not(outcome, 'clean end', 'the truncation is visible to the client');
+  t.ok(Date.now() - started < 1000, 'promptly');
+});
+
+t.test('the access log has one line per request with route, endpoint, status and duration', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(routesYaml([up.url]));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  await getJson(`${gw.url}/logged?q=secret`, { headers: { 'x-request-id': 'log-1' } });
+  await new Promise((r) => setTimeout(r, 50));
+  const lines = gw.logs.filter((l) => l.reqId === 'log-1');
+  t.equal(lines.length, 1);
+  t.match(lines[0], { log: 'access', method: 'GET', path: '/logged', route: 'route-0', service: 'svc', endpoint: up.url, status: 200 });
+  t.type(lines[0]?.durationMs, 'number');
+  t.ok((lines[0]?.bytes as number) > 0);
+});

@@ -1,0 +1,86 @@
+import http from 'node:http';
+import net from 'node:net';
+import t from 'tap';
+import { spawnGateway } from '../helpers/gateway-process.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+function config(upstream: string, drainGraceMs: number): string {
+  return `listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+server: { drainGraceMs: ${drainGraceMs} }
+services:
+  svc: { discovery: { type: static, endpoints: ["${upstream}"] } }
+routes:
+  - { match: { path: / }, service: svc }
+`;
+}
+
+function get(port: number, path: string): Promise<{ status: number; body: string; connection: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }));
+    }).on('error', reject);
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+t.test('SIGTERM: readiness turns 503, new connections are refused, slow requests in flight finish, exit 0', async (t) => {
+  const up = await startRecordingUpstream((req, res) => setTimeout(() => res.end(`slow ${req.url}`), 1500));
+  const gw = await spawnGateway(config(up.url, 10_000));
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+
+  const inFlight = [get(gw.port, '/a'), get(gw.port, '/b'), get(gw.port, '/c')];
+  await new Promise((r) => setTimeout(r, 300));
+  gw.child.kill('SIGTERM');
+  await gw.waitForLog((l) => l.event === 'draining');
+
+  const ready = await fetch(`http://127.0.0.1:${gw.adminPort}/readyz`).then((r) => r.status).catch(() => 'closed');
+  t.equal(ready, 503, 'readyz answers 503 while draining');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(await canConnect(gw.port), false, 'new connections are refused');
+
+  const results = await Promise.all(inFlight);
+  t.same(results.map((r) => r.status), [200, 200, 200], 'every request in flight finished');
+  t.same(results.map((r) => r.body), ['slow /a', 'slow /b', 'slow /c']);
+  t.same(results.map((r) => r.connection), ['close', 'close', 'close'], 'with Connection: close');
+  t.same(await gw.exited, { code: 0, signal: null });
+  t.ok(gw.logs.some((l) => l.event === 'stopped' && l.forced === false));
+});
+
+t.test('SIGTERM past the drain grace closes what is left and exits 1', async (t) => {
+  const up = await startRecordingUpstream((_req, res) => setTimeout(() => res.end('too late'), 5000));
+  const gw = await spawnGateway(config(up.url, 300));
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  const stuck = get(gw.port, '/x').then(() => 'answered', () => 'cut');
+  await new Promise((r) => setTimeout(r, 200));
+  const sent = Date.now();
+  gw.child.kill('SIGTERM');
+  t.equal(await stuck, 'cut');
+  t.same(await gw.exited, { code: 1, signal: null });
+  t.ok(Date.now() - sent < 3000, 'within the grace plus a little');
+  t.ok(gw.logs.some((l) => l.event === 'drain-timeout'));
+});
+
+t.test('idle keep-alive connections are closed at once on SIGTERM', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await spawnGateway(config(up.url, 10_000));
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  const agent = new http.Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  await new Promise<void>((resolve) => http.get({ host: '127.0.0.1', port: gw.port, path: '/', agent }, (r) => { r.resume(); r.on('end', resolve); }));
+  const socket = Object.values(agent.freeSockets)[0]?.[0];
+  t.ok(socket, 'the client holds an idle keep-alive socket');
+  const closed = new Promise<void>((resolve) => socket?.once('close', () => resolve()));
+  gw.child.kill('SIGTERM');
+  await closed;
+  t.same(await gw.exited, { code: 0, signal: null });
+});
