@@ -77,10 +77,12 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const ex = this[EXCHANGE];
     if (!ex?.route) return;
     ex.bodyBytes += chunk.length;
-    if (ex.bodyBytes > ex.route.config.maxBodyBytes && !ex.settled) {
-      ex.proxyReq?.destroy();
-      fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
-    }
+    if (ex.bodyBytes <= ex.route.config.maxBodyBytes) return;
+    // Past the limit the body stops here, even when the upstream already answered without reading it all.
+    this.off('data', countBody);
+    ex.proxyReq?.destroy();
+    if (!ex.settled) fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
+    else this.socket.destroy();   // the answer is out or streaming: stop reading; a cut answer shows its truncation
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
