@@ -13,6 +13,7 @@ export interface ServerLimits {
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly maxHeaderBytes: number;
+  readonly maxUriBytes: number;
   readonly maxHeaders: number;
   readonly maxBodyBytes: number;
   readonly drainGraceMs: number;

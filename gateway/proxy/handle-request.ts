@@ -4,6 +4,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
+import { ALLOWED_METHODS } from '../server/allowed-methods.js';
 import { sendError } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
@@ -23,10 +24,13 @@ export interface RequestHandlers {
   handle(req: IncomingMessage, res: ServerResponse, expectContinue?: boolean): void;
   /** Exposed for the upgrade path, which shares the checks but not the forwarding. */
   readonly forwarder: Forwarder;
+  /** The header carrying request ids in the current config. */
+  requestIdHeader(): string;
   close(): void;
 }
 
 const RETRY_AFTER_NO_ENDPOINT_S = 1;
+const ALLOWED = ALLOWED_METHODS.split(', ');
 
 export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
   function requestIdHeader(): string {
@@ -96,11 +100,11 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     ex.requestId = requestIdFrom(req.headers[limits.requestIdHeader]);
 
     const bad = inspectRequest(req, limits, ex);
-    if (bad) return fail(ex, bad, { close: true });
+    if (bad) return fail(ex, bad, { close: true, allow: bad === 'GW_ERR_METHOD_NOT_ALLOWED' ? ALLOWED : undefined });
     if (req.url === '*') {   // OPTIONS * asks about the gateway itself
       ex.settled = true;
       ex.status = 200;
-      res.writeHead(200, ['allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS', 'content-length', '0']);
+      res.writeHead(200, ['allow', ALLOWED_METHODS, 'content-length', '0']);
       res.end();
       return;
     }
@@ -139,5 +143,5 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (length === undefined && req.headers['transfer-encoding'] !== undefined) req.on('data', countBody);
   }
 
-  return { handle, forwarder, close: () => forwarder.close() };
+  return { handle, forwarder, requestIdHeader, close: () => forwarder.close() };
 }

@@ -1,24 +1,14 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ERRORS, type ErrorCode } from '../errors.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
 import { upstreamErrorCode } from './forwarder.js';
 import type { HandlerContext, RequestHandlers } from './handle-request.js';
 import { inspectRequest, type InspectedRequest } from './inspect-request.js';
+import { writeRawError } from './raw-error.js';
 import { requestIdFrom } from './request-id.js';
 
 const WEBSOCKET = /^websocket$/i;
-
-/** Answers on a raw socket (no ServerResponse exists on the upgrade path) and closes it. */
-function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, requestIdHeader: string): void {
-  if (!socket.writable) { socket.destroy(); return; }
-  const { status, message } = ERRORS[code];
-  const body = JSON.stringify({ error: code, message, request_id: requestId, route: null });
-  socket.end(`HTTP/1.1 ${status} ${status === 502 ? 'Bad Gateway' : status === 503 ? 'Service Unavailable' : 'Error'}\r\n`
-    + `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
-    + `${requestIdHeader}: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
-}
 
 /**
  * A request with `Connection: upgrade`. WebSocket upgrades on routes that allow them are tunnelled; any other

@@ -21,6 +21,7 @@ export function inspectRequest(req: IncomingMessage, limits: ServerLimits, out: 
   if (req.httpVersionMajor !== 1) return 'GW_ERR_VERSION_NOT_SUPPORTED';
   const method = req.method as string;
   if (method === 'TRACE' || method === 'CONNECT') return 'GW_ERR_METHOD_NOT_ALLOWED';
+  if ((req.url as string).length > limits.maxUriBytes) return 'GW_ERR_URI_TOO_LONG';
   const raw = req.rawHeaders;
   // server.maxHeadersCount is maxHeaders + 1, so Node keeps just enough to tell that the limit was passed.
   if (raw.length > limits.maxHeaders * 2) return 'GW_ERR_TOO_MANY_HEADERS';

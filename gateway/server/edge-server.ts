@@ -2,7 +2,23 @@ import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServerLimits } from '../config/gateway-config.js';
+import type { ErrorCode } from '../errors.js';
 import type { RequestHandlers } from '../proxy/handle-request.js';
+import { writeRawError } from '../proxy/raw-error.js';
+import { requestIdFrom } from '../proxy/request-id.js';
+import { ALLOWED_METHODS } from './allowed-methods.js';
+
+// What Node's parser and deadlines reject before a request exists, answered with the gateway's own JSON error
+// (Node's default handler would send a bare status line).
+const PARSER_ERRORS: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: 'GW_ERR_HEADERS_TOO_LARGE',
+  ERR_HTTP_REQUEST_TIMEOUT: 'GW_ERR_REQUEST_TIMEOUT',
+  HPE_INVALID_TRANSFER_ENCODING: 'GW_ERR_BAD_FRAMING',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'GW_ERR_BAD_FRAMING',
+  HPE_INVALID_CONTENT_LENGTH: 'GW_ERR_BAD_FRAMING',
+  HPE_INVALID_CHUNK_SIZE: 'GW_ERR_BAD_FRAMING',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'GW_ERR_BAD_FRAMING',
+};
 
 /**
  * The data-plane server with its limits (BAD-INPUTS.md rows 8-11): Node's strict parser (never insecureHTTPParser),
@@ -16,7 +32,8 @@ export function createEdgeServer(
   const server = http.createServer({
     maxHeaderSize: limits.maxHeaderBytes,
     insecureHTTPParser: false,
-    requireHostHeader: true,
+    // Off: inspect-request.ts answers a missing Host with the gateway's JSON error instead of Node's bare 400.
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     // How often Node checks header/request deadlines: bounds how late a slowloris socket is closed.
     connectionsCheckingInterval: 250,
@@ -31,7 +48,16 @@ export function createEdgeServer(
   // Not a forward proxy: CONNECT is refused on the raw socket.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    writeRawError(socket, 'GW_ERR_METHOD_NOT_ALLOWED', requestIdFrom(undefined), handlers.requestIdHeader(), `allow: ${ALLOWED_METHODS}\r\n`);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const message = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    // A reset needs no answer; a response already under way cannot be replaced by one.
+    if (err.code === 'ECONNRESET' || !socket.writable || message?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    writeRawError(socket, PARSER_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST', requestIdFrom(undefined), handlers.requestIdHeader());
   });
   return server;
 }
