@@ -1,13 +1,26 @@
 import autocannon from 'autocannon';
 
-// @types/autocannon is an `export =` namespace, which verbatimModuleSyntax cannot name; derive the two types instead.
-type Options = Parameters<typeof autocannon>[0];
-type Callback = NonNullable<Parameters<typeof autocannon>[1]>;
-export type LoadResult = NonNullable<Parameters<Callback>[1]>;
+/** The part of autocannon's result the tests read (its overloaded typings resolve differently across installs). */
+export interface LoadResult {
+  readonly requests: { readonly total: number };
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly non2xx: number;
+}
+
+export interface LoadOptions {
+  readonly url: string;
+  readonly connections?: number;
+  readonly duration?: number;
+  readonly amount?: number;
+  readonly method?: string;
+  readonly body?: string;
+}
 
 /** Bounded load on a loopback URL (autocannon), resolved with its result. */
-export function runLoad(options: Options): Promise<LoadResult> {
+export function runLoad(options: LoadOptions): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    autocannon(options, (err, result) => (err ? reject(err) : resolve(result)));
+    const run = autocannon as unknown as (o: LoadOptions, cb: (err: unknown, r: LoadResult) => void) => unknown;
+    run(options, (err, result) => (err ? reject(err) : resolve(result)));
   });
 }
