@@ -18,6 +18,8 @@ export interface HandlerContext {
   /** Access log; null when `log.access` is off (then no log object is built at all). */
   readonly accessLog: () => Logger | null;
   readonly draining: () => boolean;
+  /** Called once per finished exchange (metrics, load signals); must be cheap and must not throw. */
+  readonly observe?: (ex: Exchange) => void;
 }
 
 export interface RequestHandlers {
@@ -66,6 +68,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     }
     if (ex.endpoint) ctx.registry.requestDone(ex.endpoint);
     ex.generation?.release();
+    ctx.observe?.(ex);
     const log = ctx.accessLog();
     if (log) {
       const r = ex.req;
