@@ -60,7 +60,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   holder.swap(first, () => {});
 
   let draining = false;
-  const handlerContext = { holder, registry, accessLog: () => accessLog, draining: () => draining };
+  const handlerContext = { holder, registry, log, accessLog: () => accessLog, draining: () => draining };
   const handlers = createRequestHandler(handlerContext);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
   const tunnels = new Set<Duplex>();

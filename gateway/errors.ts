@@ -17,6 +17,7 @@ export const ERRORS = {
   GW_ERR_UPGRADE_NOT_ALLOWED: { status: 400, message: 'protocol upgrade not allowed on this route' },
   GW_ERR_VERSION_NOT_SUPPORTED: { status: 505, message: 'HTTP version not supported' },
   GW_ERR_NO_ENDPOINT: { status: 503, message: 'no healthy endpoint for this service' },
+  GW_ERR_OVERLOADED: { status: 503, message: 'the service is at its concurrency limit' },
   GW_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream' },
   GW_ERR_UPSTREAM_RESET: { status: 502, message: 'the upstream closed the connection before answering' },
   GW_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'the upstream sent an invalid response' },

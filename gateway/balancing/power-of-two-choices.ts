@@ -1,21 +1,43 @@
 import type { EndpointState } from '../upstream/endpoint-state.js';
-import type { Balancer } from './balancer.js';
+import { slowStartFactor, type Balancer, type PickContext } from './balancer.js';
 
 /**
- * Power of two random choices (Mitzenmacher): the less loaded of two random endpoints. Nearly as good as a full
- * least-request scan, O(1), and it avoids the herd a global minimum causes when many picks see the same state.
+ * Power of two random choices over peak-EWMA cost, as Linkerd balances: of two random usable endpoints, the one
+ * with the lower `latency estimate × (in flight + 1) ÷ weight` wins. Latency-aware, O(1), and free of the herd a
+ * global minimum causes. Failures count as slow answers (peak-ewma.ts), so failing fast never attracts traffic.
  */
 export class PowerOfTwoChoicesBalancer implements Balancer {
-  constructor(private readonly random: () => number) {}
+  constructor(private readonly random: () => number, private readonly slowStartMs: number) {}
 
-  pick(endpoints: readonly EndpointState[]): EndpointState {
+  #cost(e: EndpointState, now: number): number {
+    return (e.latency.estimate(now) + 1) * (e.inFlight + 1) / (e.weight * slowStartFactor(e, now, this.slowStartMs));
+  }
+
+  pick(endpoints: readonly EndpointState[], ctx: PickContext): EndpointState | undefined {
     const n = endpoints.length;
-    if (n === 1) return endpoints[0] as EndpointState;
+    if (n === 0) return undefined;
     const i = Math.floor(this.random() * n);
-    let j = Math.floor(this.random() * (n - 1));
-    if (j >= i) j++;
     const a = endpoints[i] as EndpointState;
-    const b = endpoints[j] as EndpointState;
-    return b.inFlight / b.weight < a.inFlight / a.weight ? b : a;
+    if (n > 1) {
+      let j = Math.floor(this.random() * (n - 1));
+      if (j >= i) j++;
+      const b = endpoints[j] as EndpointState;
+      const ua = ctx.usable(a);
+      const ub = ctx.usable(b);
+      if (ua && ub) return this.#cost(b, ctx.now) < this.#cost(a, ctx.now) ? b : a;
+      if (ua) return a;
+      if (ub) return b;
+    } else if (ctx.usable(a)) {
+      return a;
+    }
+    // Both draws unusable: fall back to the cheapest usable endpoint (rare: most of the pool is out).
+    let best: EndpointState | undefined;
+    let bestCost = Infinity;
+    for (const e of endpoints) {
+      if (!ctx.usable(e)) continue;
+      const c = this.#cost(e, ctx.now);
+      if (c < bestCost) { best = e; bestCost = c; }
+    }
+    return best;
   }
 }

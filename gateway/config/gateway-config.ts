@@ -28,7 +28,43 @@ export interface LogConfig {
   readonly access: boolean;
 }
 
-export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'random' | 'least-request' | 'p2c';
+export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'random' | 'least-request' | 'p2c' | 'consistent-hash';
+
+export interface RetryConfig {
+  /** Retries after the first try. */
+  readonly attempts: number;
+  readonly statuses: readonly number[];
+  readonly methods: readonly string[];
+  readonly idempotencyKeyHeader: string | null;
+  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  readonly bufferBodyBytes: number;
+  readonly budget: { readonly ratio: number; readonly minPerSecond: number; readonly windowMs: number };
+}
+
+export interface BreakerConfig {
+  readonly enabled: boolean;
+  readonly consecutiveFailures: number;
+  readonly failureRatio?: { readonly threshold: number; readonly windowMs: number; readonly minimumRps: number };
+  readonly halfOpenAfterMs: number;
+  readonly maxHalfOpenAfterMs: number;
+}
+
+export interface OutlierConfig {
+  readonly enabled: boolean;
+  readonly consecutive5xx: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  readonly maxEjectionPercent: number;
+}
+
+export interface HealthCheckConfig {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly healthyThreshold: number;
+  readonly unhealthyThreshold: number;
+  readonly expectStatus: readonly number[];
+}
 
 export interface DiscoveryConfig {
   readonly type: string;
@@ -48,6 +84,17 @@ export interface ServiceConfig {
   readonly warmTimeoutMs: number;
   /** 'preserve', 'endpoint' or a fixed Host value. */
   readonly hostHeader: string;
+  /** consistent-hash key source: `header:NAME`, `cookie:NAME` or `client-ip`. */
+  readonly hashOn?: string;
+  readonly slowStartMs: number;
+  /** Per attempt; equals timeoutMs unless set lower. */
+  readonly tryTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly retry: RetryConfig;
+  readonly circuitBreaker: BreakerConfig;
+  readonly outlierDetection: OutlierConfig;
+  readonly bulkhead: { readonly maxConcurrent: number; readonly maxQueue: number };
+  readonly healthCheck: HealthCheckConfig | null;
 }
 
 export interface RouteMatch {

@@ -6,7 +6,8 @@ import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { deepFreeze } from './deep-freeze.js';
 import { stableStringify } from './stable-stringify.js';
 import type {
-  BalancerName, GatewayConfig, ListenAddress, LogConfig, RouteConfig, ServerLimits, ServiceConfig,
+  BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig, RetryConfig,
+  RouteConfig, ServerLimits, ServiceConfig,
 } from './gateway-config.js';
 import { validatePluginOptions, validateRoutesDocument } from './schema-validator.js';
 import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
@@ -20,7 +21,9 @@ interface RawConfig {
   services: Record<string, {
     discovery: { type: string } & Record<string, unknown>;
     balancer: BalancerName; timeoutMs: number; maxSocketsPerEndpoint: number; idleSocketTimeoutMs: number;
-    warmTimeoutMs: number; hostHeader: string;
+    warmTimeoutMs: number; hostHeader: string; hashOn?: string; slowStartMs: number; tryTimeoutMs?: number;
+    connectTimeoutMs: number; retry: RetryConfig; circuitBreaker: BreakerConfig; outlierDetection: OutlierConfig;
+    bulkhead: { maxConcurrent: number; maxQueue: number }; healthCheck?: HealthCheckConfig;
   }>;
   routes: {
     name?: string;
@@ -113,9 +116,18 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash
     if (!['preserve', 'endpoint'].includes(s.hostHeader) && !/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(s.hostHeader)) {
       problems.add(['services', name, 'hostHeader'], 'must be preserve, endpoint or a host[:port]');
     }
+    if ((s.balancer === 'consistent-hash') !== (s.hashOn !== undefined)) {
+      problems.add(['services', name, s.hashOn === undefined ? 'balancer' : 'hashOn'], 'consistent-hash and hashOn go together');
+    }
+    if (s.tryTimeoutMs !== undefined && s.tryTimeoutMs > s.timeoutMs) {
+      problems.add(['services', name, 'tryTimeoutMs'], `must not exceed timeoutMs (${s.timeoutMs}), the deadline that includes retries`);
+    }
     services.set(name, {
       name, balancer: s.balancer, timeoutMs: s.timeoutMs, maxSocketsPerEndpoint: s.maxSocketsPerEndpoint,
       idleSocketTimeoutMs: s.idleSocketTimeoutMs, warmTimeoutMs: s.warmTimeoutMs, hostHeader: s.hostHeader,
+      hashOn: s.hashOn, slowStartMs: s.slowStartMs, tryTimeoutMs: s.tryTimeoutMs ?? s.timeoutMs,
+      connectTimeoutMs: s.connectTimeoutMs, retry: s.retry, circuitBreaker: s.circuitBreaker,
+      outlierDetection: s.outlierDetection, bulkhead: s.bulkhead, healthCheck: s.healthCheck ?? null,
       discovery: { type, options, key: stableStringify({ type, options }) },
     });
   }

@@ -1,10 +1,13 @@
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
+import type { RetryCandidate } from '../resilience/build-service-policy.js';
+import type { Selection } from '../resilience/endpoint-selector.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
+import type { Attempt } from './forwarder.js';
 import type { InspectedRequest } from './inspect-request.js';
 
 /** Links req and res to their exchange, for http-proxy's events, which only hand back req and res. */
@@ -16,7 +19,7 @@ export type WithExchange<T> = T & { [EXCHANGE]?: Exchange };
  * One request's journey: what it matched, where it went, how it ended. One object per request, with every field
  * declared up front so V8 keeps a single shape; the access log line is written from it when the response closes.
  */
-export class Exchange implements InspectedRequest {
+export class Exchange implements InspectedRequest, RetryCandidate {
   readonly startMs = performance.now();
   requestId = '';
   host = '';
@@ -25,10 +28,23 @@ export class Exchange implements InspectedRequest {
   path = '';
   route: CompiledRoute | undefined = undefined;
   service: ServiceRuntime | undefined = undefined;
+  /** The endpoint of the latest attempt. */
   endpoint: EndpointState | undefined = undefined;
-  proxyReq: ClientRequest | undefined = undefined;
+  /** The attempt under way (or the last one). */
+  attempt: Attempt | undefined = undefined;
+  /** The upstream response relayed to the client. */
   proxyRes: IncomingMessage | undefined = undefined;
-  timer: NodeJS.Timeout | undefined = undefined;
+  selection: Selection | undefined = undefined;
+  attempts = 0;
+  /** Route deadline, retries included (ms since epoch), and its timer. */
+  deadlineAt = 0;
+  deadlineTimer: NodeJS.Timeout | undefined = undefined;
+  idempotent = false;
+  /** The body can be sent again: none, or buffered in `body`. */
+  replayable = false;
+  body: Buffer[] | null = null;
+  budgetExhausted = false;
+  onClosed: (() => void) | undefined = undefined;
   errorCode: ErrorCode | undefined = undefined;
   status = 0;
   /** Response body bytes relayed to the client. */

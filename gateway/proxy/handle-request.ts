@@ -8,13 +8,16 @@ import { ALLOWED_METHODS } from '../server/allowed-methods.js';
 import { sendError } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
-import { Forwarder } from './forwarder.js';
+import { createForwarding } from './forward-request.js';
+import type { Forwarder } from './forwarder.js';
 import { inspectRequest } from './inspect-request.js';
 import { requestIdFrom } from './request-id.js';
 
 export interface HandlerContext {
   readonly holder: SnapshotHolder;
   readonly registry: EndpointRegistry;
+  /** The gateway's own log, for errors that are the gateway's fault. */
+  readonly log: Logger;
   /** Access log; null when `log.access` is off (then no log object is built at all). */
   readonly accessLog: () => Logger | null;
   readonly draining: () => boolean;
@@ -42,7 +45,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
   function fail(ex: Exchange, code: ErrorCode, extra: { allow?: readonly string[]; retryAfterS?: number; close?: boolean } = {}): void {
     ex.settled = true;
     ex.errorCode = code;
-    if (ex.timer) { clearTimeout(ex.timer); ex.timer = undefined; }
+    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
     if (ex.res.headersSent) {
       ex.res.destroy();
       return;
@@ -54,19 +57,23 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     });
   }
 
-  const forwarder = new Forwarder({ fail: (ex, code) => fail(ex, code), requestIdHeader, draining: ctx.draining });
+  const { forward, forwarder } = createForwarding({ registry: ctx.registry, log: ctx.log, fail, requestIdHeader, draining: ctx.draining });
 
   function onClose(this: WithExchange<ServerResponse>): void {
     const ex = this[EXCHANGE];
     if (!ex || ex.closed) return;
     ex.closed = true;
-    if (ex.timer) clearTimeout(ex.timer);
-    if (!this.writableFinished) {
-      // The client left (or the response was cut): stop the upstream call too; http-proxy does not (issue 1520).
-      ex.proxyReq?.destroy();
-      ex.proxyRes?.destroy();
+    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    const a = ex.attempt;
+    if (a) {
+      if (!this.writableFinished) {
+        // The client left (or the response was cut): stop the upstream call too; http-proxy does not (issue 1520).
+        a.cancel();
+        a.proxyReq?.destroy();
+      }
+      a.release();
     }
-    if (ex.endpoint) ctx.registry.requestDone(ex.endpoint);
+    ex.onClosed?.();
     ex.generation?.release();
     ctx.observe?.(ex);
     const log = ctx.accessLog();
@@ -75,7 +82,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       log.info({
         reqId: ex.requestId, method: r.method, host: ex.host, path: ex.path, route: ex.route?.name, service: ex.route?.service,
         endpoint: ex.endpoint?.address, status: ex.status, durationMs: ex.durationMs(), bytes: ex.bytes,
-        err: ex.errorCode, aborted: !this.writableFinished || undefined,
+        attempts: ex.attempts > 1 ? ex.attempts : undefined, err: ex.errorCode, aborted: !this.writableFinished || undefined,
+        retryBudgetExhausted: ex.budgetExhausted || undefined,
       }, 'request');
     }
   }
@@ -87,7 +95,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (ex.bodyBytes <= ex.route.config.maxBodyBytes) return;
     // Past the limit the body stops here, even when the upstream already answered without reading it all.
     this.off('data', countBody);
-    ex.proxyReq?.destroy();
+    ex.attempt?.cancel();
+    ex.attempt?.proxyReq?.destroy();
     if (!ex.settled) fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
     else this.socket.destroy();   // the answer is out or streaming: stop reading; a cut answer shows its truncation
   }
@@ -126,23 +135,19 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       return fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
     }
     const service = snapshot.services.get(route.service);
-    const endpoints = service?.pool.endpoints;
-    if (!service || !endpoints?.length) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
-    ex.service = service;
-    const endpoint = service.balancer.pick(endpoints);
+    if (!service || service.pool.endpoints.length === 0) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
 
     prepareUpstreamHeaders(req.headers, {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
       requestIdHeader: limits.requestIdHeader, requestId: ex.requestId,
     });
     const hostMode = service.config.hostHeader;
-    if (hostMode === 'endpoint') req.headers.host = endpoint.hostHeader;
-    else if (hostMode !== 'preserve') req.headers.host = hostMode;
+    if (hostMode !== 'preserve' && hostMode !== 'endpoint') req.headers.host = hostMode;
     else if (ex.hostHeader) req.headers.host = ex.hostHeader;
     req.url = route.rewrite(target.path) + target.search;
 
-    forwarder.forward(ex, endpoint, route.config.timeoutMs);
-    // Chunked bodies have no length up front: count them as they stream (after web() has piped the request).
+    forward(ex, service, route);
+    // Chunked bodies have no length up front: count them as they stream.
     if (length === undefined && req.headers['transfer-encoding'] !== undefined) req.on('data', countBody);
   }
 

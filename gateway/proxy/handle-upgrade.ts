@@ -1,8 +1,9 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { Selection } from '../resilience/endpoint-selector.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
-import { upstreamErrorCode } from './forwarder.js';
+import { classifyUpstreamError } from './forwarder.js';
 import type { HandlerContext, RequestHandlers } from './handle-request.js';
 import { inspectRequest, type InspectedRequest } from './inspect-request.js';
 import { writeRawError } from './raw-error.js';
@@ -37,9 +38,8 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     const route = match.route;
     if (!route.config.websocket || req.method !== 'GET') return writeRawError(socket, 'GW_ERR_UPGRADE_NOT_ALLOWED', requestId, idHeader);
     const service = snapshot.services.get(route.service);
-    const endpoints = service?.pool.endpoints;
-    if (!service || !endpoints?.length) return writeRawError(socket, 'GW_ERR_NO_ENDPOINT', requestId, idHeader);
-    const endpoint = service.balancer.pick(endpoints);
+    const endpoint = service?.selector.select(new Selection(), req, Date.now());
+    if (!service || !endpoint) return writeRawError(socket, 'GW_ERR_NO_ENDPOINT', requestId, idHeader);
 
     const upgrade = req.headers.upgrade as string;
     prepareUpstreamHeaders(req.headers, {
@@ -56,7 +56,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     endpoint.inFlight++;
     socket.once('close', () => ctx.registry.requestDone(endpoint));
     ctx.accessLog()?.info({ reqId: requestId, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
-    handlers.forwarder.forwardUpgrade(req, socket, head, endpoint, (err) => writeRawError(socket, upstreamErrorCode(err), requestId, idHeader));
+    handlers.forwarder.forwardUpgrade(req, socket, head, endpoint, (err) => writeRawError(socket, classifyUpstreamError(err).code, requestId, idHeader));
   };
 }
 

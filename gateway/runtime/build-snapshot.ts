@@ -2,6 +2,8 @@ import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { createBalancer } from '../balancing/balancer.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
+import { buildServicePolicy } from '../resilience/build-service-policy.js';
+import { EndpointSelector } from '../resilience/endpoint-selector.js';
 import { Router } from '../routing/router.js';
 import type { PoolManager } from '../upstream/pool-manager.js';
 import type { RuntimeSnapshot, ServiceRuntime } from './runtime-snapshot.js';
@@ -31,7 +33,9 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
   const services = new Map<string, ServiceRuntime>();
   try {
     for (const s of config.services.values()) {
-      services.set(s.name, { config: s, pool: pools.acquire(s), balancer: createBalancer(s.balancer) });
+      const pool = pools.acquire(s);
+      const selector = new EndpointSelector(pool, createBalancer(s.balancer, { slowStartMs: s.slowStartMs }), s);
+      services.set(s.name, { config: s, pool, selector, policy: buildServicePolicy(s) });
     }
   } catch (err) {
     await Promise.all([...services.values()].map((r) => pools.release(r.config)));

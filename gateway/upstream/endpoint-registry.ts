@@ -1,11 +1,11 @@
 import type { Endpoint } from '../plugin-api/discovery.js';
-import { EndpointState, type AgentSettings } from './endpoint-state.js';
+import { EndpointState, type EndpointSettings } from './endpoint-state.js';
 
 /** The one place per-endpoint state lives across reloads and discovery updates (caddy's hosts.go does the same). */
 export class EndpointRegistry {
   readonly #states = new Map<string, EndpointState>();
 
-  acquire(service: string, endpoint: Endpoint, settings: AgentSettings): EndpointState {
+  acquire(service: string, endpoint: Endpoint, settings: EndpointSettings): EndpointState {
     const key = `${service}|${endpoint.address}`;
     let state = this.#states.get(key);
     if (!state) {

@@ -1,9 +1,14 @@
 import http from 'node:http';
 import https from 'node:https';
+import { PeakEwma } from '../balancing/peak-ewma.js';
+import type { BreakerConfig } from '../config/gateway-config.js';
+import { EndpointHealth } from '../resilience/endpoint-health.js';
 
-export interface AgentSettings {
+/** Per-service settings every endpoint of the service shares. */
+export interface EndpointSettings {
   readonly maxSockets: number;
   readonly idleTimeoutMs: number;
+  readonly breaker: BreakerConfig;
 }
 
 /**
@@ -24,8 +29,12 @@ export class EndpointState {
   inFlight = 0;
   /** Pools that list this endpoint; at 0 (and no request in flight) the registry closes its sockets. */
   refs = 0;
+  /** When discovery first listed it (slow start). */
+  readonly addedAt: number;
+  readonly latency: PeakEwma;
+  readonly health = new EndpointHealth();
 
-  constructor(service: string, address: string, weight: number, settings: AgentSettings) {
+  constructor(service: string, address: string, weight: number, settings: EndpointSettings, now = Date.now()) {
     const u = new URL(address);
     this.key = `${service}|${address}`;
     this.service = service;
@@ -43,9 +52,13 @@ export class EndpointState {
       keepAlive: true, maxSockets: settings.maxSockets, maxFreeSockets: settings.maxSockets,
       timeout: settings.idleTimeoutMs, scheduling: 'lifo',
     });
+    this.addedAt = now;
+    this.latency = new PeakEwma(10_000, 0, now);
+    this.health.configure(settings.breaker);
   }
 
-  configure(settings: AgentSettings): void {
+  configure(settings: EndpointSettings): void {
+    this.health.configure(settings.breaker);
     this.agent.maxSockets = settings.maxSockets;
     this.agent.maxFreeSockets = settings.maxSockets;
     (this.agent as http.Agent & { options: { timeout?: number } }).options.timeout = settings.idleTimeoutMs;

@@ -26,7 +26,7 @@ export class PoolManager {
 
   acquire(s: ServiceConfig): UpstreamPool {
     const key = PoolManager.keyOf(s);
-    const settings = { maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs };
+    const settings = { maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs, breaker: s.circuitBreaker };
     const found = this.#entries.get(key);
     if (found) {
       found.refs++;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
-import type { AgentSettings, EndpointState } from './endpoint-state.js';
+import type { EndpointSettings, EndpointState } from './endpoint-state.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
 export interface DiscoveryStatus {
@@ -14,7 +14,7 @@ export interface PoolOptions {
   readonly service: string;
   readonly discovery: Discovery;
   readonly registry: EndpointRegistry;
-  readonly settings: AgentSettings;
+  readonly settings: EndpointSettings;
   readonly log: Logger;
   readonly now: () => number;
   readonly random?: () => number;
@@ -32,7 +32,7 @@ export class UpstreamPool {
   readonly service: string;
   readonly ready: Promise<void>;
   #status: DiscoveryStatus = { up: false, lastSuccessAt: null, lastError: null, endpoints: 0 };
-  #settings: AgentSettings;
+  #settings: EndpointSettings;
   #markReady!: () => void;
   readonly #abort = new AbortController();
   readonly #o: PoolOptions;
@@ -53,7 +53,7 @@ export class UpstreamPool {
     this.#running ??= this.#watchLoop();
   }
 
-  configure(settings: AgentSettings): void {
+  configure(settings: EndpointSettings): void {
     this.#settings = settings;
     for (const e of this.endpoints) e.configure(settings);
   }

@@ -383,13 +383,23 @@ t.test('row 10: closes a slowloris head with 408 after the headers timeout', asy
   t.same(m.allStarted(), [], 'the upstream sees nothing');
 });
 
-t.test('row 11: closes a slow body with 408 after the request timeout and aborts the upstream request', async (t) => {
+t.test('row 11: closes a slow body with 408 after the request timeout; a small body never reached the upstream', async (t) => {
   const m = mark(...ALL);
   const drip = [...'x'.repeat(40)];
   const r = await send(['POST /slow-body HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n', ...drip], 5000, 300);
   t.equal(r.status, 408);
   t.ok(r.closed, 'connection closed');
   t.ok(r.ms >= REQUEST_TIMEOUT_MS - 50 && r.ms < REQUEST_TIMEOUT_MS + 1000, `closed at ${r.ms} ms`);
+  // Bodies up to retry.bufferBodyBytes are read whole before an endpoint is chosen (so they can be replayed).
+  t.same(m.allStarted(), [], 'the upstream saw nothing of it');
+});
+
+t.test('row 11: a slow large body streams upstream, and the upstream request is aborted at the 408', async (t) => {
+  const m = mark(...ALL);
+  const drip = [...'x'.repeat(40)];
+  const r = await send(['POST /slow-body HTTP/1.1\r\nHost: t\r\nContent-Length: 200000\r\n\r\n', ...drip], 5000, 300);
+  t.equal(r.status, 408);
+  t.ok(r.closed, 'connection closed');
   t.same(m.started().map((s) => s.url), ['/slow-body'], 'the body was streaming upstream');
   t.ok(await until(() => m.started().every((s) => s.closed)), 'the upstream request is closed');
   t.notOk(m.started().some((s) => s.complete), 'and was aborted, not completed');

@@ -34,7 +34,7 @@ routes:
   const r = await gantry(['validate', '-c', file]);
   t.equal(r.code, 1);
   t.same(r.stderr.trim().split('\n'), [
-    `${file}:2:82: services.a.balancer: must be one of: round-robin, weighted-round-robin, random, least-request, p2c`,
+    `${file}:2:82: services.a.balancer: must be one of: round-robin, weighted-round-robin, random, least-request, p2c, consistent-hash`,
     `${file}:4:22: routes[0].match.path: must start with "/"`,
     `${file}: 2 problems`,
   ]);

@@ -60,7 +60,7 @@ routes:
 `;
   t.same(problems(yaml), [
     'routes.yaml:1:9: listen: must be host:port, e.g. 0.0.0.0:8080 or [::1]:8080',
-    'routes.yaml:5:15: services.echo.balancer: must be one of: round-robin, weighted-round-robin, random, least-request, p2c',
+    'routes.yaml:5:15: services.echo.balancer: must be one of: round-robin, weighted-round-robin, random, least-request, p2c, consistent-hash',
     'routes.yaml:7:20: routes[0].match.path: must start with "/"',
     'routes.yaml:9:5: routes[0].colour: unknown field "colour"',
   ]);

@@ -1,0 +1,136 @@
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError } from 'cockatiel';
+import type { Logger } from 'pino';
+import { GatewayError, type ErrorCode } from '../errors.js';
+import { CANDIDATE } from '../resilience/build-service-policy.js';
+import { Selection } from '../resilience/endpoint-selector.js';
+import { AttemptFailure } from '../resilience/is-retryable.js';
+import type { CompiledRoute } from '../routing/compiled-route.js';
+import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
+import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
+import type { Exchange } from './exchange.js';
+import { failure, Forwarder, type Attempt } from './forwarder.js';
+
+export interface ForwardingContext {
+  readonly registry: EndpointRegistry;
+  readonly log: Logger;
+  fail(ex: Exchange, code: ErrorCode, extra?: { retryAfterS?: number }): void;
+  requestIdHeader(): string;
+  draining(): boolean;
+}
+
+function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
+  ex.deadlineTimer = undefined;
+  if (ex.settled) return;
+  // http-proxy reports its own proxyTimeout as ECONNRESET; our timer knows it was the deadline and answers 504.
+  ctx.fail(ex, 'GW_ERR_UPSTREAM_TIMEOUT');
+  ex.attempt?.fail(failure('timeout'));
+}
+
+/**
+ * Runs a routed request through its service's policy (build-service-policy.ts) and relays the answer:
+ * route deadline → body buffering for replay → bulkhead → retry → endpoint choice → breaker → one attempt.
+ */
+export function createForwarding(ctx: ForwardingContext) {
+  const forwarder = new Forwarder((a: Attempt) => ctx.registry.requestDone(a.endpoint));
+
+  async function attemptOnce(ex: Exchange, service: ServiceRuntime): Promise<IncomingMessage> {
+    if (ex.settled) throw Object.assign(failure('timeout'), { [CANDIDATE]: ex });
+    const now = Date.now();
+    const endpoint = service.selector.select((ex.selection ??= new Selection()), ex.req, now);
+    if (endpoint === undefined) throw new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) });
+    ex.attempts++;
+    const cfg = service.config;
+    if (cfg.hostHeader === 'endpoint') ex.req.headers.host = endpoint.hostHeader;
+    // The route deadline covers the try unless the per-try timeout is shorter: one timer per request by default.
+    const remaining = ex.deadlineAt - now;
+    const tryTimeoutMs = cfg.tryTimeoutMs < remaining ? cfg.tryTimeoutMs : 0;
+    const body = ex.body === null ? undefined : Readable.from(ex.body);
+    const run = () => forwarder.attempt(ex, endpoint, tryTimeoutMs, cfg.connectTimeoutMs, body);
+    const breaker = endpoint.health.breaker;
+    try {
+      const res = await (breaker === null ? run() : breaker.execute(run));
+      const at = Date.now();
+      endpoint.latency.observe(at - now, at);
+      endpoint.health.recordStatus(res.statusCode ?? 0, cfg.outlierDetection, at,
+        () => service.selector.mayEject(at, cfg.outlierDetection.maxEjectionPercent));
+      (res as IncomingMessage & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
+      return res;
+    } catch (err) {
+      const f = err instanceof BrokenCircuitError ? failure('broken-circuit') : err;
+      if (f instanceof AttemptFailure) {
+        if (f.kind !== 'broken-circuit') endpoint.latency.penalize(Date.now());
+        (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
+      }
+      throw f;
+    }
+  }
+
+  async function run(ex: Exchange, service: ServiceRuntime): Promise<void> {
+    const retry = service.policy.retry;
+    const res = retry === null ? await attemptOnce(ex, service) : await retry.execute(() => attemptOnce(ex, service));
+    if (ex.settled || ex.closed) {
+      res.destroy();
+      return;
+    }
+    ex.settled = true;
+    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    if (!forwarder.relay(ex, res, ctx.requestIdHeader(), ex.closeAfter || ctx.draining())) {
+      ex.settled = false;
+      ctx.fail(ex, 'GW_ERR_UPSTREAM_BAD_RESPONSE');
+      return;
+    }
+    // The bulkhead slot is held until the response is done, not just until its head: streaming answers count.
+    if (!ex.closed) await new Promise<void>((resolve) => { ex.onClosed = resolve; });
+  }
+
+  function onFailure(ex: Exchange, service: ServiceRuntime, err: unknown): void {
+    if (ex.settled) return;
+    if (err instanceof BulkheadRejectedError) return ctx.fail(ex, 'GW_ERR_OVERLOADED', { retryAfterS: 1 });
+    if (err instanceof TaskCancelledError) return;
+    if (err instanceof GatewayError) return ctx.fail(ex, err.code, { retryAfterS: err.retryAfterS });
+    if (err instanceof AttemptFailure) {
+      if (err.kind === 'broken-circuit') return ctx.fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(Date.now()) });
+      return ctx.fail(ex, err.code);
+    }
+    ctx.log.error({ err, reqId: ex.requestId, route: ex.route?.name }, 'request failed inside the gateway');
+    ctx.fail(ex, 'GW_ERR_INTERNAL');
+  }
+
+  function start(ex: Exchange, service: ServiceRuntime): void {
+    if (ex.settled || ex.closed) return;
+    service.policy.bulkhead.execute(() => run(ex, service)).catch((err: unknown) => onFailure(ex, service, err));
+  }
+
+  function forward(ex: Exchange, service: ServiceRuntime, route: CompiledRoute): void {
+    const now = Date.now();
+    const policy = service.policy;
+    const req = ex.req;
+    ex.service = service;
+    ex.deadlineAt = now + route.config.timeoutMs;
+    ex.deadlineTimer = setTimeout(onDeadline, route.config.timeoutMs, ex, ctx);
+    policy.budget.recordRequest(now);
+    ex.idempotent = policy.retryMethods.has(req.method as string)
+      || (policy.idempotencyKeyHeader !== null && req.headers[policy.idempotencyKeyHeader] !== undefined);
+    if (ex.expectContinue) ex.res.writeContinue();
+
+    const length = req.headers['content-length'];
+    if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > policy.bufferBodyBytes)) {
+      // Too large (or of unknown size) to keep: streamed once, never retried.
+      ex.replayable = false;
+      start(ex, service);
+    } else if (length === undefined || length === '0') {
+      // No body: every attempt pipes the (already ended) request, which just ends the upstream request.
+      ex.replayable = true;
+      start(ex, service);
+    } else {
+      ex.replayable = true;
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.once('end', () => { ex.body = chunks; start(ex, service); });
+    }
+  }
+
+  return { forward, forwarder };
+}

@@ -1,0 +1,107 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  bulkhead, handleWhen, retry, type BulkheadPolicy, type IBackoff, type IBackoffFactory, type IRetryBackoffContext,
+  type RetryPolicy,
+} from 'cockatiel';
+import type { ServiceConfig } from '../config/gateway-config.js';
+import { AttemptFailure, mayRetryFailure } from './is-retryable.js';
+import { RetryBudget } from './retry-budget.js';
+
+/** What the retry decision needs to know about the request behind a failure or an answer. */
+export interface RetryCandidate {
+  /** The answer went out already (deadline): stop. */
+  readonly settled: boolean;
+  /** The client went away: stop. */
+  readonly closed: boolean;
+  readonly replayable: boolean;
+  readonly idempotent: boolean;
+  readonly deadlineAt: number;
+  budgetExhausted: boolean;
+}
+
+/** Links an attempt's failure or answer to its request, for the policy's predicates (built once per service). */
+export const CANDIDATE = Symbol('gantry.retry-candidate');
+type Carrier = { [CANDIDATE]?: RetryCandidate };
+
+// Below this much time left before the deadline, a retry could not get an answer anyway.
+const MIN_RETRY_WINDOW_MS = 5;
+
+/**
+ * The resilience of one service, composed in one place and built once per config:
+ *
+ *   bulkhead( retry( select endpoint → breaker(endpoint)( attempt with per-try timeout ) ) )   + route deadline
+ *
+ * The bulkhead is outermost so a request waiting between retries keeps its slot (the upstream's load does not drop
+ * while we back off). Retry wraps the endpoint choice so each retry can go elsewhere; the breaker is per endpoint
+ * (endpoint-health.ts) so one bad instance opens alone. The per-try timeout and the route deadline are timers in
+ * forward-request.ts: the deadline spans the bulkhead queue, the retries and their backoff.
+ */
+export interface ServicePolicy {
+  readonly bulkhead: BulkheadPolicy;
+  /** null when retries are off (attempts: 0). */
+  readonly retry: RetryPolicy | null;
+  readonly budget: RetryBudget;
+  readonly retryStatuses: ReadonlySet<number>;
+  readonly retryMethods: ReadonlySet<string>;
+  readonly bufferBodyBytes: number;
+  readonly idempotencyKeyHeader: string | null;
+}
+
+function retryAfterMs(res: IncomingMessage): number {
+  const value = res.headers['retry-after'];
+  if (value === undefined) return 0;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? 0 : Math.max(0, at - Date.now());
+}
+
+export function buildServicePolicy(cfg: ServiceConfig, random: () => number = Math.random): ServicePolicy {
+  const r = cfg.retry;
+  const budget = new RetryBudget(r.budget.ratio, r.budget.minPerSecond, r.budget.windowMs);
+  const retryStatuses = new Set(r.statuses);
+
+  function allowed(c: RetryCandidate | undefined, now: number): boolean {
+    if (c === undefined || c.settled || c.closed || !c.replayable || c.deadlineAt - now < MIN_RETRY_WINDOW_MS) return false;
+    if (!budget.tryAcquire(now)) { c.budgetExhausted = true; return false; }
+    return true;
+  }
+
+  // Full-jitter exponential backoff (AWS), at least the upstream's Retry-After, never past the deadline.
+  const backoff: IBackoffFactory<IRetryBackoffContext<unknown>> = { next: (ctx) => step(ctx) };
+  function step(ctx: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
+    let duration = random() * Math.min(r.backoff.maxMs, r.backoff.initialMs * 2 ** (ctx.attempt - 1));
+    const carrier = ('value' in ctx.result ? ctx.result.value : ctx.result.error) as Carrier & Partial<IncomingMessage>;
+    if ('value' in ctx.result) duration = Math.max(duration, retryAfterMs(carrier as IncomingMessage));
+    const c = carrier[CANDIDATE];
+    if (c) duration = Math.max(0, Math.min(duration, c.deadlineAt - Date.now() - MIN_RETRY_WINDOW_MS));
+    return { duration, next: (next) => step(next) };
+  }
+
+  const retryPolicy = r.attempts === 0 ? null : retry(
+    handleWhen((err) => {
+      if (!(err instanceof AttemptFailure)) return false;
+      const c = (err as Carrier)[CANDIDATE];
+      return c !== undefined && mayRetryFailure(err, c.idempotent) && allowed(c, Date.now());
+    }).orWhenResult((value) => {
+      const res = value as IncomingMessage & Carrier;
+      const c = res[CANDIDATE];
+      if (!retryStatuses.has(res.statusCode ?? 0) || !c?.idempotent) return false;
+      // A Retry-After beyond the deadline means the answer is the answer.
+      return retryAfterMs(res) < c.deadlineAt - Date.now() && allowed(c, Date.now());
+    }),
+    { maxAttempts: r.attempts, backoff },
+  );
+  // A retried answer is dropped: read it to the end so its socket goes back to the pool.
+  retryPolicy?.onRetry((e) => { if ('value' in e) (e.value as IncomingMessage).resume(); });
+
+  return {
+    bulkhead: bulkhead(cfg.bulkhead.maxConcurrent, cfg.bulkhead.maxQueue),
+    retry: retryPolicy,
+    budget,
+    retryStatuses,
+    retryMethods: new Set(r.methods),
+    bufferBodyBytes: r.bufferBodyBytes,
+    idempotencyKeyHeader: r.idempotencyKeyHeader?.toLowerCase() ?? null,
+  };
+}
