@@ -31,6 +31,7 @@ export class PoolManager {
     if (found) {
       found.refs++;
       found.pool.configure(settings);
+      found.pool.configureHealthCheck(s.healthCheck);
       return found.pool;
     }
     const plugin = this.plugins.discovery(s.discovery.type);
@@ -41,6 +42,7 @@ export class PoolManager {
     const pool = new UpstreamPool({ service: s.name, discovery, registry: this.registry, settings, log, now: this.now });
     this.#entries.set(key, { pool, refs: 1, abort });
     pool.start();
+    pool.configureHealthCheck(s.healthCheck);
     return pool;
   }
 

@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
+import type { HealthCheckConfig } from '../config/gateway-config.js';
+import { stableStringify } from '../config/stable-stringify.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
+import { HealthChecker } from '../resilience/health-check.js';
 import type { EndpointSettings, EndpointState } from './endpoint-state.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
@@ -58,8 +61,27 @@ export class UpstreamPool {
     for (const e of this.endpoints) e.configure(settings);
   }
 
+  #checker: HealthChecker | null = null;
+  #checkerKey = 'null';
+
+  /** Starts, restarts (settings changed) or stops the active health checks of this service. */
+  configureHealthCheck(cfg: HealthCheckConfig | null): void {
+    const key = stableStringify(cfg);
+    if (key === this.#checkerKey) return;
+    this.#checkerKey = key;
+    this.#checker?.stop();
+    this.#checker = null;
+    if (cfg === null) {
+      for (const e of this.endpoints) { e.health.activeHealthy = true; e.health.activeStreak = 0; }
+      return;
+    }
+    this.#checker = new HealthChecker(() => this.endpoints, cfg, this.#o.log);
+    this.#checker.start();
+  }
+
   async close(): Promise<void> {
     this.#abort.abort();
+    this.#checker?.stop();
     await this.#running;
     for (const e of this.endpoints) this.#o.registry.release(e);
     this.endpoints = [];

@@ -1,0 +1,193 @@
+import http from 'node:http';
+import t from 'tap';
+import { startGateway } from '../helpers/gateway-under-test.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function yaml(endpoints: string[], service: string): string {
+  return `listen: 127.0.0.1:0
+log: { level: info, access: false }
+services:
+  svc:
+    discovery: { type: static, endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}] }
+${service}routes:
+  - { match: { path: / }, service: svc }
+`;
+}
+
+interface Answer { status: number; body: string; retryAfter?: string; ms: number; instance?: string }
+function request(port: number, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = http.request({ host: '127.0.0.1', port, path, method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({
+        status: res.statusCode ?? 0, body, retryAfter: res.headers['retry-after'] as string | undefined, ms: performance.now() - started,
+        instance: res.headers['x-instance'] as string | undefined,
+      }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+t.test('slow upstream: 504 at the per-try timeout, the breaker opens, 503 without touching the upstream, one probe per half-open window, closes on success', async (t) => {
+  let delayMs = 1000;
+  let arrived = 0;
+  const up = await startRecordingUpstream((_req, res) => setTimeout(() => res.end('ok'), delayMs));
+  up.server.on('request', () => { arrived++; });
+  t.teardown(() => up.close());
+  const gw = await startGateway(yaml([up.url], `    timeoutMs: 2000
+    tryTimeoutMs: 200
+    retry: { attempts: 0 }
+    circuitBreaker: { consecutiveFailures: 3, halfOpenAfterMs: 400, maxHalfOpenAfterMs: 800 }
+`));
+  t.teardown(() => gw.close());
+
+  for (let i = 0; i < 3; i++) {
+    const r = await request(gw.port, '/slow');
+    t.equal(r.status, 504, `try ${i + 1}: 504`);
+    t.ok(r.ms >= 190 && r.ms < 600, `at the per-try timeout (${r.ms.toFixed(0)} ms)`);
+  }
+  t.equal(arrived, 3);
+  const connectsBefore = up.openSockets();
+  const open = await Promise.all(Array.from({ length: 20 }, () => request(gw.port, '/open')));
+  t.ok(open.every((r) => r.status === 503 && JSON.parse(r.body).error === 'GW_ERR_NO_ENDPOINT'), 'open: 503 GW_ERR_NO_ENDPOINT');
+  t.ok(open.every((r) => r.retryAfter === '1'), 'Retry-After until the probe');
+  t.ok(open.every((r) => r.ms < 50), 'answered at once');
+  t.equal(arrived, 3, 'no request reached the upstream while open');
+  t.ok(up.openSockets() <= connectsBefore, 'and no new connection was made');
+
+  await sleep(450);
+  const window1 = await Promise.all(Array.from({ length: 5 }, () => request(gw.port, '/probe')));
+  t.equal(arrived, 4, 'exactly one probe in the half-open window');
+  t.same(window1.map((r) => r.status).sort(), [503, 503, 503, 503, 504], 'the probe timed out; the rest were refused');
+
+  delayMs = 0;
+  await sleep(300);
+  t.equal((await request(gw.port, '/early')).status, 503, 'a failed probe doubles the wait (800 ms)');
+  await sleep(600);
+  const probe = await request(gw.port, '/probe-ok');
+  t.equal(probe.status, 200, 'the next probe succeeds');
+  const after = await Promise.all(Array.from({ length: 10 }, () => request(gw.port, '/closed')));
+  t.ok(after.every((r) => r.status === 200), 'the breaker closed: traffic flows again');
+});
+
+t.test('an open breaker survives a reload', async (t) => {
+  const up = await startRecordingUpstream((req, res) => { req.socket.destroy(); void res; });
+  t.teardown(() => up.close());
+  const service = '    retry: { attempts: 0 }\n    circuitBreaker: { consecutiveFailures: 2, halfOpenAfterMs: 60000 }\n';
+  const gw = await startGateway(yaml([up.url], service));
+  t.teardown(() => gw.close());
+  await request(gw.port, '/a');
+  await request(gw.port, '/b');
+  t.equal((await request(gw.port, '/c')).status, 503, 'open');
+  await gw.rewrite(yaml([up.url], `${service}    timeoutMs: 9000\n`));
+  t.equal((await gw.gateway.reload()).result, 'applied');
+  const r = await request(gw.port, '/d');
+  t.equal(r.status, 503, 'still open after the reload');
+  t.equal(up.requests.length, 2, 'only the two failures that opened it reached the upstream');
+});
+
+t.test('retries: an idempotent request goes to another endpoint; a POST is not retried after a reset unless it has an Idempotency-Key', async (t) => {
+  const bad = await startRecordingUpstream((req) => req.socket.destroy());
+  let badArrivals = 0;
+  bad.server.on('request', () => { badArrivals++; });
+  const good = await startRecordingUpstream();
+  t.teardown(async () => { await bad.close(); await good.close(); });
+  const gw = await startGateway(yaml([bad.url, good.url], '    balancer: round-robin\n    circuitBreaker: { enabled: false }\n    outlierDetection: { enabled: false }\n'));
+  t.teardown(() => gw.close());
+
+  const gets = await Promise.all([1, 2, 3, 4].map((i) => request(gw.port, `/get${i}`)));
+  t.ok(gets.every((r) => r.status === 200), 'every GET succeeded, half of them on the second try');
+  t.equal(good.requests.filter((q) => q.method === 'GET').length, 4);
+
+  badArrivals = 0;
+  const posts = [];
+  for (let i = 0; i < 4; i++) posts.push(await request(gw.port, `/post${i}`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } }));
+  t.equal(posts.filter((r) => r.status === 502).length, badArrivals, 'a POST that reached the resetting endpoint failed: never replayed');
+  t.ok(badArrivals >= 1);
+
+  const keyed = [];
+  for (let i = 0; i < 4; i++) keyed.push(await request(gw.port, `/keyed${i}`, { method: 'POST', body: 'x', headers: { 'idempotency-key': `k${i}` } }));
+  t.ok(keyed.every((r) => r.status === 200), 'with an Idempotency-Key the POST is retried elsewhere');
+  t.same(good.requests.filter((q) => q.url.startsWith('/keyed')).map((q) => q.body.toString()), ['x', 'x', 'x', 'x'], 'with its body replayed');
+});
+
+t.test('a POST whose connection was refused is retried on another endpoint (nothing was sent)', async (t) => {
+  const good = await startRecordingUpstream();
+  t.teardown(() => good.close());
+  const gw = await startGateway(yaml(['http://127.0.0.1:1', good.url], '    balancer: round-robin\n'));
+  t.teardown(() => gw.close());
+  const results = [];
+  for (let i = 0; i < 4; i++) results.push(await request(gw.port, '/p', { method: 'POST', body: `body-${i}` }));
+  t.ok(results.every((r) => r.status === 200));
+  t.same(good.requests.map((q) => q.body.toString()), ['body-0', 'body-1', 'body-2', 'body-3']);
+});
+
+t.test('outlier detection ejects an endpoint after consecutive 5xx, and never more than maxEjectionPercent', async (t) => {
+  let failing = new Set(['b']);
+  const make = (name: string) => startRecordingUpstream((_req, res) => {
+    res.writeHead(failing.has(name) ? 500 : 200, { 'x-instance': name });
+    res.end(name);
+  });
+  const a = await make('a');
+  const b = await make('b');
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const gw = await startGateway(yaml([a.url, b.url], '    balancer: round-robin\n    retry: { attempts: 0 }\n    outlierDetection: { consecutive5xx: 3, baseEjectionMs: 60000 }\n'));
+  t.teardown(() => gw.close());
+  const first = [];
+  for (let i = 0; i < 6; i++) first.push(await request(gw.port, '/'));
+  t.equal(first.filter((r) => r.status === 500).length, 3, 'b answered 500 three times');
+  const next = [];
+  for (let i = 0; i < 10; i++) next.push(await request(gw.port, '/'));
+  t.ok(next.every((r) => r.instance === 'a'), 'then b was ejected: all traffic on a');
+
+  failing = new Set(['a', 'b']);
+  const both = [];
+  for (let i = 0; i < 10; i++) both.push(await request(gw.port, '/'));
+  t.ok(both.every((r) => r.instance === 'a'), 'a is not ejected too: 50 % of 2 endpoints is one');
+});
+
+t.test('active health checks take a failing endpoint out and bring it back by itself', async (t) => {
+  let bHealthy = true;
+  const make = (name: string, healthy: () => boolean) => startRecordingUpstream((req, res) => {
+    if (req.url === '/health') { res.writeHead(healthy() ? 200 : 503); res.end(); return; }
+    res.writeHead(200, { 'x-instance': name });
+    res.end(name);
+  });
+  const a = await make('a', () => true);
+  const b = await make('b', () => bHealthy);
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const gw = await startGateway(yaml([a.url, b.url], '    balancer: round-robin\n    healthCheck: { path: /health, intervalMs: 100, timeoutMs: 100, healthyThreshold: 2, unhealthyThreshold: 2 }\n'));
+  t.teardown(() => gw.close());
+  const spread = async () => {
+    const seen = [];
+    for (let i = 0; i < 6; i++) seen.push((await request(gw.port, '/')).instance);
+    return seen;
+  };
+  t.same((await spread()).sort(), ['a', 'a', 'a', 'b', 'b', 'b'], 'both in rotation');
+  bHealthy = false;
+  await sleep(400);
+  t.same(await spread(), ['a', 'a', 'a', 'a', 'a', 'a'], 'b failing its checks is out');
+  t.ok(gw.logs.some((l) => l.event === 'endpoint-unhealthy'), 'logged once when it went out');
+  bHealthy = true;
+  await sleep(400);
+  t.same((await spread()).sort(), ['a', 'a', 'a', 'b', 'b', 'b'], 'b passing again is back');
+});
+
+t.test('p2c over peak-EWMA sends less traffic to a slow endpoint', async (t) => {
+  const fast = await startRecordingUpstream((_req, res) => { res.writeHead(200, { 'x-instance': 'fast' }); res.end(); });
+  const slow = await startRecordingUpstream((_req, res) => setTimeout(() => { res.writeHead(200, { 'x-instance': 'slow' }); res.end(); }, 40));
+  t.teardown(async () => { await fast.close(); await slow.close(); });
+  const gw = await startGateway(yaml([fast.url, slow.url], '    balancer: p2c\n'));
+  t.teardown(() => gw.close());
+  const counts = { fast: 0, slow: 0 } as Record<string, number>;
+  for (let round = 0; round < 30; round++) {
+    const answers = await Promise.all(Array.from({ length: 8 }, () => request(gw.port, '/')));
+    for (const a of answers) counts[a.instance!]!++;
+  }
+  t.ok(counts.slow! < 240 * 0.3, `slow got ${counts.slow} of 240 (fast ${counts.fast})`);
+});
