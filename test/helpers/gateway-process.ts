@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
@@ -29,21 +30,14 @@ export async function spawnGateway(yaml: string): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; from: number; resolve: (l: Record<string, unknown>) => void }[] = [];
-  let pending = '';
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => { stderr += c.toString(); });
-  child.stdout?.on('data', (c: Buffer) => {
-    pending += c.toString();
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      if (!line.startsWith('{')) continue;
-      const parsed = JSON.parse(line) as Record<string, unknown>;
-      logs.push(parsed);
-      for (const w of [...waiters]) {
-        if (logs.length - 1 >= w.from && w.pred(parsed)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(parsed); }
-      }
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    logs.push(parsed);
+    for (const w of [...waiters]) {
+      if (logs.length - 1 >= w.from && w.pred(parsed)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(parsed); }
     }
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

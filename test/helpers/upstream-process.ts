@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const SERVER = fileURLToPath(new URL('../fixtures/logging-upstream.js', import.meta.url));
@@ -16,18 +17,11 @@ export interface UpstreamProcess {
 export async function spawnUpstream(): Promise<UpstreamProcess> {
   const child = spawn(process.execPath, [SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
   const seen: string[] = [];
-  let pending = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', () => reject(new Error('upstream exited at start')));
-    child.stdout?.on('data', (c: Buffer) => {
-      pending += c.toString();
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (line.startsWith('LISTENING ')) resolve(Number(line.slice(10)));
-        else if (line.startsWith('REQ ')) seen.push(line.slice(4));
-      }
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('LISTENING ')) resolve(Number(line.slice(10)));
+      else if (line.startsWith('REQ ')) seen.push(line.slice(4));
     });
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
