@@ -1,15 +1,21 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBuiltinRegistry } from '../plugins/index.js';
+import { runPrimary, workerCount } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
 import { createGateway } from './create-gateway.js';
 import { formatProblem, isConfigError } from './errors.js';
+import { createLogger } from './logger.js';
 
 const HELP = `gantry: an edge reverse proxy and API gateway
 
 Usage:
-  gantry start    [-c routes.yaml]   run the gateway (SIGHUP reloads the file, SIGTERM drains and exits)
+  gantry start    [-c routes.yaml] [--workers N|auto]
+                                     run the gateway (SIGHUP reloads the file, SIGTERM drains and exits);
+                                     with --workers, N processes share the port and reload together
   gantry validate [-c routes.yaml]   check the file; print every problem as file:line:col and exit 1 if any
   gantry --help | --version
 
@@ -66,14 +72,22 @@ async function start(file: string): Promise<void> {
 export async function main(argv: string[]): Promise<number | undefined> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+    options: {
+      config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' },
+      help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
+    },
   });
   if (values.version) { process.stdout.write(`${version()}\n`); return 0; }
   const command = positionals[0];
   if (values.help || !command || command === 'help') { process.stdout.write(HELP); return values.help || command === 'help' ? 0 : 1; }
   const file = values.config ?? process.env.GANTRY_CONFIG ?? 'routes.yaml';
   if (command === 'validate') return validate(file);
-  if (command === 'start') { await start(file); return undefined; }
+  if (command === 'start') {
+    if (cluster.isWorker) { await runWorker(file); return undefined; }
+    if (values.workers !== undefined) { await runPrimary(file, workerCount(values.workers), createLogger('info')); return undefined; }
+    await start(file);
+    return undefined;
+  }
   process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
   return 1;
 }

@@ -11,7 +11,7 @@ import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
 import { buildSnapshot, releaseSnapshot } from './runtime/build-snapshot.js';
-import { Reloader, type ReloadOutcome } from './runtime/reloader.js';
+import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/reloader.js';
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer } from './server/edge-server.js';
@@ -35,6 +35,8 @@ export interface Gateway {
   adminAddress(): AddressInfo | null;
   current(): RuntimeSnapshot;
   reload(): Promise<ReloadOutcome>;
+  /** First phase of a coordinated reload (cluster workers): validated, built and warmed, not yet serving. */
+  prepareReload(expectedHash?: string): Promise<PreparedReload>;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), closes everything. */
   shutdown(graceMs?: number): Promise<{ forced: boolean }>;
 }
@@ -132,6 +134,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
     current: () => holder.current as RuntimeSnapshot,
     reload: () => reloader.reload(),
+    prepareReload: (expectedHash) => reloader.prepare(expectedHash),
     shutdown: (graceMs) => (shuttingDown ??= shutdown(graceMs)),
   };
 }

@@ -85,8 +85,19 @@ export class Reloader {
   }
 
   async #once(): Promise<ReloadOutcome> {
+    const prepared = await this.prepare();
+    return prepared.commit();
+  }
+
+  /**
+   * The first phase of a reload, on its own for cluster workers (gateway/cluster/): everything that can fail, up to
+   * a built and warmed snapshot, but no swap. `commit()` swaps it in; `abort()` throws it away. With
+   * `expectedHash`, a file that changed since the primary validated it is refused, so every worker serves the same.
+   */
+  async prepare(expectedHash?: string): Promise<PreparedReload> {
     const { holder, log, pools, plugins, file } = this.deps;
     const current = holder.current as RuntimeSnapshot;
+    const done = (outcome: ReloadOutcome): PreparedReload => ({ outcome, commit: () => outcome, abort: () => {} });
     let config: GatewayConfig;
     try {
       config = await loadRoutesFile(file, plugins);
@@ -94,11 +105,16 @@ export class Reloader {
       if (!isConfigError(err)) throw err;
       const message = err.problems.map(formatProblem).join('; ');
       log.error({ event: 'reload-refused', generation: current.generation, problems: err.problems.length }, `reload refused, still serving generation ${current.generation}: ${message}`);
-      return { result: 'refused', generation: current.generation, problems: err.problems, message };
+      return done({ result: 'refused', generation: current.generation, problems: err.problems, message });
+    }
+    if (expectedHash !== undefined && config.hash !== expectedHash) {
+      const message = 'the file changed while the reload was prepared';
+      log.warn({ event: 'reload-refused', generation: current.generation }, message);
+      return done({ result: 'refused', generation: current.generation, problems: [], message });
     }
     if (config.hash === current.config.hash) {
       log.info({ event: 'reload-unchanged', generation: current.generation }, 'config unchanged; nothing to reload');
-      return { result: 'unchanged', generation: current.generation, hash: config.hash };
+      return done({ result: 'unchanged', generation: current.generation, hash: config.hash });
     }
     const changes = describeChanges(current.config, config);
     let next: RuntimeSnapshot;
@@ -107,14 +123,36 @@ export class Reloader {
     } catch (err) {
       const message = `cannot start the new config: ${(err as Error).message}`;
       log.error({ event: 'reload-refused', generation: current.generation, err }, message);
-      return { result: 'refused', generation: current.generation, problems: [], message };
+      return done({ result: 'refused', generation: current.generation, problems: [], message });
     }
-    holder.swap(next, (old) => { void releaseSnapshot(old, pools); });
-    this.deps.onApplied(next);
-    log.info({ event: 'reloaded', generation: next.generation, hash: config.hash.slice(0, 12), changes }, `config reloaded as generation ${next.generation}`);
-    if (changes.restartRequired.length) {
-      log.warn({ event: 'restart-required', fields: changes.restartRequired }, `changed ${changes.restartRequired.join(', ')}: takes effect after a restart`);
-    }
-    return { result: 'applied', generation: next.generation, hash: config.hash, changes };
+    const outcome: ReloadOutcome = { result: 'applied', generation: next.generation, hash: config.hash, changes };
+    let settled = false;
+    return {
+      outcome,
+      commit: () => {
+        if (settled) return outcome;
+        settled = true;
+        holder.swap(next, (old) => { void releaseSnapshot(old, pools); });
+        this.deps.onApplied(next);
+        log.info({ event: 'reloaded', generation: next.generation, hash: config.hash.slice(0, 12), changes }, `config reloaded as generation ${next.generation}`);
+        if (changes.restartRequired.length) {
+          log.warn({ event: 'restart-required', fields: changes.restartRequired }, `changed ${changes.restartRequired.join(', ')}: takes effect after a restart`);
+        }
+        return outcome;
+      },
+      abort: () => {
+        if (settled) return;
+        settled = true;
+        void releaseSnapshot(next, pools);
+        log.warn({ event: 'reload-aborted', generation: current.generation }, 'prepared reload aborted: another worker refused it');
+      },
+    };
   }
+}
+
+/** A reload ready to swap in (`outcome.result === 'applied'`), or already decided (unchanged, refused). */
+export interface PreparedReload {
+  readonly outcome: ReloadOutcome;
+  commit(): ReloadOutcome;
+  abort(): void;
 }

@@ -23,11 +23,11 @@ export interface GatewayProcess {
 }
 
 /** Runs `gantry start` as a real child process on a temporary routes file; the port comes from the started line. */
-export async function spawnGateway(yaml: string): Promise<GatewayProcess> {
+export async function spawnGateway(yaml: string, extraArgs: string[] = []): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-proc-'));
   const file = join(dir, 'routes.yaml');
   await writeFile(file, yaml);
-  const child = spawn(process.execPath, [CLI, 'start', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'start', '-c', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; from: number; resolve: (l: Record<string, unknown>) => void }[] = [];
   let stderr = '';

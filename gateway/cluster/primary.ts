@@ -1,0 +1,126 @@
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
+import { createBuiltinRegistry } from '../../plugins/index.js';
+import { loadRoutesFile } from '../config/load-routes-file.js';
+import { formatProblem, isConfigError } from '../errors.js';
+import type { ToPrimary, ToWorker } from './messages.js';
+
+const PREPARE_TIMEOUT_MS = 30_000;
+const RESTART_BACKOFF_MS = [250, 1000, 5000, 30_000];
+
+export function workerCount(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--workers takes a number from 1 to 256 or auto, not "${value}"`);
+  return n;
+}
+
+/**
+ * The cluster primary: validates the config once, forks the workers (they share the listening socket), restarts
+ * a crashed one with backoff, coordinates reloads in two phases, and drains every worker on SIGTERM/SIGINT.
+ * It serves no traffic itself.
+ */
+export async function runPrimary(file: string, count: number, log: Logger): Promise<void> {
+  const plugins = createBuiltinRegistry();
+  try {
+    await loadRoutesFile(file, plugins);
+  } catch (err) {
+    if (!isConfigError(err)) throw err;
+    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    process.exit(1);
+  }
+  cluster.setupPrimary({ args: ['start', '-c', file] });
+  let draining = false;
+  const crashes = new Map<number, number>();   // slot → crashes in a row
+  const slots = new Map<Worker, number>();
+
+  function fork(slot: number): void {
+    const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot) });
+    slots.set(worker, slot);
+    worker.on('message', (m: ToPrimary) => {
+      if (m.type === 'ready') { crashes.set(slot, 0); log.info({ event: 'worker-ready', worker: worker.id, pid: worker.process.pid }, 'worker ready'); }
+    });
+    worker.once('exit', (code, signal) => {
+      slots.delete(worker);
+      if (draining) return;
+      const n = (crashes.get(slot) ?? 0) + 1;
+      crashes.set(slot, n);
+      const delay = RESTART_BACKOFF_MS[Math.min(n - 1, RESTART_BACKOFF_MS.length - 1)] as number;
+      log.error({ event: 'worker-exit', worker: worker.id, code, signal, restartInMs: delay }, 'worker exited; restarting it');
+      setTimeout(() => { if (!draining) fork(slot); }, delay);
+    });
+  }
+  for (let slot = 0; slot < count; slot++) fork(slot);
+  log.info({ event: 'cluster-started', workers: count, pid: process.pid }, `gantry primary started with ${count} workers`);
+
+  let reloadId = 0;
+  let reloading: Promise<void> | null = null;
+  let again = false;
+
+  function ask(worker: Worker, message: ToWorker, expect: ToPrimary['type'], id: number): Promise<ToPrimary | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { worker.off('message', onMessage); resolve(null); }, PREPARE_TIMEOUT_MS);
+      function onMessage(m: ToPrimary) {
+        if (m.type === expect && 'id' in m && m.id === id) { clearTimeout(timer); worker.off('message', onMessage); resolve(m); }
+      }
+      worker.on('message', onMessage);
+      worker.send(message);
+    });
+  }
+
+  async function reloadOnce(): Promise<void> {
+    let hash: string;
+    try {
+      hash = (await loadRoutesFile(file, plugins)).hash;
+    } catch (err) {
+      if (!isConfigError(err)) throw err;
+      log.error({ event: 'reload-refused', problems: err.problems.length }, `reload refused, every worker keeps its config: ${err.problems.map(formatProblem).join('; ')}`);
+      return;
+    }
+    const id = ++reloadId;
+    const workers = [...slots.keys()];
+    const replies = await Promise.all(workers.map((w) => ask(w, { type: 'prepare', id, hash }, 'prepared', id)));
+    const refused = replies.filter((r) => r === null || (r.type === 'prepared' && r.result === 'refused'));
+    if (refused.length) {
+      for (const w of workers) w.send({ type: 'abort', id } satisfies ToWorker);
+      log.error({ event: 'reload-refused', refusedBy: refused.length, workers: workers.length }, 'a worker could not prepare the new config; every worker keeps the old one');
+      return;
+    }
+    if (replies.every((r) => r?.type === 'prepared' && r.result === 'unchanged')) {
+      log.info({ event: 'reload-unchanged' }, 'config unchanged; nothing to reload');
+      return;
+    }
+    const commits = await Promise.all(workers.map((w) => ask(w, { type: 'commit', id }, 'committed', id)));
+    const generations = commits.map((c) => (c?.type === 'committed' ? c.generation : null));
+    log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');
+  }
+
+  function reload(): void {
+    if (reloading) { again = true; return; }
+    reloading = (async () => {
+      do { again = false; await reloadOnce(); } while (again);
+    })().finally(() => { reloading = null; });
+  }
+
+  function shutdown(): void {
+    if (draining) return;
+    draining = true;
+    log.info({ event: 'draining', workers: slots.size }, 'draining every worker');
+    let worst = 0;
+    const exits = [...slots.keys()].map((w) => new Promise<void>((resolve) => {
+      w.once('exit', (code) => { worst = Math.max(worst, code ?? 1); resolve(); });
+      w.send({ type: 'shutdown' } satisfies ToWorker);
+    }));
+    void Promise.all(exits).then(() => {
+      log.info({ event: 'stopped', exitCode: worst }, 'every worker stopped');
+      log.flush();
+      process.exitCode = worst;
+      setTimeout(() => process.exit(), 100).unref();
+    });
+  }
+
+  process.on('SIGHUP', reload);
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}

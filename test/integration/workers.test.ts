@@ -1,0 +1,65 @@
+import t from 'tap';
+import { spawnGateway } from '../helpers/gateway-process.js';
+import { runLoad } from '../helpers/load.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+function config(upstream: string, variant: string): string {
+  return `listen: 127.0.0.1:0
+admin: null
+log: { level: info, access: true }
+services:
+  svc: { discovery: { type: static, endpoints: ["${upstream}"] } }
+routes:
+  - { name: both, match: { path: /both }, service: svc }
+  - { name: only-${variant}, match: { path: /only-${variant} }, service: svc }
+`;
+}
+
+async function workersReady(gw: Awaited<ReturnType<typeof spawnGateway>>, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (gw.logs.filter((l) => l.event === 'worker-ready').length < n) {
+    if (Date.now() > deadline) throw new Error('workers did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+t.test('two workers share the port, reload together under load with 0 failures, and drain on SIGTERM', async (t) => {
+  const up = await startRecordingUpstream((req, res) => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await workersReady(gw, 2);
+
+  const load = runLoad({ url: `http://127.0.0.1:${gw.port}/both`, connections: 8, duration: 3 });
+  await new Promise((r) => setTimeout(r, 500));
+  await gw.rewrite(config(up.url, 'b'));
+  gw.child.kill('SIGHUP');
+  const reloaded = await gw.waitForLog((l) => l.event === 'cluster-reloaded');
+  t.same(reloaded.generations, [2, 2], 'both workers committed generation 2');
+  await gw.rewrite('services: {\n');
+  gw.child.kill('SIGHUP');
+  const refused = await gw.waitForLog((l) => l.event === 'reload-refused' && l.worker === undefined);
+  t.match(String(refused.msg), /every worker keeps its config: .*routes\.yaml:\d+:\d+/);
+  const result = await load;
+  t.equal(result.errors + result.timeouts + result.non2xx, 0, `${result.requests.total} requests during the reloads, none failed`);
+  const workers = new Set(gw.logs.filter((l) => l.log === 'access').map((l) => l.worker));
+  t.same([...workers].sort(), [1, 2], 'both workers served traffic');
+  t.equal(gw.logs.filter((l) => l.event === 'reloaded').length, 2, 'no worker swapped to the refused file');
+
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null }, 'every worker drained, the primary exits 0');
+});
+
+t.test('a crashed worker is restarted by the primary', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await workersReady(gw, 2);
+  const victim = gw.logs.find((l) => l.event === 'worker-ready')!.pid as number;
+  process.kill(victim, 'SIGKILL');
+  await gw.waitForLog((l) => l.event === 'worker-exit');
+  await workersReady(gw, 3);
+  const status = await fetch(`http://127.0.0.1:${gw.port}/both`).then((r) => r.status);
+  t.equal(status, 200, 'still serving');
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+});
