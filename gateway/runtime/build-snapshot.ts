@@ -31,7 +31,7 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
   const services = new Map<string, ServiceRuntime>();
   try {
     for (const s of config.services.values()) {
-      services.set(s.name, { config: s, pool: pools.acquire(s), balancer: createBalancer(s.balancer) });
+      services.set(s.name, { config: s, pool: pools.acquire(s, config.plugins), balancer: createBalancer(s.balancer) });
     }
   } catch (err) {
     await Promise.all([...services.values()].map((r) => pools.release(r.config)));
