@@ -35,7 +35,7 @@ function open(url: string, o: RequestOptions, onResponse: (res: http.IncomingMes
     ...(u.protocol === 'https:' ? { ca: o.tls?.ca, cert: o.tls?.cert, key: o.tls?.key, rejectUnauthorized: !o.tls?.insecureSkipVerify } : {}),
   }, onResponse);
   const timer = setTimeout(() => req.destroy(new Error(`no complete answer from ${u.host} in ${o.timeoutMs} ms`)), o.timeoutMs);
-  const abort = () => req.destroy(new Error('aborted'));
+  const abort = () => req.destroy(new Error('cancelled'));
   o.signal.addEventListener('abort', abort, { once: true });
   req.once('close', () => { clearTimeout(timer); o.signal.removeEventListener('abort', abort); });
   req.on('error', onError);
@@ -49,7 +49,7 @@ export function getJson<T>(url: string, o: RequestOptions): Promise<{ body: T; h
     open(url, o, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
+      res.on('error', (err) => reject(new Error(`${new URL(url).host}: answer cut: ${err.message}`)));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         const status = res.statusCode ?? 0;
@@ -95,7 +95,8 @@ export function streamJsonLines(url: string, o: RequestOptions, onObject: (value
           }
         }
       });
-      res.on('error', reject);
+      // The server (or the network) cut the stream: say so, rather than Node's bare "aborted".
+      res.on('error', (err) => reject(new Error(`${new URL(url).host}: watch stream cut: ${err.message}`)));
       res.on('end', () => resolve());
     }, reject);
   });

@@ -120,6 +120,8 @@ routes:
 
   k8s.failWith(503);
   await waitFor(() => !pool.status.up, 3000, 'down');
+  // The open watch is cut first; the re-watches then get the 503.
+  await waitFor(() => /answered 503/.test(pool.status.lastError ?? ''), 3000, 'a 503 from the re-watch');
   t.match(pool.status.lastError, /answered 503/);
   t.equal((await fetch(`${gw.url}/`)).status, 200, 'still serving the last endpoints');
   t.equal(pool.endpoints.length, 3);
