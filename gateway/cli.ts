@@ -9,6 +9,7 @@ import { loadRoutesFile } from './config/load-routes-file.js';
 import { createGateway } from './create-gateway.js';
 import { formatProblem, isConfigError } from './errors.js';
 import { createLogger } from './logger.js';
+import { runRegister } from './register-command.js';
 
 const HELP = `gantry: an edge reverse proxy and API gateway
 
@@ -17,6 +18,8 @@ Usage:
                                      run the gateway (SIGHUP reloads the file, SIGTERM drains and exits);
                                      with --workers, N processes share the port and reload together
   gantry validate [-c routes.yaml]   check the file; print every problem as file:line:col and exit 1 if any
+  gantry register --service NAME --address URL [-- COMMAND]
+                                     keep an endpoint registered in etcd under a lease (gantry register --help)
   gantry --help | --version
 
 Options:
@@ -70,6 +73,8 @@ async function start(file: string): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number | undefined> {
+  // register has options of its own; it parses them itself.
+  if (argv[0] === 'register') return runRegister(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
     options: {

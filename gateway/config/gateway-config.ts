@@ -1,3 +1,5 @@
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+
 /**
  * The validated, normalized, deep-frozen configuration. routes.schema.json describes the YAML; these types describe
  * what the loader hands to the runtime after defaults, parsing of addresses and plugin option checks.
@@ -132,4 +134,6 @@ export interface GatewayConfig {
   readonly log: LogConfig;
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly routes: readonly RouteConfig[];
+  /** The plugins this config was validated against: the built-ins plus the modules under `plugins:`. */
+  readonly plugins: PluginRegistry;
 }

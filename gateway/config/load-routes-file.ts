@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { deepFreeze } from './deep-freeze.js';
+import { loadPluginModules } from './load-plugin-modules.js';
 import { stableStringify } from './stable-stringify.js';
 import type {
   BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig, RetryConfig,
@@ -43,7 +44,10 @@ class Problems {
   }
 }
 
-/** Reads, parses and validates a routes file. Throws ConfigError listing every problem with file:line:col. */
+/**
+ * Reads, parses and validates a routes file, loading the plugin modules it names first. Throws ConfigError listing
+ * every problem with file:line:col.
+ */
 export async function loadRoutesFile(file: string, plugins: PluginRegistry): Promise<GatewayConfig> {
   let text: string;
   try {
@@ -51,11 +55,18 @@ export async function loadRoutesFile(file: string, plugins: PluginRegistry): Pro
   } catch (err) {
     throw new ConfigError([{ file, line: 0, col: 0, path: '', message: `cannot read: ${(err as Error).message}` }], { cause: err });
   }
-  return parseRoutes(text, file, plugins);
+  const source = new YamlSource(text);
+  if (source.syntaxProblems().length) return parseRoutes(text, file, plugins);   // throws with the syntax errors
+  const loaded = await loadPluginModules(source, file, plugins);
+  if (loaded.problems.length) throw new ConfigError(loaded.problems);
+  return parseRoutes(text, file, loaded.registry, loaded.origins);
 }
 
-/** The pure part of loading, for tests and for `POST /admin/reload` style callers that already hold the text. */
-export function parseRoutes(text: string, file: string, plugins: PluginRegistry): GatewayConfig {
+/**
+ * The pure part of loading, for tests and callers that already hold the text. `plugins` must already hold any
+ * third-party plugins the file names (loadRoutesFile loads them); `origins` maps their types to their modules.
+ */
+export function parseRoutes(text: string, file: string, plugins: PluginRegistry, origins: ReadonlyMap<string, string> = new Map()): GatewayConfig {
   const source = new YamlSource(text);
   const problems = new Problems(file, source);
   for (const p of source.syntaxProblems()) problems.list.push({ file, ...p.pos, path: '', message: p.message });
@@ -69,7 +80,7 @@ export function parseRoutes(text: string, file: string, plugins: PluginRegistry)
   for (const p of validateRoutesDocument(raw)) problems.add(p.path, p.message, p.key);
   if (problems.list.length) throw new ConfigError(problems.list.sort((a, b) => a.line - b.line || a.col - b.col));
 
-  const config = build(raw as RawConfig, problems, plugins, createHash('sha256').update(text).digest('hex'));
+  const config = build(raw as RawConfig, problems, plugins, origins, createHash('sha256').update(text).digest('hex'));
   if (problems.list.length) throw new ConfigError(problems.list.sort((a, b) => a.line - b.line || a.col - b.col));
   return deepFreeze(config);
 }
@@ -93,7 +104,7 @@ function checkCidr(value: string, path: YamlPath, problems: Problems): void {
   if (!ok) problems.add(path, `"${value}" is not an IP address or CIDR block`);
 }
 
-function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash: string): GatewayConfig {
+function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, origins: ReadonlyMap<string, string>, hash: string): GatewayConfig {
   const listen = parseAddress(raw.listen, ['listen'], problems);
   const admin = raw.admin === null ? null : parseAddress(raw.admin, ['admin'], problems);
   if (raw.server.headersTimeoutMs > raw.server.requestTimeoutMs) {
@@ -128,7 +139,7 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash
       hashOn: s.hashOn, slowStartMs: s.slowStartMs, tryTimeoutMs: s.tryTimeoutMs ?? s.timeoutMs,
       connectTimeoutMs: s.connectTimeoutMs, retry: s.retry, circuitBreaker: s.circuitBreaker,
       outlierDetection: s.outlierDetection, bulkhead: s.bulkhead, healthCheck: s.healthCheck ?? null,
-      discovery: { type, options, key: stableStringify({ type, options }) },
+      discovery: { type, options, key: stableStringify({ type, options, module: origins.get(type) }) },
     });
   }
 
@@ -179,5 +190,5 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash
     };
   });
 
-  return { file: problems.file, hash, listen, admin, server: raw.server, log: raw.log, services, routes };
+  return { file: problems.file, hash, listen, admin, server: raw.server, log: raw.log, services, routes, plugins };
 }

@@ -21,6 +21,7 @@ const PATTERN_MEANING: Record<string, string> = {
   [routesSchema.properties.services.propertyNames.pattern]: 'must be letters, digits, "_", "." or "-" (at most 63)',
   '^[A-Z]+$': 'must be an upper-case method name such as GET',
   '^[A-Za-z0-9-]+$': 'must be a header name (letters, digits and "-")',
+  '^https?://[^/?#@]+/?$': 'must be an http:// or https:// URL with a host and port, no path',
 };
 
 function describe(e: ErrorObject): string {
@@ -71,6 +72,17 @@ function toProblems(errors: readonly ErrorObject[], base: YamlPath): SchemaProbl
 /** Validates (and fills defaults into) the whole document. */
 export function validateRoutesDocument(raw: unknown): SchemaProblem[] {
   return validateRoutes(raw) ? [] : toProblems(validateRoutes.errors ?? [], []);
+}
+
+/** Why a plugin's options schema cannot be compiled, or null when it can (and is then cached). */
+export function compileProblem(schema: Readonly<Record<string, unknown>>): string | null {
+  if (pluginValidators.has(schema)) return null;
+  try {
+    pluginValidators.set(schema, ajv.compile(schema));
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /** Validates a plugin's options against the plugin's own schema; problems are located under `base`. */

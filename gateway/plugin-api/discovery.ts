@@ -10,13 +10,18 @@ export interface Endpoint {
 
 /**
  * A discovery source speaks in updates, as linkerd2-proxy's destination API does. The first update of a watch is
- * always a `reset` (or `not-found`); later ones may be deltas.
+ * always a `reset` (or `not-found`, or `error`); later ones may be deltas.
+ *
+ * A `reset` equal to the current set changes nothing but the status's `lastSuccessAt`, so a polling source may send
+ * one per successful poll. `error` says the source is failing while the watch goes on (a broken file that is still
+ * watched): core keeps the last endpoints and marks the service's discovery down until the next good update.
  */
 export type DiscoveryUpdate =
   | { readonly kind: 'reset'; readonly endpoints: readonly Endpoint[] }
   | { readonly kind: 'add'; readonly endpoints: readonly Endpoint[] }
   | { readonly kind: 'remove'; readonly addresses: readonly string[] }
-  | { readonly kind: 'not-found' };
+  | { readonly kind: 'not-found' }
+  | { readonly kind: 'error'; readonly reason: string };
 
 export interface Discovery {
   /**
@@ -40,6 +45,16 @@ export interface DiscoveryPlugin<O = Record<string, unknown>> {
   /** Checks that a schema cannot express; returns problems as [relative YAML path, message]. */
   check?(options: O): readonly (readonly [path: readonly (string | number)[], message: string])[];
   create(options: O, ctx: PluginContext): Discovery;
+}
+
+/**
+ * `scheme://host:port` from parts a registry hands out (DNS, Consul, Kubernetes): IPv6 literals get brackets, the
+ * result is canonical. Throws on a port outside 1-65535.
+ */
+export function endpointAddress(scheme: 'http' | 'https', host: string, port: number): string {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} is out of range 1-65535`);
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return canonicalAddress(`${scheme}://${h}:${port}`);
 }
 
 /** Canonical endpoint address: lower-case scheme and host, explicit port, no path. Throws on anything else. */

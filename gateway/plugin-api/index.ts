@@ -1,3 +1,5 @@
+export * from './abortable.js';
 export * from './discovery.js';
 export * from './plugin-context.js';
 export * from './plugin-registry.js';
+export * from './schema-fragments.js';

@@ -33,7 +33,7 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
   const services = new Map<string, ServiceRuntime>();
   try {
     for (const s of config.services.values()) {
-      const pool = pools.acquire(s);
+      const pool = pools.acquire(s, config.plugins);
       const selector = new EndpointSelector(pool, createBalancer(s.balancer, { slowStartMs: s.slowStartMs }), s);
       services.set(s.name, { config: s, pool, selector, policy: buildServicePolicy(s) });
     }

@@ -24,7 +24,8 @@ export class PoolManager {
     return `${s.name}\n${s.discovery.key}`;
   }
 
-  acquire(s: ServiceConfig): UpstreamPool {
+  /** `plugins`: the registry the service's config was validated against (it may hold third-party plugins). */
+  acquire(s: ServiceConfig, plugins: PluginRegistry = this.plugins): UpstreamPool {
     const key = PoolManager.keyOf(s);
     const settings = { maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs, breaker: s.circuitBreaker };
     const found = this.#entries.get(key);
@@ -34,7 +35,7 @@ export class PoolManager {
       found.pool.configureHealthCheck(s.healthCheck);
       return found.pool;
     }
-    const plugin = this.plugins.discovery(s.discovery.type);
+    const plugin = plugins.discovery(s.discovery.type);
     if (!plugin) throw new Error(`unknown discovery type ${s.discovery.type}`);   // the loader already refused it
     const abort = new AbortController();
     const log = this.log.child({ plugin: plugin.type, service: s.name });

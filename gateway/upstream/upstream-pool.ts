@@ -6,10 +6,19 @@ import { HealthChecker } from '../resilience/health-check.js';
 import type { EndpointSettings, EndpointState } from './endpoint-state.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
+/** Per-service discovery health, for the admin API and metrics. Times are `now()` milliseconds. */
 export interface DiscoveryStatus {
+  /** The source answered last time it was asked (or its watch is open and healthy). */
   readonly up: boolean;
+  /** When `up` last changed; null until the first result or failure. */
+  readonly since: number | null;
+  /** The last update applied, including a poll that confirmed the same endpoints. */
   readonly lastSuccessAt: number | null;
   readonly lastError: string | null;
+  readonly lastErrorAt: number | null;
+  /** Failures since the last good update (each failed watch, and each `error` update). */
+  readonly failures: number;
+  /** Endpoints in the pool now: while down, the last known ones. */
   readonly endpoints: number;
 }
 
@@ -34,7 +43,7 @@ export class UpstreamPool {
   endpoints: readonly EndpointState[] = [];
   readonly service: string;
   readonly ready: Promise<void>;
-  #status: DiscoveryStatus = { up: false, lastSuccessAt: null, lastError: null, endpoints: 0 };
+  #status: DiscoveryStatus = { up: false, since: null, lastSuccessAt: null, lastError: null, lastErrorAt: null, failures: 0, endpoints: 0 };
   #settings: EndpointSettings;
   #markReady!: () => void;
   readonly #abort = new AbortController();
@@ -92,35 +101,47 @@ export class UpstreamPool {
     const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 200, maxMs: 30_000 };
     const random = this.#o.random ?? Math.random;
     const signal = this.#abort.signal;
-    let failures = 0;
+    // Failed watches in a row: the backoff exponent. A watch that delivered a good update resets it.
+    let attempts = 0;
     while (!signal.aborted) {
       try {
         for await (const update of this.#o.discovery.watch(this.service, signal)) {
           if (signal.aborted) break;
+          if (update.kind === 'error') {
+            this.#markDown(update.reason);
+            continue;
+          }
           this.#apply(update);
-          failures = 0;
+          attempts = 0;
         }
         if (signal.aborted) break;
         throw new Error('discovery watch ended');
       } catch (err) {
         if (signal.aborted) break;
-        failures++;
-        const message = (err as Error)?.message ?? String(err);
-        if (this.#status.up || failures === 1) {
-          // Log on the change of state only; a source that stays down does not flood the log.
-          this.#o.log.warn({ err: message, keptEndpoints: this.endpoints.length }, 'discovery source down; keeping the last endpoints');
-        }
-        this.#status = { ...this.#status, up: false, lastError: message };
+        attempts++;
+        this.#markDown((err as Error)?.message ?? String(err));
         // Full jitter (AWS architecture blog): spreads re-watches of many gateways over the whole interval.
-        const delayMs = random() * Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 20));
+        const delayMs = random() * Math.min(maxMs, initialMs * 2 ** Math.min(attempts - 1, 20));
         await sleep(delayMs, signal);
       }
     }
   }
 
-  #apply(update: DiscoveryUpdate): void {
+  /** The source failed: keep every endpoint, record why, and log only when the state changes. */
+  #markDown(message: string): void {
+    const s = this.#status;
+    const now = this.#o.now();
+    if (s.up || s.since === null) {
+      this.#o.log.warn({ event: 'discovery-down', err: message, keptEndpoints: this.endpoints.length }, 'discovery source down; keeping the last endpoints');
+    }
+    this.#status = {
+      ...s, up: false, since: s.up || s.since === null ? now : s.since, lastError: message, lastErrorAt: now, failures: s.failures + 1,
+    };
+  }
+
+  #apply(update: Exclude<DiscoveryUpdate, { kind: 'error' }>): void {
     const before = this.endpoints;
-    let next: Endpoint[] | null;
+    let next: Endpoint[];
     switch (update.kind) {
       case 'reset': next = [...update.endpoints]; break;
       case 'not-found': next = []; break;
@@ -135,14 +156,18 @@ export class UpstreamPool {
         break;
       }
     }
-    const wasUp = this.#status.up;
-    this.#replace(next);
-    this.#status = { up: true, lastSuccessAt: this.#o.now(), lastError: null, endpoints: this.endpoints.length };
-    if (!wasUp && this.#status.lastSuccessAt !== null) {
-      this.#o.log.info({ endpoints: this.endpoints.length }, 'discovery source up');
+    next = dedupe(next);
+    const s = this.#status;
+    const now = this.#o.now();
+    // A poll that confirms the same set keeps the list (and so each balancer's state built on it).
+    if (!sameEndpoints(before, next)) this.#replace(next);
+    this.#status = { up: true, since: s.up ? s.since : now, lastSuccessAt: now, lastError: s.lastError, lastErrorAt: s.lastErrorAt, failures: 0, endpoints: this.endpoints.length };
+    if (!s.up) {
+      this.#o.log.info({ event: 'discovery-up', endpoints: this.endpoints.length, downForMs: s.since === null ? undefined : now - s.since }, 'discovery source up');
     }
     if (before.length >= 2 && this.endpoints.length < before.length / 2) {
-      this.#o.log.warn({ before: before.length, after: this.endpoints.length }, 'discovery dropped most endpoints at once');
+      // Loud on purpose: a registry that loses most instances at once is more often broken than right.
+      this.#o.log.error({ event: 'discovery-mass-removal', before: before.length, after: this.endpoints.length }, 'discovery dropped most endpoints at once');
     }
     this.#markReady();
   }
@@ -167,6 +192,18 @@ export class UpstreamPool {
 
 function toEndpoint(e: EndpointState): Endpoint {
   return { address: e.address, weight: e.weight };
+}
+
+/** One entry per address (the last wins): two registry records for one address are one endpoint. */
+function dedupe(list: Endpoint[]): Endpoint[] {
+  const byAddress = new Map(list.map((e) => [e.address, e]));
+  return byAddress.size === list.length ? list : [...byAddress.values()];
+}
+
+function sameEndpoints(before: readonly EndpointState[], next: readonly Endpoint[]): boolean {
+  if (before.length !== next.length) return false;
+  const weights = new Map(before.map((e) => [e.address, e.weight]));
+  return next.every((e) => weights.get(e.address) === e.weight);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -86,7 +86,7 @@ routes:
   t.same(problems(yaml), [
     'routes.yaml:3:44: services.echo.discovery.endpoints[0]: invalid endpoint URL: unsupported scheme ftp: (http or https)',
     'routes.yaml:3:79: services.echo.discovery.endpoints[2]: duplicate endpoint http://127.0.0.1:1',
-    'routes.yaml:5:24: services.other.discovery.type: unknown discovery type "zookeeper" (known: static)',
+    'routes.yaml:5:24: services.other.discovery.type: unknown discovery type "zookeeper" (known: static, file, dns, etcd, consul, kubernetes)',
     'routes.yaml:8:14: routes[0].service: unknown service "nope" (defined: echo, other)',
     'routes.yaml:9:25: routes[1].match.pathRegex: invalid regular expression: Invalid regular expression: /([/: Unterminated character class',
     'routes.yaml:13:18: routes[2].stripPrefix: a prefix rewrite needs match.path',

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { noop } from 'cockatiel';
+import { Etcd3, type IOptions } from 'etcd3';
+import { apiUrlSchema, tlsSchema, type TlsFiles } from '../../gateway/plugin-api/index.js';
+
+/** How to reach etcd: shared by the discovery plugin and the registration helper. */
+export interface EtcdConnection {
+  hosts: string[];
+  auth?: { username: string; password: string };
+  tls?: TlsFiles;
+  dialTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export const etcdConnectionProperties = {
+  hosts: { type: 'array', minItems: 1, items: apiUrlSchema, default: ['http://127.0.0.1:2379'], description: 'etcd client URLs.' },
+  auth: {
+    type: 'object', additionalProperties: false, required: ['username', 'password'],
+    properties: { username: { type: 'string', minLength: 1 }, password: { type: 'string' } },
+  },
+  tls: tlsSchema,
+  dialTimeoutMs: { type: 'integer', minimum: 100, maximum: 60000, default: 3000 },
+  requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 60000, default: 5000, description: 'Deadline of each unary call (not of the watch stream).' },
+} as const;
+
+/**
+ * An etcd3 client whose failures reach the caller at once. etcd3 wraps each host in its own circuit breaker (open for
+ * 5 s after 3 failures) and retries calls; the gateway's pool already retries a failed watch with jittered backoff
+ * and reports the source as down, so both are turned off here: a restarted etcd is seen at the next re-watch.
+ */
+export function createEtcdClient(c: EtcdConnection): Etcd3 {
+  const options: IOptions = {
+    hosts: c.hosts.map((h) => h.replace(/\/$/, '')),
+    dialTimeout: c.dialTimeoutMs,
+    faultHandling: { host: () => noop, global: noop },
+    // Unary calls get a deadline; the watch and keep-alive streams must not.
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + c.requestTimeoutMs }),
+    // A peer that vanishes without a reset (a dropped network) is noticed by HTTP/2 pings on the open stream.
+    // 10 s stays above etcd's default --grpc-keepalive-min-time (5 s), which would refuse faster pings.
+    grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 },
+  };
+  if (c.auth) options.auth = c.auth;
+  if (c.tls) {
+    const tls = c.tls;
+    options.credentials = {
+      rootCertificate: tls.caFile ? readFileSync(tls.caFile) : Buffer.alloc(0),
+      ...(tls.certFile && tls.keyFile ? { certChain: readFileSync(tls.certFile), privateKey: readFileSync(tls.keyFile) } : {}),
+    };
+  }
+  return new Etcd3(options);
+}
