@@ -49,14 +49,16 @@ t.test('slow upstream: 504 at the per-try timeout, the breaker opens, 503 withou
   for (let i = 0; i < 3; i++) {
     const r = await request(gw.port, '/slow');
     t.equal(r.status, 504, `try ${i + 1}: 504`);
-    t.ok(r.ms >= 190 && r.ms < 600, `at the per-try timeout (${r.ms.toFixed(0)} ms)`);
+    // Semantics, not speed: the per-try timer (200 ms) fired, not the 2 s deadline nor the upstream's 1 s answer.
+    t.ok(r.ms >= 190 && r.ms < 950, `at the per-try timeout (${r.ms.toFixed(0)} ms)`);
   }
   t.equal(arrived, 3);
   const connectsBefore = up.openSockets();
   const open = await Promise.all(Array.from({ length: 20 }, () => request(gw.port, '/open')));
   t.ok(open.every((r) => r.status === 503 && JSON.parse(r.body).error === 'GW_ERR_NO_ENDPOINT'), 'open: 503 GW_ERR_NO_ENDPOINT');
   t.ok(open.every((r) => r.retryAfter === '1'), 'Retry-After until the probe');
-  t.ok(open.every((r) => r.ms < 50), 'answered at once');
+  // How fast is for bench/: here, only that nothing waited on a timer or the network (a hang guard).
+  t.ok(open.every((r) => r.ms < 1000), 'answered without waiting');
   t.equal(arrived, 3, 'no request reached the upstream while open');
   t.ok(up.openSockets() <= connectsBefore, 'and no new connection was made');
 
