@@ -28,6 +28,14 @@ export interface LogConfig {
   readonly access: boolean;
 }
 
+/** W3C trace context at the edge (proxy/trace-context.ts). */
+export interface TracingConfig {
+  /** Create a traceparent for requests that arrive without a valid one. */
+  readonly createTraceparent: boolean;
+  /** Share of created traceparents marked sampled (0..1), for parent-based samplers downstream. */
+  readonly sampleRatio: number;
+}
+
 export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'random' | 'least-request' | 'p2c';
 
 export interface DiscoveryConfig {
@@ -83,6 +91,7 @@ export interface GatewayConfig {
   readonly admin: ListenAddress | null;
   readonly server: ServerLimits;
   readonly log: LogConfig;
+  readonly tracing: TracingConfig;
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly routes: readonly RouteConfig[];
 }

@@ -6,7 +6,7 @@ import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { deepFreeze } from './deep-freeze.js';
 import { stableStringify } from './stable-stringify.js';
 import type {
-  BalancerName, GatewayConfig, ListenAddress, LogConfig, RouteConfig, ServerLimits, ServiceConfig,
+  BalancerName, GatewayConfig, ListenAddress, LogConfig, RouteConfig, ServerLimits, ServiceConfig, TracingConfig,
 } from './gateway-config.js';
 import { validatePluginOptions, validateRoutesDocument } from './schema-validator.js';
 import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
@@ -17,6 +17,7 @@ interface RawConfig {
   admin: string | null;
   server: ServerLimits;
   log: LogConfig;
+  tracing: TracingConfig;
   services: Record<string, {
     discovery: { type: string } & Record<string, unknown>;
     balancer: BalancerName; timeoutMs: number; maxSocketsPerEndpoint: number; idleSocketTimeoutMs: number;
@@ -167,5 +168,5 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash
     };
   });
 
-  return { file: problems.file, hash, listen, admin, server: raw.server, log: raw.log, services, routes };
+  return { file: problems.file, hash, listen, admin, server: raw.server, log: raw.log, tracing: raw.tracing, services, routes };
 }

@@ -11,6 +11,7 @@ import { prepareUpstreamHeaders } from './forwarded-headers.js';
 import { Forwarder } from './forwarder.js';
 import { inspectRequest } from './inspect-request.js';
 import { requestIdFrom } from './request-id.js';
+import { applyTraceContext } from './trace-context.js';
 
 export interface HandlerContext {
   readonly holder: SnapshotHolder;
@@ -76,6 +77,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
         reqId: ex.requestId, method: r.method, host: ex.host, path: ex.path, route: ex.route?.name, service: ex.route?.service,
         endpoint: ex.endpoint?.address, status: ex.status, durationMs: ex.durationMs(), bytes: ex.bytes,
         err: ex.errorCode, aborted: !this.writableFinished || undefined,
+        traceId: ex.traceId || undefined,
       }, 'request');
     }
   }
@@ -135,6 +137,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
       requestIdHeader: limits.requestIdHeader, requestId: ex.requestId,
     });
+    ex.traceId = applyTraceContext(req.headers, snapshot.config.tracing);
     const hostMode = service.config.hostHeader;
     if (hostMode === 'endpoint') req.headers.host = endpoint.hostHeader;
     else if (hostMode !== 'preserve') req.headers.host = hostMode;
