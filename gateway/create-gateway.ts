@@ -1,12 +1,15 @@
 import { once } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../plugins/index.js';
 import { createAdminServer } from './admin/admin-server.js';
+import type { GatewayConfig } from './config/gateway-config.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
-import { createLogger } from './logger.js';
+import { ConfigError } from './errors.js';
+import { createLogger, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
@@ -35,6 +38,8 @@ export interface Gateway {
   adminAddress(): AddressInfo | null;
   current(): RuntimeSnapshot;
   reload(): Promise<ReloadOutcome>;
+  /** Reopens the log file after logrotate renamed it (SIGUSR2); a no-op when logging to stdout. */
+  reopenLog(): void;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), closes everything. */
   shutdown(graceMs?: number): Promise<{ forced: boolean }>;
 }
@@ -44,11 +49,20 @@ async function listen(server: http.Server, host: string, port: number): Promise<
   await once(server, 'listening');
 }
 
+function openLog(config: GatewayConfig): Logger {
+  const file = config.log.file === undefined ? undefined : resolve(dirname(config.file), config.log.file);
+  try {
+    return createLogger(config.log.level, file ?? 1);
+  } catch (err) {
+    throw new ConfigError([{ file: config.file, line: 0, col: 0, path: 'log.file', message: `cannot open ${file}: ${(err as Error).message}` }], { cause: err });
+  }
+}
+
 /** Loads the config (throws ConfigError), warms it, binds the listeners. The caller wires signals. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const plugins = options.plugins ?? createBuiltinRegistry();
   const config = await loadRoutesFile(options.configFile, plugins);
-  const log = options.log ?? createLogger(config.log.level);
+  const log = options.log ?? openLog(config);
   log.level = config.log.level;
   const accessLogger = log.child({ log: 'access' });
   let accessLog: Logger | null = config.log.access ? accessLogger : null;
@@ -132,6 +146,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
     current: () => holder.current as RuntimeSnapshot,
     reload: () => reloader.reload(),
+    reopenLog: () => {
+      if (reopenLogFile(log)) log.info({ event: 'log-reopened' }, 'log file reopened');
+    },
     shutdown: (graceMs) => (shuttingDown ??= shutdown(graceMs)),
   };
 }

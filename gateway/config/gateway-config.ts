@@ -26,6 +26,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface LogConfig {
   readonly level: LogLevel;
   readonly access: boolean;
+  /** Log file path (relative to the routes file); none = stdout. SIGUSR2 reopens it; changing it needs a restart. */
+  readonly file?: string;
 }
 
 /** W3C trace context at the edge (proxy/trace-context.ts). */

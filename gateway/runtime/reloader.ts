@@ -36,6 +36,7 @@ export function describeChanges(before: GatewayConfig, after: GatewayConfig): Co
   if (stableStringify(before.listen) !== stableStringify(after.listen)) restartRequired.push('listen');
   if (stableStringify(before.admin) !== stableStringify(after.admin)) restartRequired.push('admin');
   if (before.server.maxHeaderBytes !== after.server.maxHeaderBytes) restartRequired.push('server.maxHeaderBytes');
+  if (before.log.file !== after.log.file) restartRequired.push('log.file');
   return {
     routes: diff(before.routes.map((r) => [r.name, { ...r, index: 0 }]), after.routes.map((r) => [r.name, { ...r, index: 0 }])),
     services: diff(before.services, after.services),
