@@ -85,12 +85,22 @@ export interface RouteConfig {
   readonly maxBodyBytes: number;
 }
 
+/** Where the admin listener's bearer token comes from (exactly one of the two); the token itself never enters the config. */
+export interface AdminAuthConfig {
+  /** A file holding the token (relative to the routes file); re-read on every reload, so rotating it needs no restart. */
+  readonly tokenFile?: string;
+  /** An environment variable holding the token. */
+  readonly tokenEnv?: string;
+}
+
 export interface GatewayConfig {
   readonly file: string;
   /** sha256 of the file's bytes, shown by the admin API; equal hashes make a reload a no-op. */
   readonly hash: string;
   readonly listen: ListenAddress;
   readonly admin: ListenAddress | null;
+  /** Required when `admin` is not a loopback address. */
+  readonly adminAuth: AdminAuthConfig | null;
   readonly server: ServerLimits;
   readonly log: LogConfig;
   readonly tracing: TracingConfig;

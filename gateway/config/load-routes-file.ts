@@ -3,10 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import { checkAdminAuth } from './check-admin-auth.js';
 import { deepFreeze } from './deep-freeze.js';
 import { stableStringify } from './stable-stringify.js';
 import type {
-  BalancerName, GatewayConfig, ListenAddress, LogConfig, RouteConfig, ServerLimits, ServiceConfig, TracingConfig,
+  AdminAuthConfig, BalancerName, GatewayConfig, ListenAddress, LogConfig, RouteConfig, ServerLimits, ServiceConfig, TracingConfig,
 } from './gateway-config.js';
 import { validatePluginOptions, validateRoutesDocument } from './schema-validator.js';
 import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
@@ -15,6 +16,7 @@ import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
 interface RawConfig {
   listen: string;
   admin: string | null;
+  adminAuth?: AdminAuthConfig;
   server: ServerLimits;
   log: LogConfig;
   tracing: TracingConfig;
@@ -94,6 +96,7 @@ function checkCidr(value: string, path: YamlPath, problems: Problems): void {
 function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash: string): GatewayConfig {
   const listen = parseAddress(raw.listen, ['listen'], problems);
   const admin = raw.admin === null ? null : parseAddress(raw.admin, ['admin'], problems);
+  for (const [path, message] of checkAdminAuth(admin, raw.adminAuth ?? null)) problems.add(path, message);
   if (raw.server.headersTimeoutMs > raw.server.requestTimeoutMs) {
     problems.add(['server', 'headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${raw.server.requestTimeoutMs})`);
   }
@@ -168,5 +171,5 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash
     };
   });
 
-  return { file: problems.file, hash, listen, admin, server: raw.server, log: raw.log, tracing: raw.tracing, services, routes };
+  return { file: problems.file, hash, listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, log: raw.log, tracing: raw.tracing, services, routes };
 }

@@ -52,6 +52,8 @@ export interface ReloaderDeps {
   readonly log: Logger;
   /** Applies what the new config changes outside the snapshot (server limits, log level). */
   readonly onApplied: (snapshot: RuntimeSnapshot) => void;
+  /** Called with the outcome of every run, including each follow-up run of coalesced requests (metrics). */
+  readonly onOutcome?: (outcome: ReloadOutcome) => void;
 }
 
 /**
@@ -79,6 +81,7 @@ export class Reloader {
     do {
       this.#again = false;
       const next = await this.#once();
+      this.deps.onOutcome?.(next);
       // A follow-up run that finds the file unchanged must not hide that the first run applied it.
       outcome = next.result === 'unchanged' && outcome?.result === 'applied' ? outcome : next;
     } while (this.#again);
