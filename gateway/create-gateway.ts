@@ -145,6 +145,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     return outcome;
   }
+
   try {
     await listen(server, listenAt.host, listenAt.port);
     if (adminAt) await listen(admin, adminAt.host, adminAt.port);
