@@ -243,8 +243,9 @@ async function poll() {
 
 document.getElementById('auth').addEventListener('submit', (event) => {
   event.preventDefault();
-  sessionStorage.setItem(TOKEN_KEY, document.getElementById('token').value.trim());
-  document.getElementById('token').value = '';
+  const input = /** @type {HTMLInputElement} */ (document.getElementById('token'));
+  sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+  input.value = '';
 });
 
 poll();
