@@ -57,6 +57,7 @@ async function start(file: string): Promise<void> {
   }
   const g = gateway;
   process.on('SIGHUP', () => { void g.reload(); });
+  process.on('SIGUSR2', () => g.reopenLog());   // logrotate: reopen the log file after it was renamed
   const stop = () => {
     void g.shutdown().then(({ forced }) => {
       g.log.flush();

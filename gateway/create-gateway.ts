@@ -1,13 +1,20 @@
 import { once } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../plugins/index.js';
+import { resolveAdminToken } from './admin/admin-auth.js';
 import { createAdminServer } from './admin/admin-server.js';
+import { GatewayMetrics } from './admin/metrics.js';
+import { isLoopbackHost } from './config/check-admin-auth.js';
+import type { GatewayConfig } from './config/gateway-config.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
-import { createLogger } from './logger.js';
+import { ConfigError } from './errors.js';
+import { createLogger, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
+import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
 import { buildSnapshot, releaseSnapshot } from './runtime/build-snapshot.js';
@@ -15,6 +22,7 @@ import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/rel
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer } from './server/edge-server.js';
+import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
 import { PoolManager } from './upstream/pool-manager.js';
 
@@ -33,10 +41,14 @@ export interface Gateway {
   /** The data-plane address actually bound. */
   address(): AddressInfo;
   adminAddress(): AddressInfo | null;
+  /** Every metric, and the API that resilience and scaling code report through. */
+  readonly metrics: GatewayMetrics;
   current(): RuntimeSnapshot;
   reload(): Promise<ReloadOutcome>;
   /** First phase of a coordinated reload (cluster workers): validated, built and warmed, not yet serving. */
   prepareReload(expectedHash?: string): Promise<PreparedReload>;
+  /** Reopens the log file after logrotate renamed it (SIGUSR2); a no-op when logging to stdout. */
+  reopenLog(): void;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), closes everything. */
   shutdown(graceMs?: number): Promise<{ forced: boolean }>;
 }
@@ -46,23 +58,48 @@ async function listen(server: http.Server, host: string, port: number): Promise<
   await once(server, 'listening');
 }
 
+function openLog(config: GatewayConfig): Logger {
+  const file = config.log.file === undefined ? undefined : resolve(dirname(config.file), config.log.file);
+  try {
+    return createLogger(config.log.level, file ?? 1);
+  } catch (err) {
+    throw new ConfigError([{ file: config.file, line: 0, col: 0, path: 'log.file', message: `cannot open ${file}: ${(err as Error).message}` }], { cause: err });
+  }
+}
+
 /** Loads the config (throws ConfigError), warms it, binds the listeners. The caller wires signals. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const plugins = options.plugins ?? createBuiltinRegistry();
   const config = await loadRoutesFile(options.configFile, plugins);
-  const log = options.log ?? createLogger(config.log.level);
+  const log = options.log ?? openLog(config);
   log.level = config.log.level;
   const accessLogger = log.child({ log: 'access' });
   let accessLog: Logger | null = config.log.access ? accessLogger : null;
+
+  const startedAt = Date.now();
+  const version = gantryVersion();
+  const listenAt = options.listen ?? config.listen;
+  const adminAt = options.admin === undefined ? config.admin : options.admin;
+  // Resolved before anything starts: a missing token is a start error, never an open admin listener.
+  let adminToken = await resolveAdminToken(config);
+  if (adminToken?.warning) log.warn({ event: 'admin-token-readable' }, adminToken.warning);
+  if (adminAt && !adminToken && !isLoopbackHost(adminAt.host)) {
+    throw new ConfigError([{ file: config.file, line: 0, col: 0, path: 'admin', message: `the admin listener on ${adminAt.host} needs adminAuth (a bearer token)` }]);
+  }
 
   const registry = new EndpointRegistry();
   const pools = new PoolManager(plugins, registry, log);
   const holder = new SnapshotHolder();
   const first = await buildSnapshot(config, 1, pools, log);
   holder.swap(first, () => {});
+  const metrics = new GatewayMetrics({ current: () => holder.current, version });
+  metrics.configLoaded(first);
 
   let draining = false;
-  const handlerContext = { holder, registry, log, accessLog: () => accessLog, draining: () => draining };
+  const handlerContext = {
+    holder, registry, log, accessLog: () => accessLog, draining: () => draining,
+    observe: (ex: Exchange) => metrics.requestFinished(ex),
+  };
   const handlers = createRequestHandler(handlerContext);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
   const tunnels = new Set<Duplex>();
@@ -76,6 +113,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ready: () => !draining && holder.current !== undefined,
     draining: () => draining,
     generation: () => holder.current?.generation ?? 0,
+    current: () => holder.current,
+    metrics,
+    reload: () => reload(),
+    token: () => adminToken?.token ?? null,
+    version,
+    startedAt,
+    log,
   });
 
   const reloader = new Reloader({
@@ -84,11 +128,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       applyLimits(server, snapshot.config.server);
       log.level = snapshot.config.log.level;
       accessLog = snapshot.config.log.access ? accessLogger : null;
+      metrics.configLoaded(snapshot);
     },
+    onOutcome: (outcome) => metrics.reload(outcome),
   });
 
-  const listenAt = options.listen ?? config.listen;
-  const adminAt = options.admin === undefined ? config.admin : options.admin;
+  /** SIGHUP and POST /admin/reload: the config, then the admin token (rotating the token file needs only a reload). */
+  async function reload(): Promise<ReloadOutcome> {
+    const outcome = await reloader.reload();
+    const serving = holder.current?.config ?? config;
+    try {
+      const next = await resolveAdminToken(serving);
+      if (!next && adminAt && !isLoopbackHost(adminAt.host)) throw new Error(`the admin listener on ${adminAt.host} cannot run without a token`);
+      if (next?.token !== adminToken?.token) log.info({ event: 'admin-token-changed', source: next?.source ?? null }, 'admin token changed');
+      adminToken = next;
+    } catch (err) {
+      log.error({ event: 'admin-token-kept', err: (err as Error).message }, 'cannot read the new admin token: keeping the previous one');
+    }
+    return outcome;
+  }
+
   try {
     await listen(server, listenAt.host, listenAt.port);
     if (adminAt) await listen(admin, adminAt.host, adminAt.port);
@@ -133,8 +192,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     address: () => server.address() as AddressInfo,
     adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
     current: () => holder.current as RuntimeSnapshot,
-    reload: () => reloader.reload(),
+    metrics,
+    reload,
     prepareReload: (expectedHash) => reloader.prepare(expectedHash),
+    reopenLog: () => {
+      if (reopenLogFile(log)) log.info({ event: 'log-reopened' }, 'log file reopened');
+    },
     shutdown: (graceMs) => (shuttingDown ??= shutdown(graceMs)),
   };
 }

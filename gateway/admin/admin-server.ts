@@ -1,4 +1,12 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { ReloadOutcome } from '../runtime/reloader.js';
+import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
+import { bearerMatches } from './admin-auth.js';
+import { configView, reloadResultView, routesView, scalingView, servicesView, statsView } from './admin-views.js';
+import type { GatewayMetrics } from './metrics.js';
 
 export interface AdminState {
   /** Config loaded and warm, and not draining. */
@@ -7,28 +15,164 @@ export interface AdminState {
   generation(): number;
 }
 
-type AdminRoute = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+export interface AdminApi extends AdminState {
+  current(): RuntimeSnapshot | undefined;
+  readonly metrics: GatewayMetrics;
+  /** The same as SIGHUP. */
+  reload(): Promise<ReloadOutcome>;
+  /** The bearer token everything but /healthz and /readyz requires; null when none is configured (loopback only). */
+  token(): string | null;
+  readonly version: string;
+  readonly startedAt: number;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+interface Endpoint { readonly open?: boolean; readonly methods: Readonly<Record<string, Handler>> }
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+// The dashboard runs only its own files: no inline script or style, no third-party origin, no framing.
+const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+function json(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { ...SECURITY_HEADERS, ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-/** The admin listener: separate from the data plane, so no data-plane request can ever reach it. */
-export function createAdminServer(state: AdminState): http.Server {
-  const routes = new Map<string, AdminRoute>([
-    ['GET /healthz', (_req, res) => json(res, 200, { status: 'ok' })],
-    ['GET /readyz', (_req, res) => {
-      const ready = state.ready();
-      json(res, ready ? 200 : 503, { status: ready ? 'ready' : state.draining() ? 'draining' : 'not-ready', generation: state.generation() });
+function fail(res: http.ServerResponse, status: number, error: string, message: string, extra: Record<string, string> = {}): void {
+  json(res, status, { error, message }, extra);
+}
+
+interface Asset { readonly type: string; readonly body: Buffer }
+
+/** The dashboard's files, read once at start (the build copies them next to this module). */
+function loadDashboard(): Map<string, Asset> | Error {
+  const dir = new URL('./dashboard/', import.meta.url);
+  try {
+    return new Map<string, Asset>([
+      ['/dashboard', { type: 'text/html; charset=utf-8', body: readFileSync(new URL('index.html', dir)) }],
+      ['/dashboard/app.js', { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('app.js', dir)) }],
+      ['/dashboard/style.css', { type: 'text/css; charset=utf-8', body: readFileSync(new URL('style.css', dir)) }],
+    ]);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/** A Host a browser only sends for this machine: DNS rebinding cannot reach an unauthenticated admin listener. */
+function isLocalHostHeader(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return name === 'localhost' || isIP(name) !== 0;
+}
+
+/** Whether a browser sent this state-changing request from another site (no CORS preflight protects a plain POST). */
+function crossSite(req: http.IncomingMessage): boolean {
+  if (req.headers['sec-fetch-site'] === 'cross-site') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The admin listener: separate from the data plane, so no data-plane request can ever reach it. /healthz and
+ * /readyz are open (probes carry no token); everything else needs the bearer token when one is configured.
+ */
+export function createAdminServer(api: AdminApi): http.Server {
+  const now = api.now ?? Date.now;
+  const dashboard = loadDashboard();
+  const withSnapshot = (view: (s: RuntimeSnapshot) => unknown): Handler => (_req, res) => {
+    const s = api.current();
+    if (!s) return fail(res, 503, 'not_ready', 'no config is loaded');
+    json(res, 200, view(s));
+  };
+  const asset = (path: string): Handler => (_req, res) => {
+    if (dashboard instanceof Error) return fail(res, 500, 'dashboard_missing', `the dashboard files are missing (${dashboard.message}); npm run build copies them`);
+    const file = dashboard.get(path) as Asset;
+    res.writeHead(200, {
+      ...SECURITY_HEADERS, 'cache-control': 'no-cache', 'content-type': file.type, 'content-length': file.body.length,
+      'content-security-policy': DASHBOARD_CSP,
+    });
+    res.end(file.body);
+  };
+
+  const endpoints = new Map<string, Endpoint>([
+    ['/healthz', { open: true, methods: { GET: (_req, res) => json(res, 200, { status: 'ok' }) } }],
+    ['/readyz', {
+      open: true,
+      methods: {
+        GET: (_req, res) => {
+          const ready = api.ready();
+          json(res, ready ? 200 : 503, { status: ready ? 'ready' : api.draining() ? 'draining' : 'not-ready', generation: api.generation() });
+        },
+      },
     }],
+    ['/metrics', {
+      methods: {
+        GET: async (_req, res) => {
+          const { contentType, text } = await api.metrics.expose();
+          res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+        },
+      },
+    }],
+    ['/admin/config', { methods: { GET: withSnapshot((s) => configView(s, api.metrics, api)) } }],
+    ['/admin/routes', { methods: { GET: withSnapshot(routesView) } }],
+    ['/admin/services', { methods: { GET: withSnapshot((s) => servicesView(s, api.metrics)) } }],
+    ['/admin/scaling', { methods: { GET: (_req, res) => json(res, 200, scalingView(api.metrics)) } }],
+    ['/admin/stats', { methods: { GET: withSnapshot((s) => statsView(s, api.metrics, now())) } }],
+    ['/admin/reload', {
+      methods: {
+        POST: async (req, res) => {
+          req.resume();   // a body, if any, means nothing: the reload reads the file, like SIGHUP
+          api.log.info({ event: 'admin-reload', peer: req.socket.remoteAddress }, 'reload requested through the admin API');
+          const { status, body } = reloadResultView(await api.reload());
+          json(res, status, body);
+        },
+      },
+    }],
+    ['/', { open: true, methods: { GET: (_req, res) => { res.writeHead(302, { ...SECURITY_HEADERS, location: '/dashboard' }); res.end(); } } }],
+    ['/dashboard', { open: true, methods: { GET: asset('/dashboard') } }],
+    ['/dashboard/app.js', { open: true, methods: { GET: asset('/dashboard/app.js') } }],
+    ['/dashboard/style.css', { open: true, methods: { GET: asset('/dashboard/style.css') } }],
   ]);
+
   return http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const method = req.method === 'HEAD' ? 'GET' : req.method;
-    const route = routes.get(`${method} ${path}`);
-    if (route) return route(req, res);
-    json(res, 404, { error: 'not found' });
+    const path = (req.url ?? '/').split('?')[0] as string;
+    const endpoint = endpoints.get(path);
+    if (!endpoint) return fail(res, 404, 'not_found', `no admin endpoint ${path.slice(0, 100)}`);
+    const method = req.method === 'HEAD' ? 'GET' : (req.method as string);
+    const handler = endpoint.methods[method];
+    if (!handler) return fail(res, 405, 'method_not_allowed', `use ${Object.keys(endpoint.methods).join(', ')}`, { allow: Object.keys(endpoint.methods).join(', ') });
+
+    const token = api.token();
+    if (!endpoint.open) {
+      if (token !== null && !bearerMatches(req.headers.authorization, token)) {
+        return fail(res, 401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer realm="gantry-admin"' });
+      }
+      if (token === null && !isLocalHostHeader(req.headers.host)) {
+        return fail(res, 403, 'forbidden', 'without adminAuth the admin API answers only requests addressed to localhost or an IP address');
+      }
+    }
+    if (method !== 'GET' && crossSite(req)) return fail(res, 403, 'forbidden', 'cross-site requests are refused');
+
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((err: unknown) => {
+        api.log.error({ err, event: 'admin-error', path }, 'admin request failed');
+        if (!res.headersSent) fail(res, 500, 'internal', (err as Error)?.message ?? 'internal error');
+        else res.destroy();
+      });
   });
 }

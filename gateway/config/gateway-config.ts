@@ -28,6 +28,16 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface LogConfig {
   readonly level: LogLevel;
   readonly access: boolean;
+  /** Log file path (relative to the routes file); none = stdout. SIGUSR2 reopens it; changing it needs a restart. */
+  readonly file?: string;
+}
+
+/** W3C trace context at the edge (proxy/trace-context.ts). */
+export interface TracingConfig {
+  /** Create a traceparent for requests that arrive without a valid one. */
+  readonly createTraceparent: boolean;
+  /** Share of created traceparents marked sampled (0..1), for parent-based samplers downstream. */
+  readonly sampleRatio: number;
 }
 
 export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'random' | 'least-request' | 'p2c' | 'consistent-hash';
@@ -124,14 +134,25 @@ export interface RouteConfig {
   readonly maxBodyBytes: number;
 }
 
+/** Where the admin listener's bearer token comes from (exactly one of the two); the token itself never enters the config. */
+export interface AdminAuthConfig {
+  /** A file holding the token (relative to the routes file); re-read on every reload, so rotating it needs no restart. */
+  readonly tokenFile?: string;
+  /** An environment variable holding the token. */
+  readonly tokenEnv?: string;
+}
+
 export interface GatewayConfig {
   readonly file: string;
   /** sha256 of the file's bytes, shown by the admin API; equal hashes make a reload a no-op. */
   readonly hash: string;
   readonly listen: ListenAddress;
   readonly admin: ListenAddress | null;
+  /** Required when `admin` is not a loopback address. */
+  readonly adminAuth: AdminAuthConfig | null;
   readonly server: ServerLimits;
   readonly log: LogConfig;
+  readonly tracing: TracingConfig;
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly routes: readonly RouteConfig[];
   /** The plugins this config was validated against: the built-ins plus the modules under `plugins:`. */

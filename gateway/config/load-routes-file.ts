@@ -3,12 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import { checkAdminAuth } from './check-admin-auth.js';
 import { deepFreeze } from './deep-freeze.js';
 import { loadPluginModules } from './load-plugin-modules.js';
 import { stableStringify } from './stable-stringify.js';
 import type {
-  BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig, RetryConfig,
-  RouteConfig, ServerLimits, ServiceConfig,
+  AdminAuthConfig, BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
+  RetryConfig, RouteConfig, ServerLimits, ServiceConfig, TracingConfig,
 } from './gateway-config.js';
 import { validatePluginOptions, validateRoutesDocument } from './schema-validator.js';
 import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
@@ -17,8 +18,10 @@ import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
 interface RawConfig {
   listen: string;
   admin: string | null;
+  adminAuth?: AdminAuthConfig;
   server: ServerLimits;
   log: LogConfig;
+  tracing: TracingConfig;
   services: Record<string, {
     discovery: { type: string } & Record<string, unknown>;
     balancer: BalancerName; timeoutMs: number; maxSocketsPerEndpoint: number; idleSocketTimeoutMs: number;
@@ -107,6 +110,7 @@ function checkCidr(value: string, path: YamlPath, problems: Problems): void {
 function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, origins: ReadonlyMap<string, string>, hash: string): GatewayConfig {
   const listen = parseAddress(raw.listen, ['listen'], problems);
   const admin = raw.admin === null ? null : parseAddress(raw.admin, ['admin'], problems);
+  for (const [path, message] of checkAdminAuth(admin, raw.adminAuth ?? null)) problems.add(path, message);
   if (raw.server.headersTimeoutMs > raw.server.requestTimeoutMs) {
     problems.add(['server', 'headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${raw.server.requestTimeoutMs})`);
   }
@@ -190,5 +194,5 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, orig
     };
   });
 
-  return { file: problems.file, hash, listen, admin, server: raw.server, log: raw.log, services, routes, plugins };
+  return { file: problems.file, hash, listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, log: raw.log, tracing: raw.tracing, services, routes, plugins };
 }

@@ -22,6 +22,8 @@ export type WithExchange<T> = T & { [EXCHANGE]?: Exchange };
 export class Exchange implements InspectedRequest, RetryCandidate {
   readonly startMs = performance.now();
   requestId = '';
+  /** W3C trace id passed on or created ('' when none): logged so a trace finds its access-log line. */
+  traceId = '';
   host = '';
   hostHeader = '';
   /** Normalized path, before any rewrite: what was matched and what the access log shows. */

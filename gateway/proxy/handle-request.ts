@@ -12,6 +12,7 @@ import { createForwarding } from './forward-request.js';
 import type { Forwarder } from './forwarder.js';
 import { inspectRequest } from './inspect-request.js';
 import { requestIdFrom } from './request-id.js';
+import { applyTraceContext } from './trace-context.js';
 
 export interface HandlerContext {
   readonly holder: SnapshotHolder;
@@ -84,6 +85,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
         endpoint: ex.endpoint?.address, status: ex.status, durationMs: ex.durationMs(), bytes: ex.bytes,
         attempts: ex.attempts > 1 ? ex.attempts : undefined, err: ex.errorCode, aborted: !this.writableFinished || undefined,
         retryBudgetExhausted: ex.budgetExhausted || undefined,
+        traceId: ex.traceId || undefined,
       }, 'request');
     }
   }
@@ -141,6 +143,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
       requestIdHeader: limits.requestIdHeader, requestId: ex.requestId,
     });
+    ex.traceId = applyTraceContext(req.headers, snapshot.config.tracing);
     const hostMode = service.config.hostHeader;
     if (hostMode !== 'preserve' && hostMode !== 'endpoint') req.headers.host = hostMode;
     else if (ex.hostHeader) req.headers.host = ex.hostHeader;

@@ -8,6 +8,7 @@ import type { HandlerContext, RequestHandlers } from './handle-request.js';
 import { inspectRequest, type InspectedRequest } from './inspect-request.js';
 import { writeRawError } from './raw-error.js';
 import { requestIdFrom } from './request-id.js';
+import { applyTraceContext } from './trace-context.js';
 
 const WEBSOCKET = /^websocket$/i;
 
@@ -46,6 +47,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: seen.hostHeader,
       requestIdHeader: idHeader, requestId,
     });
+    const traceId = applyTraceContext(req.headers, snapshot.config.tracing);
     req.headers.connection = 'Upgrade';
     req.headers.upgrade = upgrade;
     if (service.config.hostHeader === 'endpoint') req.headers.host = endpoint.hostHeader;
@@ -55,7 +57,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     // A tunnel counts as a request in flight on its endpoint for as long as it is open.
     endpoint.inFlight++;
     socket.once('close', () => ctx.registry.requestDone(endpoint));
-    ctx.accessLog()?.info({ reqId: requestId, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
+    ctx.accessLog()?.info({ reqId: requestId, traceId: traceId || undefined, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
     handlers.forwarder.forwardUpgrade(req, socket, head, endpoint, (err) => writeRawError(socket, classifyUpstreamError(err).code, requestId, idHeader));
   };
 }

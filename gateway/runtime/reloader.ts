@@ -36,6 +36,7 @@ export function describeChanges(before: GatewayConfig, after: GatewayConfig): Co
   if (stableStringify(before.listen) !== stableStringify(after.listen)) restartRequired.push('listen');
   if (stableStringify(before.admin) !== stableStringify(after.admin)) restartRequired.push('admin');
   if (before.server.maxHeaderBytes !== after.server.maxHeaderBytes) restartRequired.push('server.maxHeaderBytes');
+  if (before.log.file !== after.log.file) restartRequired.push('log.file');
   return {
     routes: diff(before.routes.map((r) => [r.name, { ...r, index: 0 }]), after.routes.map((r) => [r.name, { ...r, index: 0 }])),
     services: diff(before.services, after.services),
@@ -51,6 +52,8 @@ export interface ReloaderDeps {
   readonly log: Logger;
   /** Applies what the new config changes outside the snapshot (server limits, log level). */
   readonly onApplied: (snapshot: RuntimeSnapshot) => void;
+  /** Called with the outcome of every run, including each follow-up run of coalesced requests (metrics). */
+  readonly onOutcome?: (outcome: ReloadOutcome) => void;
 }
 
 /**
@@ -78,6 +81,7 @@ export class Reloader {
     do {
       this.#again = false;
       const next = await this.#once();
+      this.deps.onOutcome?.(next);
       // A follow-up run that finds the file unchanged must not hide that the first run applied it.
       outcome = next.result === 'unchanged' && outcome?.result === 'applied' ? outcome : next;
     } while (this.#again);

@@ -15,6 +15,7 @@ export interface LoadOptions {
   readonly amount?: number;
   readonly method?: string;
   readonly body?: string;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Bounded load on a loopback URL (autocannon), resolved with its result. */

@@ -1,0 +1,116 @@
+import { formatProblem } from '../errors.js';
+import type { ReloadOutcome } from '../runtime/reloader.js';
+import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
+import type { GatewayMetrics, ReloadRecord } from './metrics.js';
+
+/**
+ * The JSON bodies of the admin API, built from the serving snapshot and the metrics (docs/admin-api.md shows each).
+ * Times for humans are ISO strings; chart points carry epoch milliseconds.
+ */
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** The summary window of /admin/services and the dashboard's service cards. */
+const SUMMARY_WINDOW_MS = 60_000;
+
+function reloadView(r: ReloadRecord) {
+  return { at: iso(r.at), result: r.result, generation: r.generation, hash: r.hash, message: r.message, problems: r.problems };
+}
+
+export function configView(s: RuntimeSnapshot, metrics: GatewayMetrics, info: { version: string; startedAt: number }) {
+  const reloads = metrics.recentReloads();
+  return {
+    version: s.generation,
+    hash: s.config.hash,
+    loadedAt: iso(s.loadedAt),
+    file: s.config.file,
+    routes: s.config.routes.length,
+    services: s.config.services.size,
+    lastReload: reloads.length ? reloadView(reloads[reloads.length - 1]!) : null,
+    gantry: { version: info.version, node: process.versions.node, pid: process.pid, startedAt: iso(info.startedAt) },
+  };
+}
+
+export function routesView(s: RuntimeSnapshot) {
+  return {
+    version: s.generation,
+    routes: s.config.routes.map((r) => ({
+      name: r.name,
+      service: r.service,
+      match: {
+        hosts: r.match.hosts, path: r.match.path ?? null, exactPath: r.match.exactPath ?? null, pathRegex: r.match.pathRegex ?? null,
+        methods: r.match.methods, headers: Object.keys(r.match.headers),
+      },
+      stripPrefix: r.stripPrefix,
+      replacePrefix: r.replacePrefix ?? null,
+      websocket: r.websocket,
+      timeoutMs: r.timeoutMs,
+      maxBodyBytes: r.maxBodyBytes,
+    })),
+  };
+}
+
+export function servicesView(s: RuntimeSnapshot, metrics: GatewayMetrics) {
+  const routesOf = new Map<string, string[]>();
+  for (const r of s.config.routes) routesOf.set(r.service, [...(routesOf.get(r.service) ?? []), r.name]);
+  return {
+    version: s.generation,
+    services: [...s.services.values()].map(({ config: c, pool }) => {
+      const status = pool.status;
+      const traffic = metrics.traffic.window(c.name).summary(SUMMARY_WINDOW_MS);
+      return {
+        name: c.name,
+        routes: routesOf.get(c.name) ?? [],
+        balancer: c.balancer,
+        timeoutMs: c.timeoutMs,
+        discovery: { type: c.discovery.type, up: status.up, lastSuccessAt: iso(status.lastSuccessAt), lastError: status.lastError },
+        inFlight: pool.endpoints.reduce((n, e) => n + e.inFlight, 0),
+        traffic,
+        endpoints: pool.endpoints.map((e) => {
+          const h = metrics.health.get(e);
+          return {
+            address: e.address, weight: e.weight, inFlight: e.inFlight,
+            health: h.health, breaker: h.breaker, ejected: h.ejected, ewmaMs: h.ewmaMs, changedAt: iso(h.changedAt),
+          };
+        }),
+      };
+    }),
+  };
+}
+
+export function scalingView(metrics: GatewayMetrics) {
+  return {
+    services: metrics.replicaCounts().map((r) => ({ service: r.service, desired: r.desired, current: r.current, at: iso(r.at) })),
+    decisions: metrics.recentScalingDecisions().map((d) => ({
+      at: iso(d.at), service: d.service, current: d.current, desired: d.desired, direction: d.direction, reason: d.reason,
+    })).reverse(),
+  };
+}
+
+export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, nowMs: number) {
+  const services: Record<string, unknown> = {};
+  for (const name of s.services.keys()) {
+    const w = metrics.traffic.window(name);
+    services[name] = { summary: w.summary(SUMMARY_WINDOW_MS), points: w.points() };
+  }
+  return {
+    now: nowMs,
+    bucketMs: metrics.traffic.bucketMs,
+    windowMs: metrics.traffic.bucketMs * metrics.traffic.size,
+    services,
+    reloads: metrics.recentReloads().map(reloadView).reverse(),
+    scaling: scalingView(metrics).decisions,
+  };
+}
+
+/** POST /admin/reload: 200 with what changed, or 422 with every problem (the old config keeps serving). */
+export function reloadResultView(outcome: ReloadOutcome): { status: number; body: unknown } {
+  if (outcome.result !== 'refused') return { status: 200, body: outcome };
+  return {
+    status: 422,
+    body: {
+      result: 'refused', generation: outcome.generation, message: outcome.message,
+      problems: outcome.problems.map((p) => ({ ...p, text: formatProblem(p) })),
+    },
+  };
+}

@@ -1,0 +1,251 @@
+// Gantry's dashboard: polls the admin API and draws routes → services → endpoints and SVG charts. No framework, no
+// build step; every value from the API goes into the page as text (textContent), never as HTML.
+
+const POLL_MS = 2000;
+const SVG = 'http://www.w3.org/2000/svg';
+const TOKEN_KEY = 'gantry-admin-token';
+const COLORS = { rps: '#2563eb', errors: '#dc2626', p50: '#16a34a', p90: '#d97706', p99: '#dc2626', desired: '#7c3aed', current: '#0891b2' };
+
+// A token can arrive in the fragment (#token=…, never sent to any server) or be typed in; it stays in this tab only.
+const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+if (fromHash) {
+  sessionStorage.setItem(TOKEN_KEY, fromHash);
+  history.replaceState(null, '', location.pathname);
+}
+
+class Unauthorized extends Error {}
+
+async function api(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const res = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+  if (res.status === 401) throw new Unauthorized();
+  if (!res.ok && res.status !== 503) throw new Error(`${path}: HTTP ${res.status}`);
+  return res.json();
+}
+
+/** el('div', { class: 'x' }, child, 'text') → an element; strings become text nodes. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) node.setAttribute(k, String(v));
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+/** 0 → "0", 2.5 → "2.5", 12.34 → "12.3", 1234.5 → "1235": short, and no trailing zeros. */
+function fmtNum(n) {
+  if (n === null || n === undefined) return '–';
+  const digits = Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2;
+  return String(Number(n.toFixed(digits)));
+}
+
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return '–';
+  return ms >= 1000 ? `${fmtNum(ms / 1000)} s` : `${fmtNum(ms)} ms`;
+}
+
+function fmtTime(iso) {
+  return iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : '–';
+}
+
+function ago(iso) {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+/** A round step for axis ticks: 1, 2 or 5 times a power of ten. */
+function niceMax(max) {
+  if (!(max > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(max));
+  for (const m of [1, 2, 5, 10]) if (max <= m * p) return m * p;
+  return 10 * p;
+}
+
+/**
+ * A line chart. `series`: [{ name, color, values: [number|null] }], one value per point of `times` (epoch ms); a null
+ * breaks the line. The x axis spans the whole window so charts of all services line up.
+ */
+function lineChart(title, times, series, format, windowMs) {
+  const W = 340, H = 150, L = 44, R = 8, T = 10, B = 22;
+  const all = series.flatMap((s) => s.values).filter((v) => v !== null);
+  const max = niceMax(Math.max(0, ...all));
+  const t1 = times[times.length - 1] ?? Date.now();
+  const t0 = t1 - windowMs;
+  const x = (t) => L + ((t - t0) / (t1 - t0 || 1)) * (W - L - R);
+  const y = (v) => T + (1 - v / max) * (H - T - B);
+  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title });
+  for (const f of [0, 0.5, 1]) {
+    chart.append(svg('line', { x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), class: 'grid' }));
+    chart.append(svg('text', { x: L - 6, y: y(max * f) + 4, class: 'tick', 'text-anchor': 'end' }, format(max * f)));
+  }
+  const minutes = Math.round(windowMs / 60000);
+  for (let m = minutes; m >= 0; m--) {
+    const tx = x(t1 - m * 60000);
+    chart.append(svg('text', { x: tx, y: H - 6, class: 'tick', 'text-anchor': m === 0 ? 'end' : 'middle' }, m === 0 ? 'now' : `-${m}m`));
+  }
+  for (const s of series) {
+    let d = '';
+    let pen = false;
+    s.values.forEach((v, i) => {
+      if (v === null) { pen = false; return; }
+      d += `${pen ? 'L' : 'M'}${x(times[i]).toFixed(1)},${y(v).toFixed(1)}`;
+      pen = true;
+      // A value with no neighbour draws no line: mark it so a single bucket of data is visible.
+      if ((s.values[i - 1] ?? null) === null && (s.values[i + 1] ?? null) === null) {
+        chart.append(svg('circle', { cx: x(times[i]).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: s.color }));
+      }
+    });
+    if (d) chart.append(svg('path', { d, class: 'line', stroke: s.color }));
+  }
+  const legend = el('div', { class: 'legend' }, series.map((s) => el('span', { class: 'key' }, swatch(s.color), s.name)));
+  const empty = all.length === 0 ? el('div', { class: 'empty' }, 'no data yet') : null;
+  return el('figure', { class: 'figure' }, el('figcaption', {}, title), legend, chart, empty);
+}
+
+function swatch(color) {
+  const box = svg('svg', { viewBox: '0 0 10 10', class: 'swatch', 'aria-hidden': 'true' });
+  box.append(svg('rect', { width: 10, height: 10, rx: 2, fill: color }));
+  return box;
+}
+
+function dot(kind) {
+  return el('span', { class: `dot ${kind}`, 'aria-hidden': 'true' });
+}
+
+function badge(text, kind) {
+  return el('span', { class: `badge ${kind}` }, text);
+}
+
+function matchText(m) {
+  const where = m.path ?? m.exactPath ?? (m.pathRegex ? `~${m.pathRegex}` : '/');
+  const hosts = m.hosts.length ? `${m.hosts.join(', ')} ` : '';
+  const methods = m.methods.length ? ` ${m.methods.join(' ')}` : '';
+  return `${hosts}${where}${methods}`;
+}
+
+function renderTopology(routes, services) {
+  const byService = new Map(services.services.map((s) => [s.name, s]));
+  const rows = [];
+  for (const service of services.services) {
+    const own = routes.routes.filter((r) => r.service === service.name);
+    const routeCol = el('div', { class: 'col routes' }, own.length
+      ? own.map((r) => el('div', { class: 'route' }, el('span', { class: 'name' }, r.name), el('code', {}, matchText(r.match))))
+      : el('span', { class: 'muted' }, 'no route'));
+    const d = service.discovery;
+    const t = service.traffic;
+    const serviceCol = el('div', { class: 'col service' },
+      el('div', { class: 'title' }, dot(d.up ? 'ok' : 'bad'), el('span', { class: 'name service-name' }, service.name)),
+      el('div', { class: 'meta' }, `${service.balancer} · discovery ${d.type} ${d.up ? 'up' : 'down'}`),
+      el('div', { class: 'meta' }, `${fmtNum(t.rps)} req/s · p50 ${fmtMs(t.p50Ms)} · p99 ${fmtMs(t.p99Ms)} · ${service.inFlight} in flight`),
+      d.lastError ? el('div', { class: 'error' }, d.lastError) : null);
+    const endpointCol = el('div', { class: 'col endpoints' }, service.endpoints.length
+      ? service.endpoints.map((e) => {
+        const healthy = e.health === 'healthy' && !e.ejected;
+        return el('div', { class: 'endpoint' },
+          dot(healthy ? 'ok' : 'bad'),
+          el('code', { class: 'address' }, e.address),
+          badge(e.ejected ? 'ejected' : e.health, healthy ? 'ok' : 'bad'),
+          badge(`breaker ${e.breaker}`, e.breaker === 'closed' ? 'ok' : e.breaker === 'half-open' ? 'warn' : 'bad'),
+          el('span', { class: 'meta' }, `${e.inFlight} in flight · ewma ${fmtMs(e.ewmaMs)} · w${e.weight}`));
+      })
+      : el('span', { class: 'error' }, 'no endpoints'));
+    rows.push(el('div', { class: 'row', 'data-service': service.name }, routeCol, el('div', { class: 'arrow' }, '→'), serviceCol, el('div', { class: 'arrow' }, '→'), endpointCol));
+  }
+  const orphans = routes.routes.filter((r) => !byService.has(r.service));
+  for (const r of orphans) rows.push(el('div', { class: 'row' }, el('div', { class: 'col' }, r.name), el('div', { class: 'error' }, `unknown service ${r.service}`)));
+  document.getElementById('topology').replaceChildren(...rows);
+}
+
+function renderCharts(stats) {
+  const windowMs = stats.windowMs;
+  document.getElementById('window').textContent = `last ${Math.round(windowMs / 60000)} minutes, ${stats.bucketMs / 1000}-second buckets`;
+  const cards = Object.entries(stats.services).map(([name, s]) => {
+    const times = s.points.map((p) => p.t + stats.bucketMs);
+    const last = s.points.length ? s.points[s.points.length - 1].t : 0;
+    times[times.length - 1] = Math.max(last, stats.now);
+    const hasReplicas = s.points.some((p) => p.desiredReplicas !== null || p.currentReplicas !== null);
+    return el('article', { class: 'card', 'data-service': name },
+      el('h3', {}, name, el('span', { class: 'muted' }, ` ${fmtNum(s.summary.rps)} req/s · ${s.summary.errors} errors in the last minute`)),
+      el('div', { class: 'figures' },
+        lineChart('Requests per second', times, [
+          { name: 'requests/s', color: COLORS.rps, values: s.points.map((p) => p.rps) },
+          { name: '5xx/s', color: COLORS.errors, values: s.points.map((p) => (p.requests ? (p.rps * p.errors) / p.requests : 0)) },
+        ], fmtNum, windowMs),
+        lineChart('Latency', times, [
+          { name: 'p50', color: COLORS.p50, values: s.points.map((p) => p.p50Ms) },
+          { name: 'p90', color: COLORS.p90, values: s.points.map((p) => p.p90Ms) },
+          { name: 'p99', color: COLORS.p99, values: s.points.map((p) => p.p99Ms) },
+        ], fmtMs, windowMs),
+        hasReplicas
+          ? lineChart('Replicas', times, [
+            { name: 'desired', color: COLORS.desired, values: s.points.map((p) => p.desiredReplicas) },
+            { name: 'current', color: COLORS.current, values: s.points.map((p) => p.currentReplicas) },
+          ], fmtNum, windowMs)
+          : el('figure', { class: 'figure' }, el('figcaption', {}, 'Replicas'), el('div', { class: 'empty static' }, 'no scaling for this service'))));
+  });
+  document.getElementById('charts').replaceChildren(...cards);
+}
+
+function renderEvents(stats) {
+  const reloads = stats.reloads.map((r) => el('li', { class: r.result },
+    el('span', { class: 'when' }, fmtTime(r.at)),
+    badge(r.result, r.result === 'refused' ? 'bad' : r.result === 'applied' ? 'ok' : 'muted'),
+    el('span', {}, r.result === 'refused' ? r.message : `version ${r.generation} · ${r.hash.slice(0, 12)}`)));
+  document.getElementById('reloads').replaceChildren(...(reloads.length ? reloads : [el('li', { class: 'muted' }, 'no reload since start')]));
+  const decisions = stats.scaling.map((d) => el('li', {},
+    el('span', { class: 'when' }, fmtTime(d.at)),
+    badge(d.direction, d.direction === 'hold' ? 'muted' : 'warn'),
+    el('span', {}, `${d.service}: ${d.current} → ${d.desired} · ${d.reason}`)));
+  document.getElementById('decisions').replaceChildren(...(decisions.length ? decisions : [el('li', { class: 'muted' }, 'no scaling decision yet')]));
+}
+
+function renderHeader(config, ready) {
+  document.getElementById('config').replaceChildren(
+    el('span', {}, `config v${config.version}`),
+    el('code', { title: config.hash }, config.hash.slice(0, 12)),
+    el('span', { class: 'muted', title: config.file }, config.file),
+    el('span', { class: 'muted' }, `loaded ${ago(config.loadedAt)}`),
+    el('span', { class: 'muted' }, `gantry ${config.gantry.version}`));
+  const status = document.getElementById('status');
+  status.textContent = ready.status;
+  status.className = `pill ${ready.status === 'ready' ? 'ok' : 'bad'}`;
+}
+
+async function poll() {
+  try {
+    const [config, routes, services, stats, ready] = await Promise.all([
+      api('/admin/config'), api('/admin/routes'), api('/admin/services'), api('/admin/stats'), api('/readyz'),
+    ]);
+    document.getElementById('auth').hidden = true;
+    renderHeader(config, ready);
+    renderTopology(routes, services);
+    renderCharts(stats);
+    renderEvents(stats);
+    document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString([], { hour12: false })}, every ${POLL_MS / 1000} s`;
+  } catch (err) {
+    if (err instanceof Unauthorized) {
+      document.getElementById('auth').hidden = false;
+      document.getElementById('auth-error').textContent = sessionStorage.getItem(TOKEN_KEY) ? 'that token was refused' : '';
+    } else {
+      document.getElementById('updated').textContent = `update failed: ${err.message}`;
+    }
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+document.getElementById('auth').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = /** @type {HTMLInputElement} */ (document.getElementById('token'));
+  sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+  input.value = '';
+});
+
+poll();

@@ -1,0 +1,64 @@
+import type { EndpointState } from '../upstream/endpoint-state.js';
+
+/** Circuit breaker states, as cockatiel names them (CircuitState Closed, Open, HalfOpen, Isolated). */
+export const BREAKER_STATES = ['closed', 'open', 'half-open', 'isolated'] as const;
+export type BreakerState = (typeof BREAKER_STATES)[number];
+
+export type HealthState = 'healthy' | 'unhealthy';
+
+/** What the admin API, the dashboard and the metrics say about one endpoint beyond its in-flight count. */
+export interface EndpointHealth {
+  /** 'unhealthy' once a health check (or passive outlier detection) says so; without checks every endpoint is healthy. */
+  readonly health: HealthState;
+  readonly breaker: BreakerState;
+  /** Taken out of balancing for a while (outlier ejection); it stays listed by discovery. */
+  readonly ejected: boolean;
+  /** Exponentially weighted moving average of its latency; null until something measures it. */
+  readonly ewmaMs: number | null;
+  /** When health, breaker or ejection last changed (epoch ms); null if never. */
+  readonly changedAt: number | null;
+}
+
+/**
+ * The defaults, in one place: an endpoint nobody reported on is healthy, its breaker closed, not ejected, and its
+ * latency unmeasured. Resilience code changes these only through GatewayMetrics (breakerState, endpointHealth,
+ * ejection, endpointLatency), which keeps the board and the metrics in step.
+ */
+export const DEFAULT_ENDPOINT_HEALTH: EndpointHealth = Object.freeze({
+  health: 'healthy', breaker: 'closed', ejected: false, ewmaMs: null, changedAt: null,
+});
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * Per-endpoint health, keyed by the EndpointState object itself: the entry lives exactly as long as the registry
+ * keeps the endpoint (a WeakMap needs no pruning when discovery drops it), and label values can only ever be
+ * addresses that discovery produced.
+ */
+export class EndpointHealthBoard {
+  readonly #entries = new WeakMap<EndpointState, Mutable<EndpointHealth>>();
+
+  get(endpoint: EndpointState): EndpointHealth {
+    return this.#entries.get(endpoint) ?? DEFAULT_ENDPOINT_HEALTH;
+  }
+
+  /** Cheap enough to call per response: no allocation once the endpoint has an entry. */
+  setEwma(endpoint: EndpointState, ewmaMs: number): void {
+    const entry = this.#entries.get(endpoint);
+    if (entry) entry.ewmaMs = ewmaMs;
+    else this.#entries.set(endpoint, { ...DEFAULT_ENDPOINT_HEALTH, ewmaMs });
+  }
+
+  /** Applies `patch`; returns the state before it. `changedAt` moves only when health, breaker or ejection changed. */
+  update(endpoint: EndpointState, patch: Partial<Pick<EndpointHealth, 'health' | 'breaker' | 'ejected'>>, nowMs: number): EndpointHealth {
+    let entry = this.#entries.get(endpoint);
+    const before = entry ? { ...entry } : DEFAULT_ENDPOINT_HEALTH;
+    if (!entry) {
+      entry = { ...DEFAULT_ENDPOINT_HEALTH };
+      this.#entries.set(endpoint, entry);
+    }
+    Object.assign(entry, patch);
+    if (entry.health !== before.health || entry.breaker !== before.breaker || entry.ejected !== before.ejected) entry.changedAt = nowMs;
+    return before;
+  }
+}

@@ -1,0 +1,341 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Exchange } from '../proxy/exchange.js';
+import type { ReloadOutcome } from '../runtime/reloader.js';
+import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
+import type { EndpointState } from '../upstream/endpoint-state.js';
+import { BREAKER_STATES, EndpointHealthBoard, type BreakerState, type HealthState } from './endpoint-health.js';
+import { RecentList } from './recent-list.js';
+import { CollectedMetric, histogramSamples, RouteSeries, STATUS_CLASSES } from './request-series.js';
+import { TrafficStats } from './traffic-window.js';
+
+/** Label value for requests that matched no route (route and service names must start with a letter or digit). */
+export const NO_ROUTE = '_none';
+/** Label value for a service name the loaded configs never had: a caller bug, kept from growing the series. */
+export const UNKNOWN_SERVICE = '_unknown';
+// Reasons are short words chosen by code; anything else becomes `other`, so a label can never carry client input.
+const REASON = /^[a-z][a-z0-9-]{0,31}$/;
+
+export function boundedReason(reason: string): string {
+  return REASON.test(reason) ? reason : 'other';
+}
+
+export interface ReloadRecord {
+  /** Epoch ms when the reload finished. */
+  readonly at: number;
+  readonly result: ReloadOutcome['result'];
+  readonly generation: number;
+  readonly hash: string | null;
+  readonly message: string | null;
+  readonly problems: number;
+}
+
+export interface ScalingDecision {
+  readonly service: string;
+  readonly current: number;
+  readonly desired: number;
+  /** Why, for humans (the admin API and dashboard show it; it is never a label). */
+  readonly reason: string;
+}
+
+export interface ScalingDecisionRecord extends ScalingDecision {
+  readonly at: number;
+  readonly direction: 'up' | 'down' | 'hold';
+}
+
+export interface ReplicaCounts {
+  readonly service: string;
+  readonly desired: number;
+  readonly current: number;
+  readonly at: number;
+}
+
+export interface GatewayMetricsOptions {
+  /** The snapshot serving now; gauges for in-flight, endpoints and discovery are read from it at scrape time. */
+  readonly current: () => RuntimeSnapshot | undefined;
+  readonly version: string;
+  readonly now?: () => number;
+  /** Dashboard history: bucket width and count (default 5 s × 60 = the last 5 minutes). */
+  readonly trafficBucketMs?: number;
+  readonly trafficBuckets?: number;
+}
+
+// Process metrics (CPU, memory, event-loop lag, GC, handles) are per process, not per gateway: one registry for all,
+// so tests that start several gateways in one process do not stack GC observers.
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/**
+ * Every metric the gateway exports, and the one API that code reporting events calls. Names, types and labels are
+ * documented in docs/metrics.md (a test keeps the two in step).
+ *
+ * Label values are bounded by construction: route and service names come from the loaded config, endpoint addresses
+ * from EndpointState objects (that is, from discovery), status as a class, reasons as short fixed words; nothing a
+ * client sends becomes a label value.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly health = new EndpointHealthBoard();
+  readonly traffic: TrafficStats;
+  readonly #now: () => number;
+  readonly #current: () => RuntimeSnapshot | undefined;
+
+  /** Route name → its series; a route that changed service gets a new series under the same name. */
+  readonly #byRoute = new Map<string, RouteSeries>();
+  /** The series of the configured routes (and of requests still finishing on an older config), by route and service. */
+  readonly #allSeries = new Map<string, RouteSeries>();
+  readonly #unmatched: RouteSeries;
+  readonly #knownServices = new Set<string>();
+  readonly #reloads = new RecentList<ReloadRecord>(50);
+  readonly #decisions = new RecentList<ScalingDecisionRecord>(100);
+  readonly #replicas = new Map<string, ReplicaCounts>();
+
+  readonly #errors: Counter<'service' | 'code'>;
+  readonly #reloadsTotal: Counter<'result'>;
+  readonly #lastReloadOk: Gauge;
+  readonly #configVersion: Gauge;
+  readonly #configInfo: Gauge<'hash' | 'file'>;
+  readonly #configLoadedAt: Gauge;
+  readonly #breakerTransitions: Counter<'service' | 'state'>;
+  readonly #ejections: Counter<'service' | 'reason'>;
+  readonly #healthTransitions: Counter<'service' | 'health'>;
+  readonly #retries: Counter<'service' | 'reason'>;
+  readonly #budgetExhausted: Counter<'service'>;
+  readonly #bulkheadRejections: Counter<'service'>;
+  readonly #decisionsTotal: Counter<'service' | 'direction'>;
+  readonly #desiredReplicas: Gauge<'service'>;
+  readonly #currentReplicas: Gauge<'service'>;
+
+  constructor(options: GatewayMetricsOptions) {
+    this.#now = options.now ?? Date.now;
+    this.#current = options.current;
+    this.traffic = new TrafficStats(options.trafficBucketMs, options.trafficBuckets, this.#now);
+    this.#unmatched = new RouteSeries(NO_ROUTE, NO_ROUTE, null);
+    this.#allSeries.set(`${NO_ROUTE}\n${NO_ROUTE}`, this.#unmatched);
+    const registers = [this.registry];
+
+    // Requests: plain numbers on the hot path, formatted when scraped.
+    const series = () => [...this.#allSeries.values()];
+    this.registry.registerMetric(new CollectedMetric('gantry_requests_total', 'Requests answered, by route, service and status class.', 'counter', ['route', 'service', 'status_class'],
+      () => series().flatMap((s) => STATUS_CLASSES.flatMap((cls, i) => (s.byClass[i] ? [{ labels: { route: s.route, service: s.service, status_class: cls }, value: s.byClass[i]! }] : [])))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_request_duration_seconds', 'Time from the request to the end of its response, by route and service.', 'histogram', ['route', 'service'],
+      () => series().flatMap((s) => histogramSamples('gantry_request_duration_seconds', { route: s.route, service: s.service }, s))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_response_body_bytes_total', 'Response body bytes sent to clients, by route and service.', 'counter', ['route', 'service'],
+      () => series().map((s) => ({ labels: { route: s.route, service: s.service }, value: s.bytes }))) as never);
+    this.#errors = new Counter({ name: 'gantry_errors_total', help: 'Answers the gateway made itself (docs/errors.md), by service and error code.', labelNames: ['service', 'code'], registers });
+
+    // Upstreams, read from the serving snapshot when scraped.
+    const live = () => this.#liveEndpoints();
+    this.registry.registerMetric(new CollectedMetric('gantry_requests_in_flight', 'Requests (and WebSocket tunnels) in flight, by service.', 'gauge', ['service'],
+      () => [...this.#liveServices()].map(([service, eps]) => ({ labels: { service }, value: eps.reduce((n, e) => n + e.inFlight, 0) }))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_endpoint_in_flight', 'Requests in flight, by endpoint.', 'gauge', ['service', 'endpoint'],
+      () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: e.inFlight }))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_upstream_endpoints', 'Endpoints discovery lists, by service.', 'gauge', ['service'],
+      () => [...this.#liveServices()].map(([service, eps]) => ({ labels: { service }, value: eps.length }))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_endpoint_healthy', '1 when the endpoint is healthy, 0 when a check or outlier detection marked it unhealthy.', 'gauge', ['service', 'endpoint'],
+      () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: this.health.get(e).health === 'healthy' ? 1 : 0 }))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_endpoint_ejected', '1 while the endpoint is ejected from balancing.', 'gauge', ['service', 'endpoint'],
+      () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: this.health.get(e).ejected ? 1 : 0 }))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_breaker_state', 'Circuit breaker state per endpoint: 1 for the current state, 0 for the others.', 'gauge', ['service', 'endpoint', 'state'],
+      () => live().flatMap((e) => {
+        const now = this.health.get(e).breaker;
+        return BREAKER_STATES.map((state) => ({ labels: { service: e.service, endpoint: e.address, state }, value: state === now ? 1 : 0 }));
+      })) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_discovery_up', '1 when the service\'s discovery source answers, 0 while it is down (the last endpoints are kept).', 'gauge', ['service'],
+      () => this.#pools().map(([service, pool]) => ({ labels: { service }, value: pool.status.up ? 1 : 0 }))) as never);
+    this.registry.registerMetric(new CollectedMetric('gantry_discovery_last_success_timestamp_seconds', 'When discovery last delivered an update, by service (Unix time).', 'gauge', ['service'],
+      () => this.#pools().flatMap(([service, pool]) => (pool.status.lastSuccessAt === null ? [] : [{ labels: { service }, value: pool.status.lastSuccessAt / 1000 }]))) as never);
+    this.#breakerTransitions = new Counter({ name: 'gantry_breaker_transitions_total', help: 'Circuit breaker state changes, by service and the state entered.', labelNames: ['service', 'state'], registers });
+    this.#ejections = new Counter({ name: 'gantry_endpoint_ejections_total', help: 'Endpoints ejected from balancing, by service and reason.', labelNames: ['service', 'reason'], registers });
+    this.#healthTransitions = new Counter({ name: 'gantry_endpoint_health_transitions_total', help: 'Endpoint health changes, by service and the health entered.', labelNames: ['service', 'health'], registers });
+    this.#retries = new Counter({ name: 'gantry_retries_total', help: 'Upstream attempts retried, by service and reason.', labelNames: ['service', 'reason'], registers });
+    this.#budgetExhausted = new Counter({ name: 'gantry_retry_budget_exhausted_total', help: 'Retries not made because the service\'s retry budget was spent.', labelNames: ['service'], registers });
+    this.#bulkheadRejections = new Counter({ name: 'gantry_bulkhead_rejections_total', help: 'Requests refused because the service\'s concurrency limit (bulkhead) was full.', labelNames: ['service'], registers });
+
+    // Config.
+    this.#reloadsTotal = new Counter({ name: 'gantry_config_reloads_total', help: 'Config reloads, by result: applied, unchanged or refused.', labelNames: ['result'], registers });
+    this.#lastReloadOk = new Gauge({ name: 'gantry_config_last_reload_successful', help: '1 unless the last reload was refused.', registers });
+    this.#configVersion = new Gauge({ name: 'gantry_config_version', help: 'Generation of the serving config: 1 at start, +1 per applied reload.', registers });
+    this.#configInfo = new Gauge({ name: 'gantry_config_info', help: 'Always 1; labels: sha256 of the serving routes file and its path.', labelNames: ['hash', 'file'], registers });
+    this.#configLoadedAt = new Gauge({ name: 'gantry_config_loaded_timestamp_seconds', help: 'When the serving config was loaded (Unix time).', registers });
+    for (const result of ['applied', 'unchanged', 'refused'] as const) this.#reloadsTotal.inc({ result }, 0);
+    this.#lastReloadOk.set(1);
+
+    // Scaling.
+    this.#decisionsTotal = new Counter({ name: 'gantry_scaling_decisions_total', help: 'Scaling decisions, by service and direction (up, down, hold).', labelNames: ['service', 'direction'], registers });
+    this.#desiredReplicas = new Gauge({ name: 'gantry_replicas_desired', help: 'Replicas the scaling policy wants, by service.', labelNames: ['service'], registers });
+    this.#currentReplicas = new Gauge({ name: 'gantry_replicas_current', help: 'Replicas the scaler reports running, by service.', labelNames: ['service'], registers });
+
+    const build = new Gauge({ name: 'gantry_build_info', help: 'Always 1; labels: gantry and Node.js versions.', labelNames: ['version', 'node'], registers });
+    build.set({ version: options.version, node: process.versions.node }, 1);
+  }
+
+  // ---- the request path -------------------------------------------------------------------------------------------
+
+  /** Once per finished exchange (HandlerContext.observe). A Map lookup and a few array writes. */
+  requestFinished(ex: Exchange): void {
+    const route = ex.route;
+    let s = this.#unmatched;
+    if (route !== undefined) {
+      const found = this.#byRoute.get(route.name);
+      s = found !== undefined && found.service === route.service ? found : this.#seriesFor(route.name, route.service);
+    }
+    s.record(ex.status, ex.durationMs(), ex.bytes);
+    if (ex.errorCode !== undefined) this.#errors.inc({ service: s.service, code: ex.errorCode });
+  }
+
+  #seriesFor(route: string, service: string): RouteSeries {
+    const key = `${route}\n${service}`;
+    let s = this.#allSeries.get(key);
+    if (!s) {
+      s = new RouteSeries(route, service, this.traffic.window(service));
+      this.#allSeries.set(key, s);
+    }
+    this.#byRoute.set(route, s);
+    return s;
+  }
+
+  // ---- config and reloads -----------------------------------------------------------------------------------------
+
+  /** At start and after each applied reload: pre-creates the route series and sets the config gauges. */
+  configLoaded(snapshot: RuntimeSnapshot): void {
+    const { config } = snapshot;
+    // Series of routes the new config dropped go (bounded by the config, not by its history); a request still in
+    // flight on the old generation re-creates its series, pruned again by the next reload.
+    const keep = new Set(config.routes.map((r) => `${r.name}\n${r.service}`));
+    for (const [key, s] of this.#allSeries) {
+      if (s !== this.#unmatched && !keep.has(key)) {
+        this.#allSeries.delete(key);
+        if (this.#byRoute.get(s.route) === s) this.#byRoute.delete(s.route);
+      }
+    }
+    for (const r of config.routes) this.#seriesFor(r.name, r.service);
+    for (const name of config.services.keys()) this.#knownServices.add(name);
+    this.traffic.retain(config.services.keys());
+    for (const service of this.#replicas.keys()) {
+      if (!config.services.has(service)) {
+        this.#replicas.delete(service);
+        this.#desiredReplicas.remove({ service });
+        this.#currentReplicas.remove({ service });
+      }
+    }
+    this.#configVersion.set(snapshot.generation);
+    this.#configInfo.reset();
+    this.#configInfo.set({ hash: config.hash, file: config.file }, 1);
+    this.#configLoadedAt.set(snapshot.loadedAt / 1000);
+  }
+
+  /** Once per reload run (coalesced SIGHUPs count once per run, not once per signal). */
+  reload(outcome: ReloadOutcome): void {
+    this.#reloadsTotal.inc({ result: outcome.result });
+    this.#lastReloadOk.set(outcome.result === 'refused' ? 0 : 1);
+    this.#reloads.push({
+      at: this.#now(), result: outcome.result, generation: outcome.generation,
+      hash: outcome.result === 'refused' ? null : outcome.hash,
+      message: outcome.result === 'refused' ? outcome.message : null,
+      problems: outcome.result === 'refused' ? outcome.problems.length : 0,
+    });
+  }
+
+  recentReloads(): readonly ReloadRecord[] {
+    return this.#reloads.items();
+  }
+
+  // ---- resilience (producers: breakers, health checks, outlier ejection, retries, bulkheads) ------------------------
+
+  breakerState(endpoint: EndpointState, state: BreakerState): void {
+    const before = this.health.update(endpoint, { breaker: state }, this.#now());
+    if (before.breaker !== state) this.#breakerTransitions.inc({ service: this.#service(endpoint.service), state });
+  }
+
+  endpointHealth(endpoint: EndpointState, health: HealthState): void {
+    const before = this.health.update(endpoint, { health }, this.#now());
+    if (before.health !== health) this.#healthTransitions.inc({ service: this.#service(endpoint.service), health });
+  }
+
+  /** `ejected: true` takes the endpoint out of balancing (counted once per ejection), false brings it back. */
+  ejection(endpoint: EndpointState, ejected: boolean, reason = 'outlier'): void {
+    const before = this.health.update(endpoint, { ejected }, this.#now());
+    if (ejected && !before.ejected) this.#ejections.inc({ service: this.#service(endpoint.service), reason: boundedReason(reason) });
+  }
+
+  /** The endpoint's latency EWMA, shown by /admin/services; cheap enough to call per response. */
+  endpointLatency(endpoint: EndpointState, ewmaMs: number): void {
+    this.health.setEwma(endpoint, ewmaMs);
+  }
+
+  /** One retried attempt; `reason` is a short fixed word such as connect-error, reset, timeout, status-503. */
+  retry(service: string, reason: string): void {
+    this.#retries.inc({ service: this.#service(service), reason: boundedReason(reason) });
+  }
+
+  retryBudgetExhausted(service: string): void {
+    this.#budgetExhausted.inc({ service: this.#service(service) });
+  }
+
+  bulkheadRejected(service: string): void {
+    this.#bulkheadRejections.inc({ service: this.#service(service) });
+  }
+
+  // ---- scaling ------------------------------------------------------------------------------------------------------
+
+  scalingDecision(d: ScalingDecision): void {
+    const direction = d.desired > d.current ? 'up' : d.desired < d.current ? 'down' : 'hold';
+    const service = this.#service(d.service);
+    this.#decisionsTotal.inc({ service, direction });
+    this.#decisions.push({ ...d, service, direction, at: this.#now() });
+  }
+
+  /** The replica counts seen by the scaling loop (call it every tick, not only on a change). */
+  replicas(service: string, desired: number, current: number): void {
+    const name = this.#service(service);
+    this.#desiredReplicas.set({ service: name }, desired);
+    this.#currentReplicas.set({ service: name }, current);
+    this.#replicas.set(name, { service: name, desired, current, at: this.#now() });
+    if (name !== UNKNOWN_SERVICE) this.traffic.window(name).replicas(desired, current);
+  }
+
+  recentScalingDecisions(): readonly ScalingDecisionRecord[] {
+    return this.#decisions.items();
+  }
+
+  replicaCounts(): readonly ReplicaCounts[] {
+    return [...this.#replicas.values()];
+  }
+
+  // ---- exposition ---------------------------------------------------------------------------------------------------
+
+  /** The Prometheus text exposition: the gateway's metrics, then the process's. */
+  async expose(): Promise<{ contentType: string; text: string }> {
+    const [own, proc] = await Promise.all([this.registry.metrics(), processMetrics().metrics()]);
+    return { contentType: this.registry.contentType, text: own + proc };
+  }
+
+  /** Every metric name exported, process metrics included (for the documentation test). */
+  names(): string[] {
+    return [...this.registry.getMetricsAsArray(), ...processMetrics().getMetricsAsArray()].map((m) => m.name);
+  }
+
+  #service(name: string): string {
+    return this.#knownServices.has(name) ? name : UNKNOWN_SERVICE;
+  }
+
+  #liveServices(): Map<string, readonly EndpointState[]> {
+    const out = new Map<string, readonly EndpointState[]>();
+    for (const [name, s] of this.#current()?.services ?? []) out.set(name, s.pool.endpoints);
+    return out;
+  }
+
+  #liveEndpoints(): EndpointState[] {
+    return [...this.#liveServices().values()].flat();
+  }
+
+  #pools() {
+    return [...(this.#current()?.services ?? [])].map(([name, s]) => [name, s.pool] as const);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The last few minutes of one service's traffic, for the dashboard: a ring of fixed time buckets, each with a request
+ * count, a 5xx count, a latency histogram and the last replica counts seen. Recording is a few array writes (no
+ * allocation); a bucket is recognised as stale by its slot number and cleared when its ring position is reused.
+ */
+
+/** Latency histogram resolution: 4 buckets per doubling from 0.1 ms, so a percentile is off by at most ±9 %. */
+const LATENCY_BASE_MS = 0.1;
+const STEPS_PER_DOUBLING = 4;
+const LATENCY_BUCKETS = 84;   // 0.1 ms · 2^(83/4) ≈ 183 s: anything slower lands in the last bucket
+
+export function latencyBucket(ms: number): number {
+  if (!(ms > LATENCY_BASE_MS)) return 0;
+  const k = Math.ceil(Math.log2(ms / LATENCY_BASE_MS) * STEPS_PER_DOUBLING);
+  return k < LATENCY_BUCKETS ? k : LATENCY_BUCKETS - 1;
+}
+
+/** The value a bucket stands for: the geometric middle of its range (bucket 0 is everything up to 0.1 ms). */
+function bucketValueMs(k: number): number {
+  return k === 0 ? LATENCY_BASE_MS : LATENCY_BASE_MS * 2 ** ((k - 0.5) / STEPS_PER_DOUBLING);
+}
+
+export interface TrafficPoint {
+  /** Bucket start, epoch ms. */
+  readonly t: number;
+  readonly requests: number;
+  /** Requests per second over the bucket (over its elapsed part for the current bucket). */
+  readonly rps: number;
+  readonly errors: number;
+  readonly p50Ms: number | null;
+  readonly p90Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly desiredReplicas: number | null;
+  readonly currentReplicas: number | null;
+}
+
+export interface TrafficSummary {
+  readonly windowMs: number;
+  readonly requests: number;
+  readonly rps: number;
+  readonly errors: number;
+  readonly p50Ms: number | null;
+  readonly p90Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+export class TrafficWindow {
+  readonly #slots: Float64Array;
+  readonly #requests: Uint32Array;
+  readonly #errors: Uint32Array;
+  readonly #latency: Uint32Array;
+  readonly #desired: Float64Array;
+  readonly #current: Float64Array;
+
+  constructor(
+    readonly bucketMs: number,
+    readonly size: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#slots = new Float64Array(size).fill(-1);
+    this.#requests = new Uint32Array(size);
+    this.#errors = new Uint32Array(size);
+    this.#latency = new Uint32Array(size * LATENCY_BUCKETS);
+    this.#desired = new Float64Array(size).fill(NaN);
+    this.#current = new Float64Array(size).fill(NaN);
+  }
+
+  #position(): number {
+    const slot = Math.floor(this.now() / this.bucketMs);
+    const i = slot % this.size;
+    if (this.#slots[i] !== slot) {
+      this.#slots[i] = slot;
+      this.#requests[i] = 0;
+      this.#errors[i] = 0;
+      this.#latency.fill(0, i * LATENCY_BUCKETS, (i + 1) * LATENCY_BUCKETS);
+      this.#desired[i] = NaN;
+      this.#current[i] = NaN;
+    }
+    return i;
+  }
+
+  record(durationMs: number, error: boolean): void {
+    const i = this.#position();
+    this.#requests[i]!++;
+    if (error) this.#errors[i]!++;
+    this.#latency[i * LATENCY_BUCKETS + latencyBucket(durationMs)]!++;
+  }
+
+  /** The replica counts seen in this bucket (the last call in a bucket wins). */
+  replicas(desired: number, current: number): void {
+    const i = this.#position();
+    this.#desired[i] = desired;
+    this.#current[i] = current;
+  }
+
+  /** Every bucket of the window, oldest first, the current (partial) one last. */
+  points(): TrafficPoint[] {
+    const nowMs = this.now();
+    const slotNow = Math.floor(nowMs / this.bucketMs);
+    const out: TrafficPoint[] = [];
+    for (let slot = slotNow - this.size + 1; slot <= slotNow; slot++) {
+      const i = ((slot % this.size) + this.size) % this.size;
+      const live = this.#slots[i] === slot;
+      const requests = live ? this.#requests[i]! : 0;
+      const elapsedMs = slot === slotNow ? Math.max(nowMs - slot * this.bucketMs, 1) : this.bucketMs;
+      const row = live ? this.#latency.subarray(i * LATENCY_BUCKETS, (i + 1) * LATENCY_BUCKETS) : null;
+      out.push({
+        t: slot * this.bucketMs, requests, rps: round(requests * 1000 / elapsedMs), errors: live ? this.#errors[i]! : 0,
+        p50Ms: row && percentile(row, requests, 0.5), p90Ms: row && percentile(row, requests, 0.9), p99Ms: row && percentile(row, requests, 0.99),
+        desiredReplicas: live && !Number.isNaN(this.#desired[i]) ? this.#desired[i]! : null,
+        currentReplicas: live && !Number.isNaN(this.#current[i]) ? this.#current[i]! : null,
+      });
+    }
+    return out;
+  }
+
+  /** Totals and percentiles over the last `windowMs` (whole buckets, the current one included). */
+  summary(windowMs: number): TrafficSummary {
+    const nowMs = this.now();
+    const slotNow = Math.floor(nowMs / this.bucketMs);
+    const count = Math.max(1, Math.min(this.size, Math.ceil(windowMs / this.bucketMs)));
+    const merged = new Uint32Array(LATENCY_BUCKETS);
+    let requests = 0;
+    let errors = 0;
+    for (let slot = slotNow - count + 1; slot <= slotNow; slot++) {
+      const i = ((slot % this.size) + this.size) % this.size;
+      if (this.#slots[i] !== slot) continue;
+      requests += this.#requests[i]!;
+      errors += this.#errors[i]!;
+      const base = i * LATENCY_BUCKETS;
+      for (let k = 0; k < LATENCY_BUCKETS; k++) merged[k]! += this.#latency[base + k]!;
+    }
+    const spanMs = (count - 1) * this.bucketMs + Math.max(nowMs - slotNow * this.bucketMs, 1);
+    return {
+      windowMs: count * this.bucketMs, requests, rps: round(requests * 1000 / spanMs), errors,
+      p50Ms: percentile(merged, requests, 0.5), p90Ms: percentile(merged, requests, 0.9), p99Ms: percentile(merged, requests, 0.99),
+    };
+  }
+}
+
+function percentile(row: Uint32Array, total: number, q: number): number | null {
+  if (total === 0) return null;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let k = 0; k < row.length; k++) {
+    seen += row[k]!;
+    if (seen >= rank) return round(bucketValueMs(k));
+  }
+  return round(bucketValueMs(row.length - 1));
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+/** One TrafficWindow per service, for the services of the loaded config. */
+export class TrafficStats {
+  readonly #windows = new Map<string, TrafficWindow>();
+
+  constructor(
+    readonly bucketMs = 5000,
+    readonly size = 60,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  window(service: string): TrafficWindow {
+    let w = this.#windows.get(service);
+    if (!w) {
+      w = new TrafficWindow(this.bucketMs, this.size, this.now);
+      this.#windows.set(service, w);
+    }
+    return w;
+  }
+
+  /** Drops the windows of services no longer configured (their history is gone with them). */
+  retain(services: Iterable<string>): void {
+    const keep = new Set(services);
+    for (const name of this.#windows.keys()) if (!keep.has(name)) this.#windows.delete(name);
+  }
+
+  entries(): IterableIterator<[string, TrafficWindow]> {
+    return this.#windows.entries();
+  }
+}

@@ -1,0 +1,238 @@
+import t from 'tap';
+import { GatewayMetrics } from '../../gateway/admin/metrics.js';
+import type { RuntimeSnapshot } from '../../gateway/runtime/runtime-snapshot.js';
+import { EndpointState } from '../../gateway/upstream/endpoint-state.js';
+import type { DiscoveryStatus } from '../../gateway/upstream/upstream-pool.js';
+import { parsePromText, promTypes, sampleValue, type PromSample } from '../helpers/prom-text.js';
+
+const SETTINGS = { maxSockets: 1, idleTimeoutMs: 1000, breaker: { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 } };
+
+interface FakeService { endpoints: EndpointState[]; status: DiscoveryStatus }
+
+/** A snapshot with just what the metrics read: routes, services, their pools' endpoints and discovery status. */
+function snapshot(generation: number, routes: [name: string, service: string][], services: Record<string, FakeService>, hash = `hash-${generation}`): RuntimeSnapshot {
+  return {
+    generation, loadedAt: 1_700_000_000_000 + generation * 1000, router: undefined, trustedProxies: null,
+    config: {
+      file: '/etc/gantry/routes.yaml', hash, routes: routes.map(([name, service]) => ({ name, service })),
+      services: new Map(Object.keys(services).map((n) => [n, { name: n }])),
+    },
+    services: new Map(Object.entries(services).map(([n, s]) => [n, { config: { name: n }, pool: { endpoints: s.endpoints, status: s.status }, balancer: undefined }])),
+  } as unknown as RuntimeSnapshot;
+}
+
+function exchange(route: [string, string] | undefined, status: number, durationMs: number, bytes = 10, errorCode?: string) {
+  return { route: route && { name: route[0], service: route[1] }, status, bytes, errorCode, durationMs: () => durationMs } as never;
+}
+
+const up: DiscoveryStatus = { up: true, since: 1_700_000_000_000, lastSuccessAt: 1_700_000_000_500, lastError: null, lastErrorAt: null, failures: 0, endpoints: 2 };
+
+function setup() {
+  let clock = 1_700_000_100_000;
+  const a = new EndpointState('users', 'http://10.0.0.5:8000', 1, SETTINGS);
+  const b = new EndpointState('users', 'http://10.0.0.6:8000', 2, SETTINGS);
+  let current = snapshot(1, [['api', 'users'], ['admin', 'users']], { users: { endpoints: [a, b], status: up } });
+  const metrics = new GatewayMetrics({ current: () => current, version: '9.9.9', now: () => clock });
+  metrics.configLoaded(current);
+  const scrape = async (): Promise<PromSample[]> => parsePromText((await metrics.expose()).text);
+  return {
+    metrics, a, b, scrape, tick: (ms: number) => { clock += ms; },
+    swap: (s: RuntimeSnapshot) => { current = s; metrics.configLoaded(s); },
+    destroy: () => { a.agent.destroy(); b.agent.destroy(); },
+  };
+}
+
+t.test('requests by route, service and status class; latency histogram; body bytes', async (t) => {
+  const { metrics, scrape, destroy } = setup();
+  t.teardown(destroy);
+  for (const ms of [0.5, 3, 7, 40, 40]) metrics.requestFinished(exchange(['api', 'users'], 200, ms, 100));
+  metrics.requestFinished(exchange(['api', 'users'], 503, 2500, 20, 'GW_ERR_NO_ENDPOINT'));
+  metrics.requestFinished(exchange(['admin', 'users'], 404, 1));
+  metrics.requestFinished(exchange(undefined, 400, 0.2, 5, 'GW_ERR_BAD_PATH'));
+  metrics.requestFinished(exchange(['api', 'users'], 0, 12, 0));   // the client left before a response head
+
+  const s = await scrape();
+  const total = (route: string, service: string, status_class: string) => sampleValue(s, 'gantry_requests_total', { route, service, status_class });
+  t.equal(total('api', 'users', '2xx'), 5);
+  t.equal(total('api', 'users', '5xx'), 1);
+  t.equal(total('api', 'users', 'aborted'), 1);
+  t.equal(total('admin', 'users', '4xx'), 1);
+  t.equal(total('_none', '_none', '4xx'), 1, 'requests that matched no route are counted under _none');
+  t.equal(total('api', 'users', '3xx'), undefined, 'classes never seen export no series');
+
+  const bucket = (le: string) => sampleValue(s, 'gantry_request_duration_seconds_bucket', { route: 'api', service: 'users', le });
+  t.equal(bucket('0.001'), 1);
+  t.equal(bucket('0.005'), 2);
+  t.equal(bucket('0.01'), 3);
+  t.equal(bucket('0.025'), 4, 'the aborted request (12 ms) counts too');
+  t.equal(bucket('0.05'), 6);
+  t.equal(bucket('1'), 6);
+  t.equal(bucket('2.5'), 7, 'a bound is inclusive (le)');
+  t.equal(bucket('+Inf'), 7);
+  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'api', service: 'users' }), 7);
+  t.equal(Math.round(sampleValue(s, 'gantry_request_duration_seconds_sum', { route: 'api', service: 'users' })! * 1e4), Math.round((0.5 + 3 + 7 + 40 + 40 + 2500 + 12) * 10));
+  t.equal(sampleValue(s, 'gantry_response_body_bytes_total', { route: 'api', service: 'users' }), 520);
+  t.equal(sampleValue(s, 'gantry_errors_total', { service: 'users', code: 'GW_ERR_NO_ENDPOINT' }), 1);
+  t.equal(sampleValue(s, 'gantry_errors_total', { service: '_none', code: 'GW_ERR_BAD_PATH' }), 1);
+});
+
+t.test('configured routes export zero series before any traffic; dropped routes go at the next config', async (t) => {
+  const { scrape, swap, metrics, a, destroy } = setup();
+  t.teardown(destroy);
+  let s = await scrape();
+  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), 0);
+  metrics.requestFinished(exchange(['admin', 'users'], 200, 1));
+  swap(snapshot(2, [['api', 'users']], { users: { endpoints: [a], status: up } }));
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), undefined);
+  metrics.requestFinished(exchange(['admin', 'users'], 200, 1));   // still in flight on the old config
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_requests_total', { route: 'admin', service: 'users', status_class: '2xx' }), 1, 'a straggler is still counted');
+});
+
+t.test('a route that moves to another service counts under the new service', async (t) => {
+  const { scrape, swap, metrics, a, b, destroy } = setup();
+  t.teardown(destroy);
+  metrics.requestFinished(exchange(['api', 'users'], 200, 1));
+  swap(snapshot(2, [['api', 'orders']], { users: { endpoints: [a], status: up }, orders: { endpoints: [b], status: up } }));
+  metrics.requestFinished(exchange(['api', 'orders'], 200, 1));
+  metrics.requestFinished(exchange(['api', 'users'], 200, 1));   // an old-generation request finishing late
+  metrics.requestFinished(exchange(['api', 'orders'], 200, 1));
+  const s = await scrape();
+  t.equal(sampleValue(s, 'gantry_requests_total', { route: 'api', service: 'orders', status_class: '2xx' }), 2);
+  t.equal(sampleValue(s, 'gantry_requests_total', { route: 'api', service: 'users', status_class: '2xx' }), 1);
+});
+
+t.test('in-flight, endpoints and discovery status are read from the serving snapshot', async (t) => {
+  const { scrape, swap, a, b, destroy } = setup();
+  t.teardown(destroy);
+  a.inFlight = 3;
+  b.inFlight = 1;
+  let s = await scrape();
+  t.equal(sampleValue(s, 'gantry_requests_in_flight', { service: 'users' }), 4);
+  t.equal(sampleValue(s, 'gantry_endpoint_in_flight', { service: 'users', endpoint: 'http://10.0.0.5:8000' }), 3);
+  t.equal(sampleValue(s, 'gantry_upstream_endpoints', { service: 'users' }), 2);
+  t.equal(sampleValue(s, 'gantry_discovery_up', { service: 'users' }), 1);
+  t.equal(sampleValue(s, 'gantry_discovery_last_success_timestamp_seconds', { service: 'users' }), 1_700_000_000.5);
+
+  swap(snapshot(2, [['api', 'users']], { users: { endpoints: [b], status: { up: false, since: 1_700_000_000_000, lastSuccessAt: null, lastError: 'etcd down', lastErrorAt: 1_700_000_000_000, failures: 1, endpoints: 1 } } }));
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_discovery_up', { service: 'users' }), 0);
+  t.equal(sampleValue(s, 'gantry_discovery_last_success_timestamp_seconds', { service: 'users' }), undefined);
+  t.equal(sampleValue(s, 'gantry_endpoint_in_flight', { service: 'users', endpoint: 'http://10.0.0.5:8000' }), undefined, 'an endpoint discovery dropped has no series');
+});
+
+t.test('breakers, health and ejections: state gauges from one board, transitions counted once', async (t) => {
+  const { metrics, scrape, a, b, destroy, tick } = setup();
+  t.teardown(destroy);
+  let s = await scrape();
+  t.equal(sampleValue(s, 'gantry_breaker_state', { endpoint: 'http://10.0.0.5:8000', state: 'closed' }), 1, 'closed by default');
+  t.equal(sampleValue(s, 'gantry_endpoint_healthy', { endpoint: 'http://10.0.0.5:8000' }), 1, 'healthy by default');
+
+  metrics.breakerState(a, 'open');
+  metrics.breakerState(a, 'open');
+  tick(1000);
+  metrics.breakerState(a, 'half-open');
+  metrics.endpointHealth(b, 'unhealthy');
+  metrics.ejection(b, true, 'consecutive-5xx');
+  metrics.ejection(b, true, 'consecutive-5xx');
+  metrics.ejection(a, true, 'Mozilla/5.0 (evil)');
+  metrics.endpointLatency(a, 12.5);
+  s = await scrape();
+  t.same(['closed', 'open', 'half-open', 'isolated'].map((state) => sampleValue(s, 'gantry_breaker_state', { endpoint: 'http://10.0.0.5:8000', state })), [0, 0, 1, 0]);
+  t.equal(sampleValue(s, 'gantry_breaker_transitions_total', { service: 'users', state: 'open' }), 1);
+  t.equal(sampleValue(s, 'gantry_breaker_transitions_total', { service: 'users', state: 'half-open' }), 1);
+  t.equal(sampleValue(s, 'gantry_endpoint_healthy', { endpoint: 'http://10.0.0.6:8000' }), 0);
+  t.equal(sampleValue(s, 'gantry_endpoint_health_transitions_total', { service: 'users', health: 'unhealthy' }), 1);
+  t.equal(sampleValue(s, 'gantry_endpoint_ejected', { endpoint: 'http://10.0.0.6:8000' }), 1);
+  t.equal(sampleValue(s, 'gantry_endpoint_ejections_total', { service: 'users', reason: 'consecutive-5xx' }), 1, 'one ejection, however often it is reported');
+  t.equal(sampleValue(s, 'gantry_endpoint_ejections_total', { service: 'users', reason: 'other' }), 1, 'a reason that is not a short word becomes other');
+  t.match(metrics.health.get(a), { breaker: 'half-open', ewmaMs: 12.5, changedAt: 1_700_000_101_000 });
+
+  metrics.ejection(b, false);
+  metrics.breakerState(a, 'closed');
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_endpoint_ejected', { endpoint: 'http://10.0.0.6:8000' }), 0);
+  t.equal(sampleValue(s, 'gantry_breaker_transitions_total', { service: 'users', state: 'closed' }), 1);
+});
+
+t.test('retries, retry budget and bulkhead counters; unknown services do not create series', async (t) => {
+  const { metrics, scrape, destroy } = setup();
+  t.teardown(destroy);
+  metrics.retry('users', 'connect-error');
+  metrics.retry('users', 'connect-error');
+  metrics.retry('users', 'timeout');
+  metrics.retryBudgetExhausted('users');
+  metrics.bulkheadRejected('users');
+  metrics.bulkheadRejected('users');
+  metrics.retry('/etc/passwd', 'connect-error');
+  const s = await scrape();
+  t.equal(sampleValue(s, 'gantry_retries_total', { service: 'users', reason: 'connect-error' }), 2);
+  t.equal(sampleValue(s, 'gantry_retries_total', { service: 'users', reason: 'timeout' }), 1);
+  t.equal(sampleValue(s, 'gantry_retry_budget_exhausted_total', { service: 'users' }), 1);
+  t.equal(sampleValue(s, 'gantry_bulkhead_rejections_total', { service: 'users' }), 2);
+  t.equal(sampleValue(s, 'gantry_retries_total', { service: '_unknown', reason: 'connect-error' }), 1);
+});
+
+t.test('reloads by result, the last reload flag, the config version and info', async (t) => {
+  const { metrics, scrape, swap, a, destroy } = setup();
+  t.teardown(destroy);
+  let s = await scrape();
+  t.equal(sampleValue(s, 'gantry_config_version'), 1);
+  t.equal(sampleValue(s, 'gantry_config_info', { hash: 'hash-1', file: '/etc/gantry/routes.yaml' }), 1);
+  t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'refused' }), 0, 'every result is exported from the start');
+
+  metrics.reload({ result: 'refused', generation: 1, problems: [{ file: 'f', line: 1, col: 2, path: 'x', message: 'bad' }], message: 'f:1:2: x: bad' });
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'refused' }), 1);
+  t.equal(sampleValue(s, 'gantry_config_last_reload_successful'), 0);
+
+  swap(snapshot(2, [['api', 'users']], { users: { endpoints: [a], status: up } }));
+  metrics.reload({ result: 'applied', generation: 2, hash: 'hash-2', changes: { routes: { added: [], removed: [], changed: [] }, services: { added: [], removed: [], changed: [] }, restartRequired: [] } });
+  metrics.reload({ result: 'unchanged', generation: 2, hash: 'hash-2' });
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'applied' }), 1);
+  t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'unchanged' }), 1);
+  t.equal(sampleValue(s, 'gantry_config_last_reload_successful'), 1);
+  t.equal(sampleValue(s, 'gantry_config_version'), 2);
+  t.equal(sampleValue(s, 'gantry_config_info', { hash: 'hash-1' }), undefined, 'the old hash is gone');
+  t.equal(sampleValue(s, 'gantry_config_info', { hash: 'hash-2' }), 1);
+  t.equal(sampleValue(s, 'gantry_config_loaded_timestamp_seconds'), 1_700_000_002);
+  t.same(metrics.recentReloads().map((r) => [r.result, r.generation, r.problems]), [['refused', 1, 1], ['applied', 2, 0], ['unchanged', 2, 0]]);
+});
+
+t.test('scaling decisions by direction, replicas desired and current, and their history', async (t) => {
+  const { metrics, scrape, swap, a, destroy, tick } = setup();
+  t.teardown(destroy);
+  metrics.scalingDecision({ service: 'users', current: 2, desired: 4, reason: 'p99 1.8 s over 1 s for 60 s' });
+  tick(5000);
+  metrics.scalingDecision({ service: 'users', current: 4, desired: 4, reason: 'within target' });
+  metrics.replicas('users', 4, 3);
+  let s = await scrape();
+  t.equal(sampleValue(s, 'gantry_scaling_decisions_total', { service: 'users', direction: 'up' }), 1);
+  t.equal(sampleValue(s, 'gantry_scaling_decisions_total', { service: 'users', direction: 'hold' }), 1);
+  t.equal(sampleValue(s, 'gantry_replicas_desired', { service: 'users' }), 4);
+  t.equal(sampleValue(s, 'gantry_replicas_current', { service: 'users' }), 3);
+  t.match(metrics.recentScalingDecisions(), [{ service: 'users', direction: 'up', reason: 'p99 1.8 s over 1 s for 60 s', at: 1_700_000_100_000 }, { direction: 'hold' }]);
+  const points = metrics.traffic.window('users').points();
+  t.match(points.at(-1), { desiredReplicas: 4, currentReplicas: 3 });
+
+  swap(snapshot(2, [['api', 'orders']], { orders: { endpoints: [a], status: up } }));
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_replicas_desired', { service: 'users' }), undefined, 'a service gone from the config has no replica series');
+  t.same(metrics.replicaCounts(), []);
+});
+
+t.test('every family has the documented type, process metrics included', async (t) => {
+  const { metrics, destroy } = setup();
+  t.teardown(destroy);
+  const types = promTypes((await metrics.expose()).text);
+  t.equal(types.get('gantry_requests_total'), 'counter');
+  t.equal(types.get('gantry_request_duration_seconds'), 'histogram');
+  t.equal(types.get('gantry_requests_in_flight'), 'gauge');
+  t.equal(types.get('process_cpu_seconds_total'), 'counter');
+  t.equal(types.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
+  t.ok(metrics.names().includes('process_resident_memory_bytes'));
+  const s = parsePromText((await metrics.expose()).text);
+  t.equal(sampleValue(s, 'gantry_build_info', { version: '9.9.9' }), 1);
+});

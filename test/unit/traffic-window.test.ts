@@ -1,0 +1,69 @@
+import t from 'tap';
+import { latencyBucket, TrafficStats, TrafficWindow } from '../../gateway/admin/traffic-window.js';
+
+t.test('rate, errors and percentiles per bucket, oldest first, the current bucket last', async (t) => {
+  let now = 1_000_000;   // a bucket boundary for 5 s buckets
+  const w = new TrafficWindow(5000, 6, () => now);
+  for (let i = 0; i < 100; i++) w.record(i < 90 ? 10 : 200, i >= 98);
+  now += 5000;
+  for (let i = 0; i < 10; i++) w.record(1, false);
+  now += 2500;   // halfway through the second bucket
+  const points = w.points();
+  t.equal(points.length, 6);
+  t.same(points.map((p) => p.t), [975_000, 980_000, 985_000, 990_000, 995_000, 1_000_000].map((x) => x + 5000), 'one point per bucket, ending with the current');
+  const [first, second] = [points[4]!, points[5]!];
+  t.match(first, { requests: 100, rps: 20, errors: 2 });
+  t.ok(Math.abs(first.p50Ms! - 10) / 10 < 0.1, `p50 ${first.p50Ms} within 10 % of 10 ms`);
+  t.ok(Math.abs(first.p90Ms! - 10) / 10 < 0.1, `p90 ${first.p90Ms} is still 10 ms (90 of 100)`);
+  t.ok(Math.abs(first.p99Ms! - 200) / 200 < 0.1, `p99 ${first.p99Ms} within 10 % of 200 ms`);
+  t.match(second, { requests: 10, rps: 4, errors: 0 }, 'the current bucket is rated over its elapsed 2.5 s');
+  t.match(points[0], { requests: 0, rps: 0, p50Ms: null, desiredReplicas: null });
+});
+
+t.test('buckets older than the window are forgotten when their ring position comes round again', async (t) => {
+  let now = 0;
+  const w = new TrafficWindow(1000, 3, () => now);
+  w.record(5, false);
+  now = 3000;   // the same ring position, three buckets later
+  t.same(w.points().map((p) => p.requests), [0, 0, 0], 'the old bucket is not shown as current');
+  w.record(5, false);
+  t.same(w.points().map((p) => p.requests), [0, 0, 1]);
+  now = 10_000;
+  t.same(w.summary(60_000).requests, 0);
+});
+
+t.test('summary merges the buckets of the last minute', async (t) => {
+  let now = 0;
+  const w = new TrafficWindow(5000, 60, () => now);
+  for (let s = 0; s < 12; s++) {
+    for (let i = 0; i < 10; i++) w.record(s === 11 ? 1000 : 2, s === 11);
+    now += 5000;
+  }
+  now -= 1;   // end of the 12th bucket
+  const sum = w.summary(60_000);
+  t.equal(sum.requests, 120);
+  t.equal(sum.errors, 10);
+  t.equal(sum.rps, 2);
+  t.ok(sum.p50Ms! < 2.2 && sum.p50Ms! > 1.8, `p50 ${sum.p50Ms}`);
+  t.ok(sum.p99Ms! > 900 && sum.p99Ms! < 1100, `p99 ${sum.p99Ms}`);
+});
+
+t.test('latency buckets: monotonic, 4 per doubling, clamped at both ends', async (t) => {
+  t.equal(latencyBucket(0), 0);
+  t.equal(latencyBucket(0.1), 0);
+  t.equal(latencyBucket(0.2), 4);
+  t.equal(latencyBucket(1e9), 83);
+  let last = -1;
+  let monotonic = true;
+  for (let ms = 0.05; ms < 100_000; ms *= 1.07) { const b = latencyBucket(ms); if (b < last) monotonic = false; last = b; }
+  t.ok(monotonic);
+});
+
+t.test('TrafficStats keeps one window per configured service', async (t) => {
+  const stats = new TrafficStats(1000, 5, () => 0);
+  const a = stats.window('a');
+  t.equal(stats.window('a'), a);
+  stats.window('b');
+  stats.retain(['b']);
+  t.same([...stats.entries()].map(([n]) => n), ['b']);
+});
