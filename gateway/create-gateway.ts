@@ -87,18 +87,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     throw new ConfigError([{ file: config.file, line: 0, col: 0, path: 'admin', message: `the admin listener on ${adminAt.host} needs adminAuth (a bearer token)` }]);
   }
 
-  const registry = new EndpointRegistry();
+  // Endpoint transitions go to the metrics, which need the first snapshot to exist: bound late.
+  let metricsRef: GatewayMetrics | undefined;
+  const registry = new EndpointRegistry({
+    breakerState: (e, s) => metricsRef?.breakerState(e, s),
+    endpointHealth: (e, h) => metricsRef?.endpointHealth(e, h),
+    ejection: (e, ejected, reason) => metricsRef?.ejection(e, ejected, reason),
+  });
   const pools = new PoolManager(plugins, registry, log);
   const holder = new SnapshotHolder();
   const first = await buildSnapshot(config, 1, pools, log);
   holder.swap(first, () => {});
   const metrics = new GatewayMetrics({ current: () => holder.current, version });
+  metricsRef = metrics;
   metrics.configLoaded(first);
 
   let draining = false;
   const handlerContext = {
     holder, registry, log, accessLog: () => accessLog, draining: () => draining,
     observe: (ex: Exchange) => metrics.requestFinished(ex),
+    events: metrics,
   };
   const handlers = createRequestHandler(handlerContext);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.

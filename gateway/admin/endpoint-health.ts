@@ -38,8 +38,21 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export class EndpointHealthBoard {
   readonly #entries = new WeakMap<EndpointState, Mutable<EndpointHealth>>();
 
-  get(endpoint: EndpointState): EndpointHealth {
-    return this.#entries.get(endpoint) ?? DEFAULT_ENDPOINT_HEALTH;
+  /**
+   * The endpoint's state read from the resilience code's own records (EndpointState.health and .latency), so the
+   * board can never drift from what the balancer sees; only `changedAt` is the board's.
+   */
+  get(endpoint: EndpointState, nowMs = Date.now()): EndpointHealth {
+    const h = endpoint.health;
+    const view = h.view(nowMs);
+    const ewma = endpoint.latency.estimate(nowMs);
+    return {
+      health: h.activeHealthy ? 'healthy' : 'unhealthy',
+      breaker: view === 'open' ? 'open' : view === 'half-open' ? 'half-open' : 'closed',
+      ejected: nowMs < h.ejectedUntil,
+      ewmaMs: ewma > 0 ? Math.round(ewma * 100) / 100 : null,
+      changedAt: this.#entries.get(endpoint)?.changedAt ?? null,
+    };
   }
 
   /** Cheap enough to call per response: no allocation once the endpoint has an entry. */

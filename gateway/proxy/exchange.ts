@@ -46,6 +46,8 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   replayable = false;
   body: Buffer[] | null = null;
   budgetExhausted = false;
+  /** Why the last attempt did not stand (a failure kind or `status-503`): the label of the next retry. */
+  retryReason = '';
   onClosed: (() => void) | undefined = undefined;
   errorCode: ErrorCode | undefined = undefined;
   status = 0;

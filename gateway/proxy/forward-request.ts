@@ -8,6 +8,7 @@ import { Selection } from '../resilience/endpoint-selector.js';
 import { AttemptFailure } from '../resilience/is-retryable.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
+import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { Exchange } from './exchange.js';
 import { failure, Forwarder, type Attempt } from './forwarder.js';
@@ -15,6 +16,7 @@ import { failure, Forwarder, type Attempt } from './forwarder.js';
 export interface ForwardingContext {
   readonly registry: EndpointRegistry;
   readonly log: Logger;
+  readonly events?: ResilienceEvents;
   fail(ex: Exchange, code: ErrorCode, extra?: { retryAfterS?: number }): void;
   requestIdHeader(): string;
   draining(): boolean;
@@ -40,6 +42,7 @@ export function createForwarding(ctx: ForwardingContext) {
     const now = Date.now();
     const endpoint = service.selector.select((ex.selection ??= new Selection()), ex.req, now);
     if (endpoint === undefined) throw new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) });
+    if (ex.attempts > 0) ctx.events?.retry(service.config.name, ex.retryReason);
     ex.attempts++;
     const cfg = service.config;
     if (cfg.hostHeader === 'endpoint') ex.req.headers.host = endpoint.hostHeader;
@@ -56,10 +59,12 @@ export function createForwarding(ctx: ForwardingContext) {
       endpoint.health.recordStatus(res.statusCode ?? 0, cfg.outlierDetection, at,
         () => service.selector.mayEject(at, cfg.outlierDetection.maxEjectionPercent));
       (res as IncomingMessage & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
+      ex.retryReason = `status-${res.statusCode ?? 0}`;
       return res;
     } catch (err) {
       const f = err instanceof BrokenCircuitError ? failure('broken-circuit') : err;
       if (f instanceof AttemptFailure) {
+        ex.retryReason = f.kind;
         if (f.kind !== 'broken-circuit') endpoint.latency.penalize(Date.now());
         (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
       }
@@ -87,7 +92,10 @@ export function createForwarding(ctx: ForwardingContext) {
 
   function onFailure(ex: Exchange, service: ServiceRuntime, err: unknown): void {
     if (ex.settled) return;
-    if (err instanceof BulkheadRejectedError) return ctx.fail(ex, 'GW_ERR_OVERLOADED', { retryAfterS: 1 });
+    if (err instanceof BulkheadRejectedError) {
+      ctx.events?.bulkheadRejected(service.config.name);
+      return ctx.fail(ex, 'GW_ERR_OVERLOADED', { retryAfterS: 1 });
+    }
     if (err instanceof TaskCancelledError) return;
     if (err instanceof GatewayError) return ctx.fail(ex, err.code, { retryAfterS: err.retryAfterS });
     if (err instanceof AttemptFailure) {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
+import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import { ALLOWED_METHODS } from '../server/allowed-methods.js';
 import { sendError } from './error-response.js';
@@ -22,6 +23,8 @@ export interface HandlerContext {
   /** Access log; null when `log.access` is off (then no log object is built at all). */
   readonly accessLog: () => Logger | null;
   readonly draining: () => boolean;
+  /** Retry, retry-budget and bulkhead counters. */
+  readonly events?: ResilienceEvents;
   /** Called once per finished exchange (metrics, load signals); must be cheap and must not throw. */
   readonly observe?: (ex: Exchange) => void;
 }
@@ -58,7 +61,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     });
   }
 
-  const { forward, forwarder } = createForwarding({ registry: ctx.registry, log: ctx.log, fail, requestIdHeader, draining: ctx.draining });
+  const { forward, forwarder } = createForwarding({ registry: ctx.registry, log: ctx.log, events: ctx.events, fail, requestIdHeader, draining: ctx.draining });
 
   function onClose(this: WithExchange<ServerResponse>): void {
     const ex = this[EXCHANGE];
@@ -76,6 +79,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     }
     ex.onClosed?.();
     ex.generation?.release();
+    if (ex.budgetExhausted && ex.service) ctx.events?.retryBudgetExhausted(ex.service.config.name);
     ctx.observe?.(ex);
     const log = ctx.accessLog();
     if (log) {

@@ -21,6 +21,8 @@ export type HealthView = 'healthy' | 'ejected' | 'unhealthy' | 'open' | 'half-op
  *  - active health checks (health-check.ts) set `activeHealthy`.
  */
 export class EndpointHealth {
+  /** Told about transitions (breaker state, active health, ejection): metrics and the admin board. */
+  onChange: ((change: { breaker?: 'closed' | 'open' | 'half-open' | 'isolated'; healthy?: boolean; ejected?: boolean }) => void) | undefined;
   breaker: CircuitBreakerPolicy | null = null;
   #breakerKey = '';
   /** When the open breaker lets its probe through (ms since epoch; cockatiel uses Date.now()). */
@@ -55,6 +57,8 @@ export class EndpointHealth {
     this.breaker = circuitBreaker(handleWhen(isBreakerFailure), { halfOpenAfter, breaker, initialState });
     this.breaker.onStateChange((state) => {
       if (state === CircuitState.Closed || state === CircuitState.Open) this.probingSince = 0;
+      const name = state === CircuitState.Closed ? 'closed' : state === CircuitState.Open ? 'open' : state === CircuitState.HalfOpen ? 'half-open' : 'isolated';
+      this.onChange?.({ breaker: name });
     });
   }
 
@@ -93,7 +97,15 @@ export class EndpointHealth {
     this.ejections++;
     this.ejectedUntil = now + Math.min(cfg.baseEjectionMs * this.ejections, cfg.maxEjectionMs);
     this.consecutive5xx = 0;
+    this.onChange?.({ ejected: true });
     return true;
+  }
+
+  /** Active health checks passed or failed their threshold. */
+  setActiveHealthy(healthy: boolean): void {
+    this.activeHealthy = healthy;
+    this.activeStreak = 0;
+    this.onChange?.({ healthy });
   }
 
   view(now: number): HealthView {

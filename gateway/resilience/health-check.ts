@@ -69,8 +69,7 @@ export class HealthChecker {
     h.activeStreak++;
     const needed = ok ? this.cfg.healthyThreshold : this.cfg.unhealthyThreshold;
     if (h.activeStreak < needed) return;
-    h.activeHealthy = ok;
-    h.activeStreak = 0;
+    h.setActiveHealthy(ok);
     this.log.warn({ endpoint: e.address, healthy: ok, event: ok ? 'endpoint-healthy' : 'endpoint-unhealthy' },
       ok ? 'health check passes again: endpoint back in rotation' : 'health check failing: endpoint out of rotation');
   }

@@ -1,15 +1,27 @@
 import type { Endpoint } from '../plugin-api/discovery.js';
+import type { EndpointEvents } from './endpoint-events.js';
 import { EndpointState, type EndpointSettings } from './endpoint-state.js';
 
 /** The one place per-endpoint state lives across reloads and discovery updates (caddy's hosts.go does the same). */
 export class EndpointRegistry {
   readonly #states = new Map<string, EndpointState>();
 
+  constructor(private readonly events?: EndpointEvents) {}
+
   acquire(service: string, endpoint: Endpoint, settings: EndpointSettings): EndpointState {
     const key = `${service}|${endpoint.address}`;
     let state = this.#states.get(key);
     if (!state) {
       state = new EndpointState(service, endpoint.address, endpoint.weight, settings);
+      const events = this.events;
+      if (events) {
+        const e = state;
+        state.health.onChange = (c) => {
+          if (c.breaker !== undefined) events.breakerState(e, c.breaker);
+          if (c.healthy !== undefined) events.endpointHealth(e, c.healthy ? 'healthy' : 'unhealthy');
+          if (c.ejected !== undefined) events.ejection(e, c.ejected, 'consecutive-5xx');
+        };
+      }
       this.#states.set(key, state);
     } else {
       state.weight = endpoint.weight;

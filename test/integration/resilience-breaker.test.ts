@@ -75,6 +75,11 @@ t.test('slow upstream: 504 at the per-try timeout, the breaker opens, 503 withou
   t.equal(probe.status, 200, 'the next probe succeeds');
   const after = await Promise.all(Array.from({ length: 10 }, () => request(gw.port, '/closed')));
   t.ok(after.every((r) => r.status === 200), 'the breaker closed: traffic flows again');
+
+  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  t.match(metrics, /gantry_breaker_transitions_total\{service="svc",state="open"\} 2\n/, 'metrics: opened twice');
+  t.match(metrics, /gantry_breaker_transitions_total\{service="svc",state="closed"\} 1\n/, 'metrics: closed once');
+  t.match(metrics, /gantry_breaker_state\{service="svc",endpoint="[^"]+",state="closed"\} 1\n/, 'metrics: closed now');
 });
 
 t.test('an open breaker survives a reload', async (t) => {
@@ -116,6 +121,9 @@ t.test('retries: an idempotent request goes to another endpoint; a POST is not r
   for (let i = 0; i < 4; i++) keyed.push(await request(gw.port, `/keyed${i}`, { method: 'POST', body: 'x', headers: { 'idempotency-key': `k${i}` } }));
   t.ok(keyed.every((r) => r.status === 200), 'with an Idempotency-Key the POST is retried elsewhere');
   t.same(good.requests.filter((q) => q.url.startsWith('/keyed')).map((q) => q.body.toString()), ['x', 'x', 'x', 'x'], 'with its body replayed');
+  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  const retries = Number(/gantry_retries_total\{service="svc",reason="reset"\} (\d+)/.exec(metrics)?.[1]);
+  t.ok(retries >= 4, `metrics: ${retries} retries after a reset`);
 });
 
 t.test('a POST whose connection was refused is retried on another endpoint (nothing was sent)', async (t) => {
@@ -146,6 +154,8 @@ t.test('outlier detection ejects an endpoint after consecutive 5xx, and never mo
   const next = [];
   for (let i = 0; i < 10; i++) next.push(await request(gw.port, '/'));
   t.ok(next.every((r) => r.instance === 'a'), 'then b was ejected: all traffic on a');
+  const services = await (await fetch(`${gw.adminUrl}/admin/services`)).json() as { services: { name: string; endpoints: { address: string; ejected: boolean }[] }[] };
+  t.same(services.services[0]?.endpoints.map((e) => e.ejected), [false, true], 'the admin API shows b ejected');
 
   failing = new Set(['a', 'b']);
   const both = [];
