@@ -1,0 +1,122 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findExecutable, type Child, type ProcessGroup } from './processes.js';
+
+/** One closed-loop run: `connections` keep-alive connections, each sending its next request as soon as the last answers. */
+export interface LoadRun {
+  readonly url: string;
+  readonly connections: number;
+  readonly durationS: number;
+  /** taskset -c CPU for the load generator, if any. */
+  readonly cpu?: string;
+}
+
+export interface LoadResult {
+  /** Responses received in the run. */
+  readonly requests: number;
+  readonly durationS: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Responses with an error status: >= 400 for wrk, anything but 2xx for autocannon. Should be 0. */
+  readonly httpErrors: number;
+  /** Connect, read, write errors and timeouts. Should be 0. */
+  readonly socketErrors: number;
+}
+
+export interface LoadGenerator {
+  readonly name: 'wrk' | 'autocannon';
+  /** Name and version, for the output and RESULTS.md. */
+  readonly label: string;
+  /** Why this one was picked. */
+  readonly reason: string;
+  run(group: ProcessGroup, run: LoadRun): Promise<LoadResult>;
+}
+
+const MARK = 'GANTRY-BENCH-RESULT ';
+
+/**
+ * wrk prints its own summary with percentiles rounded for humans; this script prints the raw numbers (microseconds)
+ * as one JSON line instead. It only defines done(), so wrk's per-request fast path (no Lua) is kept.
+ */
+const WRK_SCRIPT = `
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('${MARK}{"requests":%.0f,"durationUs":%.0f,"p50Us":%.1f,"p99Us":%.1f,"status":%.0f,"socket":%.0f}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+`;
+
+async function collect(child: Child, what: string): Promise<string> {
+  let out = '';
+  let err = '';
+  child.proc.stdout?.setEncoding('utf8').on('data', (s: string) => { out += s; });
+  child.proc.stderr?.setEncoding('utf8').on('data', (s: string) => { err += s; });
+  const status = await child.exited;
+  if (status.error) throw new Error(`${what} could not start: ${status.error.message}`);
+  if (status.code !== 0) throw new Error(`${what} exited with ${status.code ?? status.signal}: ${err.trim() || out.trim()}`);
+  const line = out.split('\n').find((l) => l.startsWith(MARK));
+  if (!line) throw new Error(`${what} printed no result:\n${out}${err}`);
+  return line.slice(MARK.length);
+}
+
+function wrk(path: string, workDir: string, reason: string): LoadGenerator {
+  let version = 'wrk';
+  try {
+    execFileSync(path, ['--version'], { encoding: 'utf8', stdio: 'pipe' });
+  } catch (err) {
+    // wrk --version prints "wrk debian/4.1.0-3+b2 [epoll] Copyright ..." and exits 1.
+    const text = String((err as { stdout?: string }).stdout ?? '');
+    version = text.split('\n')[0]?.replace(/\s*\[.*$/, '').trim() || 'wrk';
+  }
+  const script = join(workDir, 'wrk-result.lua');
+  writeFileSync(script, WRK_SCRIPT);
+  return {
+    name: 'wrk', label: `${version}, 1 thread`, reason,
+    async run(group, r) {
+      const child = group.spawn('wrk', path, ['-t1', `-c${r.connections}`, `-d${r.durationS}s`, '--timeout', '5s', '-s', script, r.url], {
+        cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
+      });
+      const raw = JSON.parse(await collect(child, 'wrk')) as { requests: number; durationUs: number; p50Us: number; p99Us: number; status: number; socket: number };
+      const durationS = raw.durationUs / 1e6;
+      return {
+        requests: raw.requests, durationS, rps: raw.requests / durationS, p50Ms: raw.p50Us / 1000, p99Ms: raw.p99Us / 1000,
+        httpErrors: raw.status, socketErrors: raw.socket,
+      };
+    },
+  };
+}
+
+function autocannon(reason: string): LoadGenerator {
+  const require = createRequire(import.meta.url);
+  const pkg = JSON.parse(readFileSync(require.resolve('autocannon/package.json'), 'utf8')) as { version: string };
+  const childScript = fileURLToPath(new URL('./autocannon-child.js', import.meta.url));
+  return {
+    name: 'autocannon', label: `autocannon ${pkg.version}, 1 process`, reason,
+    async run(group, r) {
+      const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS)], {
+        cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
+      });
+      return JSON.parse(await collect(child, 'autocannon')) as LoadResult;
+    },
+  };
+}
+
+/** wrk when it is on $PATH (or when asked for), else autocannon from devDependencies. */
+export function selectLoadGenerator(forced: string | undefined, workDir: string): LoadGenerator {
+  const wrkPath = findExecutable('wrk');
+  if (forced === 'wrk') {
+    if (!wrkPath) throw new Error('--loadgen wrk: wrk is not on PATH (Debian: apt-get install -y wrk)');
+    return wrk(wrkPath, workDir, 'asked for with --loadgen');
+  }
+  if (forced === 'autocannon') return autocannon('asked for with --loadgen');
+  if (forced !== undefined) throw new Error(`--loadgen must be wrk or autocannon, not "${forced}"`);
+  if (wrkPath) return wrk(wrkPath, workDir, `found at ${wrkPath}`);
+  return autocannon('wrk not found on PATH; using the devDependency');
+}
+
+export { MARK as RESULT_MARK };

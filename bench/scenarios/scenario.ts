@@ -1,0 +1,18 @@
+/** One benchmark setup: what the upstream answers, what the clients send, and how Gantry is configured in front. */
+export interface Scenario {
+  /** File name without extension; `--scenario NAME` picks it. */
+  readonly name: string;
+  /** One line for the output and RESULTS.md. */
+  readonly summary: string;
+  /** Concurrent keep-alive connections the load generator holds open. */
+  readonly connections: number;
+  /** Size of every response body the upstream sends. */
+  readonly upstreamBodyBytes: number;
+  /** Path requested, both directly and through Gantry. */
+  readonly path: string;
+  /**
+   * Gantry's routes.yaml in front of `upstream` (http://127.0.0.1:PORT). It must listen on 127.0.0.1:0 with info-level
+   * logging: the runner reads the bound port from the "started" log line.
+   */
+  routesYaml(upstream: string): string;
+}
