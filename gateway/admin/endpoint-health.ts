@@ -44,11 +44,10 @@ export class EndpointHealthBoard {
    */
   get(endpoint: EndpointState, nowMs = Date.now()): EndpointHealth {
     const h = endpoint.health;
-    const view = h.view(nowMs);
     const ewma = endpoint.latency.estimate(nowMs);
     return {
       health: h.activeHealthy ? 'healthy' : 'unhealthy',
-      breaker: view === 'open' ? 'open' : view === 'half-open' ? 'half-open' : 'closed',
+      breaker: h.breaker === null ? 'closed' : BREAKER_STATES[h.breaker.state] ?? 'closed',
       ejected: nowMs < h.ejectedUntil,
       ewmaMs: ewma > 0 ? Math.round(ewma * 100) / 100 : null,
       changedAt: this.#entries.get(endpoint)?.changedAt ?? null,

@@ -108,7 +108,7 @@ t.test('admin API shapes: config, routes, services, scaling, stats; 404 and 405'
       name: 'users', routes: ['users-api'], balancer: 'round-robin', timeoutMs: 15000,
       discovery: { type: 'static', up: true, lastSuccessAt: /T/, lastError: null }, inFlight: 0,
       traffic: { windowMs: 60000, requests: 1, errors: 0, p50Ms: Number },
-      endpoints: [{ address: /^http:\/\/127\.0\.0\.1:\d+$/, weight: 1, inFlight: 0, health: 'healthy', breaker: 'closed', ejected: false, ewmaMs: null, changedAt: null }],
+      endpoints: [{ address: /^http:\/\/127\.0\.0\.1:\d+$/, weight: 1, inFlight: 0, health: 'healthy', breaker: 'closed', ejected: false, ewmaMs: Number, changedAt: null }],
     }],
   });
 
