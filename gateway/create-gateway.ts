@@ -8,6 +8,7 @@ import { createAdminServer } from './admin/admin-server.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
 import { createLogger } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
+import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
 import { buildSnapshot, releaseSnapshot } from './runtime/build-snapshot.js';
@@ -16,6 +17,9 @@ import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer } from './server/edge-server.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
+import { LoadRecorder } from './load/load-recorder.js';
+import { EndpointWait } from './scaling/endpoint-wait.js';
+import { ScalingLoop } from './scaling/scaling-loop.js';
 import { PoolManager } from './upstream/pool-manager.js';
 
 export interface GatewayOptions {
@@ -34,6 +38,10 @@ export interface Gateway {
   address(): AddressInfo;
   adminAddress(): AddressInfo | null;
   current(): RuntimeSnapshot;
+  /** Autoscaling: `recentDecisions()` and `status()` for the admin API (docs/scaling.md). */
+  readonly scaling: ScalingLoop;
+  /** Per-service load signals (request rate, in flight, latency percentiles, errors, waiting). */
+  readonly load: LoadRecorder;
   reload(): Promise<ReloadOutcome>;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), closes everything. */
   shutdown(graceMs?: number): Promise<{ forced: boolean }>;
@@ -54,13 +62,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let accessLog: Logger | null = config.log.access ? accessLogger : null;
 
   const registry = new EndpointRegistry();
-  const pools = new PoolManager(plugins, registry, log);
   const holder = new SnapshotHolder();
+  // Load signals from every routed request drive the scaling loop; a scaler may also be a service's discovery source.
+  const load = new LoadRecorder();
+  const scaling = new ScalingLoop({
+    plugins, load, log: log.child({ component: 'scaling' }),
+    readyEndpoints: (service) => holder.current?.services.get(service)?.pool.endpoints.length ?? 0,
+  });
+  const wait = new EndpointWait(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
+  const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
   const first = await buildSnapshot(config, 1, pools, log);
   holder.swap(first, () => {});
+  scaling.sync(first.config);
 
   let draining = false;
-  const handlerContext = { holder, registry, log, accessLog: () => accessLog, draining: () => draining };
+  const handlerContext = {
+    holder, registry, log, accessLog: () => accessLog, draining: () => draining,
+    routed: (ex: Exchange) => load.routed(ex), observe: (ex: Exchange) => load.observe(ex), wait,
+  };
   const handlers = createRequestHandler(handlerContext);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
   const tunnels = new Set<Duplex>();
@@ -80,6 +99,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     file: options.configFile, plugins, pools, holder, log,
     onApplied: (snapshot) => {
       applyLimits(server, snapshot.config.server);
+      scaling.sync(snapshot.config);
       log.level = snapshot.config.log.level;
       accessLog = snapshot.config.log.access ? accessLogger : null;
     },
@@ -93,8 +113,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   } catch (err) {
     server.close();
     await releaseSnapshot(first, pools);
+    await scaling.close();
     throw err;
   }
+  scaling.start();
   log.info({ event: 'started', listen: server.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
 
   let shuttingDown: Promise<{ forced: boolean }> | undefined;
@@ -120,7 +142,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     admin.close();
     admin.closeAllConnections();
     handlers.close();
+    wait.close();
     await pools.closeAll();
+    await scaling.close();
     registry.destroyAll();
     log.info({ event: 'stopped', forced }, 'gantry stopped');
     return { forced };
@@ -131,6 +155,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     address: () => server.address() as AddressInfo,
     adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
     current: () => holder.current as RuntimeSnapshot,
+    scaling,
+    load,
     reload: () => reloader.reload(),
     shutdown: (graceMs) => (shuttingDown ??= shutdown(graceMs)),
   };

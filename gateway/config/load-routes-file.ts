@@ -10,6 +10,7 @@ import type {
   RouteConfig, ServerLimits, ServiceConfig,
 } from './gateway-config.js';
 import { validatePluginOptions, validateRoutesDocument } from './schema-validator.js';
+import { buildScalingConfig, checkScalerDiscovery, SCALER_DISCOVERY_TYPE, type RawScaling } from '../scaling/scaling-config.js';
 import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
 
 /** The YAML after schema validation and defaults: the shape routes.schema.json describes. */
@@ -24,6 +25,7 @@ interface RawConfig {
     warmTimeoutMs: number; hostHeader: string; hashOn?: string; slowStartMs: number; tryTimeoutMs?: number;
     connectTimeoutMs: number; retry: RetryConfig; circuitBreaker: BreakerConfig; outlierDetection: OutlierConfig;
     bulkhead: { maxConcurrent: number; maxQueue: number }; healthCheck?: HealthCheckConfig;
+    scaling?: RawScaling;
   }>;
   routes: {
     name?: string;
@@ -106,7 +108,12 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash
     const base = ['services', name, 'discovery'];
     const { type, ...options } = s.discovery;
     const plugin = plugins.discovery(type);
-    if (!plugin) {
+    const report = (path: YamlPath, message: string, key?: string) => problems.add(path, message, key);
+    const scaling = s.scaling ? buildScalingConfig(s.scaling, ['services', name, 'scaling'], plugins, report) : null;
+    checkScalerDiscovery(type, options, s.scaling, ['services', name], plugins, report);
+    if (type === SCALER_DISCOVERY_TYPE) {
+      // Endpoints from the service's scaler: checked above, no discovery plugin involved.
+    } else if (!plugin) {
       problems.add([...base, 'type'], `unknown discovery type "${type}" (known: ${plugins.discoveryTypes().join(', ')})`);
     } else {
       const found = validatePluginOptions(plugin.optionsSchema, options, base);
@@ -128,7 +135,9 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, hash
       hashOn: s.hashOn, slowStartMs: s.slowStartMs, tryTimeoutMs: s.tryTimeoutMs ?? s.timeoutMs,
       connectTimeoutMs: s.connectTimeoutMs, retry: s.retry, circuitBreaker: s.circuitBreaker,
       outlierDetection: s.outlierDetection, bulkhead: s.bulkhead, healthCheck: s.healthCheck ?? null,
-      discovery: { type, options, key: stableStringify({ type, options }) },
+      // A scaler-fed pool is keyed by its scaler too: new scaler options start a new set of instances.
+      discovery: { type, options, key: stableStringify(type === SCALER_DISCOVERY_TYPE ? { type, scaler: scaling?.scaler.key } : { type, options }) },
+      scaling,
     });
   }
 
