@@ -7,7 +7,7 @@ const SECOND_MS = 1000;
  * The load signals of one service over sliding windows, kept in a ring of per-second buckets that is allocated once:
  * a request costs a few array writes (no allocation, no sorting), a window is summed only when the scaling loop asks.
  *
- * Each bucket holds: requests finished, 5xx answers, a latency histogram (latency-bins.ts), and the time integral
+ * Each bucket holds: requests arrived and finished, 5xx answers, a latency histogram (latency-bins.ts), and the time integral
  * and peak of the in-flight and waiting counts, so means are time-weighted (a request in flight for 10 s weighs ten
  * times one in flight for 1 s, as Knative's queue-proxy measures concurrency).
  */
@@ -21,6 +21,7 @@ export class ServiceLoad {
   #second: number;
   #lastChangeAt: number;
   readonly #slotSecond: Float64Array;
+  readonly #arrivals: Float64Array;
   readonly #requests: Float64Array;
   readonly #errors: Float64Array;
   readonly #inFlightMs: Float64Array;
@@ -35,6 +36,7 @@ export class ServiceLoad {
     this.ringSeconds = Math.max(2, Math.ceil(windowMs / SECOND_MS) + 1);
     const n = this.ringSeconds;
     this.#slotSecond = new Float64Array(n).fill(-1);
+    this.#arrivals = new Float64Array(n);
     this.#requests = new Float64Array(n);
     this.#errors = new Float64Array(n);
     this.#inFlightMs = new Float64Array(n);
@@ -51,6 +53,7 @@ export class ServiceLoad {
 
   #reset(slot: number, second: number): void {
     this.#slotSecond[slot] = second;
+    this.#arrivals[slot] = 0;
     this.#requests[slot] = 0;
     this.#errors[slot] = 0;
     this.#inFlightMs[slot] = 0;
@@ -91,6 +94,7 @@ export class ServiceLoad {
   /** A request for this service was routed (hot path). */
   started(now: number): void {
     const slot = this.advance(now);
+    this.#arrivals[slot] = (this.#arrivals[slot] as number) + 1;
     const v = ++this.inFlight;
     if (v > (this.#inFlightPeak[slot] as number)) this.#inFlightPeak[slot] = v;
   }
@@ -122,12 +126,13 @@ export class ServiceLoad {
     // The whole seconds of the window plus the current, partial one (so a window is never shorter than asked).
     const whole = Math.min(n - 1, Math.max(1, Math.ceil(windowMs / SECOND_MS)));
     const current = this.#second;
-    let requests = 0, errors = 0, inFlightMs = 0, inFlightPeak = 0, waitingMs = 0, waitingPeak = 0;
+    let arrivals = 0, requests = 0, errors = 0, inFlightMs = 0, inFlightPeak = 0, waitingMs = 0, waitingPeak = 0;
     const bins = this.#scratch.fill(0);
     for (let k = 0; k <= whole; k++) {
       const s = current - k;
       const i = ((s % n) + n) % n;
       if (this.#slotSecond[i] !== s) continue;
+      arrivals += this.#arrivals[i] as number;
       requests += this.#requests[i] as number;
       errors += this.#errors[i] as number;
       inFlightMs += this.#inFlightMs[i] as number;
@@ -140,8 +145,9 @@ export class ServiceLoad {
     const coveredMs = whole * SECOND_MS + (now - current * SECOND_MS);
     const spanMs = Math.max(1, Math.min(coveredMs, now - this.createdAt));
     return {
-      spanMs, windowMs, requests,
-      requestsPerSecond: requests / (spanMs / SECOND_MS),
+      spanMs, windowMs, requests: arrivals, completed: requests,
+      // Arrivals, not completions: an overloaded service completes at its capacity, but demand is what arrives.
+      requestsPerSecond: arrivals / (spanMs / SECOND_MS),
       inFlightMean: inFlightMs / spanMs,
       inFlightPeak,
       latencyP50Ms: quantileOf(bins, requests, 0.5),

@@ -26,8 +26,11 @@ export interface WindowSignals {
   /** How much of the window had data: less than `windowMs` right after start-up. */
   readonly spanMs: number;
   readonly windowMs: number;
+  /** Requests that arrived (routed to the service) in the window, and their rate: the demand. */
   readonly requests: number;
   readonly requestsPerSecond: number;
+  /** Requests that finished in the window: the base of the latency percentiles and the error ratio. */
+  readonly completed: number;
   /** Time-weighted mean of requests in flight (held ones included), and the highest count seen. */
   readonly inFlightMean: number;
   readonly inFlightPeak: number;
@@ -35,7 +38,7 @@ export interface WindowSignals {
   readonly latencyP50Ms: number | null;
   readonly latencyP95Ms: number | null;
   readonly latencyP99Ms: number | null;
-  /** Share of requests answered 5xx (by the upstream or the gateway); 0 without requests. */
+  /** Share of finished requests answered 5xx (by the upstream or the gateway); 0 without any. */
   readonly errorRatio: number;
   /** Time-weighted mean and peak of requests waiting for a first endpoint. */
   readonly waitingMean: number;

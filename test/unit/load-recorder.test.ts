@@ -77,6 +77,21 @@ t.test('in flight: a time-weighted mean and a peak, held requests counted as wai
   t.equal(w.idleMs, 0, 'requests waiting: not idle');
 });
 
+t.test('demand is what arrives: an overloaded service that finishes few requests still shows its full request rate', async (t) => {
+  const c = clock();
+  const rec = new LoadRecorder(c.now);
+  for (let s = 0; s < 6; s++) {
+    for (let k = 0; k < 100; k++) rec.started('svc');
+    for (let k = 0; k < 20; k++) rec.finished('svc', 900, false);
+    c.advance(1000);
+  }
+  const w = rec.signals('svc', 60_000, 6_000).panic;
+  t.equal(w.requests, 600);
+  t.equal(w.completed, 120);
+  t.ok(Math.abs(w.requestsPerSecond - 100) < 1, `rate ${w.requestsPerSecond}`);
+  t.ok(w.inFlightPeak >= 480, 'the backlog shows in flight');
+});
+
 t.test('a long gap leaves nothing stale in the ring; services are independent and forgotten when dropped', async (t) => {
   const c = clock();
   const rec = new LoadRecorder(c.now);
