@@ -155,7 +155,7 @@ export function recommend(spec: PolicySpec, input: PolicyInput, w: WindowSignals
   }
   if (t.latency !== undefined) {
     const observed = latencyOf(w, t.latency.percentile);
-    const enough = observed !== null && w.requests >= spec.minLatencySamples;
+    const enough = observed !== null && w.completed >= spec.minLatencySamples;
     // Without traffic there is no latency to hold down: no say either way (demand targets decide).
     let replicas = enough ? byRatio(current, Math.max(base, 1), (observed as number) / t.latency.ms, tolerance) : null;
     // Latency measured while instances are still starting says nothing about the full count: never down on it then.
@@ -242,7 +242,11 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   const voting = metrics.filter((m) => m.replicas !== null);
   // No metric has a say (only a latency target, and too few requests to judge): idle if nothing came, else hold.
   let recommended = voting.length ? Math.max(...voting.map((m) => m.replicas as number))
-    : input.stable.requests === 0 && input.waiting === 0 ? 0 : current;
+    : input.stable.requests === 0 && input.stable.completed === 0 && input.waiting === 0 ? 0 : current;
+  // Up fast, down slow: demand over the short window may raise the recommendation (it lags a ramp by 3 s, the stable
+  // window by 30 s); only the stable window can lower it. Tolerance applies to both, so noise does not move it.
+  const short = recommend(spec, input, input.panic, false);
+  for (const m of short) if (m.replicas !== null && m.replicas > current && m.replicas > recommended) recommended = m.replicas;
   // Never down because a signal is missing, nor before the stable window has filled once.
   const windowPartial = input.recordingMs < spec.stableWindowMs;
   const holdFloor = missing.length > 0 || windowPartial;
@@ -252,7 +256,7 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   let { panicSince, panicMax } = state;
   let panicRaw = 0;
   if (spec.panicThreshold > 0) {
-    for (const m of recommend(spec, input, input.panic, false)) {
+    for (const m of short) {
       if (m.replicas === null || m.observed === null) continue;
       const raw = m.metric === 'inFlight' || m.metric === 'rps' ? m.observed / m.target : Math.max(ready, 1) * m.observed / m.target;
       panicRaw = Math.max(panicRaw, raw);
@@ -309,7 +313,7 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
     cause = maxAllowed === spec.max && spec.max <= upLimit ? 'max' : 'rate-limited';
   } else if (panic) {
     cause = 'panic';
-  } else if (desired === current && holdFloor && voting.some((m) => (m.replicas as number) < current)) {
+  } else if (desired === current && holdFloor && floor < current && voting.some((m) => (m.replicas as number) < current)) {
     cause = 'missing-signals';
   } else if (stabilized && desired !== recommended) {
     cause = 'stabilized';

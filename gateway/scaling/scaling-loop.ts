@@ -165,7 +165,7 @@ export class ScalingLoop {
   }
 
   #emptyReport(): LoadReport {
-    const empty = { spanMs: 0, windowMs: 0, requests: 0, requestsPerSecond: 0, inFlightMean: 0, inFlightPeak: 0, latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, errorRatio: 0, waitingMean: 0, waitingPeak: 0 };
+    const empty = { spanMs: 0, windowMs: 0, requests: 0, completed: 0, requestsPerSecond: 0, inFlightMean: 0, inFlightPeak: 0, latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, errorRatio: 0, waitingMean: 0, waitingPeak: 0 };
     return { at: this.#now(), current: null, reason: 'a new scaler instance starts at the count in force', stable: empty, panic: empty, readyEndpoints: 0, waiting: 0, resources: null };
   }
 

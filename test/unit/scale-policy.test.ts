@@ -18,7 +18,7 @@ function spec(over: Partial<PolicySpec> = {}): PolicySpec {
 
 function win(over: Partial<WindowSignals> = {}): WindowSignals {
   return {
-    spanMs: 60 * S, windowMs: 60 * S, requests: 1000, requestsPerSecond: 0, inFlightMean: 0, inFlightPeak: 0,
+    spanMs: 60 * S, windowMs: 60 * S, requests: 1000, completed: 1000, requestsPerSecond: 0, inFlightMean: 0, inFlightPeak: 0,
     latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, errorRatio: 0, waitingMean: 0, waitingPeak: 0, ...over,
   };
 }
@@ -87,7 +87,7 @@ t.test('scale-up rate policies, as HPA computes them (1 → 10 → 100 → 1000 
   t.same(seen, [10, 10, 100, 100, 1000], 'one step per period; within a period the start-of-period count limits');
   t.equal(scaleUpLimit(0, [], HPA_UP, 0), 4, 'from zero the pods policy still allows 4 (a percent of 0 is 0)');
   t.equal(scaleUpLimit(10, [], HPA_UP, 0), 20, '100 % of 10 beats 4 pods');
-  t.equal(scaleUpLimit(3, [], { ...HPA_UP, selectPolicy: 'min' }), 6, 'min: the smaller change');
+  t.equal(scaleUpLimit(3, [], { ...HPA_UP, selectPolicy: 'min' }, 0), 6, 'min: the smaller change');
   t.equal(scaleUpLimit(3, [], { ...HPA_UP, selectPolicy: 'disabled' }, 0), 3, 'disabled: no scale-up');
 });
 
@@ -144,12 +144,27 @@ t.test('panic: the short window at 2× the ready capacity scales up at once and 
   const after = decide(s, later.state, input({ now: 1_000_000 + 60 * S, current: 10, inFlight: 25, panicInFlight: 5 }));
   t.notOk(after.decision.panic, 'panic is over');
   t.equal(after.state.panicSince, null);
-  t.equal(after.decision.desired, 3);
+  t.equal(after.decision.desired, 10, 'the surge is still in the scale-down stabilization window');
+  t.equal(after.decision.cause, 'stabilized');
+  const settled = decide(s, after.state, input({ now: 1_000_000 + 301 * S, current: 10, inFlight: 25, panicInFlight: 25 }));
+  t.equal(settled.decision.desired, 3, 'five minutes after the surge, the stable window decides');
   // Below the threshold: 15 in flight on 1 ready replica is 1.5×, not a panic.
   const calm = decide(s, INITIAL_STATE, input({ current: 1, inFlight: 12, panicInFlight: 15 }));
   t.notOk(calm.decision.panic);
   t.equal(calm.decision.desired, 2, 'the stable window decides: ceil(12/10)');
   t.notOk(decide(spec({ panicThreshold: 0 }), INITIAL_STATE, input({ current: 1, inFlight: 12, panicInFlight: 100 })).decision.panic, 'threshold 0: no panic mode');
+});
+
+t.test('up fast, down slow: the short window may raise the count, only the stable window lowers it', async (t) => {
+  const s = spec({ scaleDown: { ...HPA_DOWN, stabilizationWindowMs: 0 } });
+  // A ramp: the last 6 s average 58 in flight, the minute 40. 1.45× the capacity of 4: not a panic, but more is needed.
+  const up = once(s, input({ current: 4, inFlight: 40, panicInFlight: 58 })).decision;
+  t.equal(up.desired, 6, 'the short window asks for 6');
+  t.notOk(up.panic);
+  // Load falling: the short window says 2, the stable one 4: nothing happens until the stable window agrees.
+  t.equal(once(s, input({ current: 4, inFlight: 40, panicInFlight: 15 })).decision.desired, 4);
+  // Within tolerance on the short window: no move for noise.
+  t.equal(once(s, input({ current: 4, inFlight: 40, panicInFlight: 43 })).decision.desired, 4);
 });
 
 t.test('never scales down because signals are missing', async (t) => {
@@ -199,10 +214,10 @@ t.test('scale from zero and back to zero', async (t) => {
 
 t.test('latency and request-rate targets', async (t) => {
   const s = spec({ targets: { latency: { percentile: 95, ms: 200 } }, scaleDown: { ...HPA_DOWN, stabilizationWindowMs: 0 } });
-  t.equal(once(s, input({ current: 4, stable: win({ latencyP95Ms: 400, requests: 500 }) })).decision.desired, 8, 'p95 at twice the target: twice the replicas');
-  t.equal(once(s, input({ current: 4, stable: win({ latencyP95Ms: 400, requests: 5 }) })).decision.desired, 4, 'five requests are too few to judge latency');
-  t.equal(once(s, input({ current: 4, ready: 2, stable: win({ latencyP95Ms: 300, requests: 500 }) })).decision.desired, 4, 'latency of 2 ready replicas: 3 needed, 4 already asked for');
-  t.equal(once(s, input({ current: 4, stable: win({ latencyP95Ms: null, requests: 0 }) })).decision.desired, 1, 'no traffic at all: down to min');
+  t.equal(once(s, input({ current: 4, stable: win({ latencyP95Ms: 400, completed: 500 }) })).decision.desired, 8, 'p95 at twice the target: twice the replicas');
+  t.equal(once(s, input({ current: 4, stable: win({ latencyP95Ms: 400, completed: 5 }) })).decision.desired, 4, 'five requests are too few to judge latency');
+  t.equal(once(s, input({ current: 4, ready: 2, stable: win({ latencyP95Ms: 300, completed: 500 }) })).decision.desired, 4, 'latency of 2 ready replicas: 3 needed, 4 already asked for');
+  t.equal(once(s, input({ current: 4, stable: win({ latencyP95Ms: null, requests: 0, completed: 0 }) })).decision.desired, 1, 'no traffic at all: down to min');
   const rps = spec({ targets: { rps: 50 } });
   t.equal(once(rps, input({ current: 2, stable: win({ requestsPerSecond: 260 }) })).decision.desired, 6);
 });
