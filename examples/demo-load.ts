@@ -73,8 +73,9 @@ for (const phase of phases) {
   while ((Date.now() - start) / 1000 < phase.untilS) {
     const t = (Date.now() - start) / 1000;
     const next = phase.workers(t);
-    for (let id = wanted; id < next; id++) void worker(id);
+    const from = wanted;
     wanted = next;
+    for (let id = from; id < next; id++) void worker(id);
     await new Promise((r) => setTimeout(r, 250));
     if (Date.now() - lastReport >= 2000) {
       lastReport = Date.now();
