@@ -313,6 +313,8 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
     cause = maxAllowed === spec.max && spec.max <= upLimit ? 'max' : 'rate-limited';
   } else if (panic) {
     cause = 'panic';
+  } else if (desired === floor && recommended < floor && desired <= current) {
+    cause = floorCause;
   } else if (desired === current && holdFloor && floor < current && voting.some((m) => (m.replicas as number) < current)) {
     cause = 'missing-signals';
   } else if (stabilized && desired !== recommended) {
@@ -329,7 +331,11 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   if (holdFloor && recommended === current) parts.push(windowPartial ? 'stable window not yet full: no scale-down' : `no scale-down while ${missing.join(', ')} missing`);
   if (input.waiting > 0) parts.push(`${input.waiting} requests waiting`);
   if (input.schedule !== undefined && input.scheduleFloor > 0) parts.push(`schedule ${input.schedule} floor ${input.scheduleFloor}`);
-  if (cause === 'stabilized') parts.push(`held at ${desired} by the ${desired > recommended ? 'scale-down' : 'scale-up'} stabilization window`);
+  if (cause === 'stabilized') {
+    const down = desired > recommended;
+    const windowS = Math.round((down ? spec.scaleDown : spec.scaleUp).stabilizationWindowMs / 1000);
+    parts.push(`the ${down ? 'highest' : 'lowest'} recommendation of the last ${windowS} s is ${desired}`);
+  }
   if (cause === 'rate-limited') parts.push(`limited from ${unbounded} to ${desired} by the ${desired > current ? 'scale-up' : 'scale-down'} rate policy`);
   if (cause === 'max') parts.push(`capped at max ${spec.max}`);
   if (cause === 'idle-to-zero') parts.push(`idle for ${Math.round(input.idleMs / 1000)} s`);
