@@ -123,6 +123,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   async function shutdown(graceMs = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {
     draining = true;
     log.info({ event: 'draining', graceMs }, 'draining: no new connections; finishing requests in flight');
+    // Requests still waiting for a first endpoint get their 503 now rather than at the end of the grace.
+    wait.close();
     // Stop accepting now; idle keep-alive connections close at once, busy ones after their response (which carries
     // Connection: close while draining).
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -142,7 +144,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     admin.close();
     admin.closeAllConnections();
     handlers.close();
-    wait.close();
     await pools.closeAll();
     await scaling.close();
     registry.destroyAll();

@@ -37,8 +37,11 @@ export class EndpointWait {
     private readonly log: Logger,
   ) {}
 
+  #closed = false;
+
   /** May requests for this service wait for an endpoint? (It is scaled by the gateway and its hold is not off.) */
   accepts(service: ServiceRuntime): boolean {
+    if (this.#closed) return false;
     const scaling = service.config.scaling;
     return scaling !== null && scaling.hold.maxQueue > 0;
   }
@@ -112,8 +115,9 @@ export class EndpointWait {
     }
   }
 
-  /** Shutdown: every held request gets its 503 now. */
+  /** Shutdown: every held request gets its 503 now, and later ones at once. */
   close(): void {
+    this.#closed = true;
     for (const q of [...this.#queues.values()]) {
       for (const held of [...q.held]) {
         this.#drop(q, held);

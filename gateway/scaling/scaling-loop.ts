@@ -184,7 +184,14 @@ export class ScalingLoop {
       const key = ScalerInstances.keyOf(s.name, s.scaling);
       if (c.instance?.key !== key) {
         const previous = c.instance;
-        c.instance = this.#instances.acquire(s.name, s.scaling).instance;
+        try {
+          c.instance = this.#instances.acquire(s.name, s.scaling).instance;
+        } catch (err) {
+          // A plugin that throws while being created must not take the reload (or the gateway) down with it.
+          this.o.log.error({ event: 'scaler-create-failed', service: s.name, err: message(err) }, 'cannot create the scaler; the service is not scaled');
+          if (!previous) this.#controllers.delete(s.name);
+          continue;
+        }
         // A different orchestrator (or a new set of processes) has its own count: read it before deciding.
         c.current = null;
         c.failures = 0;

@@ -3,6 +3,10 @@ import type { DiscoveryUpdate, Endpoint, ResourceUsage } from '../../gateway/plu
 import { ProcessInstance, type InstanceSpec } from './process-instance.js';
 import { sampleProcess } from './process-usage.js';
 
+/** Every live supervisor, so one exit handler (not one per supervisor) can SIGKILL what is left. */
+const live = new Set<ProcessSupervisor>();
+let exitHandler: (() => void) | undefined;
+
 export interface SupervisorOptions extends InstanceSpec {
   readonly stopGraceMs: number;
   readonly restartBackoff: { readonly initialMs: number; readonly maxMs: number };
@@ -25,11 +29,18 @@ export class ProcessSupervisor {
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #cpu = new Map<number, { cpuSeconds: number; at: number }>();
-  readonly #onExit = () => { for (const i of this.#instances) i.kill(); };
-
   constructor(private readonly o: SupervisorOptions, private readonly log: Logger) {
     // The gateway exiting (normally or on an uncaught error) must not leave orphans behind.
-    process.once('exit', this.#onExit);
+    live.add(this);
+    if (!exitHandler) {
+      exitHandler = () => { for (const s of live) s.killAll(); };
+      process.once('exit', exitHandler);
+    }
+  }
+
+  /** No grace: the gateway process is exiting. */
+  killAll(): void {
+    for (const i of this.#instances) i.kill();
   }
 
   /** Instances not being stopped: starting or ready. */
@@ -176,9 +187,12 @@ export class ProcessSupervisor {
     clearTimeout(this.#restartTimer);
     this.target = 0;
     const all = [...this.#instances];
-    for (const i of all) this.#stopRequested.add(i);
+    for (const i of all) {
+      this.#stopRequested.add(i);
+      this.log.info({ event: 'instance-stopping', instance: i.id, port: i.port }, `stopping instance ${i.id} (scaler closing)`);
+    }
     await Promise.all([...all.map((i) => i.stop(this.o.stopGraceMs)), ...this.#stopping]);
     this.#notify();
-    process.removeListener('exit', this.#onExit);
+    live.delete(this);
   }
 }
