@@ -167,3 +167,20 @@ t.test('held causes are recorded once when they start; history is bounded', asyn
   t.equal(held.length, 1, 'capped at max: kept once, not every tick');
   t.equal(loop.recentDecisions().length, loop.recentDecisions('app').length);
 });
+
+t.test('a schedule raises the floor from its lead time, and demand scales above it', async (t) => {
+  const { fake, loop, advance } = setup(t, `callTimeoutMs: 200, scaleDown: { stabilizationWindowMs: 0 }, schedules: [{ cron: "0 9 * * *", timezone: UTC, durationMinutes: 60, min: 5, leadMs: 120000 }]`);
+  // The fake clock starts at 2023-11-14T22:13:20Z; move it to 08:57:00Z the next day (3 min before the window).
+  advance(Date.parse('2023-11-15T08:57:00Z') - 1_700_000_000_000);
+  fake.replicas = 1;
+  await loop.evaluate('app');
+  t.equal(fake.replicas, 1, 'before the lead time: min 1');
+  advance(60_000);   // 08:58: inside the 2-minute lead
+  await loop.evaluate('app');
+  t.equal(fake.replicas, 5, 'pre-warmed to the schedule floor');
+  t.equal(loop.recentDecisions('app').at(-1)?.cause, 'schedule');
+  t.match(loop.recentDecisions('app').at(-1)?.reason, /schedule #0 \(0 9 \* \* \*\) floor 5/);
+  advance(62 * 60_000);   // 10:00: the window has closed
+  await loop.evaluate('app');
+  t.equal(fake.replicas, 1, 'back to min once the window is over');
+});
