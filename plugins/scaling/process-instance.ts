@@ -91,7 +91,9 @@ export class ProcessInstance {
     const executable = file === 'node' ? process.execPath : file;
     const env = { ...process.env, ...spec.env, [spec.portEnv]: String(this.port), GANTRY_SERVICE: spec.service, GANTRY_INSTANCE: String(this.id) };
     const stdio = spec.output === 'log' ? 'pipe' : spec.output;
-    const child = spawn(executable, args, { cwd: spec.cwd, env, stdio: ['ignore', stdio, stdio] });
+    // Its own process group: a Ctrl-C in the gateway's terminal reaches the gateway, which then stops its instances
+    // gracefully after draining, instead of killing them mid-request (and seeing them as crashed).
+    const child = spawn(executable, args, { cwd: spec.cwd, env, stdio: ['ignore', stdio, stdio], detached: true });
     this.child = child;
     child.once('error', (err) => this.#exit({ code: null, signal: null, error: err.message }));
     child.once('exit', (code, signal) => this.#exit({ code, signal }));
