@@ -246,7 +246,10 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   // Up fast, down slow: demand over the short window may raise the recommendation (it lags a ramp by 3 s, the stable
   // window by 30 s); only the stable window can lower it. Tolerance applies to both, so noise does not move it.
   const short = recommend(spec, input, input.panic, false);
-  for (const m of short) if (m.replicas !== null && m.replicas > current && m.replicas > recommended) recommended = m.replicas;
+  let raisedBy: MetricRecommendation | null = null;
+  for (const m of short) {
+    if (m.replicas !== null && m.replicas > current && m.replicas > recommended) { recommended = m.replicas; raisedBy = m; }
+  }
   // Never down because a signal is missing, nor before the stable window has filled once.
   const windowPartial = input.recordingMs < spec.stableWindowMs;
   const holdFloor = missing.length > 0 || windowPartial;
@@ -327,6 +330,7 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   if (desired < 0) desired = 0;
 
   const parts = [describeMetrics(metrics)];
+  if (raisedBy !== null) parts.push(`last ${Math.round(input.panic.windowMs / 1000)} s: ${describeMetrics([raisedBy])}`);
   if (panic) parts.push(`panic: short window wants ${fmt(panicRaw)} vs ${ready} ready`);
   if (holdFloor && recommended === current) parts.push(windowPartial ? 'stable window not yet full: no scale-down' : `no scale-down while ${missing.join(', ')} missing`);
   if (input.waiting > 0) parts.push(`${input.waiting} requests waiting`);

@@ -161,6 +161,7 @@ t.test('up fast, down slow: the short window may raise the count, only the stabl
   const up = once(s, input({ current: 4, inFlight: 40, panicInFlight: 58 })).decision;
   t.equal(up.desired, 6, 'the short window asks for 6');
   t.notOk(up.panic);
+  t.match(up.reason, /^demand: 4 → 6 \(4 ready\); inFlight 40 vs 10\/replica → 4; last 6 s: inFlight 58 vs 10\/replica → 6/);
   // Load falling: the short window says 2, the stable one 4: nothing happens until the stable window agrees.
   t.equal(once(s, input({ current: 4, inFlight: 40, panicInFlight: 15 })).decision.desired, 4);
   // Within tolerance on the short window: no move for noise.
