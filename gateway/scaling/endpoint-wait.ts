@@ -46,13 +46,6 @@ export class EndpointWait {
     return scaling !== null && scaling.hold.maxQueue > 0;
   }
 
-  /** Requests waiting for `service` now. */
-  waiting(service: string): number {
-    let n = 0;
-    for (const q of this.#queues.values()) if (q.service === service) n += q.held.size;
-    return n;
-  }
-
   hold(ex: Exchange, service: ServiceRuntime, resume: () => void, giveUp: (retryAfterS: number) => void): void {
     const pool = service.pool;
     if (pool.endpoints.length > 0) return resume();
