@@ -285,6 +285,8 @@ export class ScalingLoop {
       c.desired = decision.desired;
       report = { at: now, current, reason: decision.reason, stable: signals.stable, panic: signals.panic, readyEndpoints: ready, waiting: signals.waiting, resources };
       this.o.observer?.replicas(service, decision.desired, current);
+      // Every evaluation at debug level (off by default; the guard keeps it free then).
+      if (this.o.log.isLevelEnabled('debug')) this.o.log.debug({ event: 'scaling-evaluated', service, cause: decision.cause, current, desired: decision.desired, ready }, decision.reason);
       if (decision.desired === current) {
         const notable = NOTABLE_HOLDS.has(decision.cause) ? decision.cause : null;
         if (notable !== null && notable !== c.lastNotable) {
