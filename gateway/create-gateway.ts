@@ -24,6 +24,9 @@ import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer } from './server/edge-server.js';
 import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
+import { LoadRecorder } from './load/load-recorder.js';
+import { EndpointWait } from './scaling/endpoint-wait.js';
+import { ScalingLoop } from './scaling/scaling-loop.js';
 import { PoolManager } from './upstream/pool-manager.js';
 
 export interface GatewayOptions {
@@ -44,6 +47,10 @@ export interface Gateway {
   /** Every metric, and the API that resilience and scaling code report through. */
   readonly metrics: GatewayMetrics;
   current(): RuntimeSnapshot;
+  /** Autoscaling: `recentDecisions()` and `status()` for the admin API (docs/scaling.md). */
+  readonly scaling: ScalingLoop;
+  /** Per-service load signals (request rate, in flight, latency percentiles, errors, waiting). */
+  readonly load: LoadRecorder;
   reload(): Promise<ReloadOutcome>;
   /** First phase of a coordinated reload (cluster workers): validated, built and warmed, not yet serving. */
   prepareReload(expectedHash?: string): Promise<PreparedReload>;
@@ -94,19 +101,29 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     endpointHealth: (e, h) => metricsRef?.endpointHealth(e, h),
     ejection: (e, ejected, reason) => metricsRef?.ejection(e, ejected, reason),
   });
-  const pools = new PoolManager(plugins, registry, log);
   const holder = new SnapshotHolder();
+  // Load signals from every routed request drive the scaling loop; a scaler may also be a service's discovery source.
+  const load = new LoadRecorder();
+  const scaling = new ScalingLoop({
+    plugins, load, log: log.child({ component: 'scaling' }),
+    readyEndpoints: (service) => holder.current?.services.get(service)?.pool.endpoints.length ?? 0,
+  });
+  const wait = new EndpointWait(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
+  const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
   const first = await buildSnapshot(config, 1, pools, log);
   holder.swap(first, () => {});
   const metrics = new GatewayMetrics({ current: () => holder.current, version });
   metricsRef = metrics;
   metrics.configLoaded(first);
+  scaling.sync(first.config);
 
   let draining = false;
   const handlerContext = {
     holder, registry, log, accessLog: () => accessLog, draining: () => draining,
-    observe: (ex: Exchange) => metrics.requestFinished(ex),
+    routed: (ex: Exchange) => load.routed(ex),
+    observe: (ex: Exchange) => { metrics.requestFinished(ex); load.observe(ex); },
     events: metrics,
+    wait,
   };
   const handlers = createRequestHandler(handlerContext);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
@@ -134,6 +151,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     file: options.configFile, plugins, pools, holder, log,
     onApplied: (snapshot) => {
       applyLimits(server, snapshot.config.server);
+      scaling.sync(snapshot.config);
       log.level = snapshot.config.log.level;
       accessLog = snapshot.config.log.access ? accessLogger : null;
       metrics.configLoaded(snapshot);
@@ -162,14 +180,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   } catch (err) {
     server.close();
     await releaseSnapshot(first, pools);
+    await scaling.close();
     throw err;
   }
+  scaling.start();
   log.info({ event: 'started', listen: server.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
 
   let shuttingDown: Promise<{ forced: boolean }> | undefined;
   async function shutdown(graceMs = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {
     draining = true;
     log.info({ event: 'draining', graceMs }, 'draining: no new connections; finishing requests in flight');
+    // Requests still waiting for a first endpoint get their 503 now rather than at the end of the grace.
+    wait.close();
     // Stop accepting now; idle keep-alive connections close at once, busy ones after their response (which carries
     // Connection: close while draining).
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -190,6 +212,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     admin.closeAllConnections();
     handlers.close();
     await pools.closeAll();
+    await scaling.close();
     registry.destroyAll();
     log.info({ event: 'stopped', forced }, 'gantry stopped');
     return { forced };
@@ -201,6 +224,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
     current: () => holder.current as RuntimeSnapshot,
     metrics,
+    scaling,
+    load,
     reload,
     prepareReload: (expectedHash) => reloader.prepare(expectedHash),
     reopenLog: () => {

@@ -107,6 +107,8 @@ export interface ServiceConfig {
   readonly outlierDetection: OutlierConfig;
   readonly bulkhead: { readonly maxConcurrent: number; readonly maxQueue: number };
   readonly healthCheck: HealthCheckConfig | null;
+  /** Autoscaling (docs/scaling.md); null when the service is not scaled by the gateway. */
+  readonly scaling: ScalingConfig | null;
 }
 
 export interface RouteMatch {
@@ -157,4 +159,28 @@ export interface GatewayConfig {
   readonly routes: readonly RouteConfig[];
   /** The plugins this config was validated against: the built-ins plus the modules under `plugins:`. */
   readonly plugins: PluginRegistry;
+}
+
+/** A service's `scaling:` block after loading (gateway/scaling/scaling-config.ts builds it; docs/scaling.md). */
+export interface ScalingConfig {
+  readonly scaler: {
+    readonly type: string;
+    /** The plugin's options, checked against its schema; opaque to core. */
+    readonly options: Readonly<Record<string, unknown>>;
+    /** type + options: an equal key keeps the same scaler instance across reloads. */
+    readonly key: string;
+  };
+  readonly policy: import('../scaling/scale-policy.js').PolicySpec;
+  readonly panicWindowMs: number;
+  /** How often the loop evaluates the policy. */
+  readonly intervalMs: number;
+  /** Each scaler call is aborted after this. */
+  readonly callTimeoutMs: number;
+  /** The orchestrator's count is re-read at least this often (it may be changed from outside). */
+  readonly syncMs: number;
+  /** After a failed call, wait initialMs doubling up to maxMs (full jitter) before the next. */
+  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  readonly schedules: readonly import('../scaling/schedules.js').ScheduleConfig[];
+  /** Requests for a service without a ready endpoint wait in a queue of at most maxQueue, each up to timeoutMs. */
+  readonly hold: { readonly maxQueue: number; readonly timeoutMs: number };
 }

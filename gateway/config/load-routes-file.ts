@@ -12,6 +12,7 @@ import type {
   RetryConfig, RouteConfig, ServerLimits, ServiceConfig, TracingConfig,
 } from './gateway-config.js';
 import { validatePluginOptions, validateRoutesDocument } from './schema-validator.js';
+import { buildScalingConfig, checkScalerDiscovery, SCALER_DISCOVERY_TYPE, type RawScaling } from '../scaling/scaling-config.js';
 import { formatYamlPath, YamlSource, type YamlPath } from './yaml-source.js';
 
 /** The YAML after schema validation and defaults: the shape routes.schema.json describes. */
@@ -28,6 +29,7 @@ interface RawConfig {
     warmTimeoutMs: number; hostHeader: string; hashOn?: string; slowStartMs: number; tryTimeoutMs?: number;
     connectTimeoutMs: number; retry: RetryConfig; circuitBreaker: BreakerConfig; outlierDetection: OutlierConfig;
     bulkhead: { maxConcurrent: number; maxQueue: number }; healthCheck?: HealthCheckConfig;
+    scaling?: RawScaling;
   }>;
   routes: {
     name?: string;
@@ -121,7 +123,12 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, orig
     const base = ['services', name, 'discovery'];
     const { type, ...options } = s.discovery;
     const plugin = plugins.discovery(type);
-    if (!plugin) {
+    const report = (path: YamlPath, message: string, key?: string) => problems.add(path, message, key);
+    const scaling = s.scaling ? buildScalingConfig(s.scaling, ['services', name, 'scaling'], plugins, report) : null;
+    checkScalerDiscovery(type, options, s.scaling, ['services', name], plugins, report);
+    if (type === SCALER_DISCOVERY_TYPE) {
+      // Endpoints from the service's scaler: checked above, no discovery plugin involved.
+    } else if (!plugin) {
       problems.add([...base, 'type'], `unknown discovery type "${type}" (known: ${plugins.discoveryTypes().join(', ')})`);
     } else {
       const found = validatePluginOptions(plugin.optionsSchema, options, base);
@@ -143,7 +150,9 @@ function build(raw: RawConfig, problems: Problems, plugins: PluginRegistry, orig
       hashOn: s.hashOn, slowStartMs: s.slowStartMs, tryTimeoutMs: s.tryTimeoutMs ?? s.timeoutMs,
       connectTimeoutMs: s.connectTimeoutMs, retry: s.retry, circuitBreaker: s.circuitBreaker,
       outlierDetection: s.outlierDetection, bulkhead: s.bulkhead, healthCheck: s.healthCheck ?? null,
-      discovery: { type, options, key: stableStringify({ type, options, module: origins.get(type) }) },
+      // A scaler-fed pool is keyed by its scaler too: new scaler options start a new set of instances.
+      discovery: { type, options, key: stableStringify(type === SCALER_DISCOVERY_TYPE ? { type, scaler: scaling?.scaler.key } : { type, options, module: origins.get(type) }) },
+      scaling,
     });
   }
 

@@ -3,3 +3,4 @@ export * from './discovery.js';
 export * from './plugin-context.js';
 export * from './plugin-registry.js';
 export * from './schema-fragments.js';
+export * from './scaler.js';

@@ -1,4 +1,5 @@
 import type { DiscoveryPlugin } from './discovery.js';
+import type { ScalerPlugin } from './scaler.js';
 
 /** What a plugin's `type` may be: it is written in routes.yaml and appears in logs. */
 export const PLUGIN_TYPE_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
@@ -30,13 +31,27 @@ export function checkPluginShape(value: unknown): string[] {
 export class PluginRegistry {
   readonly #discovery = new Map<string, DiscoveryPlugin<never>>();
 
-  constructor(plugins: readonly DiscoveryPlugin<never>[]) {
+  readonly #scalers = new Map<string, ScalerPlugin<never>>();
+
+  constructor(plugins: readonly DiscoveryPlugin<never>[], scalers: readonly ScalerPlugin<never>[] = []) {
     for (const p of plugins) {
       const problems = checkPluginShape(p);
       if (problems.length) throw new Error(`malformed discovery plugin "${String(p.type)}": ${problems.join('; ')}`);
       if (this.#discovery.has(p.type)) throw new Error(`two discovery plugins have the type "${p.type}"`);
       this.#discovery.set(p.type, p);
     }
+    for (const p of scalers) {
+      if (this.#scalers.has(p.type)) throw new Error(`two scaler plugins have the type "${p.type}"`);
+      this.#scalers.set(p.type, p);
+    }
+  }
+
+  scaler(type: string): ScalerPlugin<Record<string, unknown>> | undefined {
+    return this.#scalers.get(type) as ScalerPlugin<Record<string, unknown>> | undefined;
+  }
+
+  scalerTypes(): string[] {
+    return [...this.#scalers.keys()];
   }
 
   /** A new registry with these plugins added; the receiver is unchanged (a refused reload leaves no trace). */

@@ -20,6 +20,14 @@ export interface ForwardingContext {
   fail(ex: Exchange, code: ErrorCode, extra?: { retryAfterS?: number }): void;
   requestIdHeader(): string;
   draining(): boolean;
+  /** Scale from zero: requests for a scaled service without endpoints wait for one (gateway/scaling/endpoint-wait.ts). */
+  readonly wait?: EndpointWaiter;
+}
+
+/** Holds a request until its service has an endpoint (`resume`), or answers 503 through `giveUp`. */
+export interface EndpointWaiter {
+  accepts(service: ServiceRuntime): boolean;
+  hold(ex: Exchange, service: ServiceRuntime, resume: () => void, giveUp: (retryAfterS: number) => void): void;
 }
 
 function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
@@ -112,6 +120,10 @@ export function createForwarding(ctx: ForwardingContext) {
   }
 
   function forward(ex: Exchange, service: ServiceRuntime, route: CompiledRoute): void {
+    // Before the deadline starts: the route's timeout counts from the moment an endpoint is ready.
+    if (service.pool.endpoints.length === 0 && ctx.wait?.accepts(service)) {
+      return ctx.wait.hold(ex, service, () => forward(ex, service, route), (retryAfterS) => ctx.fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS }));
+    }
     const now = Date.now();
     const policy = service.policy;
     const req = ex.req;

@@ -9,7 +9,7 @@ import { ALLOWED_METHODS } from '../server/allowed-methods.js';
 import { sendError } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
-import { createForwarding } from './forward-request.js';
+import { createForwarding, type EndpointWaiter } from './forward-request.js';
 import type { Forwarder } from './forwarder.js';
 import { inspectRequest } from './inspect-request.js';
 import { requestIdFrom } from './request-id.js';
@@ -27,6 +27,10 @@ export interface HandlerContext {
   readonly events?: ResilienceEvents;
   /** Called once per finished exchange (metrics, load signals); must be cheap and must not throw. */
   readonly observe?: (ex: Exchange) => void;
+  /** Called once per request matched to a route, before it is forwarded (load signals: in flight); cheap, no throw. */
+  readonly routed?: (ex: Exchange) => void;
+  /** Scale from zero: lets requests for a scaled service wait for its first endpoint. */
+  readonly wait?: EndpointWaiter;
 }
 
 export interface RequestHandlers {
@@ -61,7 +65,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     });
   }
 
-  const { forward, forwarder } = createForwarding({ registry: ctx.registry, log: ctx.log, events: ctx.events, fail, requestIdHeader, draining: ctx.draining });
+  const { forward, forwarder } = createForwarding({ registry: ctx.registry, log: ctx.log, events: ctx.events, fail, requestIdHeader, draining: ctx.draining, wait: ctx.wait });
 
   function onClose(this: WithExchange<ServerResponse>): void {
     const ex = this[EXCHANGE];
@@ -135,13 +139,14 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (match.kind === 'method-not-allowed') return fail(ex, 'GW_ERR_METHOD_NOT_ALLOWED', { allow: match.allow });
     const route = match.route;
     ex.route = route;
+    ctx.routed?.(ex);
 
     const length = req.headers['content-length'];
     if (length !== undefined && Number(length) > route.config.maxBodyBytes) {
       return fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
     }
     const service = snapshot.services.get(route.service);
-    if (!service || service.pool.endpoints.length === 0) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
+    if (!service || (service.pool.endpoints.length === 0 && !ctx.wait?.accepts(service))) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
 
     prepareUpstreamHeaders(req.headers, {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/gateway-config.js';
+import type { Discovery } from '../plugin-api/discovery.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -18,6 +19,8 @@ export class PoolManager {
     private readonly registry: EndpointRegistry,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Discovery for services whose endpoints come from their scaler (`discovery: { type: scaler }`). */
+    private readonly scalerEndpoints?: (s: ServiceConfig) => Discovery | undefined,
   ) {}
 
   static keyOf(s: ServiceConfig): string {
@@ -36,10 +39,11 @@ export class PoolManager {
       return found.pool;
     }
     const plugin = plugins.discovery(s.discovery.type);
-    if (!plugin) throw new Error(`unknown discovery type ${s.discovery.type}`);   // the loader already refused it
+    const fromScaler = this.scalerEndpoints?.(s);
+    if (!plugin && !fromScaler) throw new Error(`unknown discovery type ${s.discovery.type}`);   // the loader already refused it
     const abort = new AbortController();
-    const log = this.log.child({ plugin: plugin.type, service: s.name });
-    const discovery = plugin.create(s.discovery.options, { log, signal: abort.signal, now: this.now });
+    const log = this.log.child({ plugin: s.discovery.type, service: s.name });
+    const discovery = fromScaler ?? plugin!.create(s.discovery.options, { log, signal: abort.signal, now: this.now });
     const pool = new UpstreamPool({ service: s.name, discovery, registry: this.registry, settings, log, now: this.now });
     this.#entries.set(key, { pool, refs: 1, abort });
     pool.start();

@@ -70,6 +70,14 @@ export class UpstreamPool {
     for (const e of this.endpoints) e.configure(settings);
   }
 
+  readonly #listeners = new Set<() => void>();
+
+  /** Calls `listener` after each applied discovery update (the scale-from-zero hold waits on it). Returns an unsubscribe. */
+  onUpdate(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => { this.#listeners.delete(listener); };
+  }
+
   #checker: HealthChecker | null = null;
   #checkerKey = 'null';
 
@@ -170,6 +178,7 @@ export class UpstreamPool {
       this.#o.log.error({ event: 'discovery-mass-removal', before: before.length, after: this.endpoints.length }, 'discovery dropped most endpoints at once');
     }
     this.#markReady();
+    for (const listener of this.#listeners) listener();
   }
 
   #replace(next: readonly Endpoint[]): void {

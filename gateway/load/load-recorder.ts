@@ -1,0 +1,103 @@
+import { performance } from 'node:perf_hooks';
+import type { WindowSignals } from '../plugin-api/scaler.js';
+import type { Exchange } from '../proxy/exchange.js';
+import { ServiceLoad } from './service-load.js';
+
+export const DEFAULT_STABLE_WINDOW_MS = 60_000;
+export const DEFAULT_PANIC_WINDOW_MS = 6_000;
+
+/** What the scaling loop reads for one service each tick. */
+export interface ServiceSignals {
+  readonly stable: WindowSignals;
+  readonly panic: WindowSignals;
+  readonly inFlight: number;
+  readonly waiting: number;
+  /** Milliseconds since the last request finished (or since recording began). */
+  readonly idleMs: number;
+  /** Milliseconds since recording began for this service (the windows are partial before it reaches their length). */
+  readonly recordingMs: number;
+}
+
+/**
+ * The gateway's load recorder: fed by the request handler (`routed` when a request is matched to a service,
+ * `observe` when it finishes, `waiting` from the scale-from-zero hold), read by the scaling loop. Per request it costs
+ * one Map lookup and a few typed-array writes in that service's ServiceLoad; nothing is allocated.
+ *
+ * Services are recorded from their first request; the scaling loop sets window lengths per service (`configure`).
+ */
+export class LoadRecorder {
+  readonly #services = new Map<string, ServiceLoad>();
+  readonly #windowMs = new Map<string, number>();
+
+  /** `now`: a monotonic millisecond clock (injectable for tests). */
+  constructor(readonly now: () => number = () => performance.now()) {}
+
+  #load(service: string): ServiceLoad {
+    let load = this.#services.get(service);
+    if (load === undefined) {
+      load = new ServiceLoad(this.#windowMs.get(service) ?? DEFAULT_STABLE_WINDOW_MS, this.now());
+      this.#services.set(service, load);
+    }
+    return load;
+  }
+
+  /** Sets the longest window kept for a service; a change starts its history afresh. */
+  configure(service: string, stableWindowMs: number): void {
+    this.#windowMs.set(service, stableWindowMs);
+    const load = this.#services.get(service);
+    if (load && load.windowMs !== stableWindowMs) {
+      const fresh = new ServiceLoad(stableWindowMs, this.now());
+      fresh.inFlight = load.inFlight;
+      fresh.waiting = load.waiting;
+      this.#services.set(service, fresh);
+    }
+  }
+
+  /** Forgets services no longer configured (their in-flight requests finish unrecorded). */
+  retain(services: ReadonlySet<string>): void {
+    for (const name of this.#services.keys()) if (!services.has(name)) this.#services.delete(name);
+    for (const name of this.#windowMs.keys()) if (!services.has(name)) this.#windowMs.delete(name);
+  }
+
+  /** A request was matched to a route of `service` (hot path). */
+  started(service: string): void {
+    this.#load(service).started(this.now());
+  }
+
+  /** A request of `service` finished (hot path). */
+  finished(service: string, durationMs: number, error: boolean): void {
+    this.#services.get(service)?.finished(this.now(), durationMs, error);
+  }
+
+  /** HandlerContext.routed: one call per request that matched a route. */
+  routed(ex: Exchange): void {
+    const route = ex.route;
+    if (route !== undefined) this.started(route.service);
+  }
+
+  /** HandlerContext.observe: one call per finished exchange; only routed ones were counted in. */
+  observe(ex: Exchange): void {
+    const route = ex.route;
+    if (route === undefined) return;
+    const status = ex.status;
+    this.finished(route.service, ex.durationMs(), status >= 500);
+  }
+
+  /** Requests held for a first endpoint: +1 when one is queued, -1 when it leaves the queue. */
+  waiting(service: string, delta: number): void {
+    this.#load(service).waitingChanged(this.now(), delta);
+  }
+
+  signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals {
+    const load = this.#load(service);
+    const now = this.now();
+    return {
+      stable: load.window(now, stableWindowMs),
+      panic: load.window(now, panicWindowMs),
+      inFlight: load.inFlight,
+      waiting: load.waiting,
+      idleMs: load.inFlight > 0 || load.waiting > 0 ? 0 : now - load.lastRequestAt,
+      recordingMs: now - load.createdAt,
+    };
+  }
+}

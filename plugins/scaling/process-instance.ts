@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+
+export interface InstanceSpec {
+  readonly service: string;
+  readonly command: readonly string[];
+  readonly cwd?: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly host: string;
+  readonly portEnv: string;
+  readonly healthPath: string;
+  readonly healthIntervalMs: number;
+  readonly startTimeoutMs: number;
+  readonly output: 'log' | 'inherit' | 'ignore';
+}
+
+export type InstanceState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+/** A free port on `host`, from the OS (bind port 0, read it, close). The child binds it right after. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One GET of the health path: true for a 2xx or 3xx answer within `timeoutMs`. */
+function probe(host: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path, agent: false, timeout: timeoutMs, headers: { 'user-agent': 'gantry-process-scaler', connection: 'close' } }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
+  });
+}
+
+let nextId = 1;
+
+/**
+ * One child process of the process scaler: started on a free loopback port (passed in the environment as PORT),
+ * ready once its health path answers, stopped with SIGTERM and, past the grace, SIGKILL.
+ */
+export class ProcessInstance {
+  readonly id = nextId++;
+  state: InstanceState = 'starting';
+  port = 0;
+  child: ChildProcess | undefined;
+  readonly startedAt: number;
+  readyAt = 0;
+  /** Resolves when the process is gone (or never started), with how it ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>;
+  #markExited!: (v: { code: number | null; signal: NodeJS.Signals | null; error?: string }) => void;
+  #stopping = false;
+
+  constructor(private readonly spec: InstanceSpec, private readonly log: Logger, now: number) {
+    this.startedAt = now;
+    this.exited = new Promise((resolve) => { this.#markExited = resolve; });
+  }
+
+  get address(): string {
+    const host = this.spec.host.includes(':') ? `[${this.spec.host}]` : this.spec.host;
+    return `http://${host}:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Spawns and waits for health. Resolves true when ready, false when it died or timed out (then it is stopped). */
+  async start(): Promise<boolean> {
+    const { spec } = this;
+    try {
+      this.port = await freePort(spec.host);
+    } catch (err) {
+      this.#exit({ code: null, signal: null, error: `no free port: ${(err as Error).message}` });
+      return false;
+    }
+    if (this.#stopping) { this.#exit({ code: null, signal: null }); return false; }
+    const [file, ...args] = spec.command as [string, ...string[]];
+    // `node` means the Node that runs the gateway, so the instances use the same version whatever PATH says.
+    const executable = file === 'node' ? process.execPath : file;
+    const env = { ...process.env, ...spec.env, [spec.portEnv]: String(this.port), GANTRY_SERVICE: spec.service, GANTRY_INSTANCE: String(this.id) };
+    const stdio = spec.output === 'log' ? 'pipe' : spec.output;
+    // Its own process group: a Ctrl-C in the gateway's terminal reaches the gateway, which then stops its instances
+    // gracefully after draining, instead of killing them mid-request (and seeing them as crashed).
+    const child = spawn(executable, args, { cwd: spec.cwd, env, stdio: ['ignore', stdio, stdio], detached: true });
+    this.child = child;
+    child.once('error', (err) => this.#exit({ code: null, signal: null, error: err.message }));
+    child.once('exit', (code, signal) => this.#exit({ code, signal }));
+    if (spec.output === 'log') {
+      for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
+        if (!stream) continue;
+        createInterface({ input: stream }).on('line', (line) => this.log.info({ instance: this.id, port: this.port, stream: name }, line));
+      }
+    }
+    this.log.info({ event: 'instance-starting', instance: this.id, pid: child.pid, port: this.port }, `starting instance ${this.id} on ${this.address}`);
+    const deadline = Date.now() + spec.startTimeoutMs;
+    while (this.state === 'starting' && !this.#stopping) {
+      if (await probe(spec.host, this.port, spec.healthPath, Math.min(1000, spec.healthIntervalMs * 10))) {
+        if (this.state !== 'starting' || this.#stopping) return false;
+        this.state = 'ready';
+        this.readyAt = Date.now();
+        return true;
+      }
+      if (Date.now() >= deadline) {
+        this.log.warn({ event: 'instance-start-timeout', instance: this.id, startTimeoutMs: spec.startTimeoutMs, healthPath: spec.healthPath }, `instance ${this.id} did not pass its health check in time`);
+        await this.stop(1000);
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, spec.healthIntervalMs));
+    }
+    return false;
+  }
+
+  #exit(v: { code: number | null; signal: NodeJS.Signals | null; error?: string }): void {
+    if (this.state === 'exited') return;
+    this.state = 'exited';
+    this.#markExited(v);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves when the process is gone. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    if (this.state !== 'exited') this.state = 'stopping';
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      if (!child) this.#exit({ code: null, signal: null });
+      await this.exited;
+      return;
+    }
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      this.log.warn({ event: 'instance-killed', instance: this.id, graceMs }, `instance ${this.id} ignored SIGTERM for ${graceMs} ms: SIGKILL`);
+      child.kill('SIGKILL');
+    }, graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Last resort when the gateway itself exits: no grace. */
+  kill(): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
