@@ -107,6 +107,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const scaling = new ScalingLoop({
     plugins, load, log: log.child({ component: 'scaling' }),
     readyEndpoints: (service) => holder.current?.services.get(service)?.pool.endpoints.length ?? 0,
+    observer: { scalingDecision: (d) => metricsRef?.scalingDecision(d), replicas: (s, desired, current) => metricsRef?.replicas(s, desired, current) },
   });
   const wait = new EndpointWait(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
