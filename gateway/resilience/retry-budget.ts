@@ -9,6 +9,8 @@ export class RetryBudget {
   readonly #retries: Float64Array;
   #second = -1;
   #slot = 0;
+  /** Seconds seen so far, up to the window: the floor accrues per second instead of being banked at start. */
+  #seconds = 0;
 
   constructor(private readonly ratio: number, private readonly minPerSecond: number, windowMs: number) {
     const slots = Math.max(1, Math.ceil(windowMs / 1000));
@@ -26,6 +28,7 @@ export class RetryBudget {
       this.#requests[this.#slot] = 0;
       this.#retries[this.#slot] = 0;
     }
+    this.#seconds = Math.min(n, this.#second < 0 ? 1 : this.#seconds + steps);
     this.#second = second;
   }
 
@@ -43,7 +46,7 @@ export class RetryBudget {
       requests += this.#requests[i] as number;
       retries += this.#retries[i] as number;
     }
-    const allowed = this.ratio * requests + this.minPerSecond * this.#requests.length;
+    const allowed = this.ratio * requests + this.minPerSecond * this.#seconds;
     if (retries + 1 > allowed) return false;
     this.#retries[this.#slot] = (this.#retries[this.#slot] as number) + 1;
     return true;

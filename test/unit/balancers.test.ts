@@ -140,3 +140,22 @@ t.test('slow start gives a new endpoint 10 % of its share at first and all of it
   for (let i = 0; i < 100; i++) counts[pool.indexOf(b.pick(pool, ctx(() => true, undefined, 20_000))!)]!++;
   t.same(counts, [50, 50], 'after slowStartMs, equal shares');
 });
+
+t.test('the retry budget allows ratio × requests plus a floor that accrues per second, never banked up front', async (t) => {
+  const { RetryBudget } = await import('../../gateway/resilience/retry-budget.js');
+  const budget = new RetryBudget(0.2, 3, 3000);
+  let retries = 0;
+  let requests = 0;
+  // 100 requests/s for 10 s, every one wanting a retry (an upstream failing everything).
+  for (let ms = 0; ms < 10_000; ms += 10) {
+    budget.recordRequest(ms);
+    requests++;
+    if (budget.tryAcquire(ms)) retries++;
+  }
+  t.ok(retries <= 0.2 * requests + 3 * 10, `${retries} retries for ${requests} requests over 10 s`);
+  t.ok(retries >= 0.2 * requests, 'and the budget is used');
+  const quiet = new RetryBudget(0.2, 3, 10_000);
+  let first = 0;
+  for (let i = 0; i < 50; i++) if (quiet.tryAcquire(0)) first++;
+  t.equal(first, 3, 'at start only one second of floor is available');
+});
