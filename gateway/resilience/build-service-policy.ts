@@ -61,9 +61,11 @@ export function buildServicePolicy(cfg: ServiceConfig, random: () => number = Ma
   const budget = new RetryBudget(r.budget.ratio, r.budget.minPerSecond, r.budget.windowMs);
   const retryStatuses = new Set(r.statuses);
 
-  function allowed(c: RetryCandidate | undefined, now: number): boolean {
+  // `free`: the failed try never reached an upstream (connection refused, connect timeout, open circuit), so
+  // retrying it adds no upstream load and takes nothing from the budget, which exists against retry storms.
+  function allowed(c: RetryCandidate | undefined, now: number, free = false): boolean {
     if (c === undefined || c.settled || c.closed || !c.replayable || c.deadlineAt - now < MIN_RETRY_WINDOW_MS) return false;
-    if (!budget.tryAcquire(now)) { c.budgetExhausted = true; return false; }
+    if (!free && !budget.tryAcquire(now)) { c.budgetExhausted = true; return false; }
     return true;
   }
 
@@ -82,7 +84,7 @@ export function buildServicePolicy(cfg: ServiceConfig, random: () => number = Ma
     handleWhen((err) => {
       if (!(err instanceof AttemptFailure)) return false;
       const c = (err as Carrier)[CANDIDATE];
-      return c !== undefined && mayRetryFailure(err, c.idempotent) && allowed(c, Date.now());
+      return c !== undefined && mayRetryFailure(err, c.idempotent) && allowed(c, Date.now(), err.nothingSent);
     }).orWhenResult((value) => {
       const res = value as IncomingMessage & Carrier;
       const c = res[CANDIDATE];
