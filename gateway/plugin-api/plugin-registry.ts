@@ -56,7 +56,7 @@ export class PluginRegistry {
 
   /** A new registry with these plugins added; the receiver is unchanged (a refused reload leaves no trace). */
   with(plugins: readonly DiscoveryPlugin<never>[]): PluginRegistry {
-    return new PluginRegistry([...this.#discovery.values(), ...plugins]);
+    return new PluginRegistry([...this.#discovery.values(), ...plugins], [...this.#scalers.values()]);
   }
 
   discovery(type: string): DiscoveryPlugin<Record<string, unknown>> | undefined {

@@ -126,3 +126,12 @@ t.test('an update that drops most endpoints at once is logged as an error; not-f
   t.equal(pool.status.up, true, 'not-found is an answer, not a failure');
   t.equal(registry.size, 0, 'dropped endpoints released their state');
 });
+
+t.test('a registry extended with third-party discovery plugins keeps its scalers', async (t) => {
+  const { createBuiltinRegistry } = await import('../../plugins/index.js');
+  const base = createBuiltinRegistry();
+  const extended = base.with([{ kind: 'discovery', type: 'custom', optionsSchema: { type: 'object' }, create: () => ({ async *watch() {}, async close() {} }) } as never]);
+  t.same(extended.scalerTypes().sort(), base.scalerTypes().sort());
+  t.ok(extended.scalerTypes().includes('process'));
+  t.ok(extended.discovery('custom'));
+});
