@@ -2,10 +2,10 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { configProblems } from '../helpers/config-problems.js';
 import { bearerMatches, resolveAdminToken } from '../../gateway/admin/admin-auth.js';
 import { isLoopbackHost } from '../../gateway/config/check-admin-auth.js';
 import { parseRoutes } from '../../gateway/config/load-routes-file.js';
-import { ConfigError, formatProblem } from '../../gateway/errors.js';
 import { createBuiltinRegistry } from '../../plugins/index.js';
 
 const plugins = createBuiltinRegistry();
@@ -15,15 +15,7 @@ routes:
   - { match: { path: / }, service: echo }
 `;
 
-function problems(yaml: string): string[] {
-  try {
-    parseRoutes(yaml, 'routes.yaml', plugins);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatProblem);
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 t.test('an admin listener beyond loopback without adminAuth is a config error at its line', async (t) => {
   t.same(problems(`admin: 0.0.0.0:9901\n${TAIL}`), [

@@ -1,19 +1,11 @@
 import t from 'tap';
+import { configProblems } from '../helpers/config-problems.js';
 import { parseRoutes } from '../../gateway/config/load-routes-file.js';
-import { ConfigError, formatProblem } from '../../gateway/errors.js';
 import { createBuiltinRegistry } from '../../plugins/index.js';
 
 const plugins = createBuiltinRegistry();
 
-function problems(yaml: string): string[] {
-  try {
-    parseRoutes(yaml, 'routes.yaml', plugins);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatProblem);
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const GOOD = `services:
   echo:
