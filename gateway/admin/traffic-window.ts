@@ -20,28 +20,26 @@ function bucketValueMs(k: number): number {
   return k === 0 ? LATENCY_BASE_MS : LATENCY_BASE_MS * 2 ** ((k - 0.5) / STEPS_PER_DOUBLING);
 }
 
-export interface TrafficPoint {
-  /** Bucket start, epoch ms. */
-  readonly t: number;
+/** Requests, rate, errors and latency percentiles over some span: a bucket or the whole window. */
+export interface TrafficFigures {
   readonly requests: number;
-  /** Requests per second over the bucket (over its elapsed part for the current bucket). */
+  /** Requests per second over the span (over its elapsed part for the current bucket). */
   readonly rps: number;
   readonly errors: number;
   readonly p50Ms: number | null;
   readonly p90Ms: number | null;
   readonly p99Ms: number | null;
+}
+
+export interface TrafficPoint extends TrafficFigures {
+  /** Bucket start, epoch ms. */
+  readonly t: number;
   readonly desiredReplicas: number | null;
   readonly currentReplicas: number | null;
 }
 
-export interface TrafficSummary {
+export interface TrafficSummary extends TrafficFigures {
   readonly windowMs: number;
-  readonly requests: number;
-  readonly rps: number;
-  readonly errors: number;
-  readonly p50Ms: number | null;
-  readonly p90Ms: number | null;
-  readonly p99Ms: number | null;
 }
 
 export class TrafficWindow {

@@ -1,6 +1,5 @@
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from './listen-loopback.js';
 import type { ConsulHealthEntry } from '../../plugins/discovery/consul.js';
 
 export interface ConsulStandIn {
@@ -35,7 +34,6 @@ export async function startConsulStandIn(token: string): Promise<ConsulStandIn> 
   let index = 10;
   let failing: number | null = null;
   const waiters = new Set<() => void>();
-  const sockets = new Set<Socket>();
   const wake = () => { for (const w of [...waiters]) w(); };
 
   const server = http.createServer(async (req, res) => {
@@ -66,15 +64,13 @@ export async function startConsulStandIn(token: string): Promise<ConsulStandIn> 
     res.writeHead(failing ?? 200, { 'content-type': 'application/json', 'x-consul-index': String(index), 'x-consul-knownleader': 'true' });
     res.end(JSON.stringify(body));
   });
-  server.on('connection', (s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const bound = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: bound.url,
     requests,
     setInstances: (service, entries) => { services.set(service, entries); index++; wake(); },
     failWith: (status) => { failing = status; wake(); },
     setIndex: (n) => { index = n; wake(); },
-    close: () => new Promise((resolve) => { wake(); for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+    close: () => { wake(); return bound.close(); },
   };
 }

@@ -1,6 +1,5 @@
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from './listen-loopback.js';
 import type { EndpointSlice } from '../../plugins/discovery/kubernetes.js';
 
 export interface KubernetesStandIn {
@@ -36,7 +35,6 @@ export async function startKubernetesStandIn(token: string, namespace = 'shop'):
   const history: HistoryEvent[] = [];
   const requests: string[] = [];
   const watches = new Set<{ service: string; res: http.ServerResponse }>();
-  const sockets = new Set<Socket>();
   let rv = 100;
   let oldest = rv;
   let failing: number | null = null;
@@ -76,11 +74,9 @@ export async function startKubernetesStandIn(token: string, namespace = 'shop'):
     const timer = setTimeout(() => res.end(), Number(u.searchParams.get('timeoutSeconds') ?? 1800) * 1000);
     res.once('close', () => { clearTimeout(timer); watches.delete(w); });
   });
-  server.on('connection', (s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const bound = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: bound.url,
     requests,
     apply: (slice, service, unseen) => {
       rv++;
@@ -98,7 +94,7 @@ export async function startKubernetesStandIn(token: string, namespace = 'shop'):
     },
     compact: () => { history.length = 0; oldest = rv; },
     endWatches: () => { for (const w of watches) w.res.end(); },
-    failWith: (status) => { failing = status; if (status !== null) for (const s of sockets) s.destroy(); },
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+    failWith: (status) => { failing = status; if (status !== null) bound.destroySockets(); },
+    close: () => bound.close(),
   };
 }
