@@ -7,10 +7,10 @@ import type { Selection } from '../resilience/endpoint-selector.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
-import type { Attempt } from './forwarder.js';
+import type { Attempt } from './upstream-attempt.js';
 import type { InspectedRequest } from './inspect-request.js';
 
-/** Links req and res to their exchange, for http-proxy's events, which only hand back req and res. */
+/** Links req and res to their exchange, for listeners that only get req or res as `this`. */
 export const EXCHANGE = Symbol('gantry.exchange');
 
 export type WithExchange<T> = T & { [EXCHANGE]?: Exchange };
@@ -34,8 +34,6 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   endpoint: EndpointState | undefined = undefined;
   /** The attempt under way (or the last one). */
   attempt: Attempt | undefined = undefined;
-  /** The upstream response relayed to the client. */
-  proxyRes: IncomingMessage | undefined = undefined;
   selection: Selection | undefined = undefined;
   attempts = 0;
   /** Route deadline, retries included (ms since epoch), and its timer. */
@@ -44,7 +42,10 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   idempotent = false;
   /** The body can be sent again: none, or buffered in `body`. */
   replayable = false;
-  body: Buffer[] | null = null;
+  /** What each attempt sends: null (no body), the buffered body, or the request itself (streamed once). */
+  body: Buffer | IncomingMessage | null = null;
+  /** The client sent Transfer-Encoding (the header itself is not forwarded: the upstream client frames the body). */
+  chunked = false;
   budgetExhausted = false;
   /** Why the last attempt did not stand (a failure kind or `status-503`): the label of the next retry. */
   retryReason = '';

@@ -1,5 +1,3 @@
-import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 import { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError } from 'cockatiel';
 import type { Logger } from 'pino';
 import { GatewayError, type ErrorCode } from '../errors.js';
@@ -11,7 +9,8 @@ import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { Exchange } from './exchange.js';
-import { failure, Forwarder, type Attempt } from './forwarder.js';
+import { Forwarder } from './forwarder.js';
+import { failure, type Attempt } from './upstream-attempt.js';
 
 export interface ForwardingContext {
   readonly registry: EndpointRegistry;
@@ -33,9 +32,8 @@ export interface EndpointWaiter {
 function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
   ex.deadlineTimer = undefined;
   if (ex.settled) return;
-  // http-proxy reports its own proxyTimeout as ECONNRESET; our timer knows it was the deadline and answers 504.
   ctx.fail(ex, 'GW_ERR_UPSTREAM_TIMEOUT');
-  ex.attempt?.fail(failure('timeout'));
+  ex.attempt?.timeOut();
 }
 
 /**
@@ -45,7 +43,7 @@ function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
 export function createForwarding(ctx: ForwardingContext) {
   const forwarder = new Forwarder((a: Attempt) => ctx.registry.requestDone(a.endpoint));
 
-  async function attemptOnce(ex: Exchange, service: ServiceRuntime): Promise<IncomingMessage> {
+  async function attemptOnce(ex: Exchange, service: ServiceRuntime): Promise<Attempt> {
     if (ex.settled) throw Object.assign(failure('timeout'), { [CANDIDATE]: ex });
     const now = Date.now();
     const endpoint = service.selector.select((ex.selection ??= new Selection()), ex.req, now);
@@ -57,17 +55,16 @@ export function createForwarding(ctx: ForwardingContext) {
     // The route deadline covers the try unless the per-try timeout is shorter: one timer per request by default.
     const remaining = ex.deadlineAt - now;
     const tryTimeoutMs = cfg.tryTimeoutMs < remaining ? cfg.tryTimeoutMs : 0;
-    const body = ex.body === null ? undefined : Readable.from(ex.body);
-    const run = () => forwarder.attempt(ex, endpoint, tryTimeoutMs, cfg.connectTimeoutMs, body);
+    const run = () => forwarder.attempt(ex, endpoint, tryTimeoutMs, ex.body);
     const breaker = endpoint.health.breaker;
     try {
       const res = await (breaker === null ? run() : breaker.execute(run));
       const at = Date.now();
       endpoint.latency.observe(at - now, at);
-      endpoint.health.recordStatus(res.statusCode ?? 0, cfg.outlierDetection, at,
+      endpoint.health.recordStatus(res.statusCode, cfg.outlierDetection, at,
         () => service.selector.mayEject(at, cfg.outlierDetection.maxEjectionPercent));
-      (res as IncomingMessage & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
-      ex.retryReason = `status-${res.statusCode ?? 0}`;
+      (res as Attempt & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
+      ex.retryReason = `status-${res.statusCode}`;
       return res;
     } catch (err) {
       const f = err instanceof BrokenCircuitError ? failure('broken-circuit') : err;
@@ -84,7 +81,7 @@ export function createForwarding(ctx: ForwardingContext) {
     const retry = service.policy.retry;
     const res = retry === null ? await attemptOnce(ex, service) : await retry.execute(() => attemptOnce(ex, service));
     if (ex.settled || ex.closed) {
-      res.destroy();
+      res.cancel();
       return;
     }
     ex.settled = true;
@@ -136,19 +133,19 @@ export function createForwarding(ctx: ForwardingContext) {
     if (ex.expectContinue) ex.res.writeContinue();
 
     const length = req.headers['content-length'];
-    if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > policy.bufferBodyBytes)) {
+    if (ex.chunked || (length !== undefined && Number(length) > policy.bufferBodyBytes)) {
       // Too large (or of unknown size) to keep: streamed once, never retried.
       ex.replayable = false;
+      ex.body = req;
       start(ex, service);
     } else if (length === undefined || length === '0') {
-      // No body: every attempt pipes the (already ended) request, which just ends the upstream request.
       ex.replayable = true;
       start(ex, service);
     } else {
       ex.replayable = true;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.once('end', () => { ex.body = chunks; start(ex, service); });
+      req.once('end', () => { ex.body = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks); start(ex, service); });
     }
   }
 

@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { BlockList } from 'node:net';
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) plus ones that only make sense between client and gateway. `trailer` also
-// crashes http-proxy 1.18.1 (issue 1647); `expect` is answered by the gateway itself.
-const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect'] as const;
+// Hop-by-hop headers (RFC 9110 §7.6.1) plus ones that only make sense between client and gateway: `expect` is
+// answered by the gateway itself, and the upstream client frames the body itself (chunked when its length is not
+// known), so the client's `transfer-encoding` goes too (undici refuses to send it).
+const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'transfer-encoding'] as const;
 // What an untrusted client may not tell the upstream about the path its request took.
 const CLIENT_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'] as const;
 const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding']);
@@ -54,23 +55,31 @@ export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: Forw
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'trailer', 'upgrade', 'te', 'proxy-authenticate']);
 
 /**
- * The upstream's response headers as a flat [name, value, …] list for `writeHead`, keeping case and repeated
- * fields (Set-Cookie) but not hop-by-hop ones; Node then frames the response for this client itself.
+ * The upstream's raw response headers (undici's Buffers) as a flat [name, value, …] list for `writeHead`, keeping
+ * case and repeated fields (Set-Cookie) but not hop-by-hop ones nor those named in Connection; Node then frames the
+ * response for this client itself. Latin-1 both ways, as Node's own parser and writer do, so bytes pass unchanged.
  */
-export function responseHeaderList(rawHeaders: readonly string[], connection: string | undefined): string[] {
-  let named: Set<string> | undefined;
-  if (connection !== undefined) {
-    for (const token of connection.split(',')) {
-      const n = token.trim().toLowerCase();
-      if (n && !PROTECTED.has(n)) (named ??= new Set()).add(n);
-    }
-  }
+export function responseHeaderList(raw: readonly Buffer[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
     const lower = name.toLowerCase();
-    if (RESPONSE_HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
-    out.push(name, rawHeaders[i + 1] as string);
+    if (RESPONSE_HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') {
+        for (const token of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
+          const n = token.trim().toLowerCase();
+          if (n && !PROTECTED.has(n)) (named ??= new Set()).add(n);
+        }
+      }
+      continue;
+    }
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
   }
-  return out;
+  if (named === undefined) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) {
+    if (!named.has((out[i] as string).toLowerCase())) kept.push(out[i] as string, out[i + 1] as string);
+  }
+  return kept;
 }

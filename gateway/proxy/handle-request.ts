@@ -74,11 +74,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
     const a = ex.attempt;
     if (a) {
-      if (!this.writableFinished) {
-        // The client left (or the response was cut): stop the upstream call too; http-proxy does not (issue 1520).
-        a.cancel();
-        a.proxyReq?.destroy();
-      }
+      // The client left (or the response was cut): stop the upstream call too.
+      if (!this.writableFinished) a.cancel();
       a.release();
     }
     ex.onClosed?.();
@@ -106,7 +103,6 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     // Past the limit the body stops here, even when the upstream already answered without reading it all.
     this.off('data', countBody);
     ex.attempt?.cancel();
-    ex.attempt?.proxyReq?.destroy();
     if (!ex.settled) fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
     else this.socket.destroy();   // the answer is out or streaming: stop reading; a cut answer shows its truncation
   }
@@ -145,6 +141,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (length !== undefined && Number(length) > route.config.maxBodyBytes) {
       return fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
     }
+    ex.chunked = req.headers['transfer-encoding'] !== undefined;
     const service = snapshot.services.get(route.service);
     if (!service || (service.pool.endpoints.length === 0 && !ctx.wait?.accepts(service))) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
 
@@ -159,8 +156,9 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     req.url = route.rewrite(target.path) + target.search;
 
     forward(ex, service, route);
-    // Chunked bodies have no length up front: count them as they stream.
-    if (length === undefined && req.headers['transfer-encoding'] !== undefined) req.on('data', countBody);
+    // Chunked bodies have no length up front: count them as they stream. Paused first, so our listener does not
+    // start the flow before the upstream client attaches its own (it resumes the body when it starts sending).
+    if (length === undefined && ex.chunked) req.pause().on('data', countBody);
   }
 
   return { handle, forwarder, requestIdHeader, close: () => forwarder.close() };

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Selection } from '../resilience/endpoint-selector.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
-import { classifyUpstreamError } from './forwarder.js';
+import { classifyUpstreamError } from './upstream-attempt.js';
 import type { HandlerContext, RequestHandlers } from './handle-request.js';
 import { inspectRequest, type InspectedRequest } from './inspect-request.js';
 import { writeRawError } from './raw-error.js';

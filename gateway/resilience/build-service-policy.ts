@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import {
   bulkhead, handleWhen, retry, type BulkheadPolicy, type IBackoff, type IBackoffFactory, type IRetryBackoffContext,
   type RetryPolicy,
@@ -20,6 +19,15 @@ export interface RetryCandidate {
 }
 
 /** Links an attempt's failure or answer to its request, for the policy's predicates (built once per service). */
+/** The head of an upstream answer as the retry policy sees it (gateway/proxy/upstream-attempt.ts holds it). */
+export interface UpstreamResponse {
+  readonly statusCode: number;
+  /** The upstream's Retry-After, for the backoff. */
+  readonly retryAfter: string | undefined;
+  /** Throws the answer away (it is retried), keeping its connection. */
+  drop(): void;
+}
+
 export const CANDIDATE = Symbol('gantry.retry-candidate');
 type Carrier = { [CANDIDATE]?: RetryCandidate };
 
@@ -47,8 +55,8 @@ export interface ServicePolicy {
   readonly idempotencyKeyHeader: string | null;
 }
 
-function retryAfterMs(res: IncomingMessage): number {
-  const value = res.headers['retry-after'];
+function retryAfterMs(res: UpstreamResponse): number {
+  const value = res.retryAfter;
   if (value === undefined) return 0;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
@@ -73,8 +81,8 @@ export function buildServicePolicy(cfg: ServiceConfig, random: () => number = Ma
   const backoff: IBackoffFactory<IRetryBackoffContext<unknown>> = { next: (ctx) => step(ctx) };
   function step(ctx: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
     let duration = random() * Math.min(r.backoff.maxMs, r.backoff.initialMs * 2 ** (ctx.attempt - 1));
-    const carrier = ('value' in ctx.result ? ctx.result.value : ctx.result.error) as Carrier & Partial<IncomingMessage>;
-    if ('value' in ctx.result) duration = Math.max(duration, retryAfterMs(carrier as IncomingMessage));
+    const carrier = ('value' in ctx.result ? ctx.result.value : ctx.result.error) as Carrier;
+    if ('value' in ctx.result) duration = Math.max(duration, retryAfterMs(carrier as UpstreamResponse));
     const c = carrier[CANDIDATE];
     if (c) duration = Math.max(0, Math.min(duration, c.deadlineAt - Date.now() - MIN_RETRY_WINDOW_MS));
     return { duration, next: (next) => step(next) };
@@ -86,16 +94,16 @@ export function buildServicePolicy(cfg: ServiceConfig, random: () => number = Ma
       const c = (err as Carrier)[CANDIDATE];
       return c !== undefined && mayRetryFailure(err, c.idempotent) && allowed(c, Date.now(), err.nothingSent);
     }).orWhenResult((value) => {
-      const res = value as IncomingMessage & Carrier;
+      const res = value as UpstreamResponse & Carrier;
       const c = res[CANDIDATE];
-      if (!retryStatuses.has(res.statusCode ?? 0) || !c?.idempotent) return false;
+      if (!retryStatuses.has(res.statusCode) || !c?.idempotent) return false;
       // A Retry-After beyond the deadline means the answer is the answer.
       return retryAfterMs(res) < c.deadlineAt - Date.now() && allowed(c, Date.now());
     }),
     { maxAttempts: r.attempts, backoff },
   );
-  // A retried answer is dropped: read it to the end so its socket goes back to the pool.
-  retryPolicy?.onRetry((e) => { if ('value' in e) (e.value as IncomingMessage).resume(); });
+  // A retried answer is dropped: read it to the end so its connection goes back to the pool.
+  retryPolicy?.onRetry((e) => { if ('value' in e) (e.value as UpstreamResponse).drop(); });
 
   return {
     bulkhead: bulkhead(cfg.bulkhead.maxConcurrent, cfg.bulkhead.maxQueue),

@@ -103,8 +103,10 @@ export class EndpointWait {
       this.#drop(q, held);
       if (held.ex.closed) continue;
       held.resume();
-      // A buffered body is read by listeners forward() just attached; a streamed one was piped (which resumes it).
-      if (held.ex.req.isPaused()) held.ex.req.resume();
+      // A buffered body is read by listeners forward() just attached; a streamed one is resumed by the upstream
+      // client once it sends it (resuming it here would let the data flow before anything sends it on).
+      const ex = held.ex;
+      if (ex.body !== ex.req && ex.req.isPaused()) ex.req.resume();
     }
   }
 

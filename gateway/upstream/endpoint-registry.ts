@@ -44,7 +44,7 @@ export class EndpointRegistry {
   #collect(state: EndpointState): void {
     if (state.refs > 0 || state.inFlight > 0) return;
     if (this.#states.get(state.key) === state) this.#states.delete(state.key);
-    state.agent.destroy();
+    state.destroy();
   }
 
   get size(): number {
@@ -53,7 +53,7 @@ export class EndpointRegistry {
 
   /** Closes every socket: shutdown only. */
   destroyAll(): void {
-    for (const s of this.#states.values()) s.agent.destroy();
+    for (const s of this.#states.values()) s.destroy();
     this.#states.clear();
   }
 }

@@ -30,7 +30,7 @@ export class PoolManager {
   /** `plugins`: the registry the service's config was validated against (it may hold third-party plugins). */
   acquire(s: ServiceConfig, plugins: PluginRegistry = this.plugins): UpstreamPool {
     const key = PoolManager.keyOf(s);
-    const settings = { maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs, breaker: s.circuitBreaker };
+    const settings = { maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs, connectTimeoutMs: s.connectTimeoutMs, breaker: s.circuitBreaker };
     const found = this.#entries.get(key);
     if (found) {
       found.refs++;

@@ -2,7 +2,8 @@ import autocannon from 'autocannon';
 
 /** The part of autocannon's result the tests read (its overloaded typings resolve differently across installs). */
 export interface LoadResult {
-  readonly requests: { readonly total: number };
+  /** total: answers received; sent: requests written (those in flight when the run stopped included). */
+  readonly requests: { readonly total: number; readonly sent: number };
   readonly errors: number;
   readonly timeouts: number;
   readonly non2xx: number;

@@ -67,7 +67,8 @@ t.test('etcd: keys added and removed under load move traffic with 0 failed reque
   t.equal(result.errors, 0, 'no socket errors');
   t.equal(result.timeouts, 0, 'no timeouts');
   t.equal(result.non2xx, 0, 'no failed responses');
-  t.ok(result.requests.total > 1000, `${result.requests.total} requests in 4 s`);
+  // Enough traffic to see it move; not a speed bar (bench/ measures speed).
+  t.ok(result.requests.total > 300, `${result.requests.total} requests in 4 s`);
   t.ok(movedMs < 500, `traffic reached the added endpoint ${movedMs} ms after the put`);
   t.ok(lastA < 500, `the removed endpoint's last request arrived ${lastA} ms after the delete`);
   t.ok(a.hits() - aBefore < result.requests.total / 10, 'and it got almost nothing after the delete');

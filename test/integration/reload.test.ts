@@ -24,14 +24,14 @@ t.test('a reload swaps the routes; an unchanged file is a no-op; endpoint socket
   const gw = await startGateway(config(up.url, 'a'));
   t.teardown(async () => { await gw.close(); await up.close(); });
   t.equal((await fetch(`${gw.url}/only-a`)).status, 200);
-  const agent = gw.gateway.current().services.get('svc')!.pool.endpoints[0]!.agent;
+  const pool = gw.gateway.current().services.get('svc')!.pool.endpoints[0]!.pool;
 
   await gw.rewrite(config(up.url, 'b'));
   const applied = await gw.gateway.reload();
   t.match(applied, { result: 'applied', generation: 2, changes: { routes: { added: ['only-b'], removed: ['only-a'], changed: [] }, services: { changed: ['svc'] } } });
   t.equal((await fetch(`${gw.url}/only-a`)).status, 404);
   t.equal((await fetch(`${gw.url}/only-b`)).status, 200);
-  t.equal(gw.gateway.current().services.get('svc')!.pool.endpoints[0]!.agent, agent, 'the endpoint kept its agent');
+  t.equal(gw.gateway.current().services.get('svc')!.pool.endpoints[0]!.pool, pool, 'the endpoint kept its connection pool');
   t.equal(up.openSockets(), 1, 'and its pooled socket');
 
   t.match(await gw.gateway.reload(), { result: 'unchanged', generation: 2 });

@@ -36,7 +36,8 @@ t.test('one of three upstreams killed under load: 0 failed GETs, then 0 duplicat
   const gets = runLoad({ url: `${gw.url}/get`, connections: 16, duration: 3 });
   setTimeout(() => { void ups[1]!.kill(); }, 1000);
   const g = await gets;
-  t.ok(g.requests.total > 1000, `${g.requests.total} GETs`);
+  // Enough traffic that requests were in flight when the upstream died; not a speed bar (bench/ measures speed).
+  t.ok(g.requests.total > 300, `${g.requests.total} GETs`);
   t.equal(g.errors + g.timeouts + g.non2xx, 0, 'no GET failed: refused and reset tries went to another endpoint');
 
   // POSTs: a fresh set of three, one killed mid-run. Only connect failures are retried for POST.
@@ -55,7 +56,7 @@ t.test('one of three upstreams killed under load: 0 failed GETs, then 0 duplicat
   const counts = new Map<string, number>();
   for (const s of seen) counts.set(s, (counts.get(s) ?? 0) + 1);
   const duplicates = [...counts.values()].filter((n) => n > 1).length;
-  t.ok(p.requests.total > 500, `${p.requests.total} POSTs`);
+  t.ok(p.requests.total > 150, `${p.requests.total} POSTs`);
   t.equal(duplicates, 0, 'no POST reached the upstreams twice');
   t.ok(p.non2xx + p.errors <= 8, `failed POSTs (${p.non2xx + p.errors}) at most the POSTs in flight on the killed host`);
 });
@@ -110,9 +111,10 @@ t.test('retry storm: an upstream answering 503 to everything sees at most 1.2 x 
   const clientRequests = r.requests.total;
   t.ok(clientRequests >= rate * seconds * 0.8, `${clientRequests} client requests`);
   t.equal(r.non2xx, clientRequests, 'the 503s are passed on');
-  // The budget counts in whole seconds: the run touches at most ceil(duration) + 1 of them.
+  // The budget counts in whole seconds: the run touches at most ceil(duration) + 1 of them. Requests still in
+  // flight when the run stops reached the upstream but are not among the answers counted: the bar uses those sent.
   const activeSeconds = Math.ceil((r as unknown as { duration: number }).duration) + 1;
-  const bar = 1.2 * clientRequests + 3 * activeSeconds;
+  const bar = 1.2 * r.requests.sent + 3 * activeSeconds;
   t.ok(seen <= bar, `upstream saw ${seen} for ${clientRequests} client requests over ${activeSeconds} s (bar ${bar})`);
   t.ok(seen > clientRequests, 'some retries did happen');
 });

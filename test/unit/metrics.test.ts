@@ -6,7 +6,7 @@ import { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 import type { DiscoveryStatus } from '../../gateway/upstream/upstream-pool.js';
 import { parsePromText, promTypes, sampleValue, type PromSample } from '../helpers/prom-text.js';
 
-const SETTINGS = { maxSockets: 1, idleTimeoutMs: 1000, breaker: { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 } };
+const SETTINGS = { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker: { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 } };
 
 interface FakeService { endpoints: EndpointState[]; status: DiscoveryStatus }
 
@@ -39,7 +39,7 @@ function setup() {
   return {
     metrics, a, b, scrape, tick: (ms: number) => { clock += ms; },
     swap: (s: RuntimeSnapshot) => { current = s; metrics.configLoaded(s); },
-    destroy: () => { a.agent.destroy(); b.agent.destroy(); },
+    destroy: () => { a.destroy(); b.destroy(); },
   };
 }
 

@@ -1,0 +1,188 @@
+import { errors, type Dispatcher } from 'undici';
+import type { ErrorCode } from '../errors.js';
+import type { UpstreamResponse } from '../resilience/build-service-policy.js';
+import { AttemptFailure, type AttemptFailureKind } from '../resilience/is-retryable.js';
+import type { EndpointState } from '../upstream/endpoint-state.js';
+import type { Exchange } from './exchange.js';
+import { responseHeaderList } from './forwarded-headers.js';
+
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const BAD_RESPONSE_ERRORS = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'ERR_INVALID_CHAR']);
+const KIND_CODE: Record<AttemptFailureKind, ErrorCode> = {
+  'connect': 'GW_ERR_UPSTREAM_CONNECT',
+  'connect-timeout': 'GW_ERR_UPSTREAM_TIMEOUT',
+  'reset': 'GW_ERR_UPSTREAM_RESET',
+  'timeout': 'GW_ERR_UPSTREAM_TIMEOUT',
+  'bad-response': 'GW_ERR_UPSTREAM_BAD_RESPONSE',
+  'broken-circuit': 'GW_ERR_NO_ENDPOINT',
+  'cancelled': 'GW_ERR_UPSTREAM_RESET',
+};
+
+/** Maps an error of an upstream call (socket, parser, undici) to how the attempt failed. */
+export function classifyUpstreamError(err: unknown): AttemptFailure {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  // undici's parser errors carry no code when llhttp gave none (garbage instead of a status line, a bare CR).
+  if (err instanceof errors.HTTPParserError) return new AttemptFailure('bad-response', KIND_CODE['bad-response'], false, { cause: err });
+  if (CONNECT_ERRORS.has(code)) return new AttemptFailure('connect', KIND_CODE.connect, true, { cause: err });
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return new AttemptFailure('connect-timeout', KIND_CODE['connect-timeout'], true, { cause: err });
+  if (code.startsWith('HPE_') || BAD_RESPONSE_ERRORS.has(code)) return new AttemptFailure('bad-response', KIND_CODE['bad-response'], false, { cause: err });
+  return new AttemptFailure('reset', KIND_CODE.reset, false, { cause: err });
+}
+
+export function failure(kind: AttemptFailureKind): AttemptFailure {
+  return new AttemptFailure(kind, KIND_CODE[kind], kind === 'connect-timeout' || kind === 'broken-circuit');
+}
+
+const RETRY_AFTER = 'retry-after';
+
+/**
+ * One try of one request against one endpoint, as an undici dispatch handler: `resolve` gets the response head
+ * (the connection is paused there), `reject` an AttemptFailure. The gateway then relays the answer (`relay`), or
+ * drops it for a retry (`drop`), or gives up (`cancel`). Owns the per-try timer and the endpoint's in-flight count.
+ *
+ * Callbacks rather than streams: no IncomingMessage, no pipe and its listeners per request; the body goes
+ * straight from undici's parser to the client's ServerResponse, with backpressure through `resume`.
+ */
+export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** Set by our timers before they abort the call, so the error that follows is classified right. */
+  abortedAs: AttemptFailureKind | undefined = undefined;
+  /** The head arrived or the try failed: later events only concern the body. */
+  done = false;
+  released = false;
+  statusCode = 0;
+  statusText = '';
+  retryAfter: string | undefined = undefined;
+  /** The response headers to relay, hop-by-hop ones already gone. */
+  headers: string[] = [];
+  /** The answer goes to the client (relay) or nowhere (drop); until then the connection is paused. */
+  relaying = false;
+  dropped = false;
+  /** The upstream finished the response (before or after it was relayed). */
+  complete = false;
+  /** The upstream failed after the head: a relayed body is cut. */
+  broken = false;
+  #abort: ((err?: Error) => void) | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
+  readonly #onDrain = (): void => { this.#resume?.(); };
+
+  constructor(
+    readonly ex: Exchange,
+    readonly endpoint: EndpointState,
+    readonly resolve: (res: Attempt) => void,
+    readonly reject: (err: AttemptFailure) => void,
+    readonly onRelease: (a: Attempt) => void,
+  ) {}
+
+  // ---- undici's side -------------------------------------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    // Given up while queued for a connection (timeout, client gone): never send it.
+    if (this.done) abort(new Error('attempt abandoned'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true;   // 1xx informational: not ours to relay (Expect is answered by the gateway)
+    this.#resume = resume;
+    if (this.done) { this.#abort?.(); return false; }
+    this.done = true;
+    this.clearTimer();
+    this.statusCode = statusCode;
+    this.statusText = statusText;
+    this.headers = responseHeaderList(rawHeaders);
+    for (let i = 0; i < this.headers.length; i += 2) {
+      if ((this.headers[i] as string).length === RETRY_AFTER.length && (this.headers[i] as string).toLowerCase() === RETRY_AFTER) this.retryAfter = this.headers[i + 1];
+    }
+    this.resolve(this);
+    return false;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (!this.relaying) return true;   // dropped: read to the end so the connection can be reused
+    const res = this.ex.res;
+    this.ex.bytes += chunk.length;
+    if (res.write(chunk)) return true;
+    res.once('drain', this.#onDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    this.complete = true;
+    if (this.relaying) this.#finish();
+    this.release();
+  }
+
+  #finish(): void {
+    const { req, res } = this.ex;
+    if (req.complete) { res.end(); return; }
+    // The upstream answered before the client sent its whole body. undici stops sending it and destroys the
+    // request stream, so the rest can no longer be read off the connection: close it once the answer is out.
+    const socket = res.socket;
+    res.end(() => socket?.destroy());
+  }
+
+  onError(err: Error): void {
+    if (!this.done) {
+      this.fail(this.abortedAs ? failure(this.abortedAs) : classifyUpstreamError(err));
+      return;
+    }
+    // After the head: the upstream died mid-body (or we aborted it). Cut the client so it sees the truncation.
+    this.broken = true;
+    if (this.relaying && !this.ex.res.writableEnded) this.ex.res.destroy();
+    this.release();
+  }
+
+  // ---- the gateway's side --------------------------------------------------------------------------------------
+
+  fail(err: AttemptFailure): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTimer();
+    this.#abort?.(err);
+    this.release();
+    this.reject(err);
+  }
+
+  /** Sends the held answer on: the caller has written the head. */
+  relay(): void {
+    this.relaying = true;
+    if (this.complete) this.#finish();
+    else this.#resume?.();
+  }
+
+  /** Drops the held answer (it is being retried): its body is read and thrown away, keeping the connection. */
+  drop(): void {
+    this.dropped = true;
+    this.#resume?.();
+  }
+
+  /** The gateway gives up on this try (client gone, body over the limit, answer not wanted): not the endpoint's fault. */
+  cancel(): void {
+    if (!this.done) {
+      this.abortedAs = 'cancelled';
+      this.fail(failure('cancelled'));
+      return;
+    }
+    if (!this.complete) this.#abort?.(new Error('cancelled by the gateway'));
+    this.release();
+  }
+
+  /** Our timers: the try or the route deadline ran out. */
+  timeOut(kind: 'timeout' | 'connect-timeout' = 'timeout'): void {
+    if (this.done) return;
+    this.abortedAs = kind;
+    this.fail(failure(kind));
+  }
+
+  clearTimer(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+  }
+
+  /** The try is over for the endpoint (failed, or its response was read or dropped). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease(this);
+  }
+}
