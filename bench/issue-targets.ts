@@ -22,7 +22,10 @@ const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 function notJudged(a: SystemSummary | undefined, b: SystemSummary | undefined, names: readonly [string, string]): string | null {
   if (!a || a.rounds === 0) return `not judged: ${names[0]} did not run`;
   if (!b || b.rounds === 0) return `not judged: ${names[1]} did not run`;
-  const bad = [a, b].flatMap((s, i) => (errorsIn(s) > 0 ? [`${names[i]} had ${errorsIn(s)} errors`] : []));
+  const bad = [a, b].flatMap((s, i) => {
+    if (errorsIn(s) > 0) return [`${names[i]} had ${errorsIn(s)} errors`];
+    return s.rps > 0 ? [] : [`${names[i]} answered nothing`];
+  });
   return bad.length ? `not judged: ${bad.join(', ')}` : null;
 }
 

@@ -48,8 +48,9 @@ export function summarize(system: Pick<System, 'name' | 'kind'>, samples: readon
     rps: median(s.map((x) => x.rps)),
     rpsMin: Math.min(...s.map((x) => x.rps)),
     rpsMax: Math.max(...s.map((x) => x.rps)),
-    p50Ms: median(s.map((x) => x.p50Ms)),
-    p99Ms: median(s.map((x) => x.p99Ms)),
+    // Over the rounds that had responses: a round without any has no latency (NaN).
+    p50Ms: median(s.map((x) => x.p50Ms).filter(Number.isFinite)),
+    p99Ms: median(s.map((x) => x.p99Ms).filter(Number.isFinite)),
     httpErrors: s.reduce((n, x) => n + x.httpErrors, 0),
     socketErrors: s.reduce((n, x) => n + x.socketErrors, 0),
     proxyCpuPct: medianOrNull(s.map((x) => x.proxyCpuPct)),

@@ -103,9 +103,11 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
     // Every live process of the benchmark, so that idle systems count as ours and not as "other".
     const children: Child[] = [upstream.child, ...live.flatMap((x) => (x.running.child && !x.dropped ? [x.running.child] : []))];
     const before = cpuSnapshot(children);
-    const r = await loadgen.run(group, { url: url(l), request: scenario.request, connections: scenario.connections, durationS, cpu: clientCpu });
+    const measured = await loadgen.run(group, { url: url(l), request: scenario.request, connections: scenario.connections, durationS, cpu: clientCpu });
     const use = cpuUse(before, cpuSnapshot(children));
-    l.responses += r.requests;
+    l.responses += measured.requests;
+    // No response at all: wrk reports latencies of 0 then (autocannon null), which would read as the fastest row.
+    const r = measured.requests > 0 ? measured : { ...measured, p50Ms: Number.NaN, p99Ms: Number.NaN };
     const proxyCpuPct = l.running.child ? (use.groups[children.indexOf(l.running.child)] ?? null) : null;
     return { ...r, proxyCpuPct, upstreamCpuPct: use.groups[0] ?? null, loadgenCpuPct: use.reaped, otherCpuPct: use.other };
   };
@@ -151,6 +153,9 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
   const summaries = live.map((l) => summarize(l.system, samples));
   if (plan.quick) warnings.unshift('quick run (--quick): short rounds, indicative only');
   if (env.busy !== null && env.busy > 10) warnings.push(`the machine was already ${Math.round(env.busy)}% busy before the run: something else competes for the CPUs`);
+  for (const x of samples.filter((y) => y.requests === 0)) {
+    warnings.push(`${x.system} answered no request in round ${x.round} (a response slower than the round is not counted): its latency is unknown and its req/s is 0`);
+  }
   for (const s of summaries) {
     if (s.httpErrors + s.socketErrors > 0) warnings.push(`${s.system}: ${s.httpErrors} HTTP errors and ${s.socketErrors} socket errors; its numbers are not comparable`);
   }
