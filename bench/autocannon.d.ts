@@ -8,6 +8,9 @@ declare module 'autocannon' {
     duration?: number;
     pipelining?: number;
     timeout?: number;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
   }
 
   interface Result {

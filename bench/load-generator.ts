@@ -5,9 +5,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, type Child, type ProcessGroup } from './processes.js';
 
+/** What every request of a run looks like (the same request over and over). */
+export interface RequestShape {
+  readonly method: 'GET' | 'POST';
+  /** Headers besides the load generator's own (e.g. Host, to hit a host route). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body, sent with Content-Length; '' for none. */
+  readonly body: string;
+}
+
 /** One closed-loop run: `connections` keep-alive connections, each sending its next request as soon as the last answers. */
 export interface LoadRun {
   readonly url: string;
+  readonly request: RequestShape;
   readonly connections: number;
   readonly durationS: number;
   /** taskset -c CPU for the load generator, if any. */
@@ -40,9 +50,9 @@ const MARK = 'GANTRY-BENCH-RESULT ';
 
 /**
  * wrk prints its own summary with percentiles rounded for humans; this script prints the raw numbers (microseconds)
- * as one JSON line instead. It only defines done(), so wrk's per-request fast path (no Lua) is kept.
+ * as one JSON line instead. It defines no request() function, so wrk's per-request fast path (no Lua) is kept.
  */
-const WRK_SCRIPT = `
+const WRK_DONE = `
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('${MARK}{"requests":%.0f,"durationUs":%.0f,"p50Us":%.1f,"p99Us":%.1f,"status":%.0f,"socket":%.0f}\\n',
@@ -73,12 +83,30 @@ function wrk(path: string, workDir: string, reason: string): LoadGenerator {
     const text = String((err as { stdout?: string }).stdout ?? '');
     version = text.split('\n')[0]?.replace(/\s*\[.*$/, '').trim() || 'wrk';
   }
-  const script = join(workDir, 'wrk-result.lua');
-  writeFileSync(script, WRK_SCRIPT);
+  const scripts = new Map<string, string>();
+  // One script per request shape, written to the run's work dir. The request is set in globals, not in a request()
+  // function, so wrk formats it once and keeps its fast path.
+  const scriptFor = (request: RequestShape): string => {
+    const key = JSON.stringify(request);
+    let file = scripts.get(key);
+    if (file === undefined) {
+      const lines = [`wrk.method = ${JSON.stringify(request.method)}`];
+      // wrk adds its own Host unless wrk.headers["Host"] is set, spelled so: a "host" would make two Host headers.
+      for (const [name, value] of Object.entries(request.headers)) {
+        const canonical = name.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase());
+        lines.push(`wrk.headers[${JSON.stringify(canonical)}] = ${JSON.stringify(value)}`);
+      }
+      if (request.body) lines.push(`wrk.body = ${JSON.stringify(request.body)}`);
+      file = join(workDir, `wrk-${scripts.size}.lua`);
+      writeFileSync(file, `${lines.join('\n')}\n${WRK_DONE}`);
+      scripts.set(key, file);
+    }
+    return file;
+  };
   return {
     name: 'wrk', label: `${version}, 1 thread`, reason,
     async run(group, r) {
-      const child = group.spawn('wrk', path, ['-t1', `-c${r.connections}`, `-d${r.durationS}s`, '--timeout', '5s', '-s', script, r.url], {
+      const child = group.spawn('wrk', path, ['-t1', `-c${r.connections}`, `-d${r.durationS}s`, '--timeout', '5s', '-s', scriptFor(r.request), r.url], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
       const raw = JSON.parse(await collect(child, 'wrk')) as { requests: number; durationUs: number; p50Us: number; p99Us: number; status: number; socket: number };
@@ -98,7 +126,7 @@ function autocannon(reason: string): LoadGenerator {
   return {
     name: 'autocannon', label: `autocannon ${pkg.version}, 1 process`, reason,
     async run(group, r) {
-      const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS)], {
+      const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request)], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
       return JSON.parse(await collect(child, 'autocannon')) as LoadResult;

@@ -1,12 +1,16 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-/** The absolute path of `name` on $PATH, or null. */
-export function findExecutable(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+/**
+ * The absolute path of `name` on $PATH (then in `alsoIn`), or null. nginx and haproxy live in /usr/sbin, which a
+ * non-root PATH often lacks.
+ */
+export function findExecutable(name: string, alsoIn: readonly string[] = []): string | null {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...alsoIn]) {
     if (!dir) continue;
     const file = join(dir, name);
     try {
@@ -20,8 +24,8 @@ export function findExecutable(name: string): string | null {
 /** Which CPU each side of the benchmark runs on. */
 export interface Pinning {
   readonly enabled: boolean;
-  /** CPU list for the gateway (taskset -c), when enabled. */
-  readonly gatewayCpu: string;
+  /** CPU list for the proxy under test (taskset -c), when enabled: every proxy system gets the same one. */
+  readonly proxyCpu: string;
   /** CPU list for the upstream and the load generator, when enabled. */
   readonly clientCpu: string;
   /** One line for the output: what was pinned where, or why nothing was. */
@@ -29,14 +33,14 @@ export interface Pinning {
 }
 
 export function detectPinning(disabled: boolean): Pinning {
-  const off = (why: string): Pinning => ({ enabled: false, gatewayCpu: '', clientCpu: '', description: `none (${why}); every process shares all CPUs` });
+  const off = (why: string): Pinning => ({ enabled: false, proxyCpu: '', clientCpu: '', description: `none (${why}); every process shares all CPUs` });
   if (disabled) return off('--no-pin');
   if (!findExecutable('taskset')) return off('taskset not found');
   const cpus = availableParallelism();
   if (cpus < 2) return off(`only ${cpus} CPU available`);
   return {
-    enabled: true, gatewayCpu: '0', clientCpu: '1',
-    description: 'taskset -c 0 for gantry; taskset -c 1 for the upstream and the load generator',
+    enabled: true, proxyCpu: '0', clientCpu: '1',
+    description: 'taskset -c 0 for the proxy under test (every proxy system alike); taskset -c 1 for the upstream and the load generator',
   };
 }
 
@@ -63,6 +67,13 @@ export interface SpawnOptions {
 }
 
 /**
+ * Run in front of every child: 1 000 client connections through a proxy need more than 2 000 descriptors (client and
+ * upstream side), more than the common soft limit of 1024. Raise it as far as allowed (root may go past the hard
+ * limit), then exec the command, so the pid, the process group and the signals stay the command's own.
+ */
+const RAISE_OPEN_FILES = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
+
+/**
  * Every process the benchmark starts. Each child leads its own process group (detached), so a kill reaches whatever
  * it exec'd or forked (`timeout` -> `taskset` -> node), and a Ctrl-C reaches only the runner, which then stops them
  * in order.
@@ -78,7 +89,7 @@ export class ProcessGroup {
     // the whole group, and Gantry, which handles one SIGTERM, would die of the second before flushing its log).
     if (this.#timeout) argv.push(this.#timeout, '--foreground', '--kill-after=5', `${Math.ceil(options.maxLifetimeS)}s`);
     if (options.cpu !== undefined && this.#taskset) argv.push(this.#taskset, '-c', options.cpu);
-    argv.push(command, ...args);
+    argv.push('sh', '-c', RAISE_OPEN_FILES, 'sh', command, ...args);
     const proc = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: options.stdio ?? 'ignore', env: options.env ?? process.env });
     let alive = true;
     const exited = new Promise<ExitStatus & { error?: Error }>((resolve) => {
@@ -224,4 +235,20 @@ export async function machineBusyPct(sampleMs = 1000): Promise<number | null> {
   const b = cpuTimes();
   if (!a || !b || b.total === a.total) return null;
   return (100 * (b.busy - a.busy)) / (b.total - a.total);
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, for servers whose config needs a port number (nginx, HAProxy)
+ * rather than taking port 0 and saying which one they got. Another process could take it in between; the server
+ * would then fail to start and say so.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

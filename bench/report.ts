@@ -3,15 +3,14 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { LoadResult } from './load-generator.js';
 import { fmt, median, ratio } from './stats.js';
+import type { System } from './systems/system.js';
 
-export type Target = 'direct' | 'gantry';
-
-/** One measured round against one target. */
+/** One measured round against one system. */
 export interface RoundSample extends LoadResult {
-  readonly target: Target;
+  readonly system: string;
   readonly round: number;
-  /** CPU used by the Gantry / upstream process over the round, in % of one core; null where /proc is missing. */
-  readonly gantryCpuPct: number | null;
+  /** CPU used by the proxy's processes / the upstream over the round, in % of one core; null where /proc is missing or there is no proxy. */
+  readonly proxyCpuPct: number | null;
   readonly upstreamCpuPct: number | null;
   /** The load generator's CPU over the round (from the runner's reaped-children time). */
   readonly loadgenCpuPct: number | null;
@@ -19,8 +18,9 @@ export interface RoundSample extends LoadResult {
   readonly otherCpuPct: number | null;
 }
 
-export interface TargetSummary {
-  readonly target: Target;
+export interface SystemSummary {
+  readonly system: string;
+  readonly kind: System['kind'];
   readonly rounds: number;
   readonly rps: number;
   readonly rpsMin: number;
@@ -29,7 +29,7 @@ export interface TargetSummary {
   readonly p99Ms: number;
   readonly httpErrors: number;
   readonly socketErrors: number;
-  readonly gantryCpuPct: number | null;
+  readonly proxyCpuPct: number | null;
   readonly upstreamCpuPct: number | null;
   readonly loadgenCpuPct: number | null;
   readonly otherCpuPct: number | null;
@@ -40,23 +40,37 @@ function medianOrNull(values: readonly (number | null)[]): number | null {
   return known.length ? median(known) : null;
 }
 
-/** Medians over the rounds (errors are summed: any is too many). */
-export function summarize(target: Target, samples: readonly RoundSample[]): TargetSummary {
-  const s = samples.filter((x) => x.target === target);
+/** Medians over the system's rounds (errors are summed: any is too many). */
+export function summarize(system: Pick<System, 'name' | 'kind'>, samples: readonly RoundSample[]): SystemSummary {
+  const s = samples.filter((x) => x.system === system.name);
   return {
-    target, rounds: s.length,
+    system: system.name, kind: system.kind, rounds: s.length,
     rps: median(s.map((x) => x.rps)),
     rpsMin: Math.min(...s.map((x) => x.rps)),
     rpsMax: Math.max(...s.map((x) => x.rps)),
-    p50Ms: median(s.map((x) => x.p50Ms)),
-    p99Ms: median(s.map((x) => x.p99Ms)),
+    // Over the rounds that had responses: a round without any has no latency (NaN).
+    p50Ms: median(s.map((x) => x.p50Ms).filter(Number.isFinite)),
+    p99Ms: median(s.map((x) => x.p99Ms).filter(Number.isFinite)),
     httpErrors: s.reduce((n, x) => n + x.httpErrors, 0),
     socketErrors: s.reduce((n, x) => n + x.socketErrors, 0),
-    gantryCpuPct: target === 'gantry' ? medianOrNull(s.map((x) => x.gantryCpuPct)) : null,
+    proxyCpuPct: medianOrNull(s.map((x) => x.proxyCpuPct)),
     upstreamCpuPct: medianOrNull(s.map((x) => x.upstreamCpuPct)),
     loadgenCpuPct: medianOrNull(s.map((x) => x.loadgenCpuPct)),
     otherCpuPct: medianOrNull(s.map((x) => x.otherCpuPct)),
   };
+}
+
+/** The rows every ratio is taken against: direct, nginx, and the fastest Node peer that ran (by median req/s). */
+export interface References {
+  readonly direct?: SystemSummary;
+  readonly nginx?: SystemSummary;
+  readonly bestNode?: SystemSummary;
+}
+
+export function references(summaries: readonly SystemSummary[]): References {
+  const measured = summaries.filter((s) => s.rounds > 0);
+  const nodes = measured.filter((s) => s.kind === 'node').sort((a, b) => b.rps - a.rps);
+  return { direct: measured.find((s) => s.kind === 'direct'), nginx: measured.find((s) => s.system === 'nginx'), bestNode: nodes[0] };
 }
 
 export interface MachineInfo {
@@ -91,63 +105,70 @@ export function machineInfo(repoRoot: string): MachineInfo {
   };
 }
 
-const HEAD = ['', 'req/s', 'req/s min–max', 'p50', 'p99', 'errors', 'CPU gantry', 'CPU upstream', 'CPU loadgen', 'CPU other'];
+const HEAD = ['', 'req/s', 'req/s min–max', 'p50', 'p99', 'p99 − direct', 'errors', 'CPU proxy', 'CPU upstream', 'CPU loadgen', 'CPU other', '÷ direct', '÷ nginx', '÷ best Node'];
 
-function rows(direct: TargetSummary, gantry: TargetSummary): string[][] {
-  const row = (s: TargetSummary) => [
-    s.target, fmt.rps(s.rps), `${fmt.rps(s.rpsMin)}–${fmt.rps(s.rpsMax)}`, fmt.ms(s.p50Ms), fmt.ms(s.p99Ms), String(s.httpErrors + s.socketErrors),
-    s.target === 'gantry' ? fmt.pct(s.gantryCpuPct) : '–', fmt.pct(s.upstreamCpuPct), fmt.pct(s.loadgenCpuPct), fmt.pct(s.otherCpuPct),
-  ];
-  return [
-    row(direct),
-    row(gantry),
-    ['gantry/direct', fmt.ratio(ratio(gantry.rps, direct.rps)), '', fmt.ratio(ratio(gantry.p50Ms, direct.p50Ms)), fmt.ratio(ratio(gantry.p99Ms, direct.p99Ms)), '', '', '', '', ''],
-  ];
+function rows(summaries: readonly SystemSummary[]): string[][] {
+  const ref = references(summaries);
+  const rpsRatio = (s: SystemSummary, to: SystemSummary | undefined) => (to && s !== to ? fmt.ratio(ratio(s.rps, to.rps)) : s === to ? '1.00×' : '–');
+  return summaries.filter((s) => s.rounds > 0).map((s) => [
+    s.system, fmt.rps(s.rps), `${fmt.rps(s.rpsMin)}–${fmt.rps(s.rpsMax)}`, fmt.ms(s.p50Ms), fmt.ms(s.p99Ms),
+    ref.direct && s !== ref.direct ? fmt.addedMs(s.p99Ms - ref.direct.p99Ms) : '–',
+    String(s.httpErrors + s.socketErrors),
+    s.kind === 'direct' ? '–' : fmt.pct(s.proxyCpuPct), fmt.pct(s.upstreamCpuPct), fmt.pct(s.loadgenCpuPct), fmt.pct(s.otherCpuPct),
+    rpsRatio(s, ref.direct), rpsRatio(s, ref.nginx), rpsRatio(s, ref.bestNode),
+  ]);
 }
 
-/** The summary as an aligned plain-text table for the terminal. */
-export function consoleTable(direct: TargetSummary, gantry: TargetSummary): string {
-  const all = [HEAD, ...rows(direct, gantry)];
+/** The summaries as an aligned plain-text table for the terminal. */
+export function consoleTable(summaries: readonly SystemSummary[]): string {
+  const all = [HEAD, ...rows(summaries)];
   const widths = HEAD.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   return all.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
-export function markdownTable(direct: TargetSummary, gantry: TargetSummary): string {
+export function markdownTable(summaries: readonly SystemSummary[]): string {
   const line = (r: readonly string[]) => `| ${r.join(' | ')} |`;
-  const body = rows(direct, gantry).map((r, i) => (i === 2 ? [`**${r[0]}**`, ...r.slice(1).map((c) => (c ? `**${c}**` : ''))] : r));
+  const body = rows(summaries).map((r) => (r[0]!.startsWith('gantry') ? r.map((c, i) => (i === 0 ? `**${c}**` : c)) : r));
   return [line(HEAD), line(HEAD.map((_, i) => (i === 0 ? '---' : '---:'))), ...body.map(line)].join('\n');
 }
 
-export function roundLine(s: RoundSample, rounds: number): string {
+export function roundLine(s: RoundSample, rounds: number, nameWidth: number): string {
   const cpu = [
-    s.target === 'gantry' ? `gantry ${fmt.pct(s.gantryCpuPct)}` : '', `upstream ${fmt.pct(s.upstreamCpuPct)}`,
+    s.proxyCpuPct === null ? '' : `proxy ${fmt.pct(s.proxyCpuPct)}`, `upstream ${fmt.pct(s.upstreamCpuPct)}`,
     `loadgen ${fmt.pct(s.loadgenCpuPct)}`, `other ${fmt.pct(s.otherCpuPct)}`,
   ].filter(Boolean).join(', ');
   const errors = s.httpErrors + s.socketErrors > 0 ? `  ERRORS: ${s.httpErrors} HTTP, ${s.socketErrors} socket` : '';
-  return `round ${s.round}/${rounds}  ${s.target.padEnd(6)}  ${fmt.rps(s.rps).padStart(7)} req/s  p50 ${fmt.ms(s.p50Ms).padStart(8)}  p99 ${fmt.ms(s.p99Ms).padStart(8)}  CPU: ${cpu}${errors}`;
+  return `round ${s.round}/${rounds}  ${s.system.padEnd(nameWidth)}  ${fmt.rps(s.rps).padStart(7)} req/s  p50 ${fmt.ms(s.p50Ms).padStart(8)}  p99 ${fmt.ms(s.p99Ms).padStart(8)}  CPU: ${cpu}${errors}`;
 }
 
-export interface ResultsSection {
+/** What one scenario's run produced (bench/run-scenario.ts): everything the report needs from it. */
+export interface ScenarioOutcome {
+  readonly plan: string;
+  /** One line per system: how it ran, or why it was skipped. */
+  readonly systems: readonly string[];
+  readonly summaries: readonly SystemSummary[];
+  readonly samples: readonly RoundSample[];
+  /** Computed lines under the table: the reference rows, issue 8's targets, comparisons. */
+  readonly findings: readonly string[];
+  readonly notes: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+export interface ResultsSection extends ScenarioOutcome {
   readonly date: Date;
   readonly mode: string;
   readonly scenario: { name: string; summary: string; connections: number };
   readonly machine: MachineInfo;
   readonly loadGenerator: string;
   readonly pinning: string;
-  readonly plan: string;
-  readonly direct: TargetSummary;
-  readonly gantry: TargetSummary;
-  readonly samples: readonly RoundSample[];
-  readonly accessLog: string;
   readonly machineLoad: string;
-  readonly warnings: readonly string[];
 }
 
 /** A dated section for bench/RESULTS.md. */
 export function resultsSection(r: ResultsSection): string {
   const stamp = `${r.date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const m = r.machine;
-  const perRound = r.samples.map((s) => `| ${s.round} | ${s.target} | ${fmt.rps(s.rps)} | ${fmt.ms(s.p50Ms)} | ${fmt.ms(s.p99Ms)} | ${s.httpErrors + s.socketErrors} | ${s.target === 'gantry' ? fmt.pct(s.gantryCpuPct) : '–'} | ${fmt.pct(s.upstreamCpuPct)} | ${fmt.pct(s.loadgenCpuPct)} | ${fmt.pct(s.otherCpuPct)} |`);
+  const perRound = r.samples.map((s) => `| ${s.round} | ${s.system} | ${fmt.rps(s.rps)} | ${fmt.ms(s.p50Ms)} | ${fmt.ms(s.p99Ms)} | ${s.httpErrors + s.socketErrors} | ${s.proxyCpuPct === null ? '–' : fmt.pct(s.proxyCpuPct)} | ${fmt.pct(s.upstreamCpuPct)} | ${fmt.pct(s.loadgenCpuPct)} | ${fmt.pct(s.otherCpuPct)} |`);
   return `
 ## ${stamp} · ${r.scenario.name} · ${r.mode}
 
@@ -156,14 +177,16 @@ export function resultsSection(r: ResultsSection): string {
 - Node: ${m.node}
 - Load generator: ${r.loadGenerator}
 - Pinning: ${r.pinning}
-- Gantry: commit ${m.commit}; \`node dist/gateway/cli.js start -c routes.yaml\`, log to a file; ${r.accessLog}
+- Gantry commit: ${m.commit}
 - Plan: ${r.plan}; medians over rounds
-${r.warnings.map((w) => `- **Warning:** ${w}\n`).join('')}
-${markdownTable(r.direct, r.gantry)}
+- Systems:
+${r.systems.map((s) => `  - ${s}\n`).join('')}${r.notes.map((n) => `- ${n}\n`).join('')}${r.warnings.map((w) => `- **Warning:** ${w}\n`).join('')}
+${markdownTable(r.summaries)}
 
+${r.findings.map((f) => `- ${f}\n`).join('')}
 <details><summary>Per round</summary>
 
-| round | target | req/s | p50 | p99 | errors | CPU gantry | CPU upstream | CPU loadgen | CPU other |
+| round | system | req/s | p50 | p99 | errors | CPU proxy | CPU upstream | CPU loadgen | CPU other |
 |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|
 ${perRound.join('\n')}
 

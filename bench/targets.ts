@@ -3,6 +3,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { RequestShape } from './load-generator.js';
 import type { Child, ProcessGroup } from './processes.js';
 
 export interface Upstream {
@@ -28,10 +29,12 @@ async function exitedEarly(child: Child): Promise<never> {
   throw new Error(`${child.name} exited before it was ready (${s.error?.message ?? s.code ?? s.signal})`);
 }
 
-/** Starts bench/upstream-server.js and waits for the port it prints. */
-export async function startUpstream(group: ProcessGroup, bodyBytes: number, cpu: string | undefined, maxLifetimeS: number): Promise<Upstream> {
-  const script = fileURLToPath(new URL('./upstream-server.js', import.meta.url));
-  const child = group.spawn('upstream', process.execPath, [script, String(bodyBytes)], { cpu, stdio: ['ignore', 'pipe', 'inherit'], maxLifetimeS });
+/**
+ * Starts one of the runner's own Node servers (bench/upstream-server.js, the anchors in bench/anchors/) and waits for
+ * the {"port":N} line it prints (bench/serve-on-loopback.ts).
+ */
+export async function startAnnouncedServer(group: ProcessGroup, name: string, script: string, args: readonly string[], cpu: string | undefined, maxLifetimeS: number): Promise<Upstream> {
+  const child = group.spawn(name, process.execPath, [script, ...args], { cpu, stdio: ['ignore', 'pipe', 'inherit'], maxLifetimeS });
   const port = new Promise<number>((resolve, reject) => {
     let out = '';
     child.proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
@@ -49,7 +52,7 @@ export async function startUpstream(group: ProcessGroup, bodyBytes: number, cpu:
       port: await Promise.race([
         port,
         exitedEarly(child),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('upstream did not start within 10 s')), 10_000); }),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${name} did not start within 10 s`)), 10_000); }),
       ]),
     };
   } finally {
@@ -57,26 +60,46 @@ export async function startUpstream(group: ProcessGroup, bodyBytes: number, cpu:
   }
 }
 
+/** Starts bench/upstream-server.js. */
+export function startUpstream(group: ProcessGroup, bodyBytes: number, cpu: string | undefined, maxLifetimeS: number): Promise<Upstream> {
+  return startAnnouncedServer(group, 'upstream', fileURLToPath(new URL('./upstream-server.js', import.meta.url)), [String(bodyBytes)], cpu, maxLifetimeS);
+}
+
+export interface GantryOptions {
+  /** A directory of its own: routes.yaml, the log and stderr go there. */
+  readonly dir: string;
+  readonly routesYaml: string;
+  readonly cpu: string | undefined;
+  readonly maxLifetimeS: number;
+  /** `--workers N` when set: a primary and N workers on one port (each logs its own "started" line). */
+  readonly workers?: number;
+}
+
 /**
- * Starts Gantry the way a user would: `node dist/gateway/cli.js start -c routes.yaml`, stdout and stderr redirected to
- * files. The port comes from the "started" log line (the config listens on port 0).
+ * Starts Gantry the way a user would: `node dist/gateway/cli.js start -c routes.yaml [--workers N]`, stdout and stderr
+ * redirected to files. The port comes from the "started" log line (the config listens on port 0); with workers, once
+ * every worker has logged one (they share the port).
  */
-export async function startGantry(group: ProcessGroup, workDir: string, routesYaml: string, cpu: string | undefined, maxLifetimeS: number): Promise<GantryProcess> {
-  const configFile = join(workDir, 'routes.yaml');
-  const logFile = join(workDir, 'gantry.log');
-  const stderrFile = join(workDir, 'gantry.stderr.log');
-  writeFileSync(configFile, routesYaml);
+export async function startGantry(group: ProcessGroup, o: GantryOptions): Promise<GantryProcess> {
+  const configFile = join(o.dir, 'routes.yaml');
+  const logFile = join(o.dir, 'gantry.log');
+  const stderrFile = join(o.dir, 'gantry.stderr.log');
+  writeFileSync(configFile, o.routesYaml);
   const cli = fileURLToPath(new URL('../gateway/cli.js', import.meta.url));
   const out = openSync(logFile, 'w');
   const err = openSync(stderrFile, 'w');
   let child: Child;
   try {
-    child = group.spawn('gantry', process.execPath, [cli, 'start', '-c', configFile], { cpu, stdio: ['ignore', out, err], maxLifetimeS });
+    const args = [cli, 'start', '-c', configFile, ...(o.workers === undefined ? [] : ['--workers', String(o.workers)])];
+    child = group.spawn('gantry', process.execPath, args, { cpu: o.cpu, stdio: ['ignore', out, err], maxLifetimeS: o.maxLifetimeS });
   } finally {
     closeSync(out);
     closeSync(err);
   }
-  const deadline = Date.now() + 15_000;
+  // A 10 000-route file takes seconds to load on a busy 2-core machine; give it a minute.
+  const deadline = Date.now() + 60_000;
+  const needed = o.workers ?? 1;
+  let startedLines = 0;
   let checked = 0;
   for (;;) {
     if (!child.running()) {
@@ -84,21 +107,23 @@ export async function startGantry(group: ProcessGroup, workDir: string, routesYa
       throw new Error(`gantry exited before it was ready (${s.error?.message ?? s.code ?? s.signal}):\n${tail(stderrFile)}${tail(logFile)}`);
     }
     const text = readFileSync(logFile, 'utf8');
-    // Only complete lines; the first few hold the "started" line.
-    for (const line of text.slice(checked, text.lastIndexOf('\n') + 1).split('\n')) {
+    const complete = text.lastIndexOf('\n') + 1;
+    // Only complete lines; the first few hold the "started" line(s).
+    for (const line of text.slice(checked, complete).split('\n')) {
       if (!line.includes('"started"')) continue;
-      const started = JSON.parse(line) as { event?: string; listen?: { port: number }; admin?: { port: number } | null };
-      if (started.event === 'started' && started.listen) {
-        return { child, port: started.listen.port, adminPort: started.admin?.port ?? null, logFile, stderrFile };
+      const entry = JSON.parse(line) as { event?: string; listen?: { port: number }; admin?: { port: number } | null };
+      if (entry.event === 'started' && entry.listen && ++startedLines === needed) {
+        return { child, port: entry.listen.port, adminPort: entry.admin?.port ?? null, logFile, stderrFile };
       }
     }
-    checked = text.lastIndexOf('\n') + 1;
-    if (Date.now() > deadline) throw new Error(`gantry did not log "started" within 15 s:\n${tail(stderrFile)}${tail(logFile)}`);
+    checked = complete;
+    if (Date.now() > deadline) throw new Error(`gantry did not log "started" ${needed} time(s) within 60 s:\n${tail(stderrFile)}${tail(logFile)}`);
     await sleep(50);
   }
 }
 
-function tail(file: string, lines = 20): string {
+/** The last lines of a log file, headed by its name, for an error message; empty when there is nothing to show. */
+export function tail(file: string, lines = 20): string {
   try {
     const text = readFileSync(file, 'utf8').trimEnd();
     return text ? `--- ${file} ---\n${text.split('\n').slice(-lines).join('\n')}\n` : '';
@@ -107,26 +132,45 @@ function tail(file: string, lines = 20): string {
   }
 }
 
-/** One GET on a fresh connection; the status and the body length. */
-export function probe(url: string): Promise<{ status: number; bodyBytes: number }> {
+export interface ProbeResult {
+  readonly status: number;
+  readonly bodyBytes: number;
+  /** The upstream's x-received-bytes answer to a request with a body, passed back by the proxy; null without one. */
+  readonly receivedBytes: number | null;
+}
+
+/** One request shaped like the scenario's, on a fresh connection. */
+export function probe(url: string, request: RequestShape = { method: 'GET', headers: {}, body: '' }): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, headers: { connection: 'close' }, timeout: 5000 }, (res) => {
+    const headers: Record<string, string> = { ...request.headers, connection: 'close' };
+    if (request.body) headers['content-length'] = String(Buffer.byteLength(request.body));
+    const req = http.request(url, { method: request.method, agent: false, headers, timeout: 5000 }, (res) => {
       let bodyBytes = 0;
       res.on('data', (c: Buffer) => { bodyBytes += c.length; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bodyBytes }));
+      res.on('end', () => {
+        const received = res.headers['x-received-bytes'];
+        resolve({ status: res.statusCode ?? 0, bodyBytes, receivedBytes: typeof received === 'string' ? Number(received) : null });
+      });
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('timeout', () => req.destroy(new Error(`${request.method} ${url} timed out`)));
     req.on('error', reject);
+    req.end(request.body || undefined);
   });
 }
 
-/** Fails unless `url` answers 200 with exactly `bodyBytes` bytes: a benchmark of error pages would measure nothing. */
-export async function expectOk(url: string, bodyBytes: number): Promise<void> {
-  const r = await probe(url);
+/**
+ * Fails unless `url` answers the scenario's request with 200 and exactly `bodyBytes` bytes, and a request body
+ * arrived at the upstream whole: a benchmark of error pages (or of dropped bodies) would measure nothing.
+ */
+export async function expectOk(url: string, request: RequestShape, bodyBytes: number): Promise<void> {
+  const r = await probe(url, request);
+  const what = `${request.method} ${url}${request.headers.host ? ` (Host ${request.headers.host})` : ''}`;
   if (r.status !== 200 || r.bodyBytes !== bodyBytes) {
-    throw new Error(`GET ${url}: expected 200 with a ${bodyBytes}-byte body, got ${r.status} with ${r.bodyBytes} bytes`);
+    throw new Error(`${what}: expected 200 with a ${bodyBytes}-byte body, got ${r.status} with ${r.bodyBytes} bytes`);
   }
+  const sent = Buffer.byteLength(request.body);
+  if (sent > 0 && r.receivedBytes !== sent) throw new Error(`${what}: the upstream received ${r.receivedBytes ?? 'no'} body bytes of ${sent}`);
 }
 
 /** Access-log lines in Gantry's log file, and how many of them have status 200. */
@@ -140,4 +184,22 @@ export async function countAccessLines(logFile: string): Promise<{ lines: number
     if (line.includes('"status":200,')) ok++;
   }
   return { lines, ok };
+}
+
+/**
+ * Waits until `url` answers at all (any status) while `child` runs: for servers that take a port from their config
+ * file and print nothing when ready (nginx, HAProxy).
+ */
+export async function waitUntilServing(child: Child, url: string, request: RequestShape, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!child.running()) await exitedEarly(child);
+    try {
+      await probe(url, request);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${child.name} did not answer ${url} within ${timeoutMs / 1000} s: ${(err as Error).message}`);
+    }
+    await sleep(100);
+  }
 }

@@ -1,3 +1,4 @@
+import { routesFile } from './routes-file.js';
 import type { Scenario } from './scenario.js';
 import { smallKeepalive } from './small-keepalive.js';
 
@@ -10,11 +11,10 @@ export const resilienceOff: Scenario = {
   ...smallKeepalive,
   name: 'resilience-off',
   summary: `${smallKeepalive.summary}; retries, breakers and outlier detection off`,
-  routesYaml: (upstream) => smallKeepalive.routesYaml(upstream)
-    .replace('# Written by bench/scenarios/small-keepalive.ts', '# Written by bench/scenarios/resilience-off.ts')
-    .replace('routes:\n', `    retry: { attempts: 0 }
+  routesYaml: (upstream) => routesFile('resilience-off', upstream, {
+    serviceLines: `    retry: { attempts: 0 }
     circuitBreaker: { enabled: false }
     outlierDetection: { enabled: false }
-routes:
-`),
+`,
+  }),
 };
