@@ -1,6 +1,6 @@
 /**
  * Anchor: a bare reverse proxy, the ~15 lines anyone would write with http-proxy and a keep-alive agent. No routing,
- * no logging, no resilience: what Gantry's own forwarding (also http-proxy) costs before any feature is added.
+ * no logging, no resilience. Gantry forwarded with http-proxy until the numbers beside bare-undici moved it to undici.
  *
  *   node dist/bench/anchors/bare-http-proxy.js http://127.0.0.1:UPSTREAM_PORT
  */

@@ -32,6 +32,8 @@ function version(pkg: string): string {
 
 export const bareHttpProxy = nodeAnchor('bare-http-proxy', 'bare-http-proxy', ['http-proxy'],
   `http-proxy ${version('http-proxy')} web() with a keep-alive agent, ~15 lines, no routing or logging`);
+export const bareUndici = nodeAnchor('bare-undici', 'bare-undici', ['undici'],
+  `undici ${version('undici')} Pool.dispatch, the same ~15-line proxy on the client Gantry forwards with (not a default system)`);
 export const fastGateway = nodeAnchor('fast-gateway', 'fast-gateway', ['fast-gateway'],
   `fast-gateway ${version('fast-gateway')}, one catch-all route, defaults (keep-alive agent)`);
 export const expressProxy = nodeAnchor('express', 'express-http-proxy-middleware', ['express', 'http-proxy-middleware'],
