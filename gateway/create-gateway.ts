@@ -14,6 +14,7 @@ import { loadRoutesFile } from './config/load-routes-file.js';
 import { ConfigError } from './errors.js';
 import { createLogger, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
+import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
@@ -80,8 +81,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const config = await loadRoutesFile(options.configFile, plugins);
   const log = options.log ?? openLog(config);
   log.level = config.log.level;
-  const accessLogger = log.child({ log: 'access' });
-  let accessLog: Logger | null = config.log.access ? accessLogger : null;
+  const accessLogger = createAccessLog(log);
+  let accessLog: AccessLog | null = config.log.access ? accessLogger : null;
 
   const startedAt = Date.now();
   const version = gantryVersion();

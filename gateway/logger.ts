@@ -4,6 +4,14 @@ import type { LogLevel } from './config/gateway-config.js';
 
 type Destination = ReturnType<typeof pino.destination>;
 
+// Set on loggers made by createLogger; pino children inherit it (they are made with Object.create(parent)).
+const GANTRY_FORMAT = Symbol('gantry.log-format');
+
+/** Does `log` write Gantry's own line format (createLogger's: level labels, ISO time, no base fields)? */
+export function isGantryFormat(log: Logger): boolean {
+  return (log as unknown as Record<symbol, unknown>)[GANTRY_FORMAT] === true;
+}
+
 // Destinations opened on a path (not a file descriptor): only these can be reopened after logrotate renamed them.
 const FILE_DESTINATIONS = new WeakSet<object>();
 
@@ -19,10 +27,12 @@ export function createLogger(level: LogLevel = 'info', dest: number | string = 1
   if (typeof dest === 'string') FILE_DESTINATIONS.add(stream);
   // Without a listener, a failed open or write (disk full, directory removed before a reopen) would end the process.
   stream.on('error', (err: Error) => { process.stderr.write(`gantry: log destination ${String(dest)}: ${err.message}\n`); });
-  return pino(
+  const log = pino(
     { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
     stream,
   );
+  (log as unknown as Record<symbol, unknown>)[GANTRY_FORMAT] = true;
+  return log;
 }
 
 function fileDestinationOf(log: Logger): Destination | undefined {

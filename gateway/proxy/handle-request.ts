@@ -6,6 +6,7 @@ import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import { ALLOWED_METHODS } from '../server/allowed-methods.js';
+import type { AccessLog } from './access-log.js';
 import { sendError } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
@@ -21,7 +22,7 @@ export interface HandlerContext {
   /** The gateway's own log, for errors that are the gateway's fault. */
   readonly log: Logger;
   /** Access log; null when `log.access` is off (then no log object is built at all). */
-  readonly accessLog: () => Logger | null;
+  readonly accessLog: () => AccessLog | null;
   readonly draining: () => boolean;
   /** Retry, retry-budget and bulkhead counters. */
   readonly events?: ResilienceEvents;
@@ -82,17 +83,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     ex.generation?.release();
     if (ex.budgetExhausted && ex.service) ctx.events?.retryBudgetExhausted(ex.service.config.name);
     ctx.observe?.(ex);
-    const log = ctx.accessLog();
-    if (log) {
-      const r = ex.req;
-      log.info({
-        reqId: ex.requestId, method: r.method, host: ex.host, path: ex.path, route: ex.route?.name, service: ex.route?.service,
-        endpoint: ex.endpoint?.address, status: ex.status, durationMs: ex.durationMs(), bytes: ex.bytes,
-        attempts: ex.attempts > 1 ? ex.attempts : undefined, err: ex.errorCode, aborted: !this.writableFinished || undefined,
-        retryBudgetExhausted: ex.budgetExhausted || undefined,
-        traceId: ex.traceId || undefined,
-      }, 'request');
-    }
+    ctx.accessLog()?.request(ex, !this.writableFinished);
   }
 
   function countBody(this: WithExchange<IncomingMessage>, chunk: Buffer): void {

@@ -57,7 +57,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     // A tunnel counts as a request in flight on its endpoint for as long as it is open.
     endpoint.inFlight++;
     socket.once('close', () => ctx.registry.requestDone(endpoint));
-    ctx.accessLog()?.info({ reqId: requestId, traceId: traceId || undefined, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
+    ctx.accessLog()?.logger.info({ reqId: requestId, traceId: traceId || undefined, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
     handlers.forwarder.forwardUpgrade(req, socket, head, endpoint, (err) => writeRawError(socket, classifyUpstreamError(err).code, requestId, idHeader));
   };
 }

@@ -1,0 +1,62 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import t from 'tap';
+import { createLogger } from '../../gateway/logger.js';
+import { createAccessLog } from '../../gateway/proxy/access-log.js';
+import type { Exchange } from '../../gateway/proxy/exchange.js';
+
+/** A finished exchange as the access log reads it. */
+function exchange(over: Partial<Record<string, unknown>>): Exchange {
+  return {
+    requestId: 'r-1', req: { method: 'GET' }, host: 'api.example', path: '/a/b', route: { name: 'api', service: 'svc' },
+    endpoint: { address: 'http://127.0.0.1:8080' }, status: 200, durationMs: () => 1.25, bytes: 100, attempts: 1,
+    errorCode: undefined, budgetExhausted: false, traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    ...over,
+  } as unknown as Exchange;
+}
+
+const CASES: [string, Exchange, boolean][] = [
+  ['every field', exchange({ attempts: 3, errorCode: 'GW_ERR_UPSTREAM_TIMEOUT', budgetExhausted: true }), true],
+  ['no route, no endpoint, no trace', exchange({ route: undefined, endpoint: undefined, traceId: '', status: 404, errorCode: 'GW_ERR_NO_ROUTE', bytes: 87 }), false],
+  ['strings that need escaping', exchange({ requestId: 'a"b\\c\u0001', path: '/caf\u00e9/"q"', host: '' }), false],
+];
+
+/** pino's own line for the same exchange, in createLogger's format (level label, ISO time, no base). */
+function pinoLines(): { log: pino.Logger; lines: () => string[] } {
+  const out: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { out.push(...chunk.toString().split('\n').filter(Boolean)); cb(); } });
+  const log = pino({ level: 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, sink);
+  return { log, lines: () => out };
+}
+
+const withoutTime = (line: string) => line.replace(/"time":"[^"]+"/, '"time":"T"');
+
+t.test('the access line Gantry writes itself is the line pino would write', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'access.log');
+  const fast = createAccessLog(createLogger('info', file).child({ worker: 2 }));
+  const reference = pinoLines();
+  const slow = createAccessLog(reference.log.child({ worker: 2 }));
+  for (const [, ex, aborted] of CASES) { fast.request(ex, aborted); slow.request(ex, aborted); }
+  let written: string[] = [];
+  for (let i = 0; i < 100 && written.length < CASES.length; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    written = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  }
+  CASES.forEach(([name], i) => {
+    t.equal(withoutTime(written[i] ?? ''), withoutTime(reference.lines()[i] ?? '-'), name);
+    t.match(written[i], /"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/, `${name}: ISO time`);
+    t.doesNotThrow(() => JSON.parse(written[i] ?? ''), `${name}: valid JSON`);
+  });
+});
+
+t.test('no access line when the log level is above info', async (t) => {
+  const reference = pinoLines();
+  reference.log.level = 'warn';
+  createAccessLog(reference.log).request(exchange({}), false);
+  t.same(reference.lines(), []);
+});
