@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, ScalingConfig, ServiceConfig } from '../config/gateway-config.js';
-import type { LoadRecorder } from '../load/load-recorder.js';
+import type { LoadSource } from '../load/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { LoadReport, ResourceUsage } from '../plugin-api/scaler.js';
@@ -45,7 +45,8 @@ export interface ServiceScalingStatus {
 
 export interface ScalingLoopOptions {
   readonly plugins: PluginRegistry;
-  readonly load: LoadRecorder;
+  /** The load signals: the gateway's own recorder, or in a cluster primary the sum of the workers'. */
+  readonly load: LoadSource;
   readonly log: Logger;
   /** Ready endpoints of a service in the serving config. */
   readonly readyEndpoints: (service: string) => number;
