@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { GatewayConfig } from '../config/gateway-config.js';
 import type { WindowSignals } from '../plugin-api/scaler.js';
 import type { Exchange } from '../proxy/exchange.js';
 import { ServiceLoad } from './service-load.js';
@@ -26,6 +27,12 @@ export interface LoadSource {
   /** Forgets services no longer configured. */
   retain(services: ReadonlySet<string>): void;
   signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals;
+}
+
+/** Keeps what the config's services need (each its stable window) and forgets the services it dropped. */
+export function followServices(load: LoadSource, config: GatewayConfig): void {
+  for (const s of config.services.values()) load.configure(s.name, s.scaling?.policy.stableWindowMs ?? DEFAULT_STABLE_WINDOW_MS);
+  load.retain(new Set(config.services.keys()));
 }
 
 /** One service's load in a cluster worker, as shipped to the primary (gateway/load/summed-load.ts sums them). */
@@ -116,12 +123,13 @@ export class LoadRecorder implements LoadSource {
     this.#load(service).waitingChanged(this.now(), delta);
   }
 
-  /** Every recorded service, with its seconds from `fromSecond` on (cluster workers ship this to the primary). */
-  snapshot(fromSecond: number): ServiceLoadSnapshot[] {
-    const now = this.now();
-    return [...this.#services].map(([service, load]) => ({
-      service, inFlight: load.inFlight, waiting: load.waiting, lastRequestAt: load.lastRequestAt, seconds: load.seconds(now, fromSecond),
+  /** Every recorded service, with its seconds from `fromSecond` on, taken `at` (cluster workers ship this to the primary). */
+  snapshot(fromSecond: number): { at: number; services: ServiceLoadSnapshot[] } {
+    const at = this.now();
+    const services = [...this.#services].map(([service, load]) => ({
+      service, inFlight: load.inFlight, waiting: load.waiting, lastRequestAt: load.lastRequestAt, seconds: load.seconds(at, fromSecond),
     }));
+    return { at, services };
   }
 
   signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals {

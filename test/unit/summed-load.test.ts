@@ -16,8 +16,8 @@ function worker(id: number, sum: SummedLoad, now: () => number) {
   return {
     rec,
     ship(ready: [string, number][] = [['svc', 2]]) {
-      const at = now();
-      sum.receive(id, at, rec.snapshot(from), new Map(ready));
+      const { at, services } = rec.snapshot(from);
+      sum.receive(id, at, services, new Map(ready));
       from = Math.floor(at / 1000);
     },
   };
