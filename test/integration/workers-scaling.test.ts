@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { freePort } from '../helpers/free-port.js';
 import { spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -42,12 +41,9 @@ async function parentOf(pid: number): Promise<number> {
 const accessLines = (gw: GatewayProcess) => gw.logs.filter((l) => l.log === 'access');
 const fromWorkers = (lines: Record<string, unknown>[]) => new Set(lines.map((l) => l.worker));
 
-/** Workers share sockets by address: a second port-0 listener in the same worker would get the first one's. */
-const adminPort = await freePort();
-
 function processScaled(scaling: string): string {
   return `listen: 127.0.0.1:0
-admin: 127.0.0.1:${adminPort}
+admin: 127.0.0.1:0
 log: { level: info, access: true }
 services:
   app:
@@ -71,7 +67,7 @@ t.test('with two workers only the primary calls the scaler, and the load it repo
   // Each call writes the pid of the process that ran it ($PPID of the shell); scale also keeps the decision (stdin).
   // No panic and a 3 s scale-up stabilization: the first decision comes after every request has been shipped.
   const gw = await spawnGateway(`listen: 127.0.0.1:0
-admin: 127.0.0.1:${adminPort}
+admin: 127.0.0.1:0
 log: { level: info, access: true }
 services:
   svc:
