@@ -13,8 +13,8 @@ export type ToWorker =
   | { readonly type: 'scaler-endpoints'; readonly key: string; readonly endpoints: readonly Endpoint[] | null }
   /** A decision of the primary's scaling loop, for the worker's metrics and admin API. */
   | { readonly type: 'scaling-decision'; readonly decision: ObservedDecision; readonly record: ScalingDecisionRecord }
-  /** Every evaluation: the replica counts, and the loop's status. */
-  | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: readonly ServiceScalingStatus[] };
+  /** Every evaluation: the replica counts, and the loop's status of that service. */
+  | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined };
 
 /** Worker → primary. */
 export type ToPrimary =

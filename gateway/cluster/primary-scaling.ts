@@ -46,7 +46,10 @@ export class PrimaryScaling {
           this.#decisions.push(message);
           this.#broadcast(message);
         },
-        replicas: (service, desired, current) => this.#broadcast({ type: 'scaling-replicas', service, desired, current, status: this.#loop.status() }),
+        replicas: (service, desired, current) => {
+          const status = this.#loop.status().find((s) => s.service === service);
+          this.#broadcast({ type: 'scaling-replicas', service, desired, current, status });
+        },
       },
     });
     this.#feeds = new ScalerEndpointFeeds((s) => this.#loop.scalerEndpoints(s), (key, endpoints) => this.#broadcast({ type: 'scaler-endpoints', key, endpoints }), log);

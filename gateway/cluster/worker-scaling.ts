@@ -36,7 +36,7 @@ export class WorkerScaling implements ScalingControl {
   readonly #history = new Map<string, ScalingDecisionRecord[]>();
   readonly #wakes = new Set<string>();
   readonly #unlisten: () => void;
-  #status: readonly ServiceScalingStatus[] = [];
+  readonly #status = new Map<string, ServiceScalingStatus>();
   #scaled: readonly string[] = [];
   #fromSecond = -Infinity;
   #timer: NodeJS.Timeout | undefined;
@@ -63,7 +63,7 @@ export class WorkerScaling implements ScalingControl {
       }
       case 'scaling-replicas':
         this.deps.observer.replicas(m.service, m.desired, m.current);
-        this.#status = m.status;
+        if (m.status) this.#status.set(m.service, m.status);
         break;
     }
   }
@@ -112,7 +112,9 @@ export class WorkerScaling implements ScalingControl {
   sync(config: GatewayConfig): void {
     followServices(this.deps.load, config);
     this.#scaled = [...config.services.values()].filter((s) => s.scaling !== null).map((s) => s.name);
-    for (const service of this.#history.keys()) if (!config.services.get(service)?.scaling) this.#history.delete(service);
+    for (const known of [this.#history, this.#status]) {
+      for (const service of known.keys()) if (!config.services.get(service)?.scaling) known.delete(service);
+    }
   }
 
   start(): void {
@@ -132,7 +134,7 @@ export class WorkerScaling implements ScalingControl {
   }
 
   status(): ServiceScalingStatus[] {
-    return [...this.#status];
+    return [...this.#status.values()];
   }
 
   recentDecisions(service?: string): readonly ScalingDecisionRecord[] {
