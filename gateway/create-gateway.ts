@@ -27,6 +27,7 @@ import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
 import { LoadRecorder } from './load/load-recorder.js';
 import { EndpointWait } from './scaling/endpoint-wait.js';
+import type { ScalingControl, ScalingDeps, ScalingProvider, ScalingView } from './scaling/scaling-control.js';
 import { ScalingLoop } from './scaling/scaling-loop.js';
 import { PoolManager } from './upstream/pool-manager.js';
 
@@ -38,6 +39,8 @@ export interface GatewayOptions {
   readonly listen?: { host: string; port: number };
   /** Overrides `admin` from the file; null turns the admin listener off. */
   readonly admin?: { host: string; port: number } | null;
+  /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
+  readonly scaling?: ScalingProvider;
 }
 
 export interface Gateway {
@@ -49,7 +52,7 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   current(): RuntimeSnapshot;
   /** Autoscaling: `recentDecisions()` and `status()` for the admin API (docs/scaling.md). */
-  readonly scaling: ScalingLoop;
+  readonly scaling: ScalingView;
   /** Per-service load signals (request rate, in flight, latency percentiles, errors, waiting). */
   readonly load: LoadRecorder;
   reload(): Promise<ReloadOutcome>;
@@ -104,12 +107,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const holder = new SnapshotHolder();
   // Load signals from every routed request drive the scaling loop; a scaler may also be a service's discovery source.
-  const load = new LoadRecorder();
-  const scaling = new ScalingLoop({
-    plugins, load, log: log.child({ component: 'scaling' }),
+  const load = new LoadRecorder(options.scaling?.clock);
+  const scalingDeps: ScalingDeps = {
+    load, log: log.child({ component: 'scaling' }),
     readyEndpoints: (service) => holder.current?.services.get(service)?.pool.endpoints.length ?? 0,
     observer: { scalingDecision: (d) => metricsRef?.scalingDecision(d), replicas: (s, desired, current) => metricsRef?.replicas(s, desired, current) },
-  });
+  };
+  const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? new ScalingLoop({ plugins, ...scalingDeps });
   const wait = new EndpointWait(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
   const first = await buildSnapshot(config, 1, pools, log);

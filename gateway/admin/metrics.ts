@@ -35,6 +35,8 @@ export interface ScalingDecision {
   readonly desired: number;
   /** Why, for humans (the admin API and dashboard show it; it is never a label). */
   readonly reason: string;
+  /** Epoch ms of the decision when it was taken elsewhere (a cluster worker shows the primary's); default now. */
+  readonly at?: number;
 }
 
 export interface ScalingDecisionRecord extends ScalingDecision {
@@ -288,7 +290,7 @@ export class GatewayMetrics {
     const direction = d.desired > d.current ? 'up' : d.desired < d.current ? 'down' : 'hold';
     const service = this.#service(d.service);
     this.#decisionsTotal.inc({ service, direction });
-    this.#decisions.push({ ...d, service, direction, at: this.#now() });
+    this.#decisions.push({ ...d, service, direction, at: d.at ?? this.#now() });
   }
 
   /** The replica counts seen by the scaling loop (call it every tick, not only on a change). */

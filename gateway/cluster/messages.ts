@@ -1,14 +1,31 @@
+import type { ServiceLoadSnapshot } from '../load/load-recorder.js';
+import type { Endpoint } from '../plugin-api/discovery.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
+import type { ObservedDecision, ScalingDecisionRecord, ServiceScalingStatus } from '../scaling/scaling-loop.js';
 
 /** Primary → worker. */
 export type ToWorker =
   | { readonly type: 'prepare'; readonly id: number; readonly hash: string }
   | { readonly type: 'commit'; readonly id: number }
   | { readonly type: 'abort'; readonly id: number }
-  | { readonly type: 'shutdown' };
+  | { readonly type: 'shutdown' }
+  /** The ready endpoints of a scaler-fed pool (pool key), in full each time; null: the feed closed. */
+  | { readonly type: 'scaler-endpoints'; readonly key: string; readonly endpoints: readonly Endpoint[] | null }
+  /** A decision of the primary's scaling loop, for the worker's metrics and admin API. */
+  | { readonly type: 'scaling-decision'; readonly decision: ObservedDecision; readonly record: ScalingDecisionRecord }
+  /** Every evaluation: the replica counts, and the loop's status of that service. */
+  | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined };
 
 /** Worker → primary. */
 export type ToPrimary =
   | { readonly type: 'ready'; readonly port: number }
   | { readonly type: 'prepared'; readonly id: number; readonly result: ReloadOutcome['result']; readonly message?: string }
-  | { readonly type: 'committed'; readonly id: number; readonly generation: number };
+  | { readonly type: 'committed'; readonly id: number; readonly generation: number }
+  /**
+   * The worker's load since its last shipment (taken `at` on the shared clock), the ready endpoints of its scaled
+   * services, and the services whose held requests want an evaluation now.
+   */
+  | { readonly type: 'load'; readonly at: number; readonly services: readonly ServiceLoadSnapshot[]; readonly ready: readonly (readonly [string, number])[]; readonly wake: readonly string[] }
+  /** A pool of this worker takes (or gives back) the endpoints of a scaler-fed service, by pool key. */
+  | { readonly type: 'scaler-endpoints-watch'; readonly key: string }
+  | { readonly type: 'scaler-endpoints-unwatch'; readonly key: string };

@@ -3,8 +3,10 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../../plugins/index.js';
 import { loadRoutesFile } from '../config/load-routes-file.js';
+import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
 import type { ToPrimary, ToWorker } from './messages.js';
+import { PrimaryScaling, type PreparedScaling } from './primary-scaling.js';
 
 const PREPARE_TIMEOUT_MS = 30_000;
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 30_000];
@@ -19,12 +21,14 @@ export function workerCount(value: string): number {
 /**
  * The cluster primary: validates the config once, forks the workers (they share the listening socket), restarts
  * a crashed one with backoff, coordinates reloads in two phases, and drains every worker on SIGTERM/SIGINT.
- * It serves no traffic itself.
+ * It serves no traffic itself; it runs the cluster's only scaling loop on the sum of the workers' load
+ * (primary-scaling.ts).
  */
 export async function runPrimary(file: string, count: number, log: Logger): Promise<void> {
   const plugins = createBuiltinRegistry();
+  let config: GatewayConfig;
   try {
-    await loadRoutesFile(file, plugins);
+    config = await loadRoutesFile(file, plugins);
   } catch (err) {
     if (!isConfigError(err)) throw err;
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
@@ -34,15 +38,24 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   let draining = false;
   const crashes = new Map<number, number>();   // slot → crashes in a row
   const slots = new Map<Worker, number>();
+  const scaling = new PrimaryScaling(plugins, log.child({ component: 'scaling' }), () => [...slots.keys()].filter((w) => w.isConnected()));
+  // The scalers start before the workers, so a scaler-fed service has its instances when the workers warm up.
+  scaling.start(config);
 
   function fork(slot: number): void {
     const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot) });
     slots.set(worker, slot);
     worker.on('message', (m: ToPrimary) => {
-      if (m.type === 'ready') { crashes.set(slot, 0); log.info({ event: 'worker-ready', worker: worker.id, pid: worker.process.pid }, 'worker ready'); }
+      if (scaling.receive(worker, m)) return;
+      if (m.type === 'ready') {
+        crashes.set(slot, 0);
+        scaling.workerReady(worker);
+        log.info({ event: 'worker-ready', worker: worker.id, pid: worker.process.pid }, 'worker ready');
+      }
     });
     worker.once('exit', (code, signal) => {
       slots.delete(worker);
+      scaling.workerExited(worker.id);
       if (draining) return;
       const n = (crashes.get(slot) ?? 0) + 1;
       crashes.set(slot, n);
@@ -70,28 +83,40 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   }
 
   async function reloadOnce(): Promise<void> {
-    let hash: string;
+    let next: GatewayConfig;
     try {
-      hash = (await loadRoutesFile(file, plugins)).hash;
+      next = await loadRoutesFile(file, plugins);
     } catch (err) {
       if (!isConfigError(err)) throw err;
       log.error({ event: 'reload-refused', problems: err.problems.length }, `reload refused, every worker keeps its config: ${err.problems.map(formatProblem).join('; ')}`);
       return;
     }
+    let prepared: PreparedScaling;
+    try {
+      prepared = scaling.prepare(next);
+    } catch (err) {
+      log.error({ event: 'reload-refused', err: (err as Error).message }, `reload refused, every worker keeps its config: cannot start the new config's scalers: ${(err as Error).message}`);
+      return;
+    }
+    const hash = next.hash;
     const id = ++reloadId;
     const workers = [...slots.keys()];
     const replies = await Promise.all(workers.map((w) => ask(w, { type: 'prepare', id, hash }, 'prepared', id)));
     const refused = replies.filter((r) => r === null || (r.type === 'prepared' && r.result === 'refused'));
     if (refused.length) {
+      prepared.abort();
       for (const w of workers) w.send({ type: 'abort', id } satisfies ToWorker);
       log.error({ event: 'reload-refused', refusedBy: refused.length, workers: workers.length }, 'a worker could not prepare the new config; every worker keeps the old one');
       return;
     }
     if (replies.every((r) => r?.type === 'prepared' && r.result === 'unchanged')) {
+      prepared.abort();
       log.info({ event: 'reload-unchanged' }, 'config unchanged; nothing to reload');
       return;
     }
     const commits = await Promise.all(workers.map((w) => ask(w, { type: 'commit', id }, 'committed', id)));
+    // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
+    prepared.commit();
     const generations = commits.map((c) => (c?.type === 'committed' ? c.generation : null));
     log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');
   }
@@ -112,7 +137,8 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
       w.once('exit', (code) => { worst = Math.max(worst, code ?? 1); resolve(); });
       w.send({ type: 'shutdown' } satisfies ToWorker);
     }));
-    void Promise.all(exits).then(() => {
+    // Every worker drained; then the scalers stop (the process scaler stops its instances gracefully).
+    void Promise.all(exits).then(() => scaling.close()).catch((err: Error) => log.error({ err, event: 'scaling-close-failed' }, 'closing the scalers failed')).then(() => {
       log.info({ event: 'stopped', exitCode: worst }, 'every worker stopped');
       log.flush();
       process.exitCode = worst;

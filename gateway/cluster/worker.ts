@@ -1,21 +1,37 @@
 import cluster from 'node:cluster';
 import { createGateway } from '../create-gateway.js';
+import { sharedClockMs } from '../load/load-recorder.js';
 import { createLogger } from '../logger.js';
 import type { PreparedReload } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker } from './messages.js';
+import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
 
 function send(message: ToPrimary): void {
-  process.send?.(message);
+  // A primary that is gone cannot be told anything (and process.send would emit an error no one handles).
+  if (process.connected) process.send?.(message);
 }
+
+const channel: PrimaryChannel = {
+  send,
+  listen(listener) {
+    process.on('message', listener);
+    return () => { process.off('message', listener); };
+  },
+};
 
 /**
  * A cluster worker: a whole gateway on the shared listening socket. It reloads only when the primary says so, in
  * two phases (prepare on every worker, then commit on all or abort on all), so no worker ever serves a config the
- * others refused. SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown message does.
+ * others refused. It records load as one gateway does but scales nothing: the primary sums the workers' load and
+ * runs the scaler (worker-scaling.ts). SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown
+ * message does.
  */
 export async function runWorker(file: string): Promise<void> {
   const id = cluster.worker?.id ?? 0;
-  const gateway = await createGateway({ configFile: file, log: createLogger('info').child({ worker: id }) });
+  const gateway = await createGateway({
+    configFile: file, log: createLogger('info').child({ worker: id }),
+    scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
+  });
   let prepared: { id: number; reload: PreparedReload } | undefined;
   let stopping = false;
   const stop = () => {

@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import type { GatewayConfig } from '../config/gateway-config.js';
 import type { WindowSignals } from '../plugin-api/scaler.js';
 import type { Exchange } from '../proxy/exchange.js';
 import { ServiceLoad } from './service-load.js';
+import type { LoadSecond } from './window-sum.js';
 
 export const DEFAULT_STABLE_WINDOW_MS = 60_000;
 export const DEFAULT_PANIC_WINDOW_MS = 6_000;
@@ -18,6 +20,39 @@ export interface ServiceSignals {
   readonly recordingMs: number;
 }
 
+/** What the scaling loop reads and sets: the LoadRecorder in one process, the workers' sum in a cluster primary. */
+export interface LoadSource {
+  /** Sets the longest window kept for a service; a change starts its history afresh. */
+  configure(service: string, stableWindowMs: number): void;
+  /** Forgets services no longer configured. */
+  retain(services: ReadonlySet<string>): void;
+  signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals;
+}
+
+/** Keeps what the config's services need (each its stable window) and forgets the services it dropped. */
+export function followServices(load: LoadSource, config: GatewayConfig): void {
+  for (const s of config.services.values()) load.configure(s.name, s.scaling?.policy.stableWindowMs ?? DEFAULT_STABLE_WINDOW_MS);
+  load.retain(new Set(config.services.keys()));
+}
+
+/** One service's load in a cluster worker, as shipped to the primary (gateway/load/summed-load.ts sums them). */
+export interface ServiceLoadSnapshot {
+  readonly service: string;
+  readonly inFlight: number;
+  readonly waiting: number;
+  /** Clock reading of the last finished request (or of the first request seen). */
+  readonly lastRequestAt: number;
+  readonly seconds: readonly LoadSecond[];
+}
+
+/**
+ * Epoch milliseconds that advance monotonically: the clock cluster workers record by and the primary sums by, so a
+ * second means the same second in every process of the machine.
+ */
+export function sharedClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /**
  * The gateway's load recorder: fed by the request handler (`routed` when a request is matched to a service,
  * `observe` when it finishes, `waiting` from the scale-from-zero hold), read by the scaling loop. Per request it costs
@@ -25,7 +60,7 @@ export interface ServiceSignals {
  *
  * Services are recorded from their first request; the scaling loop sets window lengths per service (`configure`).
  */
-export class LoadRecorder {
+export class LoadRecorder implements LoadSource {
   readonly #services = new Map<string, ServiceLoad>();
   readonly #windowMs = new Map<string, number>();
 
@@ -86,6 +121,15 @@ export class LoadRecorder {
   /** Requests held for a first endpoint: +1 when one is queued, -1 when it leaves the queue. */
   waiting(service: string, delta: number): void {
     this.#load(service).waitingChanged(this.now(), delta);
+  }
+
+  /** Every recorded service, with its seconds from `fromSecond` on, taken `at` (cluster workers ship this to the primary). */
+  snapshot(fromSecond: number): { at: number; services: ServiceLoadSnapshot[] } {
+    const at = this.now();
+    const services = [...this.#services].map(([service, load]) => ({
+      service, inFlight: load.inFlight, waiting: load.waiting, lastRequestAt: load.lastRequestAt, seconds: load.seconds(at, fromSecond),
+    }));
+    return { at, services };
   }
 
   signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals {

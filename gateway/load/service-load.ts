@@ -1,7 +1,6 @@
 import type { WindowSignals } from '../plugin-api/scaler.js';
-import { BIN_COUNT, binOf, quantileOf } from './latency-bins.js';
-
-const SECOND_MS = 1000;
+import { BIN_COUNT, binOf } from './latency-bins.js';
+import { ringSecondsFor, SECOND_MS, WindowSum, wholeSecondsOf, windowSpanMs, type LoadSecond } from './window-sum.js';
 
 /**
  * The load signals of one service over sliding windows, kept in a ring of per-second buckets that is allocated once:
@@ -29,11 +28,11 @@ export class ServiceLoad {
   readonly #waitingMs: Float64Array;
   readonly #waitingPeak: Float64Array;
   readonly #latency: Uint32Array;
-  readonly #scratch = new Float64Array(BIN_COUNT);
+  readonly #sum = new WindowSum();
 
   /** `windowMs`: the longest window that will be asked for (the stable window). */
   constructor(readonly windowMs: number, now: number) {
-    this.ringSeconds = Math.max(2, Math.ceil(windowMs / SECOND_MS) + 1);
+    this.ringSeconds = ringSecondsFor(windowMs);
     const n = this.ringSeconds;
     this.#slotSecond = new Float64Array(n).fill(-1);
     this.#arrivals = new Float64Array(n);
@@ -123,39 +122,47 @@ export class ServiceLoad {
   window(now: number, windowMs: number): WindowSignals {
     this.advance(now);
     const n = this.ringSeconds;
-    // The whole seconds of the window plus the current, partial one (so a window is never shorter than asked).
-    const whole = Math.min(n - 1, Math.max(1, Math.ceil(windowMs / SECOND_MS)));
+    const whole = wholeSecondsOf(n, windowMs);
     const current = this.#second;
-    let arrivals = 0, requests = 0, errors = 0, inFlightMs = 0, inFlightPeak = 0, waitingMs = 0, waitingPeak = 0;
-    const bins = this.#scratch.fill(0);
+    const sum = this.#sum.reset();
+    const bins = sum.bins;
     for (let k = 0; k <= whole; k++) {
       const s = current - k;
       const i = ((s % n) + n) % n;
       if (this.#slotSecond[i] !== s) continue;
-      arrivals += this.#arrivals[i] as number;
-      requests += this.#requests[i] as number;
-      errors += this.#errors[i] as number;
-      inFlightMs += this.#inFlightMs[i] as number;
-      waitingMs += this.#waitingMs[i] as number;
-      inFlightPeak = Math.max(inFlightPeak, this.#inFlightPeak[i] as number);
-      waitingPeak = Math.max(waitingPeak, this.#waitingPeak[i] as number);
+      sum.arrivals += this.#arrivals[i] as number;
+      sum.completed += this.#requests[i] as number;
+      sum.errors += this.#errors[i] as number;
+      sum.inFlightMs += this.#inFlightMs[i] as number;
+      sum.waitingMs += this.#waitingMs[i] as number;
+      sum.peaks(this.#inFlightPeak[i] as number, this.#waitingPeak[i] as number);
       const base = i * BIN_COUNT;
       for (let b = 0; b < BIN_COUNT; b++) bins[b] = (bins[b] as number) + (this.#latency[base + b] as number);
     }
-    const coveredMs = whole * SECOND_MS + (now - current * SECOND_MS);
-    const spanMs = Math.max(1, Math.min(coveredMs, now - this.createdAt));
-    return {
-      spanMs, windowMs, requests: arrivals, completed: requests,
-      // Arrivals, not completions: an overloaded service completes at its capacity, but demand is what arrives.
-      requestsPerSecond: arrivals / (spanMs / SECOND_MS),
-      inFlightMean: inFlightMs / spanMs,
-      inFlightPeak,
-      latencyP50Ms: quantileOf(bins, requests, 0.5),
-      latencyP95Ms: quantileOf(bins, requests, 0.95),
-      latencyP99Ms: quantileOf(bins, requests, 0.99),
-      errorRatio: requests === 0 ? 0 : errors / requests,
-      waitingMean: waitingMs / spanMs,
-      waitingPeak,
-    };
+    return sum.signals(windowSpanMs(whole, now, current, this.createdAt), windowMs);
+  }
+
+  /**
+   * The seconds from `fromSecond` up to now (the current one partial) that saw anything, for a cluster worker to ship
+   * to the primary. Allocates: called every few hundred milliseconds, never per request.
+   */
+  seconds(now: number, fromSecond: number): LoadSecond[] {
+    this.advance(now);
+    const n = this.ringSeconds;
+    const out: LoadSecond[] = [];
+    for (let s = Math.max(fromSecond, this.#second - n + 1); s <= this.#second; s++) {
+      const i = ((s % n) + n) % n;
+      if (this.#slotSecond[i] !== s) continue;
+      const latency: number[] = [];
+      const base = i * BIN_COUNT;
+      for (let b = 0; b < BIN_COUNT; b++) if (this.#latency[base + b]) latency.push(b, this.#latency[base + b] as number);
+      const second: LoadSecond = {
+        second: s, arrivals: this.#arrivals[i] as number, completed: this.#requests[i] as number, errors: this.#errors[i] as number,
+        inFlightMs: this.#inFlightMs[i] as number, inFlightPeak: this.#inFlightPeak[i] as number,
+        waitingMs: this.#waitingMs[i] as number, waitingPeak: this.#waitingPeak[i] as number, latency,
+      };
+      if (second.arrivals || second.completed || second.inFlightMs || second.inFlightPeak || second.waitingMs || second.waitingPeak) out.push(second);
+    }
+    return out;
   }
 }

@@ -1,17 +1,28 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, ScalingConfig, ServiceConfig } from '../config/gateway-config.js';
-import type { LoadRecorder } from '../load/load-recorder.js';
+import { followServices, type LoadSource } from '../load/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { LoadReport, ResourceUsage } from '../plugin-api/scaler.js';
+import type { ScalingControl } from './scaling-control.js';
 import { decide, INITIAL_STATE, recordScale, type DecisionCause, type PolicyDecision, type PolicyState } from './scale-policy.js';
 import { ScalerInstances, type ScalerInstance } from './scaler-instances.js';
 import { SCALER_DISCOVERY_TYPE } from './scaling-config.js';
 import { Schedules } from './schedules.js';
 
+/** A decision as the metrics count it. `at`: epoch ms when it was taken elsewhere (the cluster primary); default now. */
+export interface ObservedDecision {
+  readonly service: string;
+  readonly current: number;
+  readonly desired: number;
+  readonly reason: string;
+  readonly at?: number;
+}
+
 /** What the operability side listens to (GatewayMetrics has both methods). */
 export interface ScalingObserver {
-  scalingDecision(d: { readonly service: string; readonly current: number; readonly desired: number; readonly reason: string }): void;
+  /** A decision worth keeping: `d` as the metrics count it (a held count as desired = current), `record` whole. */
+  scalingDecision(d: ObservedDecision, record: ScalingDecisionRecord): void;
   /** Every evaluation, not only on a change. */
   replicas(service: string, desired: number, current: number): void;
 }
@@ -45,7 +56,8 @@ export interface ServiceScalingStatus {
 
 export interface ScalingLoopOptions {
   readonly plugins: PluginRegistry;
-  readonly load: LoadRecorder;
+  /** The load signals: the gateway's own recorder, or in a cluster primary the sum of the workers'. */
+  readonly load: LoadSource;
   readonly log: Logger;
   /** Ready endpoints of a service in the serving config. */
   readonly readyEndpoints: (service: string) => number;
@@ -127,7 +139,7 @@ class Controller {
  * is down or slow only delays scaling. State that must survive reloads (the policy's history, the known count) lives
  * here, per service name.
  */
-export class ScalingLoop {
+export class ScalingLoop implements ScalingControl {
   readonly #controllers = new Map<string, Controller>();
   readonly #instances: ScalerInstances;
   readonly #abort = new AbortController();
@@ -171,10 +183,8 @@ export class ScalingLoop {
 
   /** Follows the serving config: new scaled services get a controller, changed ones new settings, dropped ones stop. */
   sync(config: GatewayConfig): void {
-    const names = new Set<string>();
+    followServices(this.o.load, config);
     for (const s of config.services.values()) {
-      this.o.load.configure(s.name, s.scaling?.policy.stableWindowMs ?? 60_000);
-      names.add(s.name);
       if (s.scaling === null) continue;
       let c = this.#controllers.get(s.name);
       if (!c) {
@@ -208,7 +218,6 @@ export class ScalingLoop {
       this.#controllers.delete(name);
       void this.#instances.release(c.instance.key);
     }
-    this.o.load.retain(names);
   }
 
   /** Starts the timers (one per service, unref'd). Tests leave them off and call `evaluate`. */
@@ -338,7 +347,7 @@ export class ScalingLoop {
     const record: ScalingDecisionRecord = { ...d, service: c.service, scaler: c.instance.type, outcome, load, ...(error === undefined ? {} : { error }) };
     c.history.push(record);
     if (c.history.length > this.#historySize) c.history.shift();
-    this.o.observer?.scalingDecision({ service: c.service, current: d.current, desired: outcome === 'held' ? d.current : d.desired, reason: error === undefined ? d.reason : `${d.reason} (failed: ${error})` });
+    this.o.observer?.scalingDecision({ service: c.service, current: d.current, desired: outcome === 'held' ? d.current : d.desired, reason: error === undefined ? d.reason : `${d.reason} (failed: ${error})` }, record);
   }
 
   /** The latest decisions, oldest first: of one service, or of all (merged by time). For the admin API. */

@@ -51,10 +51,15 @@ export async function spawnGateway(yaml: string, extraArgs: string[] = []): Prom
       waiters.push({ pred, from, resolve: (l) => { clearTimeout(timer); resolve(l); } });
     });
   };
+  // A bound, not a speed test: cluster workers load every plugin module in parallel on a shared 2-core machine.
   const started = await Promise.race([
-    waitForLog((l) => l.event === 'started'),
+    waitForLog((l) => l.event === 'started', 30_000),
     exited.then(() => { throw new Error(`gantry exited at start: ${stderr}`); }),
-  ]);
+  ]).catch((err: unknown) => {
+    // Nothing else will stop it: the caller never got a handle to kill.
+    child.kill('SIGKILL');
+    throw err;
+  });
   const listen = started.listen as { port: number };
   const admin = started.admin as { port: number } | null;
   return {
@@ -66,4 +71,13 @@ export async function spawnGateway(yaml: string, extraArgs: string[] = []): Prom
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Waits until `n` workers of a `--workers` gateway said they are ready (counting restarted ones). */
+export async function workersReady(gw: GatewayProcess, n: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (gw.logs.filter((l) => l.event === 'worker-ready').length < n) {
+    if (Date.now() > deadline) throw new Error(`workers did not start; stderr: ${gw.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { spawnGateway } from '../helpers/gateway-process.js';
+import { spawnGateway, workersReady } from '../helpers/gateway-process.js';
 import { runLoad } from '../helpers/load.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -13,14 +13,6 @@ routes:
   - { name: both, match: { path: /both }, service: svc }
   - { name: only-${variant}, match: { path: /only-${variant} }, service: svc }
 `;
-}
-
-async function workersReady(gw: Awaited<ReturnType<typeof spawnGateway>>, n: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (gw.logs.filter((l) => l.event === 'worker-ready').length < n) {
-    if (Date.now() > deadline) throw new Error('workers did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 t.test('two workers share the port, reload together under load with 0 failures, and drain on SIGTERM', async (t) => {

@@ -1,0 +1,129 @@
+import type { Logger } from 'pino';
+import { RecentList } from '../admin/recent-list.js';
+import type { GatewayConfig } from '../config/gateway-config.js';
+import { SummedLoad } from '../load/summed-load.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import { ScalingLoop } from '../scaling/scaling-loop.js';
+import type { ToPrimary, ToWorker } from './messages.js';
+import { ScalerEndpointFeeds } from './scaler-endpoint-feeds.js';
+
+/** A worker as the primary's scaling sees it. */
+export interface WorkerPeer {
+  readonly id: number;
+  send(message: ToWorker): void;
+}
+
+/** A config being rolled out to the workers: `commit` once they all switched to it, `abort` if they did not. */
+export interface PreparedScaling {
+  commit(): void;
+  abort(): void;
+}
+
+/**
+ * The cluster primary's side of autoscaling: the only ScalingLoop of the cluster, reading the sum of the workers'
+ * load (SummedLoad) and following the config the primary validated and rolled out. The scaler's own endpoints
+ * (process scaler) go to every worker (ScalerEndpointFeeds); each decision and every evaluation's replica counts go
+ * to every worker too, so any worker's admin API and metrics show the primary's scaling. Workers never call a
+ * scaler; their side is worker-scaling.ts.
+ */
+export class PrimaryScaling {
+  readonly load = new SummedLoad();
+  readonly #loop: ScalingLoop;
+  readonly #feeds: ScalerEndpointFeeds;
+  readonly #log: Logger;
+  /** The decisions sent so far (as many as the metrics keep), for workers that start later. */
+  readonly #decisions = new RecentList<ToWorker>(100);
+  #config: GatewayConfig | undefined;
+
+  constructor(plugins: PluginRegistry, log: Logger, private readonly workers: () => Iterable<WorkerPeer>) {
+    this.#log = log;
+    this.#loop = new ScalingLoop({
+      plugins, load: this.load, log,
+      readyEndpoints: (service) => this.load.readyEndpoints(service),
+      observer: {
+        scalingDecision: (decision, record) => {
+          const message: ToWorker = { type: 'scaling-decision', decision, record };
+          this.#decisions.push(message);
+          this.#broadcast(message);
+        },
+        replicas: (service, desired, current) => {
+          const status = this.#loop.status().find((s) => s.service === service);
+          this.#broadcast({ type: 'scaling-replicas', service, desired, current, status });
+        },
+      },
+    });
+    this.#feeds = new ScalerEndpointFeeds((s) => this.#loop.scalerEndpoints(s), (key, endpoints) => this.#broadcast({ type: 'scaler-endpoints', key, endpoints }), log);
+  }
+
+  #broadcast(message: ToWorker): void {
+    for (const w of this.workers()) w.send(message);
+  }
+
+  /** Before the workers fork: the scalers of `config` start at their floor, the loop begins. Throws if a scaler cannot start. */
+  start(config: GatewayConfig): void {
+    this.#feeds.acquire(config);
+    this.#follow(config);
+    this.#loop.start();
+  }
+
+  /** Before the workers prepare `config`: new scaler-fed services get their instances, so the workers can warm on them. */
+  prepare(config: GatewayConfig): PreparedScaling {
+    this.#feeds.acquire(config);
+    let settled = false;
+    return {
+      commit: () => {
+        if (settled) return;
+        settled = true;
+        const previous = this.#config;
+        this.#follow(config);
+        if (previous) this.#feeds.release(previous);
+      },
+      abort: () => {
+        if (settled) return;
+        settled = true;
+        this.#feeds.release(config);
+      },
+    };
+  }
+
+  #follow(config: GatewayConfig): void {
+    this.#config = config;
+    this.#log.level = config.log.level;
+    this.#loop.sync(config);
+  }
+
+  /** Handles the scaling messages of a worker; returns false for the others. */
+  receive(worker: WorkerPeer, m: ToPrimary): boolean {
+    switch (m.type) {
+      case 'load':
+        this.load.receive(worker.id, m.at, m.services, new Map(m.ready));
+        for (const service of m.wake) this.#loop.wake(service);
+        return true;
+      case 'scaler-endpoints-watch':
+        this.#feeds.watch(worker.id, m.key, (endpoints) => worker.send({ type: 'scaler-endpoints', key: m.key, endpoints }));
+        return true;
+      case 'scaler-endpoints-unwatch':
+        this.#feeds.unwatch(worker.id, m.key);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** A worker is up: it gets the decisions so far (its admin API shows the same history as the others). */
+  workerReady(worker: WorkerPeer): void {
+    for (const message of this.#decisions.items()) worker.send(message);
+  }
+
+  /** A worker exited: its load stops counting in the gauges, its pools' hold on scaler endpoints is gone. */
+  workerExited(id: number): void {
+    this.load.dropWorker(id);
+    this.#feeds.workerGone(id);
+  }
+
+  /** After every worker drained: stops the loop and the scalers (the process scaler stops its instances gracefully). */
+  async close(): Promise<void> {
+    await this.#feeds.closeAll();
+    await this.#loop.close();
+  }
+}
