@@ -38,6 +38,9 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   let draining = false;
   const crashes = new Map<number, number>();   // slot → crashes in a row
   const slots = new Map<Worker, number>();
+  // Workers that said 'ready': a message sent before a worker listens (it is still loading) is lost, so shutdown
+  // waits for the 'ready' of a worker still starting before telling it to drain.
+  const ready = new WeakSet<Worker>();
   const scaling = new PrimaryScaling(plugins, log.child({ component: 'scaling' }), () => [...slots.keys()].filter((w) => w.isConnected()));
   // The scalers start before the workers, so a scaler-fed service has its instances when the workers warm up.
   scaling.start(config);
@@ -48,6 +51,8 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     worker.on('message', (m: ToPrimary) => {
       if (scaling.receive(worker, m)) return;
       if (m.type === 'ready') {
+        ready.add(worker);
+        if (draining) { worker.send({ type: 'shutdown' } satisfies ToWorker); return; }
         crashes.set(slot, 0);
         scaling.workerReady(worker);
         log.info({ event: 'worker-ready', worker: worker.id, pid: worker.process.pid }, 'worker ready');
@@ -135,7 +140,7 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     let worst = 0;
     const exits = [...slots.keys()].map((w) => new Promise<void>((resolve) => {
       w.once('exit', (code) => { worst = Math.max(worst, code ?? 1); resolve(); });
-      w.send({ type: 'shutdown' } satisfies ToWorker);
+      if (ready.has(w)) w.send({ type: 'shutdown' } satisfies ToWorker);
     }));
     // Every worker drained; then the scalers stop (the process scaler stops its instances gracefully).
     void Promise.all(exits).then(() => scaling.close()).catch((err: Error) => log.error({ err, event: 'scaling-close-failed' }, 'closing the scalers failed')).then(() => {

@@ -1,7 +1,15 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { spawnGateway, workersReady } from '../helpers/gateway-process.js';
 import { runLoad } from '../helpers/load.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 
 function config(upstream: string, variant: string): string {
   return `listen: 127.0.0.1:0
@@ -54,4 +62,38 @@ t.test('a crashed worker is restarted by the primary', async (t) => {
   t.equal(status, 200, 'still serving');
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });
+});
+
+/** Processes whose command line names `file` (workers are forked with the primary's arguments). */
+function processesNaming(file: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try { if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(file)) pids.push(Number(entry)); } catch { /* gone */ }
+  }
+  return pids;
+}
+
+t.test('SIGTERM while the workers are still starting: they drain once up, and the primary exits 0', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-test-'));
+  const file = join(dir, 'routes.yaml');
+  writeFileSync(file, config('http://127.0.0.1:9', 'a'));
+  const child = spawn(process.execPath, [CLI, 'start', '-c', file, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    for (const pid of processesNaming(file)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const lines = createInterface({ input: child.stdout! });
+  let readyBeforeTerm = 0;
+  let termSent = false;
+  await new Promise<void>((resolve) => lines.on('line', (line) => {
+    if (line.includes('"worker-ready"') && !termSent) readyBeforeTerm++;
+    // The primary has forked its workers; they are still loading their config.
+    if (line.includes('"cluster-started"')) { termSent = true; child.kill('SIGTERM'); resolve(); }
+  }));
+  const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+  t.equal(code, 0, 'the primary exited 0 after its workers drained');
+  t.equal(readyBeforeTerm, 0, 'no worker was ready when SIGTERM arrived');
+  t.same(processesNaming(file), [], 'no worker is left behind');
 });
