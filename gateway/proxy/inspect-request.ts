@@ -23,7 +23,7 @@ export function inspectRequest(req: IncomingMessage, limits: ServerLimits, out: 
   if (method === 'TRACE' || method === 'CONNECT') return 'GW_ERR_METHOD_NOT_ALLOWED';
   if ((req.url as string).length > limits.maxUriBytes) return 'GW_ERR_URI_TOO_LONG';
   const raw = req.rawHeaders;
-  // server.maxHeadersCount is maxHeaders + 1, so Node keeps just enough to tell that the limit was passed.
+  // Node keeps every header (server.maxHeadersCount is 0; maxHeaderSize bounds them): the count is checked here.
   if (raw.length > limits.maxHeaders * 2) return 'GW_ERR_TOO_MANY_HEADERS';
 
   let hosts = 0;

@@ -67,6 +67,8 @@ export function applyLimits(server: http.Server, limits: ServerLimits): void {
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  // One more than the limit, so the handler can tell "too many" (431) from "exactly the limit".
-  server.maxHeadersCount = limits.maxHeaders + 1;
+  // No count limit in Node: the handler counts and answers 431 GW_ERR_TOO_MANY_HEADERS (inspect-request.ts). Node 20
+  // silently truncates past the count and Node 22+ refuses with the same error as a head past maxHeaderSize, so
+  // neither could tell the two apart; maxHeaderSize still bounds how many headers can arrive.
+  server.maxHeadersCount = 0;
 }
