@@ -22,6 +22,8 @@ export interface LoadRun {
   readonly durationS: number;
   /** taskset -c CPU for the load generator, if any. */
   readonly cpu?: string;
+  /** Paced: this many requests per second over all connections (autocannon; wrk cannot pace). */
+  readonly ratePerS?: number;
 }
 
 export interface LoadResult {
@@ -103,9 +105,11 @@ function wrk(path: string, workDir: string, reason: string): LoadGenerator {
     }
     return file;
   };
+  let paced: LoadGenerator | undefined;
   return {
     name: 'wrk', label: `${version}, 1 thread`, reason,
     async run(group, r) {
+      if (r.ratePerS !== undefined) return (paced ??= autocannon('wrk cannot pace requests')).run(group, r);
       const child = group.spawn('wrk', path, ['-t1', `-c${r.connections}`, `-d${r.durationS}s`, '--timeout', '5s', '-s', scriptFor(r.request), r.url], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
@@ -126,7 +130,7 @@ function autocannon(reason: string): LoadGenerator {
   return {
     name: 'autocannon', label: `autocannon ${pkg.version}, 1 process`, reason,
     async run(group, r) {
-      const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request)], {
+      const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request), String(r.ratePerS ?? 0)], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
       return JSON.parse(await collect(child, 'autocannon')) as LoadResult;

@@ -103,7 +103,7 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
     // Every live process of the benchmark, so that idle systems count as ours and not as "other".
     const children: Child[] = [upstream.child, ...live.flatMap((x) => (x.running.child && !x.dropped ? [x.running.child] : []))];
     const before = cpuSnapshot(children);
-    const measured = await loadgen.run(group, { url: url(l), request: scenario.request, connections: scenario.connections, durationS, cpu: clientCpu });
+    const measured = await loadgen.run(group, { url: url(l), request: scenario.request, connections: scenario.connections, durationS, cpu: clientCpu, ratePerS: scenario.ratePerS });
     const use = cpuUse(before, cpuSnapshot(children));
     l.responses += measured.requests;
     // No response at all: wrk reports latencies of 0 then (autocannon null), which would read as the fastest row.
@@ -168,12 +168,12 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
     if (s.rounds > 1 && spread > 0.25) warnings.push(`${s.system}: req/s varied by ${Math.round(spread * 100)}% of the median across rounds (${fmt.rps(s.rpsMin)}–${fmt.rps(s.rpsMax)}); trust the median, not a single round, and consider --rounds 9`);
   }
 
-  const findings = referenceLines(summaries);
+  const findings = referenceLines(summaries, scenario);
   if (scenario.name === 'small-keepalive') findings.push(...peerTargetLines(summaries));
   if (scenario.name === 'routes-10k') findings.push(routesTargetLine(env.earlier.get('routes-10'), summaries));
 
   const repeatText = repeated ? `; ${repeated} disturbed measurement${repeated === 1 ? '' : 's'} repeated` : '';
-  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${loadgen.name}, ${scenario.connections} connections, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
+  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${scenario.ratePerS === undefined ? loadgen.name : `autocannon paced at ${scenario.ratePerS} req/s`}, ${scenario.connections} connections, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
   process.stdout.write(`${consoleTable(summaries)}\n`);
   for (const f of findings) process.stdout.write(`${f}\n`);
   for (const w of warnings) process.stdout.write(`warning: ${w}\n`);

@@ -20,6 +20,11 @@ export interface Scenario {
    */
   readonly gantryOnly?: string;
   /**
+   * When set, requests are paced at this many per second over all connections (autocannon's overallRate; wrk cannot
+   * pace, so autocannon runs these), to measure latency below saturation instead of the most a system can do.
+   */
+  readonly ratePerS?: number;
+  /**
    * Gantry's routes.yaml in front of `upstream` (http://127.0.0.1:PORT). It must listen on 127.0.0.1:0 with info-level
    * logging: the runner reads the bound port from the "started" log line.
    */
