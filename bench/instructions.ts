@@ -1,0 +1,155 @@
+/**
+ * `npm run bench:instructions`: CPU instructions per request of a proxy, counted by valgrind's callgrind. Unlike
+ * req/s, the count does not move when other processes share the machine, so two builds (or a proxy and an anchor)
+ * can be compared on a busy machine. It is a complement to `npm run bench`, not a replacement: it counts
+ * instructions in user space only (the syscalls, the same four per request for every system here, are not in it)
+ * and says nothing about latency.
+ *
+ *   node dist/bench/instructions.js [--requests N] [--warmup-factor K] [SYSTEM ...]
+ *   SYSTEM: gantry (default), gantry-no-access-log, bare-http-proxy, bare-undici
+ *
+ * For each system: an upstream (bench/upstream-server.js, 100-byte answers) starts, the proxy starts under
+ * `valgrind --tool=callgrind --instr-atstart=no`, autocannon (10 connections) sends K×N warm-up requests so the JIT
+ * settles, then instrumentation is switched on and zeroed, N requests are sent, and the counters are dumped. The
+ * report splits the total into V8's optimizing compiler (still compiling during the window: the JIT's own work, which
+ * dies down in a long run) and the rest, the cost of serving the requests. Needs valgrind (Debian: valgrind).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { routesFile } from './scenarios/routes-file.js';
+
+const require = createRequire(import.meta.url);
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const children = new Set<ChildProcess>();
+/** Each child leads its own process group (timeout -> valgrind -> node): the whole group is killed. */
+function killAll(): void {
+  for (const c of children) try { process.kill(-(c.pid as number), 'SIGKILL'); } catch { /* gone */ }
+  children.clear();
+}
+process.on('exit', killAll);
+
+/** Where V8's optimizing compilers spend their instructions (callgrind names them; JIT code itself is unnamed). */
+const COMPILER = /compiler::|maglev|Maglev|turboshaft|Turboshaft|Zone::|RegisterAllocator|LinearScan|InstructionSelector|CodeGenerator|Assembler|Deoptimiz|OptimizedCompilationJob/;
+
+interface Proxy {
+  readonly args: (upstream: string, dir: string) => string[];
+  readonly port: (child: ChildProcess, dir: string) => Promise<number>;
+  readonly logsToStdout: boolean;
+}
+
+function announcedPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { port: number }).port);
+    });
+    child.once('exit', () => reject(new Error('exited before announcing its port')));
+  });
+}
+
+async function startedPort(logFile: string): Promise<number> {
+  for (let i = 0; i < 600; i++) {
+    const m = /"started".*?"listen":\{[^}]*"port":(\d+)/.exec(readFileSync(logFile, 'utf8'));
+    if (m) return Number(m[1]);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('gantry did not log "started" within 60 s under valgrind');
+}
+
+function gantry(access: boolean): Proxy {
+  return {
+    args: (upstream, dir) => {
+      const file = join(dir, 'routes.yaml');
+      writeFileSync(file, access ? routesFile('instructions', upstream) : routesFile('instructions', upstream).replace('access: true', 'access: false'));
+      return [here('../gateway/cli.js'), 'start', '-c', file];
+    },
+    port: (_child, dir) => startedPort(join(dir, 'gantry.log')),
+    logsToStdout: true,
+  };
+}
+
+const anchor = (file: string): Proxy => ({ args: (upstream) => [here(`./anchors/${file}.js`), upstream], port: (child) => announcedPort(child), logsToStdout: false });
+
+const SYSTEMS: Record<string, Proxy> = {
+  'gantry': gantry(true),
+  'gantry-no-access-log': gantry(false),
+  'bare-http-proxy': anchor('bare-http-proxy'),
+  'bare-undici': anchor('bare-undici'),
+};
+
+function load(port: number, requests: number): number {
+  const out = execFileSync(process.execPath, [require.resolve('autocannon/autocannon.js'), '-c', '10', '-a', String(requests), '-j', `http://127.0.0.1:${port}/bench`],
+    { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'ignore'], timeout: 600_000 });
+  return (JSON.parse(out) as { '2xx': number })['2xx'];
+}
+
+/** Instructions per request from callgrind's dump files in `dir`: [serving, compiler]. */
+function countInstructions(dir: string): [number, number] {
+  let best: [number, number] = [0, 0];
+  // Only complete dumps (the one callgrind_control asked for ends with its totals line).
+  for (const f of readdirSync(dir).filter((f) => f.startsWith('callgrind.out') && /^totals: /m.test(readFileSync(join(dir, f), 'utf8')))) {
+    const annotated = execFileSync('callgrind_annotate', ['--threshold=100', join(dir, f)], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    let total = 0;
+    let compiler = 0;
+    for (const line of annotated.split('\n')) {
+      const m = /^\s*([\d,]+) \(/.exec(line);
+      if (!m || line.includes('PROGRAM TOTALS')) continue;
+      const n = Number((m[1] as string).replaceAll(',', ''));
+      total += n;
+      if (COMPILER.test(line)) compiler += n;
+    }
+    if (total > best[0] + best[1]) best = [total - compiler, compiler];
+  }
+  return best;
+}
+
+async function measure(name: string, proxy: Proxy, requests: number, warmupFactor: number): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-instructions-'));
+  try {
+    const upstream = spawn(process.execPath, [here('./upstream-server.js'), '100'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    children.add(upstream);
+    const upstreamUrl = `http://127.0.0.1:${await announcedPort(upstream)}`;
+    // Gantry's stdout is its log, read from a file; an anchor announces its port on stdout.
+    const log = join(dir, 'gantry.log');
+    writeFileSync(log, '');
+    const child = spawn('timeout', ['-k', '5', '1800', 'valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
+      process.execPath, ...proxy.args(upstreamUrl, dir)], { stdio: ['ignore', proxy.logsToStdout ? openSync(log, 'a') : 'pipe', 'ignore'], detached: true });
+    children.add(child);
+    const port = await proxy.port(child, dir);
+    process.stderr.write(`${name}: listening on ${port} under valgrind; warming up\n`);
+    load(port, requests * warmupFactor);
+    const pid = execFileSync('pgrep', ['-f', '-n', `callgrind-out-file=${join(dir, 'callgrind.out')}`], { encoding: 'utf8' }).trim();
+    execFileSync('callgrind_control', ['-i', 'on', pid], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['-z', pid], { stdio: 'ignore' });
+    const served = load(port, requests);
+    execFileSync('callgrind_control', ['-i', 'off', pid], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
+    let [serving, compiler] = countInstructions(dir);
+    for (let i = 0; i < 100 && serving === 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      [serving, compiler] = countInstructions(dir);
+    }
+    if (serving === 0) throw new Error(`${name}: callgrind wrote no complete dump`);
+    const per = (n: number) => `${Math.round(n / served / 1000)}k`.padStart(7);
+    return `${name.padEnd(22)} ${per(serving)} ${per(compiler)} ${per(serving + compiler)}   (${served} requests, after ${requests * warmupFactor} to warm up)`;
+  } finally {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { requests: { type: 'string' }, 'warmup-factor': { type: 'string' } } });
+const requests = Number(values.requests ?? 3000);
+const warmupFactor = Number(values['warmup-factor'] ?? 6);
+const names = positionals.length ? positionals : ['gantry'];
+for (const n of names) if (!SYSTEMS[n]) throw new Error(`unknown system ${n}; there are: ${Object.keys(SYSTEMS).join(', ')}`);
+process.stdout.write(`instructions per request (callgrind, user space), ${new Date().toISOString()}, node ${process.version}\n`);
+process.stdout.write(`${'system'.padEnd(22)} ${'serving'.padStart(7)} ${'JIT'.padStart(7)} ${'total'.padStart(7)}\n`);
+for (const n of names) process.stdout.write(`${await measure(n, SYSTEMS[n] as Proxy, requests, warmupFactor)}\n`);
