@@ -40,7 +40,7 @@ export interface LoadResult {
 }
 
 export interface LoadGenerator {
-  readonly name: 'wrk' | 'autocannon';
+  readonly name: 'wrk' | 'autocannon' | 'paced';
   /** Name and version, for the output and RESULTS.md. */
   readonly label: string;
   /** Why this one was picked. */
@@ -109,7 +109,7 @@ function wrk(path: string, workDir: string, reason: string): LoadGenerator {
   return {
     name: 'wrk', label: `${version}, 1 thread`, reason,
     async run(group, r) {
-      if (r.ratePerS !== undefined) return (paced ??= autocannon('wrk cannot pace requests')).run(group, r);
+      if (r.ratePerS !== undefined) return (paced ??= pacedGenerator()).run(group, r);
       const child = group.spawn('wrk', path, ['-t1', `-c${r.connections}`, `-d${r.durationS}s`, '--timeout', '5s', '-s', scriptFor(r.request), r.url], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
@@ -127,13 +127,29 @@ function autocannon(reason: string): LoadGenerator {
   const require = createRequire(import.meta.url);
   const pkg = JSON.parse(readFileSync(require.resolve('autocannon/package.json'), 'utf8')) as { version: string };
   const childScript = fileURLToPath(new URL('./autocannon-child.js', import.meta.url));
+  let paced: LoadGenerator | undefined;
   return {
     name: 'autocannon', label: `autocannon ${pkg.version}, 1 process`, reason,
     async run(group, r) {
-      const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request), String(r.ratePerS ?? 0)], {
+      if (r.ratePerS !== undefined) return (paced ??= pacedGenerator()).run(group, r);
+      const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request)], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
       return JSON.parse(await collect(child, 'autocannon')) as LoadResult;
+    },
+  };
+}
+
+/** bench/paced-child.js: a fixed request rate over keep-alive connections, for latency below saturation. */
+function pacedGenerator(): LoadGenerator {
+  const childScript = fileURLToPath(new URL('./paced-child.js', import.meta.url));
+  return {
+    name: 'paced', label: 'paced-child (bench/paced-child.ts), 1 process', reason: 'wrk and autocannon cannot pace evenly',
+    async run(group, r) {
+      const child = group.spawn('paced', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request), String(r.ratePerS)], {
+        cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
+      });
+      return JSON.parse(await collect(child, 'paced-child')) as LoadResult;
     },
   };
 }

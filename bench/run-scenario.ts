@@ -173,7 +173,7 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
   if (scenario.name === 'routes-10k') findings.push(routesTargetLine(env.earlier.get('routes-10'), summaries));
 
   const repeatText = repeated ? `; ${repeated} disturbed measurement${repeated === 1 ? '' : 's'} repeated` : '';
-  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${scenario.ratePerS === undefined ? loadgen.name : `autocannon paced at ${scenario.ratePerS} req/s`}, ${scenario.connections} connections, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
+  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${scenario.ratePerS === undefined ? loadgen.name : `paced-child at ${scenario.ratePerS} req/s`}, ${scenario.connections} connections, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
   process.stdout.write(`${consoleTable(summaries)}\n`);
   for (const f of findings) process.stdout.write(`${f}\n`);
   for (const w of warnings) process.stdout.write(`warning: ${w}\n`);

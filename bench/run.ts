@@ -114,7 +114,7 @@ async function main(): Promise<number> {
       const date = new Date();
       const section = resultsSection({
         ...r, date, mode: plan.quick ? 'quick run' : 'full run', scenario, machine: machineInfo(repoRoot),
-        loadGenerator: scenario.ratePerS === undefined ? `${loadgen.label}, closed loop, keep-alive` : `autocannon, paced at ${scenario.ratePerS} req/s over all connections, keep-alive`, pinning: pinning.description, machineLoad: busyText,
+        loadGenerator: scenario.ratePerS === undefined ? `${loadgen.label}, closed loop, keep-alive` : `bench/paced-child.ts, paced at ${scenario.ratePerS} req/s over all connections, keep-alive`, pinning: pinning.description, machineLoad: busyText,
       });
       const results = join(repoRoot, 'bench', 'RESULTS.md');
       if (!existsSync(results)) {

@@ -20,8 +20,9 @@ export interface Scenario {
    */
   readonly gantryOnly?: string;
   /**
-   * When set, requests are paced at this many per second over all connections (autocannon's overallRate; wrk cannot
-   * pace, so autocannon runs these), to measure latency below saturation instead of the most a system can do.
+   * When set, requests are paced at this many per second over all connections (wrk cannot
+   * pace and autocannon's overallRate sends bursts, so bench/paced-child.ts runs these), to measure latency below
+   * saturation instead of the most a system can do.
    */
   readonly ratePerS?: number;
   /**
