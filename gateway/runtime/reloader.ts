@@ -6,6 +6,7 @@ import { formatProblem, isConfigError, type ConfigProblem } from '../errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { PoolManager } from '../upstream/pool-manager.js';
 import { buildSnapshot, releaseSnapshot } from './build-snapshot.js';
+import { ReloadTimer, type ReloadTiming } from './reload-timer.js';
 import type { RuntimeSnapshot } from './runtime-snapshot.js';
 import type { SnapshotHolder } from './snapshot-holder.js';
 
@@ -54,6 +55,8 @@ export interface ReloaderDeps {
   readonly onApplied: (snapshot: RuntimeSnapshot) => void;
   /** Called with the outcome of every run, including each follow-up run of coalesced requests (metrics). */
   readonly onOutcome?: (outcome: ReloadOutcome) => void;
+  /** Called once per prepared reload, shortly after it ended, with its phase times and event-loop stall (metrics). */
+  readonly onTiming?: (timing: ReloadTiming, result: ReloadOutcome['result'] | 'aborted') => void;
 }
 
 /**
@@ -100,11 +103,15 @@ export class Reloader {
    */
   async prepare(expectedHash?: string): Promise<PreparedReload> {
     const { holder, log, pools, plugins, file } = this.deps;
+    const timer = await ReloadTimer.start();
     const current = holder.current as RuntimeSnapshot;
-    const done = (outcome: ReloadOutcome): PreparedReload => ({ outcome, commit: () => outcome, abort: () => {} });
+    const done = (outcome: ReloadOutcome): PreparedReload => {
+      this.#report(timer, outcome.result, outcome.generation);
+      return { outcome, commit: () => outcome, abort: () => {} };
+    };
     let config: GatewayConfig;
     try {
-      config = await loadRoutesFile(file, plugins);
+      config = await loadRoutesFile(file, plugins, timer);
     } catch (err) {
       if (!isConfigError(err)) throw err;
       const message = err.problems.map(formatProblem).join('; ');
@@ -121,9 +128,10 @@ export class Reloader {
       return done({ result: 'unchanged', generation: current.generation, hash: config.hash });
     }
     const changes = describeChanges(current.config, config);
+    timer.lap('diff');
     let next: RuntimeSnapshot;
     try {
-      next = await buildSnapshot(config, current.generation + 1, pools, log);
+      next = await buildSnapshot(config, current.generation + 1, pools, log, timer);
     } catch (err) {
       const message = `cannot start the new config: ${(err as Error).message}`;
       log.error({ event: 'reload-refused', generation: current.generation, err }, message);
@@ -137,11 +145,14 @@ export class Reloader {
         if (settled) return outcome;
         settled = true;
         holder.swap(next, (old) => { void releaseSnapshot(old, pools); });
+        timer.lap('swap');
         this.deps.onApplied(next);
+        timer.lap('apply');
         log.info({ event: 'reloaded', generation: next.generation, hash: config.hash.slice(0, 12), changes }, `config reloaded as generation ${next.generation}`);
         if (changes.restartRequired.length) {
           log.warn({ event: 'restart-required', fields: changes.restartRequired }, `changed ${changes.restartRequired.join(', ')}: takes effect after a restart`);
         }
+        this.#report(timer, 'applied', next.generation);
         return outcome;
       },
       abort: () => {
@@ -149,8 +160,18 @@ export class Reloader {
         settled = true;
         void releaseSnapshot(next, pools);
         log.warn({ event: 'reload-aborted', generation: current.generation }, 'prepared reload aborted: another worker refused it');
+        this.#report(timer, 'aborted', current.generation);
       },
     };
+  }
+
+  /** One `reload-timing` line per prepared reload, written a monitor tick after it ended (reload-timer.ts says why). */
+  #report(timer: ReloadTimer, result: ReloadOutcome['result'] | 'aborted', generation: number): void {
+    void timer.finish().then((timing) => {
+      this.deps.log.info({ event: 'reload-timing', result, generation, ...timing },
+        `reload ${result} in ${timing.totalMs} ms; event loop blocked ${timing.loopDelayMaxMs} ms at most`);
+      this.deps.onTiming?.(timing, result);
+    });
   }
 }
 
