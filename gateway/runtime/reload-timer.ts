@@ -9,7 +9,11 @@ export interface ReloadTiming {
   readonly loopDelayMaxMs: number;
   /** Wall time from the start of the reload to its end (commit, abort or refusal). */
   readonly totalMs: number;
-  /** Wall time per phase, in the order they ran (read, parse, validate, build, warm, swap, …). */
+  /**
+   * Wall time per phase, in the order they ran: read, parse, validate, check (for a large file these three run in the
+   * parse worker: `worker` is then the wall time until its answer was in, those included, and `receive` taking the
+   * routes from it in slices), plugins, services, diff, build, warm, swap, apply (gateway/config/load-routes-file.ts).
+   */
   readonly phasesMs: Readonly<Record<string, number>>;
 }
 
