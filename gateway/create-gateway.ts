@@ -163,6 +163,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       metrics.configLoaded(snapshot);
     },
     onOutcome: (outcome) => metrics.reload(outcome),
+    onTiming: (timing) => metrics.reloadTiming(timing),
   });
 
   /** SIGHUP and POST /admin/reload: the config, then the admin token (rotating the token file needs only a reload). */

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Exchange } from '../proxy/exchange.js';
+import type { ReloadTiming } from '../runtime/reload-timer.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
@@ -103,6 +104,8 @@ export class GatewayMetrics {
   readonly #configVersion: Gauge;
   readonly #configInfo: Gauge<'hash' | 'file'>;
   readonly #configLoadedAt: Gauge;
+  readonly #reloadLoopDelay: Gauge;
+  readonly #reloadDuration: Gauge;
   readonly #breakerTransitions: Counter<'service' | 'state'>;
   readonly #ejections: Counter<'service' | 'reason'>;
   readonly #healthTransitions: Counter<'service' | 'health'>;
@@ -165,6 +168,8 @@ export class GatewayMetrics {
     this.#configVersion = new Gauge({ name: 'gantry_config_version', help: 'Generation of the serving config: 1 at start, +1 per applied reload.', registers });
     this.#configInfo = new Gauge({ name: 'gantry_config_info', help: 'Always 1; labels: sha256 of the serving routes file and its path.', labelNames: ['hash', 'file'], registers });
     this.#configLoadedAt = new Gauge({ name: 'gantry_config_loaded_timestamp_seconds', help: 'When the serving config was loaded (Unix time).', registers });
+    this.#reloadLoopDelay = new Gauge({ name: 'gantry_reload_event_loop_delay_max_seconds', help: 'The longest the event loop was blocked during the last reload.', registers });
+    this.#reloadDuration = new Gauge({ name: 'gantry_reload_duration_seconds', help: 'Wall time of the last reload, from reading the file to the swap.', registers });
     for (const result of ['applied', 'unchanged', 'refused'] as const) this.#reloadsTotal.inc({ result }, 0);
     this.#lastReloadOk.set(1);
 
@@ -242,6 +247,12 @@ export class GatewayMetrics {
       message: outcome.result === 'refused' ? outcome.message : null,
       problems: outcome.result === 'refused' ? outcome.problems.length : 0,
     });
+  }
+
+  /** Shortly after each reload (prepared, then committed, aborted or refused). */
+  reloadTiming(timing: ReloadTiming): void {
+    this.#reloadLoopDelay.set(timing.loopDelayMaxMs / 1000);
+    this.#reloadDuration.set(timing.totalMs / 1000);
   }
 
   recentReloads(): readonly ReloadRecord[] {

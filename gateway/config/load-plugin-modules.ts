@@ -1,12 +1,11 @@
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isSeq, isScalar } from 'yaml';
 import type { DiscoveryPlugin } from '../plugin-api/discovery.js';
 import { checkPluginShape, PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ConfigProblem } from '../errors.js';
+import type { PluginEntry } from './check-routes-document.js';
 import { compileProblem } from './schema-validator.js';
-import type { YamlSource } from './yaml-source.js';
 
 export interface LoadedPlugins {
   readonly registry: PluginRegistry;
@@ -47,17 +46,13 @@ function exportedPlugins(module: Record<string, unknown>): unknown[] | null {
  * a compilable options schema, a type of its own). Every mistake is a config problem at the entry's file:line:col.
  * ESM caches modules: a changed plugin file takes effect after a restart, not a reload.
  */
-export async function loadPluginModules(source: YamlSource, file: string, builtins: PluginRegistry): Promise<LoadedPlugins> {
+export async function loadPluginModules(entries: readonly PluginEntry[], file: string, builtins: PluginRegistry): Promise<LoadedPlugins> {
   const problems: ConfigProblem[] = [];
   const origins = new Map<string, string>();
-  const node = source.doc.get('plugins', true);
-  if (!isSeq(node) || !node.items.length) return { registry: builtins, origins, problems };
+  if (!entries.length) return { registry: builtins, origins, problems };
   const loaded: DiscoveryPlugin<never>[] = [];
-  for (const [index, item] of node.items.entries()) {
-    const { line, col } = source.locate(['plugins', index]);
+  for (const { index, spec, line, col } of entries) {
     const add = (message: string) => problems.push({ file, line, col, path: `plugins[${index}]`, message });
-    if (!isScalar(item) || typeof item.value !== 'string' || !item.value) continue;   // the schema reports it
-    const spec = item.value;
     let imported;
     try {
       imported = await importPlugin(spec, file);

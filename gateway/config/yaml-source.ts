@@ -11,8 +11,13 @@ export function formatYamlPath(path: YamlPath): string {
 
 export interface Position { readonly line: number; readonly col: number }
 
+/** Says where a path's value (or, with `key`, that mapping key) stands in the file. */
+export interface Locator {
+  locate(path: YamlPath, key?: string): Position;
+}
+
 /** A parsed YAML file that can say where any value (or key) stands, for file:line:col messages. */
-export class YamlSource {
+export class YamlSource implements Locator {
   readonly doc: Document.Parsed;
   readonly #lines: LineCounter;
 

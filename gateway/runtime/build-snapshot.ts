@@ -6,6 +6,7 @@ import { buildServicePolicy } from '../resilience/build-service-policy.js';
 import { EndpointSelector } from '../resilience/endpoint-selector.js';
 import { Router } from '../routing/router.js';
 import type { PoolManager } from '../upstream/pool-manager.js';
+import type { ReloadTimer } from './reload-timer.js';
 import type { RuntimeSnapshot, ServiceRuntime } from './runtime-snapshot.js';
 
 function buildBlockList(entries: readonly string[]): BlockList | null {
@@ -29,7 +30,7 @@ function waitOrTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
  * Builds a snapshot and warms it: new services get their first endpoints (up to warmTimeoutMs) before the snapshot
  * can take traffic. Pools are acquired from the manager; `releaseSnapshot` gives them back.
  */
-export async function buildSnapshot(config: GatewayConfig, generation: number, pools: PoolManager, log: Logger): Promise<RuntimeSnapshot> {
+export async function buildSnapshot(config: GatewayConfig, generation: number, pools: PoolManager, log: Logger, timer?: ReloadTimer): Promise<RuntimeSnapshot> {
   const services = new Map<string, ServiceRuntime>();
   try {
     for (const s of config.services.values()) {
@@ -41,15 +42,16 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
     await Promise.all([...services.values()].map((r) => pools.release(r.config)));
     throw err;
   }
+  const router = new Router(config.routes);
+  const trustedProxies = buildBlockList(config.server.trustedProxies);
+  timer?.lap('build');
   await Promise.all([...services.values()].map(async ({ config: s, pool }) => {
     if (!(await waitOrTimeout(pool.ready, s.warmTimeoutMs))) {
       log.warn({ service: s.name, warmTimeoutMs: s.warmTimeoutMs }, 'no endpoints from discovery yet; the service answers 503 until they arrive');
     }
   }));
-  return {
-    generation, config, loadedAt: Date.now(), router: new Router(config.routes), services,
-    trustedProxies: buildBlockList(config.server.trustedProxies),
-  };
+  timer?.lap('warm');
+  return { generation, config, loadedAt: Date.now(), router, services, trustedProxies };
 }
 
 export async function releaseSnapshot(snapshot: RuntimeSnapshot, pools: PoolManager): Promise<void> {

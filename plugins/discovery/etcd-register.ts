@@ -1,7 +1,7 @@
 import type { Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import { aborted, canonicalAddress, sleep, type Endpoint } from '../../gateway/plugin-api/index.js';
-import { createEtcdClient, type EtcdConnection } from './etcd-client.js';
+import { createEtcdClient, loadEtcd3, type EtcdConnection } from './etcd-client.js';
 import { DEFAULT_PREFIX, encodeEndpointValue } from './etcd.js';
 
 export interface RegistrationOptions extends EtcdConnection {
@@ -32,7 +32,7 @@ export async function keepRegistered(o: RegistrationOptions, signal: AbortSignal
   const key = registrationKey(o);
   const value = encodeEndpointValue({ ...o.endpoint, address: canonicalAddress(o.endpoint.address) });
   const { initialMs, maxMs } = o.backoff ?? { initialMs: 200, maxMs: 10_000 };
-  const client = createEtcdClient(o);
+  const client = createEtcdClient(o, await loadEtcd3());
   let lease: Lease | null = null;
   let registered = false;
   let failures = 0;

@@ -3,7 +3,7 @@ import {
   canonicalAddress, metadataSchema, schemeSchema, UpdateQueue, weightSchema,
   type DiscoveryPlugin, type DiscoveryUpdate, type Endpoint,
 } from '../../gateway/plugin-api/index.js';
-import { createEtcdClient, etcdConnectionProperties, type EtcdConnection } from './etcd-client.js';
+import { createEtcdClient, etcdConnectionProperties, loadEtcd3, type EtcdConnection } from './etcd-client.js';
 
 interface EtcdOptions extends EtcdConnection {
   /** Keys under this prefix are the endpoints; default `/gantry/services/<service>/`. */
@@ -104,7 +104,9 @@ export const etcdDiscovery: DiscoveryPlugin<EtcdOptions> = {
     };
 
     async function* watchPrefix(service: string, signal: AbortSignal): AsyncIterable<DiscoveryUpdate> {
-      client ??= createEtcdClient(o);
+      // Loaded before the check, so two watches starting together share one client.
+      const lib = await loadEtcd3();
+      client ??= createEtcdClient(o, lib);
       const prefix = o.prefix ?? `${DEFAULT_PREFIX}${service}/`;
       const byKey = new Map<string, Endpoint>();
       const listed = await client.getAll().prefix(prefix).exec();

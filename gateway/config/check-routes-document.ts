@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import { isScalar, isSeq } from 'yaml';
+import type { ConfigProblem } from '../errors.js';
+import type { RawScaling } from '../scaling/scaling-config.js';
+import { checkAdminAuth } from './check-admin-auth.js';
+import type {
+  AdminAuthConfig, BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
+  RetryConfig, RouteConfig, ServerLimits, TracingConfig,
+} from './gateway-config.js';
+import { validateRoutesDocument } from './schema-validator.js';
+import { stableStringify } from './stable-stringify.js';
+import { collectLocations, type LocationData } from './yaml-locations.js';
+import { formatYamlPath, YamlSource, type Locator, type YamlPath } from './yaml-source.js';
+
+/** Where a caller wants the loader's phase times (the reloader's ReloadTimer). */
+export interface PhaseClock {
+  /** `phase` ended now. */
+  lap(phase: string): void;
+  /** `phase` took `ms`, measured elsewhere. */
+  record(phase: string, ms: number): void;
+}
+
+/** A service as the YAML has it after schema validation and defaults. */
+export interface RawService {
+  discovery: { type: string } & Record<string, unknown>;
+  balancer: BalancerName; timeoutMs: number; maxSocketsPerEndpoint: number; idleSocketTimeoutMs: number;
+  warmTimeoutMs: number; hostHeader: string; hashOn?: string; slowStartMs: number; tryTimeoutMs?: number;
+  connectTimeoutMs: number; retry: RetryConfig; circuitBreaker: BreakerConfig; outlierDetection: OutlierConfig;
+  bulkhead: { maxConcurrent: number; maxQueue: number }; healthCheck?: HealthCheckConfig;
+  scaling?: RawScaling;
+}
+
+/** The YAML after schema validation and defaults: the shape routes.schema.json describes. */
+interface RawConfig {
+  listen: string;
+  admin: string | null;
+  adminAuth?: AdminAuthConfig;
+  server: ServerLimits;
+  log: LogConfig;
+  tracing: TracingConfig;
+  services: Record<string, RawService>;
+  routes: {
+    name?: string;
+    match: { host?: string | string[]; path?: string; exactPath?: string; pathRegex?: string; methods?: string[]; headers?: Record<string, string> };
+    service: string; stripPrefix: boolean; replacePrefix?: string; websocket: boolean; timeoutMs?: number; maxBodyBytes?: number;
+  }[];
+}
+
+/** Collects problems with their positions; a config is accepted only when none were found. */
+export class Problems {
+  readonly list: ConfigProblem[] = [];
+  constructor(readonly file: string, readonly locator: Locator) {}
+
+  add(path: YamlPath, message: string, key?: string): void {
+    const { line, col } = this.locator.locate(path, key);
+    this.list.push({ file: this.file, line, col, path: formatYamlPath(key === undefined ? path : [...path, key]), message });
+  }
+}
+
+export const inFileOrder = (problems: ConfigProblem[]) => problems.sort((a, b) => a.line - b.line || a.col - b.col);
+
+/** A `plugins:` entry that names a module, and where it stands. */
+export interface PluginEntry {
+  readonly index: number;
+  readonly spec: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+/** The settings of a GatewayConfig that need no plugin to check. */
+export type DocumentSettings = Pick<GatewayConfig, 'listen' | 'admin' | 'adminAuth' | 'server' | 'log' | 'tracing'>;
+
+/**
+ * Everything about a routes file that can be checked without the plugin registry: plain data, so the parse worker
+ * (routes-file-worker.ts) can hand it to the main thread. The services are left raw: their checks need the plugins.
+ */
+export interface CheckedDocument {
+  readonly file: string;
+  /** sha256 of the text. */
+  readonly hash: string;
+  /** How far the checks got: a syntax error stops everything, a schema error stops the checks after the schema. */
+  readonly stage: 'syntax' | 'schema' | 'checked';
+  readonly problems: ConfigProblem[];
+  /** Empty at stage syntax (the modules are not loaded when the file does not parse). */
+  readonly plugins: PluginEntry[];
+  /** At stage checked; null before. */
+  readonly settings: DocumentSettings | null;
+  readonly services: Record<string, RawService>;
+  readonly routes: RouteConfig[];
+  /** Where every node under `services:` stands, for the problems the main thread finds there. */
+  readonly locations: LocationData;
+}
+
+function parseAddress(value: string, path: YamlPath, problems: Problems): ListenAddress {
+  const at = value.lastIndexOf(':');
+  let host = value.slice(0, at);
+  const port = Number(value.slice(at + 1));
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  // Port 0 asks the OS for a free port (tests, side-by-side instances); the bound port is logged at start.
+  if (!(port >= 0 && port <= 65535)) problems.add(path, `port ${value.slice(at + 1)} is out of range 0-65535`);
+  if (host.includes(':') && isIP(host) !== 6) problems.add(path, `"${host}" is not an IPv6 address`);
+  return { host, port };
+}
+
+function checkCidr(value: string, path: YamlPath, problems: Problems): void {
+  const [ip, bits, extra] = value.split('/');
+  const family = isIP(ip ?? '');
+  const max = family === 6 ? 128 : 32;
+  const ok = family !== 0 && extra === undefined && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max));
+  if (!ok) problems.add(path, `"${value}" is not an IP address or CIDR block`);
+}
+
+function pluginEntries(source: YamlSource): PluginEntry[] {
+  const node = source.doc.get('plugins', true);
+  if (!isSeq(node)) return [];
+  const entries: PluginEntry[] = [];
+  node.items.forEach((item, index) => {
+    // Anything but a non-empty string is the schema's to report.
+    if (isScalar(item) && typeof item.value === 'string' && item.value) entries.push({ index, spec: item.value, ...source.locate(['plugins', index]) });
+  });
+  return entries;
+}
+
+/** Parses and checks `text` (the contents of `file`) as far as it can without plugins. */
+export function checkRoutesDocument(text: string, file: string, clock?: PhaseClock): CheckedDocument {
+  const hash = createHash('sha256').update(text).digest('hex');
+  const source = new YamlSource(text);
+  clock?.lap('parse');
+  const problems = new Problems(file, source);
+  const result = (stage: CheckedDocument['stage'], rest: Partial<CheckedDocument> = {}): CheckedDocument => ({
+    file, hash, stage, problems: problems.list, plugins: [], settings: null, services: {}, routes: [], locations: new Map(), ...rest,
+  });
+  for (const p of source.syntaxProblems()) problems.list.push({ file, ...p.pos, path: '', message: p.message });
+  if (problems.list.length) return result('syntax');
+
+  const plugins = pluginEntries(source);
+  const raw: unknown = source.doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.add([], 'the file must be a mapping with services and routes');
+    return result('schema', { plugins });
+  }
+  for (const p of validateRoutesDocument(raw)) problems.add(p.path, p.message, p.key);
+  clock?.lap('validate');
+  if (problems.list.length) return result('schema', { plugins: plugins, problems: inFileOrder(problems.list) });
+
+  const config = raw as RawConfig;
+  const settings = checkSettings(config, problems);
+  const routes = checkRoutes(config, problems);
+  clock?.lap('check');
+  return result('checked', { plugins, settings, services: config.services, routes, locations: collectLocations(source, ['services']) });
+}
+
+function checkSettings(raw: RawConfig, problems: Problems): DocumentSettings {
+  const listen = parseAddress(raw.listen, ['listen'], problems);
+  const admin = raw.admin === null ? null : parseAddress(raw.admin, ['admin'], problems);
+  for (const [path, message] of checkAdminAuth(admin, raw.adminAuth ?? null)) problems.add(path, message);
+  if (raw.server.headersTimeoutMs > raw.server.requestTimeoutMs) {
+    problems.add(['server', 'headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${raw.server.requestTimeoutMs})`);
+  }
+  raw.server.trustedProxies.forEach((v, i) => checkCidr(v, ['server', 'trustedProxies', i], problems));
+  return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, log: raw.log, tracing: raw.tracing };
+}
+
+function checkRoutes(raw: RawConfig, problems: Problems): RouteConfig[] {
+  const services = new Map(Object.entries(raw.services));
+  const names = new Map<string, number>();
+  const matchKeys = new Map<string, number>();
+  return raw.routes.map((r, index) => {
+    const at = (...rest: (string | number)[]) => ['routes', index, ...rest];
+    const name = r.name ?? `route-${index}`;
+    if (names.has(name)) problems.add(at('name'), `duplicate route name "${name}" (also routes[${names.get(name)}])`);
+    names.set(name, index);
+
+    const service = services.get(r.service);
+    if (!service) problems.add(at('service'), `unknown service "${r.service}" (defined: ${[...services.keys()].join(', ')})`);
+
+    const m = r.match;
+    const pathForms = (['path', 'exactPath', 'pathRegex'] as const).filter((k) => m[k] !== undefined);
+    if (pathForms.length > 1) problems.add(at('match'), `use one of path, exactPath, pathRegex (found ${pathForms.join(', ')})`);
+    if (m.pathRegex !== undefined) {
+      try { new RegExp(m.pathRegex); } catch (err) { problems.add(at('match', 'pathRegex'), `invalid regular expression: ${(err as Error).message}`); }
+    }
+    for (const k of ['path', 'exactPath'] as const) {
+      const p = m[k];
+      if (p !== undefined && (/\/\/|\/\.\.?(\/|$)|%|\?|#/.test(p) || (k === 'path' && p.length > 1 && p.endsWith('/')))) {
+        problems.add(at('match', k), 'must be a normalized path: no //, dot-segments, %, ? or # (and a prefix has no trailing /)');
+      }
+    }
+    if ((r.stripPrefix || r.replacePrefix !== undefined) && m.path === undefined) {
+      problems.add(at(r.stripPrefix ? 'stripPrefix' : 'replacePrefix'), 'a prefix rewrite needs match.path');
+    }
+    if (r.stripPrefix && r.replacePrefix !== undefined) problems.add(at('replacePrefix'), 'use stripPrefix or replacePrefix, not both');
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(m.headers ?? {})) {
+      if (k.toLowerCase() === 'host') problems.add(at('match', 'headers'), 'match the host with match.host', k);
+      headers[k.toLowerCase()] = v;
+    }
+    const hosts = (m.host === undefined ? [] : Array.isArray(m.host) ? m.host : [m.host]).map((h) => h.toLowerCase());
+    const methods = [...(m.methods ?? [])].sort();
+
+    const key = stableStringify({ hosts: [...hosts].sort(), path: m.path, exactPath: m.exactPath, pathRegex: m.pathRegex, methods, headers });
+    if (matchKeys.has(key)) problems.add(at('match'), `same match as routes[${matchKeys.get(key)}]: this route could never be chosen`);
+    matchKeys.set(key, index);
+
+    return {
+      name, index, service: r.service, stripPrefix: r.stripPrefix, replacePrefix: r.replacePrefix, websocket: r.websocket,
+      timeoutMs: r.timeoutMs ?? service?.timeoutMs ?? 15000,
+      maxBodyBytes: r.maxBodyBytes ?? raw.server.maxBodyBytes,
+      match: { hosts, path: m.path, exactPath: m.exactPath, pathRegex: m.pathRegex, methods, headers },
+    };
+  });
+}

@@ -1,0 +1,33 @@
+import t from 'tap';
+import { ReloadTimer } from '../../gateway/runtime/reload-timer.js';
+
+function block(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) { /* hold the event loop */ }
+}
+
+t.test('sees a block at the very start of the reload and one just before it finishes', async (t) => {
+  const first = await ReloadTimer.start();
+  block(100);
+  first.lap('parse');
+  t.ok((await first.finish()).loopDelayMaxMs >= 80, 'a block right after start');
+
+  const last = await ReloadTimer.start();
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  block(100);
+  const timing = await last.finish();
+  t.ok(timing.loopDelayMaxMs >= 80, `a block right before finish (${timing.loopDelayMaxMs} ms)`);
+  t.ok(timing.totalMs >= 130);
+});
+
+t.test('phases in the order they ran; durations from another thread are added; finish answers once', async (t) => {
+  const timer = await ReloadTimer.start();
+  timer.lap('read');
+  timer.record('parse', 12.34);
+  timer.record('parse', 1);
+  timer.lap('build');
+  const timing = timer.finish();
+  t.same(Object.keys((await timing).phasesMs), ['read', 'parse', 'build']);
+  t.equal((await timing).phasesMs.parse, 13.3);
+  t.equal(timer.finish(), timing, 'the same result');
+});
