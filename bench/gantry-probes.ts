@@ -54,7 +54,7 @@ export interface ExportedMemory {
   readonly externalBytes: number;
 }
 
-function get(url: string): Promise<string> {
+export function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { agent: false, timeout: 10_000 }, (res) => {
       let body = '';

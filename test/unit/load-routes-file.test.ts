@@ -104,3 +104,8 @@ t.test('the header deadline may not exceed the request deadline (Node would thro
 t.test('the file must be a mapping', async (t) => {
   t.same(problems('- a\n- b\n'), ['routes.yaml:1:1: the file must be a mapping with services and routes']);
 });
+
+t.test('server timeouts stop at the longest a Node.js timer takes (a longer one would fire after 1 ms)', async (t) => {
+  const found = problems(`server:\n  drainGraceMs: 2147483648\n  keepAliveTimeoutMs: 2147483647\n${GOOD}`);
+  t.same(found, ['routes.yaml:2:17: server.drainGraceMs: must be <= 2147483647']);
+});
