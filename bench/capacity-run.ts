@@ -7,7 +7,7 @@ import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSy
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineBusyPct, ProcessGroup, type Child } from './processes.js';
+import { machineBusyPct, ProcessGroup, stopChildrenOnExit, type Child } from './processes.js';
 import { machineInfo } from './report.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,17 +24,7 @@ export function runCapacityBench(name: string, main: (run: CapacityRun) => Promi
   const group = new ProcessGroup();
   const workDir = mkdtempSync(join(tmpdir(), `gantry-${name}-`));
   let interrupted = false;
-  process.on('exit', () => group.killAllSync());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      interrupted = true;
-      process.stderr.write(`\n${signal}: stopping every child process\n`);
-      void group.stopAll().finally(() => {
-        rmSync(workDir, { recursive: true, force: true });
-        process.exit(130);
-      });
-    });
-  }
+  stopChildrenOnExit(group, () => workDir, () => { interrupted = true; });
   main({ group, workDir, interrupted: () => interrupted }).then(
     async (code) => {
       await group.stopAll();

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -251,4 +251,23 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Whatever happens, nothing `group` started outlives the runner: killed at exit, and on SIGINT/SIGTERM stopped in
+ * order, `workDir()` removed (when set), then exit 130. `onSignal` runs first (the runner marks itself interrupted).
+ */
+export function stopChildrenOnExit(group: ProcessGroup, workDir: () => string | undefined, onSignal: () => void): void {
+  process.on('exit', () => group.killAllSync());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      onSignal();
+      process.stderr.write(`\n${signal}: stopping every child process\n`);
+      void group.stopAll().finally(() => {
+        const dir = workDir();
+        if (dir) rmSync(dir, { recursive: true, force: true });
+        process.exit(130);
+      });
+    });
+  }
 }

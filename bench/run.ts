@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { installServers } from './install-servers.js';
 import { selectLoadGenerator } from './load-generator.js';
-import { detectPinning, machineBusyPct, ProcessGroup } from './processes.js';
+import { detectPinning, machineBusyPct, ProcessGroup, stopChildrenOnExit } from './processes.js';
 import { machineInfo, resultsSection, type SystemSummary } from './report.js';
 import { runScenario, type Plan, type ScenarioEnv } from './run-scenario.js';
 import { scenarios } from './scenarios/index.js';
@@ -136,18 +136,7 @@ async function main(): Promise<number> {
   }
 }
 
-// Whatever happens, nothing started here outlives the runner.
-process.on('exit', () => group.killAllSync());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    process.stderr.write(`\n${signal}: stopping every child process\n`);
-    void group.stopAll().finally(() => {
-      if (workDir) rmSync(workDir, { recursive: true, force: true });
-      process.exit(130);
-    });
-  });
-}
+stopChildrenOnExit(group, () => workDir, () => { interrupted = true; });
 
 main().then(
   (code) => { process.exitCode = code; },

@@ -70,6 +70,8 @@ export async function runWorker(file: string): Promise<void> {
   process.on('SIGHUP', () => {});
   // The primary is gone (killed): nobody coordinates this worker any more, so it drains and exits.
   process.once('disconnect', stop);
+  // The primary died while this worker was still starting: its 'disconnect' came before the listener above.
+  if (!process.connected) stop();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.on('uncaughtException', (err) => gateway.log.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));
