@@ -10,7 +10,7 @@ function ignore(): void {}
 
 function onTryTimeout(a: Attempt): void {
   a.timer = undefined;
-  a.timeOut('timeout');
+  a.timeOut();
 }
 
 /**

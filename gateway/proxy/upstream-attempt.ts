@@ -55,9 +55,8 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   retryAfter: string | undefined = undefined;
   /** The response headers to relay, hop-by-hop ones already gone. */
   headers: string[] = [];
-  /** The answer goes to the client (relay) or nowhere (drop); until then the connection is paused. */
+  /** The answer goes to the client (relay); until relay or drop the connection is paused. */
   relaying = false;
-  dropped = false;
   /** The upstream finished the response (before or after it was relayed). */
   complete = false;
   /** The upstream failed after the head: a relayed body is cut. */
@@ -153,7 +152,6 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
 
   /** Drops the held answer (it is being retried): its body is read and thrown away, keeping the connection. */
   drop(): void {
-    this.dropped = true;
     this.#resume?.();
   }
 
@@ -169,10 +167,10 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   }
 
   /** Our timers: the try or the route deadline ran out. */
-  timeOut(kind: 'timeout' | 'connect-timeout' = 'timeout'): void {
+  timeOut(): void {
     if (this.done) return;
-    this.abortedAs = kind;
-    this.fail(failure(kind));
+    this.abortedAs = 'timeout';
+    this.fail(failure('timeout'));
   }
 
   clearTimer(): void {
