@@ -72,8 +72,11 @@ class SteadyTraffic {
     req.on('error', (err: NodeJS.ErrnoException) => this.samples.push({ start, end: performance.now(), failure: err.code ?? err.message }));
   }
 
-  stop(): void {
+  /** Stops sending, then waits (up to 10 s) for the answers still due: destroying the agent first resets them. */
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
+    const sent = this.#n;
+    for (let waited = 0; this.samples.length < sent && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
     this.#agent.destroy();
   }
 
@@ -206,7 +209,7 @@ async function main(run: CapacityRun): Promise<number> {
     process.stdout.write(`reload ${n}: ${r.result}; event loop blocked ${r.loopDelayMaxMs} ms at most; ${Math.round(r.totalMs)} ms in all (${fmtPhases(r.phasesMs)}); client: slowest ${r.clientMaxMs.toFixed(1)} ms of ${r.requests} requests, ${r.failed} failed\n`);
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
-  traffic.stop();
+  await traffic.stop();
   const rssAfter = rssBytes(large.pid);
   await run.group.stop(large.gantry.child);
 

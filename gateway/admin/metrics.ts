@@ -6,7 +6,8 @@ import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import { BREAKER_STATES, EndpointHealthBoard, type BreakerState, type HealthState } from './endpoint-health.js';
 import { RecentList } from './recent-list.js';
-import { CollectedMetric, histogramSamples, RouteSeries, STATUS_CLASSES } from './request-series.js';
+import { SliceClock } from '../runtime/slice-clock.js';
+import { CollectedMetric, formatRouteSeries, ROUTE_FAMILIES, RouteSeries } from './request-series.js';
 import { TrafficStats } from './traffic-window.js';
 
 /** Label value for requests that matched no route (route and service names must start with a letter or digit). */
@@ -124,14 +125,7 @@ export class GatewayMetrics {
     this.#allSeries.set(`${NO_ROUTE}\n${NO_ROUTE}`, this.#unmatched);
     const registers = [this.registry];
 
-    // Requests: plain numbers on the hot path, formatted when scraped.
-    const series = () => [...this.#allSeries.values()];
-    this.registry.registerMetric(new CollectedMetric('gantry_requests_total', 'Requests answered, by route, service and status class.', 'counter', ['route', 'service', 'status_class'],
-      () => series().flatMap((s) => STATUS_CLASSES.flatMap((cls, i) => (s.byClass[i] ? [{ labels: { route: s.route, service: s.service, status_class: cls }, value: s.byClass[i]! }] : [])))) as never);
-    this.registry.registerMetric(new CollectedMetric('gantry_request_duration_seconds', 'Time from the request to the end of its response, by route and service.', 'histogram', ['route', 'service'],
-      () => series().flatMap((s) => histogramSamples('gantry_request_duration_seconds', { route: s.route, service: s.service }, s))) as never);
-    this.registry.registerMetric(new CollectedMetric('gantry_response_body_bytes_total', 'Response body bytes sent to clients, by route and service.', 'counter', ['route', 'service'],
-      () => series().map((s) => ({ labels: { route: s.route, service: s.service }, value: s.bytes }))) as never);
+    // Requests: plain numbers on the hot path, formatted when scraped (expose, formatRouteSeries).
     this.#errors = new Counter({ name: 'gantry_errors_total', help: 'Answers the gateway made itself (docs/errors.md), by service and error code.', labelNames: ['service', 'code'], registers });
 
     // Upstreams, read from the serving snapshot when scraped.
@@ -209,19 +203,22 @@ export class GatewayMetrics {
 
   // ---- config and reloads -----------------------------------------------------------------------------------------
 
-  /** At start and after each applied reload: pre-creates the route series and sets the config gauges. */
+  /**
+   * At start and after each applied reload: drops the series of routes the config no longer has, sets the config
+   * gauges. A route's series is created by its first request, as Traefik does: pre-creating zero series for 10 000
+   * routes made every scrape 15 MB and the swap of a reload 7-21 ms longer (bench:reload).
+   */
   configLoaded(snapshot: RuntimeSnapshot): void {
     const { config } = snapshot;
-    // Series of routes the new config dropped go (bounded by the config, not by its history); a request still in
-    // flight on the old generation re-creates its series, pruned again by the next reload.
-    const keep = new Set(config.routes.map((r) => `${r.name}\n${r.service}`));
+    // Bounded by the config, not by its history; a request still in flight on the old generation re-creates its
+    // series, pruned again by the next reload.
+    const serviceOf = new Map(config.routes.map((r) => [r.name, r.service]));
     for (const [key, s] of this.#allSeries) {
-      if (s !== this.#unmatched && !keep.has(key)) {
+      if (s !== this.#unmatched && serviceOf.get(s.route) !== s.service) {
         this.#allSeries.delete(key);
         if (this.#byRoute.get(s.route) === s) this.#byRoute.delete(s.route);
       }
     }
-    for (const r of config.routes) this.#seriesFor(r.name, r.service);
     for (const name of config.services.keys()) this.#knownServices.add(name);
     this.traffic.retain(config.services.keys());
     for (const service of this.#replicas.keys()) {
@@ -325,13 +322,13 @@ export class GatewayMetrics {
 
   /** The Prometheus text exposition: the gateway's metrics, then the process's. */
   async expose(): Promise<{ contentType: string; text: string }> {
-    const [own, proc] = await Promise.all([this.registry.metrics(), processMetrics().metrics()]);
-    return { contentType: this.registry.contentType, text: own + proc };
+    const [routes, own, proc] = await Promise.all([formatRouteSeries(this.#allSeries.values(), new SliceClock()), this.registry.metrics(), processMetrics().metrics()]);
+    return { contentType: this.registry.contentType, text: `${routes}\n${own}${proc}` };
   }
 
   /** Every metric name exported, process metrics included (for the documentation test). */
   names(): string[] {
-    return [...this.registry.getMetricsAsArray(), ...processMetrics().getMetricsAsArray()].map((m) => m.name);
+    return [...ROUTE_FAMILIES, ...this.registry.getMetricsAsArray(), ...processMetrics().getMetricsAsArray()].map((m) => m.name);
   }
 
   #service(name: string): string {

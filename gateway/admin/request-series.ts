@@ -1,3 +1,4 @@
+import type { SliceClock } from '../runtime/slice-clock.js';
 import type { TrafficWindow } from './traffic-window.js';
 
 /**
@@ -29,13 +30,17 @@ export class RouteSeries {
   count = 0;
   sumSeconds = 0;
   bytes = 0;
+  /** `route="…",service="…"`, escaped once: the scrape formats thousands of these lines. */
+  readonly labels: string;
 
   constructor(
     readonly route: string,
     readonly service: string,
     /** The dashboard's window for the service; null for requests that matched no route. */
     readonly traffic: TrafficWindow | null,
-  ) {}
+  ) {
+    this.labels = `route="${escapeLabelValue(route)}",service="${escapeLabelValue(service)}"`;
+  }
 
   record(status: number, durationMs: number, bytes: number): void {
     this.byClass[statusClassIndex(status)]!++;
@@ -77,16 +82,38 @@ export class CollectedMetric {
   reset(): void {}
 }
 
-/** Histogram samples for one series: cumulative `_bucket{le}` lines, `+Inf`, `_sum` and `_count`. */
-export function histogramSamples(name: string, labels: Labels, s: RouteSeries): Sample[] {
-  const out: Sample[] = [];
-  let cumulative = 0;
-  for (let i = 0; i < LATENCY_BOUNDS_S.length; i++) {
-    cumulative += s.buckets[i]!;
-    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: LATENCY_BOUNDS_S[i]! }, value: cumulative });
+/** The text format's label escaping (prom-client's, and the exposition format's): backslash, newline, quote. */
+function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** The per-route families, in the order `formatRouteSeries` writes them. */
+export const ROUTE_FAMILIES = [
+  { name: 'gantry_requests_total', type: 'counter', help: 'Requests answered, by route, service and status class.' },
+  { name: 'gantry_request_duration_seconds', type: 'histogram', help: 'Time from the request to the end of its response, by route and service.' },
+  { name: 'gantry_response_body_bytes_total', type: 'counter', help: 'Response body bytes sent to clients, by route and service.' },
+] as const;
+
+/**
+ * The Prometheus text of the per-route families, formatted here rather than by prom-client's registry, and in slices.
+ * Why: with 10 000 routes the registry's per-sample label objects made a scrape block the event loop 1.7-4.1 s
+ * (bench:reload); a precomputed label string per series and a turn of the loop between slices keep requests flowing.
+ */
+export async function formatRouteSeries(series: Iterable<RouteSeries>, slices: SliceClock): Promise<string> {
+  const [requests, duration, bytes] = ROUTE_FAMILIES.map((f) => [`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`]) as [string[], string[], string[]];
+  for (const s of series) {
+    for (let i = 0; i < STATUS_CLASSES.length; i++) {
+      if (s.byClass[i]) requests.push(`gantry_requests_total{${s.labels},status_class="${STATUS_CLASSES[i]}"} ${s.byClass[i]}`);
+    }
+    let cumulative = 0;
+    for (let i = 0; i < LATENCY_BOUNDS_S.length; i++) {
+      cumulative += s.buckets[i]!;
+      duration.push(`gantry_request_duration_seconds_bucket{${s.labels},le="${LATENCY_BOUNDS_S[i]}"} ${cumulative}`);
+    }
+    duration.push(`gantry_request_duration_seconds_bucket{${s.labels},le="+Inf"} ${s.count}`,
+      `gantry_request_duration_seconds_sum{${s.labels}} ${s.sumSeconds}`, `gantry_request_duration_seconds_count{${s.labels}} ${s.count}`);
+    bytes.push(`gantry_response_body_bytes_total{${s.labels}} ${s.bytes}`);
+    if (slices.due()) await slices.pause();
   }
-  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: s.count });
-  out.push({ metricName: `${name}_sum`, labels, value: s.sumSeconds });
-  out.push({ metricName: `${name}_count`, labels, value: s.count });
-  return out;
+  return `${requests.join('\n')}\n\n${duration.join('\n')}\n\n${bytes.join('\n')}\n`;
 }

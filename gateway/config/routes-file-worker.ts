@@ -21,8 +21,9 @@ export interface ParseWorkerData {
 }
 
 // Measured on a 10 000-route file: deserializing all routes in one message took 28-70 ms of the main thread (on a
-// busy 2-core machine); a 500-route slice 0.6-1 ms, plus a few ms to freeze it.
-const ROUTES_PER_SLICE = 500;
+// busy 2-core machine); a 500-route slice 0.6-1 ms when quiet but 10-13 ms under traffic, plus 3-8 ms to freeze it
+// (cpu profile of bench:reload); 100 routes keep each turn of the receive under about 5 ms.
+const ROUTES_PER_SLICE = 100;
 
 const port = parentPort!;
 const { text, file, slices } = workerData as ParseWorkerData;

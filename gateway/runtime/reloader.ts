@@ -24,15 +24,26 @@ export type ReloadOutcome =
   | { readonly result: 'unchanged'; readonly generation: number; readonly hash: string }
   | { readonly result: 'refused'; readonly generation: number; readonly problems: readonly ConfigProblem[]; readonly message: string };
 
+/** Names added, removed and changed from `before` to `after` (names are unique in each), a slice at a time. */
 async function diff<T>(before: Iterable<[string, T]>, after: Iterable<[string, T]>, same: (a: T, b: T) => boolean, slices: SliceClock) {
-  const a = new Map(before);
-  const b = new Map(after);
-  const changed: string[] = [];
-  for (const [k, v] of b) {
-    if (a.has(k) && !same(a.get(k)!, v)) changed.push(k);
+  const left = new Map<string, T>();
+  for (const [k, v] of before) {
+    left.set(k, v);
     if (slices.due()) await slices.pause();
   }
-  return { added: [...b.keys()].filter((k) => !a.has(k)), removed: [...a.keys()].filter((k) => !b.has(k)), changed };
+  const added: string[] = [];
+  const changed: string[] = [];
+  for (const [k, v] of after) {
+    if (!left.has(k)) added.push(k);
+    else if (!same(left.get(k)!, v)) changed.push(k);
+    left.delete(k);   // what stays in `left` was removed
+    if (slices.due()) await slices.pause();
+  }
+  return { added, removed: [...left.keys()], changed };
+}
+
+function* byName(routes: readonly RouteConfig[]): Iterable<[string, RouteConfig]> {
+  for (const r of routes) yield [r.name, r];
 }
 
 /** A route that only moved in the file is not changed. */
@@ -49,7 +60,7 @@ export async function describeChanges(before: GatewayConfig, after: GatewayConfi
   if (before.server.maxHeaderBytes !== after.server.maxHeaderBytes) restartRequired.push('server.maxHeaderBytes');
   if (before.log.file !== after.log.file) restartRequired.push('log.file');
   return {
-    routes: await diff(before.routes.map((r) => [r.name, r]), after.routes.map((r) => [r.name, r]), sameRoute, slices),
+    routes: await diff(byName(before.routes), byName(after.routes), sameRoute, slices),
     services: await diff(before.services, after.services, jsonEqual, slices),
     restartRequired,
   };

@@ -77,18 +77,33 @@ t.test('requests by route, service and status class; latency histogram; body byt
   t.equal(sampleValue(s, 'gantry_errors_total', { service: '_none', code: 'GW_ERR_BAD_PATH' }), 1);
 });
 
-t.test('configured routes export zero series before any traffic; dropped routes go at the next config', async (t) => {
+t.test('a route exports series from its first request; dropped routes go at the next config', async (t) => {
   const { scrape, swap, metrics, a, destroy } = setup();
   t.teardown(destroy);
   let s = await scrape();
-  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), 0);
+  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), undefined, 'no series before traffic');
   metrics.requestFinished(exchange(['admin', 'users'], 200, 1));
+  metrics.requestFinished(exchange(['api', 'users'], 200, 1));
+  s = await scrape();
+  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), 1);
   swap(snapshot(2, [['api', 'users']], { users: { endpoints: [a], status: up } }));
   s = await scrape();
-  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), undefined);
+  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), undefined, 'the dropped route has no series');
+  t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'api', service: 'users' }), 1, 'a kept route keeps its counts');
   metrics.requestFinished(exchange(['admin', 'users'], 200, 1));   // still in flight on the old config
   s = await scrape();
   t.equal(sampleValue(s, 'gantry_requests_total', { route: 'admin', service: 'users', status_class: '2xx' }), 1, 'a straggler is still counted');
+});
+
+t.test('route and service names are escaped in label values; every sample line parses', async (t) => {
+  const { scrape, metrics, destroy } = setup();
+  t.teardown(destroy);
+  metrics.requestFinished(exchange(['we"ird\\name', 'users'], 200, 1));
+  const s = await scrape();
+  t.equal(sampleValue(s, 'gantry_requests_total', { route: 'we"ird\\name', service: 'users', status_class: '2xx' }), 1);
+  const types = promTypes((await metrics.expose()).text);
+  t.equal(types.get('gantry_request_duration_seconds'), 'histogram');
+  t.equal(types.get('gantry_requests_total'), 'counter');
 });
 
 t.test('a route that moves to another service counts under the new service', async (t) => {

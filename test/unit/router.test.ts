@@ -82,3 +82,25 @@ t.test('a table of 10 000 host routes is still matched by map lookups', async (t
   t.equal(winner(r, 'GET', 'h9999.example.com', '/p9/x'), 'r9999');
   t.equal(winner(r, 'GET', 'h9999.example.com', '/p8'), '404');
 });
+
+t.test('Router.build in slices gives the same table as the constructor, pausing when due', async (t) => {
+  // Ranks that only the seal's sort puts right: file order says "plain" first, specificity says headers, then methods.
+  const routes = [
+    route('plain', { path: '/api' }), route('get-only', { path: '/api', methods: ['GET'] }),
+    route('tenant', { path: '/api', headers: { 'x-tenant': 'a' } }), route('exact', { exactPath: '/api/x' }),
+    route('wild', { hosts: ['*.example.com'], path: '/' }), route('host', { hosts: ['a.example.com'], path: '/api' }),
+  ];
+  let pauses = 0;
+  const built = await Router.build(routes, { due: () => true, pause: async () => { pauses++; } });
+  const sync = new Router(routes);
+  t.equal(built.size, 6);
+  t.ok(pauses >= routes.length, 'a pause after each route when the clock is always due');
+  for (const [method, host, path, headers] of [
+    ['GET', 'h', '/api/y', {}], ['POST', 'h', '/api/y', {}], ['POST', 'h', '/api/y', { 'x-tenant': 'a' }], ['GET', 'h', '/api/x', {}],
+    ['GET', 'a.example.com', '/api', {}], ['GET', 'b.example.com', '/api', {}],
+  ] as const) {
+    t.equal(winner(built, method, host, path, headers), winner(sync, method, host, path, headers), `${method} ${host}${path}`);
+  }
+  t.equal(winner(built, 'POST', 'h', '/api/y', { 'x-tenant': 'a' }), 'tenant', 'sealed: header routes first');
+  t.equal(winner(built, 'GET', 'h', '/api/y'), 'get-only', 'sealed: method routes before the plain one');
+});
