@@ -221,6 +221,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await pools.closeAll();
     await scaling.close();
     registry.destroyAll();
+    accessLogger.flush();
     log.info({ event: 'stopped', forced }, 'gantry stopped');
     return { forced };
   }
@@ -236,6 +237,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     reload,
     prepareReload: (expectedHash) => reloader.prepare(expectedHash),
     reopenLog: () => {
+      accessLogger.flush();   // this turn's lines belong to the file that was current when they were made
       if (reopenLogFile(log)) log.info({ event: 'log-reopened' }, 'log file reopened');
     },
     shutdown: (graceMs) => (shuttingDown ??= shutdown(graceMs)),

@@ -1,4 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from './config/gateway-config.js';
 
@@ -16,14 +16,19 @@ export function isGantryFormat(log: Logger): boolean {
 const FILE_DESTINATIONS = new WeakSet<object>();
 
 /**
- * One pino logger on an asynchronous destination: the event loop never waits for stdout or the disk. Lines written
- * while a write is in flight are batched into the next one, so a busy gateway makes few syscalls (LIBRARIES.md §6).
- * `dest` is a file descriptor (1 = stdout) or a file path, opened for appending; a path that cannot be opened throws
- * here, at start, rather than as an 'error' event later.
+ * One pino logger. `dest` is a file descriptor (1 = stdout) or a file path, opened for appending; a path that cannot
+ * be opened throws here, at start, rather than as an 'error' event later.
+ *
+ * A regular file is written synchronously, anything else (a pipe, a socket, a terminal) asynchronously. Why: the
+ * access log hands over one batch of lines per event-loop turn (proxy/access-log.ts), and an asynchronous write costs
+ * a thread-pool round trip per batch: 3.4 µs of CPU per line against 1.4 µs written synchronously, in batches of 12
+ * lines to a file on the 2-core VM (bench/RESULTS.md, "access log"). A write to a file lands in the page cache, as
+ * nginx's access log does; a pipe or a socket can stall on a slow reader, so those keep the event loop out of it.
  */
 export function createLogger(level: LogLevel = 'info', dest: number | string = 1): Logger {
   if (typeof dest === 'string') closeSync(openSync(dest, 'a'));
-  const stream = pino.destination({ dest, sync: false });
+  const sync = typeof dest === 'string' || isRegularFile(dest);
+  const stream = pino.destination({ dest, sync });
   if (typeof dest === 'string') FILE_DESTINATIONS.add(stream);
   // Without a listener, a failed open or write (disk full, directory removed before a reopen) would end the process.
   stream.on('error', (err: Error) => { process.stderr.write(`gantry: log destination ${String(dest)}: ${err.message}\n`); });
@@ -33,6 +38,14 @@ export function createLogger(level: LogLevel = 'info', dest: number | string = 1
   );
   (log as unknown as Record<symbol, unknown>)[GANTRY_FORMAT] = true;
   return log;
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;   // a closed descriptor: pino reports the failed writes
+  }
 }
 
 function fileDestinationOf(log: Logger): Destination | undefined {

@@ -54,6 +54,9 @@ t.test('SIGTERM: readiness turns 503, new connections are refused, slow requests
   t.same(results.map((r) => r.connection), ['close', 'close', 'close'], 'with Connection: close');
   t.same(await gw.exited, { code: 0, signal: null });
   t.ok(gw.logs.some((l) => l.event === 'stopped' && l.forced === false));
+  const stoppedAt = gw.logs.findIndex((l) => l.event === 'stopped');
+  const access = gw.logs.flatMap((l, i) => (l.log === 'access' && i < stoppedAt ? [l.path] : []));
+  t.same(access.sort(), ['/a', '/b', '/c'], 'their access lines were written before the exit');
 });
 
 t.test('SIGTERM past the drain grace closes what is left and exits 1', async (t) => {

@@ -47,6 +47,8 @@ t.test('two workers share the port, reload together under load with 0 failures, 
 
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null }, 'every worker drained, the primary exits 0');
+  const lines = gw.logs.filter((l) => l.log === 'access' && l.path === '/both').length;
+  t.ok(lines >= result.requests.total, `an access line for each of the ${result.requests.total} answered requests (${lines}), none lost at the exit`);
 });
 
 t.test('a crashed worker is restarted by the primary', async (t) => {

@@ -60,3 +60,30 @@ t.test('no access line when the log level is above info', async (t) => {
   createAccessLog(reference.log).request(exchange({}), false);
   t.same(reference.lines(), []);
 });
+
+t.test('the lines of one turn reach the log stream as one write, in order; flush() hands them over at once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = createLogger('info', join(dir, 'access.log'));
+  const stream = (log as unknown as Record<symbol, { write(s: string): boolean }>)[pino.symbols.streamSym] as { write(s: string): boolean };
+  const writes: string[] = [];
+  stream.write = (s: string) => { writes.push(s); return true; };
+  const access = createAccessLog(log);
+  const parse = (chunk: string | undefined) => (chunk ?? '').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { reqId: string; time: string });
+
+  for (let i = 0; i < 3; i++) access.request(exchange({ requestId: `turn-${i}` }), false);
+  t.same(writes, [], 'nothing is written during the turn');
+  await new Promise((r) => setImmediate(r));
+  t.equal(writes.length, 1, 'one write for the turn');
+  t.same(parse(writes[0]).map((l) => l.reqId), ['turn-0', 'turn-1', 'turn-2'], 'its lines in order');
+
+  await new Promise((r) => setTimeout(r, 5));
+  access.request(exchange({ requestId: 'last' }), false);
+  access.flush();   // what a shutdown does before pino's final flush
+  t.equal(writes.length, 2, 'flush() writes without waiting for the turn to end');
+  t.equal(parse(writes[1])[0]?.reqId, 'last');
+  t.not(parse(writes[1])[0]?.time, parse(writes[0])[0]?.time, 'a later millisecond gets its own time');
+  access.flush();
+  await new Promise((r) => setImmediate(r));
+  t.equal(writes.length, 2, 'nothing is written twice');
+});
