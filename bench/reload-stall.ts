@@ -179,7 +179,7 @@ async function main(run: CapacityRun): Promise<number> {
   const bytes = Buffer.byteLength(yaml(0));
   const retained = await retainedMemory(yaml(0));
   const retainedText = retained
-    ? `config ${mib(retained.configBytes)}, routing table ${mib(retained.routerBytes)}, metrics series ${mib(retained.metricsBytes)} (heap kept after a full GC, measured in this process)`
+    ? `config ${mib(retained.configBytes)}, routing table ${mib(retained.routerBytes)}, metrics series once every route had a request ${mib(retained.metricsBytes)} (heap kept after a full GC, measured in this process)`
     : 'not measured (run with node --expose-gc, as npm run bench:reload does)';
   process.stdout.write(`${routes} routes retain: ${retainedText}\n`);
   const large = await startMeasured(run, join(run.workDir, 'large'), yaml(0), gatewayCpu, lifetimeS);
