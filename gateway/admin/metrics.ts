@@ -31,6 +31,11 @@ export interface ReloadRecord {
   readonly problems: number;
 }
 
+/** What the metrics keep of a reload's outcome (a ReloadOutcome is one; a cluster worker gets it from the primary). */
+export type ReloadResult =
+  | { readonly result: 'applied' | 'unchanged'; readonly generation: number; readonly hash: string }
+  | { readonly result: 'refused'; readonly generation: number; readonly problems: readonly unknown[]; readonly message: string };
+
 export interface ScalingDecision {
   readonly service: string;
   readonly current: number;
@@ -234,8 +239,11 @@ export class GatewayMetrics {
     this.#configLoadedAt.set(snapshot.loadedAt / 1000);
   }
 
-  /** Once per reload run (coalesced SIGHUPs count once per run, not once per signal). */
-  reload(outcome: ReloadOutcome): void {
+  /**
+   * Once per reload run (coalesced SIGHUPs count once per run, not once per signal); in cluster mode every worker
+   * records the outcome the primary announces for the whole cluster.
+   */
+  reload(outcome: ReloadResult): void {
     this.#reloadsTotal.inc({ result: outcome.result });
     this.#lastReloadOk.set(outcome.result === 'refused' ? 0 : 1);
     this.#reloads.push({

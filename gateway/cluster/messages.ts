@@ -1,5 +1,6 @@
 import type { ServiceLoadSnapshot } from '../load/load-recorder.js';
 import type { Endpoint } from '../plugin-api/discovery.js';
+import type { ReloadResult } from '../admin/metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ObservedDecision, ScalingDecisionRecord, ServiceScalingStatus } from '../scaling/scaling-loop.js';
 
@@ -8,6 +9,8 @@ export type ToWorker =
   | { readonly type: 'prepare'; readonly id: number; readonly hash: string }
   | { readonly type: 'commit'; readonly id: number }
   | { readonly type: 'abort'; readonly id: number }
+  /** How a reload run ended for the whole cluster, for every worker's reload metrics and admin API (generation: 0). */
+  | { readonly type: 'reload-result'; readonly result: ReloadResult }
   | { readonly type: 'shutdown' }
   /** The ready endpoints of a scaler-fed pool (pool key), in full each time; null: the feed closed. */
   | { readonly type: 'scaler-endpoints'; readonly key: string; readonly endpoints: readonly Endpoint[] | null }

@@ -5,6 +5,7 @@ import { createBuiltinRegistry } from '../../plugins/index.js';
 import { loadRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
+import type { ReloadResult } from '../admin/metrics.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { PrimaryScaling, type PreparedScaling } from './primary-scaling.js';
 
@@ -87,20 +88,29 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     });
   }
 
+  /** Every worker records the cluster's outcome (its own generation filled in), whoever decided it. */
+  function announce(result: ReloadResult): void {
+    for (const w of slots.keys()) if (w.isConnected()) w.send({ type: 'reload-result', result } satisfies ToWorker);
+  }
+
   async function reloadOnce(): Promise<void> {
     let next: GatewayConfig;
     try {
       next = await loadRoutesFile(file, plugins);
     } catch (err) {
       if (!isConfigError(err)) throw err;
-      log.error({ event: 'reload-refused', problems: err.problems.length }, `reload refused, every worker keeps its config: ${err.problems.map(formatProblem).join('; ')}`);
+      const message = err.problems.map(formatProblem).join('; ');
+      log.error({ event: 'reload-refused', problems: err.problems.length }, `reload refused, every worker keeps its config: ${message}`);
+      announce({ result: 'refused', generation: 0, problems: err.problems, message });
       return;
     }
     let prepared: PreparedScaling;
     try {
       prepared = scaling.prepare(next);
     } catch (err) {
-      log.error({ event: 'reload-refused', err: (err as Error).message }, `reload refused, every worker keeps its config: cannot start the new config's scalers: ${(err as Error).message}`);
+      const message = `cannot start the new config's scalers: ${(err as Error).message}`;
+      log.error({ event: 'reload-refused', err: (err as Error).message }, `reload refused, every worker keeps its config: ${message}`);
+      announce({ result: 'refused', generation: 0, problems: [], message });
       return;
     }
     const hash = next.hash;
@@ -112,11 +122,14 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
       prepared.abort();
       for (const w of workers) w.send({ type: 'abort', id } satisfies ToWorker);
       log.error({ event: 'reload-refused', refusedBy: refused.length, workers: workers.length }, 'a worker could not prepare the new config; every worker keeps the old one');
+      const reason = refused.map((r) => (r?.type === 'prepared' ? r.message : undefined)).find((m) => m !== undefined) ?? 'a worker did not answer in time';
+      announce({ result: 'refused', generation: 0, problems: [], message: `a worker could not prepare the new config: ${reason}` });
       return;
     }
     if (replies.every((r) => r?.type === 'prepared' && r.result === 'unchanged')) {
       prepared.abort();
       log.info({ event: 'reload-unchanged' }, 'config unchanged; nothing to reload');
+      announce({ result: 'unchanged', generation: 0, hash });
       return;
     }
     const commits = await Promise.all(workers.map((w) => ask(w, { type: 'commit', id }, 'committed', id)));
@@ -124,6 +137,7 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     prepared.commit();
     const generations = commits.map((c) => (c?.type === 'committed' ? c.generation : null));
     log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');
+    announce({ result: 'applied', generation: 0, hash });
   }
 
   function reload(): void {

@@ -61,6 +61,9 @@ export async function runWorker(file: string): Promise<void> {
         if (prepared?.id === m.id) prepared.reload.abort();
         prepared = undefined;
         break;
+      case 'reload-result':
+        gateway.metrics.reload({ ...m.result, generation: gateway.current().generation });
+        break;
       case 'shutdown':
         stop();
         break;

@@ -1,26 +1,13 @@
-import http from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
+import { getOnNewConnection as get } from '../helpers/get-new-connection.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/scaling-instance.js', import.meta.url));
-
-/** A GET on a new connection each time, so the cluster's round-robin spreads them over the workers. */
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 20_000 }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-  });
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

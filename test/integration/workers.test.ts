@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { spawnGateway, workersReady } from '../helpers/gateway-process.js';
 import { runLoad } from '../helpers/load.js';
+import { parsePromText, sampleValue } from '../helpers/prom-text.js';
+import { getOnNewConnection as get } from '../helpers/get-new-connection.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
@@ -49,6 +51,42 @@ t.test('two workers share the port, reload together under load with 0 failures, 
   t.same(await gw.exited, { code: 0, signal: null }, 'every worker drained, the primary exits 0');
   const lines = gw.logs.filter((l) => l.log === 'access' && l.path === '/both').length;
   t.ok(lines >= result.requests.total, `an access line for each of the ${result.requests.total} answered requests (${lines}), none lost at the exit`);
+});
+
+t.test('every worker\'s metrics and admin API count the cluster\'s reloads, refused by the primary\'s check or not', async (t) => {
+  const up = await startRecordingUpstream();
+  const withAdmin = (variant: string) => config(up.url, variant).replace('admin: null', 'admin: 127.0.0.1:0');
+  const gw = await spawnGateway(withAdmin('a'), ['--workers', '2']);
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await workersReady(gw, 2);
+  const runs = () => gw.logs.filter((l) => l.worker === undefined && ['cluster-reloaded', 'reload-refused', 'reload-unchanged'].includes(String(l.event))).length;
+
+  await gw.rewrite(withAdmin('b'));
+  gw.child.kill('SIGHUP');
+  await gw.waitForLog(() => runs() === 1);
+  await gw.rewrite('services: {\n');   // refused by the primary's own check: no worker is asked
+  gw.child.kill('SIGHUP');
+  await gw.waitForLog(() => runs() === 2);
+  await gw.rewrite(withAdmin('b'));
+  gw.child.kill('SIGHUP');
+  await gw.waitForLog(() => runs() === 3);
+  await new Promise((r) => setTimeout(r, 300));   // the announcement reaches the workers
+
+  // Consecutive requests on new connections alternate between the workers (the cluster's round-robin).
+  for (let i = 0; i < 4; i++) {
+    const metrics = parsePromText((await get(gw.adminPort as number, '/metrics')).body);
+    t.same(['applied', 'refused', 'unchanged'].map((result) => sampleValue(metrics, 'gantry_config_reloads_total', { result })), [1, 1, 1], `scrape ${i}: one reload of each result`);
+    t.equal(sampleValue(metrics, 'gantry_config_last_reload_successful'), 1);
+  }
+  const pids = new Set<number>();
+  for (let i = 0; i < 4; i++) {
+    const view = JSON.parse((await get(gw.adminPort as number, '/admin/config')).body) as { version: number; lastReload: { result: string }; gantry: { pid: number } };
+    t.match(view, { version: 2, lastReload: { result: 'unchanged' } }, `admin view ${i}: the last reload, on generation 2`);
+    pids.add(view.gantry.pid);
+  }
+  t.equal(pids.size, 2, 'both workers answered');
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
 });
 
 t.test('a crashed worker is restarted by the primary', async (t) => {
