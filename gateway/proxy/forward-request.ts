@@ -41,7 +41,16 @@ function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
  * route deadline → body buffering for replay → bulkhead → retry → endpoint choice → breaker → one attempt.
  */
 export function createForwarding(ctx: ForwardingContext) {
-  const forwarder = new Forwarder((a: Attempt) => ctx.registry.requestDone(a.endpoint));
+  const forwarder = new Forwarder((a: Attempt) => ctx.registry.requestDone(a.endpoint), relayFinal);
+
+  /** The head of an answer no policy can turn down, written from undici's parser callback (upstream-attempt.ts). */
+  function relayFinal(a: Attempt): boolean {
+    const ex = a.ex;
+    if (ex.settled || ex.closed || !forwarder.writeHead(ex, a, ctx.requestIdHeader(), ex.closeAfter || ctx.draining())) return false;
+    ex.settled = true;
+    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    return true;
+  }
 
   async function attemptOnce(ex: Exchange, service: ServiceRuntime): Promise<Attempt> {
     if (ex.settled) throw Object.assign(failure('timeout'), { [CANDIDATE]: ex });
@@ -80,6 +89,11 @@ export function createForwarding(ctx: ForwardingContext) {
   async function run(ex: Exchange, service: ServiceRuntime): Promise<void> {
     const retry = service.policy.retry;
     const res = retry === null ? await attemptOnce(ex, service) : await retry.execute(() => attemptOnce(ex, service));
+    if (res.relayed) {
+      // Already on its way (relayFinal); the bulkhead slot is held until the response is done.
+      if (!ex.closed) await new Promise<void>((resolve) => { ex.onClosed = resolve; });
+      return;
+    }
     if (ex.settled || ex.closed) {
       res.cancel();
       return;

@@ -23,7 +23,7 @@ function onTryTimeout(a: Attempt): void {
 export class Forwarder {
   readonly #proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: false });
 
-  constructor(private readonly onRelease: (a: Attempt) => void) {
+  constructor(private readonly onRelease: (a: Attempt) => void, private readonly relayFinal: (a: Attempt) => boolean) {
     this.#proxy.on('proxyReqWs', (proxyReq, _req, socket: Duplex) => {
       socket.once('close', () => proxyReq.destroy());
       proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Duplex) => {
@@ -43,7 +43,7 @@ export class Forwarder {
    */
   attempt(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null): Promise<Attempt> {
     return new Promise((resolve, reject) => {
-      const a = new Attempt(ex, endpoint, resolve, reject, this.onRelease);
+      const a = new Attempt(ex, endpoint, resolve, reject, this.onRelease, this.relayFinal);
       endpoint.inFlight++;
       ex.attempt = a;
       ex.endpoint = endpoint;
@@ -58,7 +58,16 @@ export class Forwarder {
    * relayed: Node refused a header value, or the upstream failed while the answer was held.
    */
   relay(ex: Exchange, a: Attempt, requestIdHeader: string, close: boolean): boolean {
-    if (a.broken) return false;
+    if (a.broken || !this.writeHead(ex, a, requestIdHeader, close)) {
+      a.cancel();
+      return false;
+    }
+    a.relay();
+    return true;
+  }
+
+  /** The response head for the client, with the request id (and Connection: close); false when Node refused it. */
+  writeHead(ex: Exchange, a: Attempt, requestIdHeader: string, close: boolean): boolean {
     const headers = a.headers;
     headers.push(requestIdHeader, ex.requestId);
     if (close) headers.push('connection', 'close');
@@ -66,11 +75,10 @@ export class Forwarder {
       ex.res.writeHead(a.statusCode, a.statusText || undefined, headers);
     } catch {
       // Node refuses a header value the upstream's parser let through (e.g. a bad reason phrase).
-      a.cancel();
+      headers.length -= close ? 4 : 2;
       return false;
     }
     ex.status = a.statusCode;
-    a.relay();
     return true;
   }
 

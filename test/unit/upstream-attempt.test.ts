@@ -1,0 +1,37 @@
+import t from 'tap';
+import type { Exchange } from '../../gateway/proxy/exchange.js';
+import { Attempt } from '../../gateway/proxy/upstream-attempt.js';
+import type { EndpointState } from '../../gateway/upstream/endpoint-state.js';
+
+/** An attempt whose head arrives with `status`: did it ask for the early relay, and did it pause the connection? */
+function head(status: number, relayFinal: boolean) {
+  const calls: string[] = [];
+  let resolved = 0;
+  const a = new Attempt({} as Exchange, {} as EndpointState, () => { resolved++; }, () => {}, () => {}, () => { calls.push('relayFinal'); return relayFinal; });
+  const goOn = a.onHeaders(status, [Buffer.from('content-type'), Buffer.from('text/plain')], () => calls.push('resume'), 'OK');
+  return { a, calls, goOn, resolved };
+}
+
+t.test('an answer below 500 is relayed from the parser callback, without pausing the connection', async (t) => {
+  for (const status of [200, 204, 301, 404, 499]) {
+    const { a, calls, goOn, resolved } = head(status, true);
+    t.same(calls, ['relayFinal'], `${status}: relayed at once`);
+    t.equal(goOn, true, `${status}: the parser goes on to the body`);
+    t.ok(a.relayed && a.relaying, `${status}: the body flows to the client`);
+    t.equal(resolved, 1, `${status}: the policy chain still gets the answer`);
+  }
+});
+
+t.test('a 5xx waits for the policies (it may be retried); a refused early relay does too', async (t) => {
+  for (const status of [500, 502, 503, 504]) {
+    const { a, calls, goOn, resolved } = head(status, true);
+    t.same(calls, [], `${status}: not relayed from the callback`);
+    t.equal(goOn, false, `${status}: the connection is paused until relay or drop`);
+    t.notOk(a.relaying);
+    t.equal(resolved, 1);
+  }
+  const refused = head(200, false);   // the request was already settled (deadline) or the client left
+  t.equal(refused.goOn, false);
+  t.notOk(refused.a.relayed);
+  t.notOk(refused.a.relaying);
+});
