@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { isGantryFormat } from '../logger.js';
+import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { Exchange } from './exchange.js';
 
 export interface AccessLog {
@@ -12,6 +13,10 @@ export interface AccessLog {
 }
 
 const str = JSON.stringify;
+// Printable ASCII without `"` and `\`: JSON.stringify would only add the quotes. Nearly every value (ids, hosts,
+// methods, paths) is like this; testing for it and quoting costs half of stringifying (bench note in createAccessLog).
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : str(s));
 
 /** The access line's fields, in the order they are written; undefined ones are left out (as pino does). */
 function fields(ex: Exchange, aborted: boolean) {
@@ -32,9 +37,13 @@ function fields(ex: Exchange, aborted: boolean) {
  * (bench/RESULTS.md). Any other logger (tests, embedders) gets `info(fields, 'request')` through pino.
  *
  * The lines of one event-loop turn go to the stream as one write, and the ISO time is formatted once per millisecond.
- * Why: pino's destination (sonic-boom 4) measures the UTF-8 length of its whole pending buffer on every write, and a
- * write per line cost 12-15 µs of CPU per request against 1-2 µs batched (bench/RESULTS.md, "access log"). A line
- * can therefore follow a gateway log line written later in the same turn; each line carries its own time.
+ * Why: each write to pino's destination (sonic-boom 4) measures the UTF-8 length of its pending buffer, and an
+ * asynchronous one costs a thread-pool round trip; a write per line to the asynchronous destination cost 3.3-3.8 µs
+ * of CPU per line, a write per turn to a synchronous file 1.4-1.8 µs (bench/log-writes.ts, bench/RESULTS.md "Access
+ * log writes"). A line can therefore follow a gateway log line written later in the same turn; each line carries
+ * its own time.
+ * Building the line took 1.1-1.2 µs with JSON.stringify on every string, 0.7 µs with `quote` and the route's
+ * fields cached (a microbenchmark of this template on the 2-core VM).
  */
 export function createAccessLog(log: Logger): AccessLog {
   const access = log.child({ log: 'access' });
@@ -43,6 +52,13 @@ export function createAccessLog(log: Logger): AccessLog {
   }
   const stream = (access as unknown as Record<symbol, { write(s: string): void }>)[pino.symbols.streamSym] as { write(s: string): void };
   const bindings = (access as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] as string;
+  // A route's two fields, formatted once per route object (a config's routes live as long as it serves).
+  const routeCache = new WeakMap<CompiledRoute, string>();
+  const routeFields = (route: CompiledRoute): string => {
+    let fields = routeCache.get(route);
+    if (fields === undefined) routeCache.set(route, fields = `,"route":${str(route.name)},"service":${str(route.service)}`);
+    return fields;
+  };
   let batch = '';
   let isoMs = 0;
   let iso = '';
@@ -60,12 +76,12 @@ export function createAccessLog(log: Logger): AccessLog {
     const now = Date.now();
     if (now !== isoMs) { isoMs = now; iso = new Date(now).toISOString(); }
     if (batch === '') setImmediate(flush);
-    batch += `{"level":"info","time":"${iso}"${bindings},"reqId":${str(ex.requestId)},"method":${str(ex.req.method)},"host":${str(ex.host)},"path":${str(ex.path)}${
-      route === undefined ? '' : `,"route":${str(route.name)},"service":${str(route.service)}`}${
-      endpoint === undefined ? '' : `,"endpoint":${str(endpoint.address)}`},"status":${ex.status},"durationMs":${ex.durationMs()},"bytes":${ex.bytes}${
+    batch += `{"level":"info","time":"${iso}"${bindings},"reqId":${quote(ex.requestId)},"method":${quote(ex.req.method as string)},"host":${quote(ex.host)},"path":${quote(ex.path)}${
+      route === undefined ? '' : routeFields(route)}${
+      endpoint === undefined ? '' : `,"endpoint":${quote(endpoint.address)}`},"status":${ex.status},"durationMs":${ex.durationMs()},"bytes":${ex.bytes}${
       ex.attempts > 1 ? `,"attempts":${ex.attempts}` : ''}${ex.errorCode === undefined ? '' : `,"err":${str(ex.errorCode)}`}${
       aborted ? ',"aborted":true' : ''}${ex.budgetExhausted ? ',"retryBudgetExhausted":true' : ''}${
-      ex.traceId ? `,"traceId":${str(ex.traceId)}` : ''},"msg":"request"}\n`;
+      ex.traceId ? `,"traceId":${quote(ex.traceId)}` : ''},"msg":"request"}\n`;
   }
   return { logger: access, request, flush };
 }

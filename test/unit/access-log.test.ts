@@ -22,6 +22,7 @@ const CASES: [string, Exchange, boolean][] = [
   ['every field', exchange({ attempts: 3, errorCode: 'GW_ERR_UPSTREAM_TIMEOUT', budgetExhausted: true }), true],
   ['no route, no endpoint, no trace', exchange({ route: undefined, endpoint: undefined, traceId: '', status: 404, errorCode: 'GW_ERR_NO_ROUTE', bytes: 87 }), false],
   ['strings that need escaping', exchange({ requestId: 'a"b\\c\u0001', path: '/caf\u00e9/"q"', host: '' }), false],
+  ['plain ASCII at the edges of the quoted-as-is range', exchange({ requestId: ' !#[]~{}', path: '/a b/\u007f/\u001f', host: '[::1]' }), false],
 ];
 
 /** pino's own line for the same exchange, in createLogger's format (level label, ISO time, no base). */
