@@ -58,7 +58,8 @@ export class Forwarder {
    * relayed: Node refused a header value, or the upstream failed while the answer was held.
    */
   relay(ex: Exchange, a: Attempt, requestIdHeader: string, close: boolean): boolean {
-    if (a.broken || !this.writeHead(ex, a, requestIdHeader, close)) {
+    if (a.broken) return false;
+    if (!this.writeHead(ex, a, requestIdHeader, close)) {
       a.cancel();
       return false;
     }
