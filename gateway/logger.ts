@@ -19,15 +19,17 @@ const FILE_DESTINATIONS = new WeakSet<object>();
  * One pino logger. `dest` is a file descriptor (1 = stdout) or a file path, opened for appending; a path that cannot
  * be opened throws here, at start, rather than as an 'error' event later.
  *
- * A regular file is written synchronously, anything else (a pipe, a socket, a terminal) asynchronously. Why: the
- * access log hands over one batch of lines per event-loop turn (proxy/access-log.ts), and an asynchronous write costs
- * a thread-pool round trip per batch: 3.4 µs of CPU per line against 1.4 µs written synchronously, in batches of 12
- * lines to a file on the 2-core VM (bench/RESULTS.md, "access log"). A write to a file lands in the page cache, as
- * nginx's access log does; a pipe or a socket can stall on a slow reader, so those keep the event loop out of it.
+ * A regular file is written synchronously, anything else (a pipe, a named pipe, a socket, a terminal)
+ * asynchronously. Why: the access log hands over one batch of lines per event-loop turn (proxy/access-log.ts), and
+ * an asynchronous write costs a thread-pool round trip per batch: 2.5-3.4 µs of CPU per line against 1.4-1.8 µs
+ * written synchronously, in batches of 12 lines to a file on the 2-core VM (bench/log-writes.ts, bench/RESULTS.md
+ * "Access log writes"). A write to a file lands in the page cache, as nginx's access log does; a pipe or a socket
+ * can stall on a slow reader, so those keep the event loop out of it.
  */
 export function createLogger(level: LogLevel = 'info', dest: number | string = 1): Logger {
-  if (typeof dest === 'string') closeSync(openSync(dest, 'a'));
-  const sync = typeof dest === 'string' || isRegularFile(dest);
+  const fd = typeof dest === 'string' ? openSync(dest, 'a') : dest;
+  const sync = isRegularFile(fd);   // a named pipe given as log.file is a pipe all the same
+  if (fd !== dest) closeSync(fd);
   const stream = pino.destination({ dest, sync });
   if (typeof dest === 'string') FILE_DESTINATIONS.add(stream);
   // Without a listener, a failed open or write (disk full, directory removed before a reopen) would end the process.

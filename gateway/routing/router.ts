@@ -120,7 +120,7 @@ export class Router {
 
   constructor(routes: readonly RouteConfig[] = []) {
     for (const config of routes) this.#add(config);
-    this.#seal();
+    for (const table of this.#tables()) table.seal();
   }
 
   /**
@@ -165,10 +165,6 @@ export class Router {
     yield* this.#byHost.values();
     yield* this.#wildcards.values();
     if (this.#anyHost) yield this.#anyHost;
-  }
-
-  #seal(): void {
-    for (const table of this.#tables()) table.seal();
   }
 
   /** `host` is lower-case without port; `path` is normalized. */

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -87,4 +88,18 @@ t.test('the lines of one turn reach the log stream as one write, in order; flush
   access.flush();
   await new Promise((r) => setImmediate(r));
   t.equal(writes.length, 2, 'nothing is written twice');
+});
+
+t.test('createLogger writes a regular file synchronously and a named pipe asynchronously', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const syncOf = (log: pino.Logger) => ((log as unknown as Record<symbol, { sync: boolean }>)[pino.symbols.streamSym] as { sync: boolean }).sync;
+  t.equal(syncOf(createLogger('info', join(dir, 'file.log'))), true, 'a file');
+  const fifo = join(dir, 'pipe');
+  execFileSync('mkfifo', [fifo]);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);   // so that opening it to write does not wait
+  t.teardown(() => closeSync(reader));
+  const piped = createLogger('info', fifo);
+  t.equal(syncOf(piped), false, 'a named pipe given as a path');
+  (piped as unknown as Record<symbol, { destroy(): void }>)[pino.symbols.streamSym]!.destroy();
 });
