@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../plugins/index.js';
 import { resolveAdminToken } from './admin/admin-auth.js';
 import { createAdminServer } from './admin/admin-server.js';
-import { GatewayMetrics } from './admin/metrics.js';
+import { GatewayMetrics, type ReloadResult } from './admin/metrics.js';
 import { isLoopbackHost } from './config/check-admin-auth.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
@@ -41,6 +41,11 @@ export interface GatewayOptions {
   readonly admin?: { host: string; port: number } | null;
   /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
   readonly scaling?: ScalingProvider;
+  /**
+   * Cluster workers: POST /admin/reload asks the primary, which reloads every worker together (gateway/cluster/);
+   * a worker reloading on its own would serve a config the others may not.
+   */
+  readonly reload?: () => Promise<ReloadOutcome>;
 }
 
 export interface Gateway {
@@ -55,9 +60,12 @@ export interface Gateway {
   readonly scaling: ScalingView;
   /** Per-service load signals (request rate, in flight, latency percentiles, errors, waiting). */
   readonly load: LoadRecorder;
+  /** SIGHUP of a single process: reloads this gateway, then re-reads the admin token. */
   reload(): Promise<ReloadOutcome>;
   /** First phase of a coordinated reload (cluster workers): validated, built and warmed, not yet serving. */
   prepareReload(expectedHash?: string): Promise<PreparedReload>;
+  /** A cluster worker, when the primary's reload run ended: records its outcome and re-reads the admin token. */
+  clusterReloaded(result: ReloadResult): Promise<void>;
   /** Reopens the log file after logrotate renamed it (SIGUSR2); a no-op when logging to stdout. */
   reopenLog(): void;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), closes everything. */
@@ -146,7 +154,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     generation: () => holder.current?.generation ?? 0,
     current: () => holder.current,
     metrics,
-    reload: () => reload(),
+    reload: () => (options.reload ?? reload)(),
     token: () => adminToken?.token ?? null,
     version,
     startedAt,
@@ -169,6 +177,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   /** SIGHUP and POST /admin/reload: the config, then the admin token (rotating the token file needs only a reload). */
   async function reload(): Promise<ReloadOutcome> {
     const outcome = await reloader.reload();
+    await rereadAdminToken();
+    return outcome;
+  }
+
+  async function rereadAdminToken(): Promise<void> {
     const serving = holder.current?.config ?? config;
     try {
       const next = await resolveAdminToken(serving);
@@ -178,7 +191,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (err) {
       log.error({ event: 'admin-token-kept', err: (err as Error).message }, 'cannot read the new admin token: keeping the previous one');
     }
-    return outcome;
   }
 
   try {
@@ -236,6 +248,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     load,
     reload,
     prepareReload: (expectedHash) => reloader.prepare(expectedHash),
+    clusterReloaded: async (result) => {
+      metrics.reload({ ...result, generation: holder.current?.generation ?? 0 });
+      await rereadAdminToken();
+    },
     reopenLog: () => {
       accessLogger.flush();   // this turn's lines belong to the file that was current when they were made
       if (reopenLogFile(log)) log.info({ event: 'log-reopened' }, 'log file reopened');

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Exchange } from '../proxy/exchange.js';
+import type { ConfigProblem } from '../errors.js';
 import type { ReloadTiming } from '../runtime/reload-timer.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
@@ -34,7 +35,7 @@ export interface ReloadRecord {
 /** What the metrics keep of a reload's outcome (a ReloadOutcome is one; a cluster worker gets it from the primary). */
 export type ReloadResult =
   | { readonly result: 'applied' | 'unchanged'; readonly generation: number; readonly hash: string }
-  | { readonly result: 'refused'; readonly generation: number; readonly problems: readonly unknown[]; readonly message: string };
+  | { readonly result: 'refused'; readonly generation: number; readonly problems: readonly ConfigProblem[]; readonly message: string };
 
 export interface ScalingDecision {
   readonly service: string;

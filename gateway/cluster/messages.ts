@@ -6,11 +6,17 @@ import type { ObservedDecision, ScalingDecisionRecord, ServiceScalingStatus } fr
 
 /** Primary → worker. */
 export type ToWorker =
+  /** Run `id` of a reload: prepare the file whose hash the primary validated (`commit` or `abort` follows). */
   | { readonly type: 'prepare'; readonly id: number; readonly hash: string }
   | { readonly type: 'commit'; readonly id: number }
   | { readonly type: 'abort'; readonly id: number }
-  /** How a reload run ended for the whole cluster, for every worker's reload metrics and admin API (generation: 0). */
-  | { readonly type: 'reload-result'; readonly result: ReloadResult }
+  /**
+   * How reload run `run` ended for the whole cluster, for every worker's reload metrics and admin API (generation:
+   * 0), sent to every worker before any 'reload-answer' of that run.
+   */
+  | { readonly type: 'reload-result'; readonly run: number; readonly result: ReloadResult }
+  /** The answer to this worker's 'reload-request' `id`: the run that read the file after the request came. */
+  | { readonly type: 'reload-answer'; readonly id: number; readonly run: number; readonly result: ReloadResult }
   | { readonly type: 'shutdown' }
   /** The ready endpoints of a scaler-fed pool (pool key), in full each time; null: the feed closed. */
   | { readonly type: 'scaler-endpoints'; readonly key: string; readonly endpoints: readonly Endpoint[] | null }
@@ -24,6 +30,8 @@ export type ToPrimary =
   | { readonly type: 'ready'; readonly port: number }
   | { readonly type: 'prepared'; readonly id: number; readonly result: ReloadOutcome['result']; readonly message?: string }
   | { readonly type: 'committed'; readonly id: number; readonly generation: number }
+  /** POST /admin/reload reached this worker: the primary reloads the whole cluster, as for SIGHUP. */
+  | { readonly type: 'reload-request'; readonly id: number }
   /**
    * The worker's load since its last shipment (taken `at` on the shared clock), the ready endpoints of its scaled
    * services, and the services whose held requests want an evaluation now.

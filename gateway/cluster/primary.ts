@@ -51,6 +51,10 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     slots.set(worker, slot);
     worker.on('message', (m: ToPrimary) => {
       if (scaling.receive(worker, m)) return;
+      if (m.type === 'reload-request') {
+        void reload().then(({ run, result }) => { if (worker.isConnected()) worker.send({ type: 'reload-answer', id: m.id, run, result } satisfies ToWorker); });
+        return;
+      }
       if (m.type === 'ready') {
         ready.add(worker);
         if (draining) { worker.send({ type: 'shutdown' } satisfies ToWorker); return; }
@@ -73,9 +77,9 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   for (let slot = 0; slot < count; slot++) fork(slot);
   log.info({ event: 'cluster-started', workers: count, pid: process.pid }, `gantry primary started with ${count} workers`);
 
-  let reloadId = 0;
-  let reloading: Promise<void> | null = null;
-  let again = false;
+  let runs = 0;
+  let running: Promise<ReloadResult> | null = null;
+  let queued: Promise<{ run: number; result: ReloadResult }> | null = null;
 
   function ask(worker: Worker, message: ToWorker, expect: ToPrimary['type'], id: number): Promise<ToPrimary | null> {
     return new Promise((resolve) => {
@@ -89,20 +93,21 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   }
 
   /** Every worker records the cluster's outcome (its own generation filled in), whoever decided it. */
-  function announce(result: ReloadResult): void {
-    for (const w of slots.keys()) if (w.isConnected()) w.send({ type: 'reload-result', result } satisfies ToWorker);
+  function announce(run: number, result: ReloadResult): ReloadResult {
+    for (const w of slots.keys()) if (w.isConnected()) w.send({ type: 'reload-result', run, result } satisfies ToWorker);
+    return result;
   }
 
-  async function reloadOnce(): Promise<void> {
+  /** One reload run over every worker: validate once, prepare everywhere, then commit on all or abort on all. */
+  async function reloadOnce(run: number): Promise<ReloadResult> {
     let next: GatewayConfig;
     try {
       next = await loadRoutesFile(file, plugins);
     } catch (err) {
-      if (!isConfigError(err)) throw err;
-      const message = err.problems.map(formatProblem).join('; ');
-      log.error({ event: 'reload-refused', problems: err.problems.length }, `reload refused, every worker keeps its config: ${message}`);
-      announce({ result: 'refused', generation: 0, problems: err.problems, message });
-      return;
+      const problems = isConfigError(err) ? err.problems : [];
+      const message = isConfigError(err) ? problems.map(formatProblem).join('; ') : `cannot read the config: ${(err as Error).message}`;
+      log.error({ event: 'reload-refused', problems: problems.length }, `reload refused, every worker keeps its config: ${message}`);
+      return announce(run, { result: 'refused', generation: 0, problems, message });
     }
     let prepared: PreparedScaling;
     try {
@@ -110,41 +115,48 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     } catch (err) {
       const message = `cannot start the new config's scalers: ${(err as Error).message}`;
       log.error({ event: 'reload-refused', err: (err as Error).message }, `reload refused, every worker keeps its config: ${message}`);
-      announce({ result: 'refused', generation: 0, problems: [], message });
-      return;
+      return announce(run, { result: 'refused', generation: 0, problems: [], message });
     }
     const hash = next.hash;
-    const id = ++reloadId;
     const workers = [...slots.keys()];
-    const replies = await Promise.all(workers.map((w) => ask(w, { type: 'prepare', id, hash }, 'prepared', id)));
+    const replies = await Promise.all(workers.map((w) => ask(w, { type: 'prepare', id: run, hash }, 'prepared', run)));
     const refused = replies.filter((r) => r === null || (r.type === 'prepared' && r.result === 'refused'));
     if (refused.length) {
       prepared.abort();
-      for (const w of workers) w.send({ type: 'abort', id } satisfies ToWorker);
+      for (const w of workers) if (w.isConnected()) w.send({ type: 'abort', id: run } satisfies ToWorker);
       log.error({ event: 'reload-refused', refusedBy: refused.length, workers: workers.length }, 'a worker could not prepare the new config; every worker keeps the old one');
       const reason = refused.map((r) => (r?.type === 'prepared' ? r.message : undefined)).find((m) => m !== undefined) ?? 'a worker did not answer in time';
-      announce({ result: 'refused', generation: 0, problems: [], message: `a worker could not prepare the new config: ${reason}` });
-      return;
+      return announce(run, { result: 'refused', generation: 0, problems: [], message: `a worker could not prepare the new config: ${reason}` });
     }
     if (replies.every((r) => r?.type === 'prepared' && r.result === 'unchanged')) {
       prepared.abort();
       log.info({ event: 'reload-unchanged' }, 'config unchanged; nothing to reload');
-      announce({ result: 'unchanged', generation: 0, hash });
-      return;
+      return announce(run, { result: 'unchanged', generation: 0, hash });
     }
-    const commits = await Promise.all(workers.map((w) => ask(w, { type: 'commit', id }, 'committed', id)));
+    const commits = await Promise.all(workers.map((w) => ask(w, { type: 'commit', id: run }, 'committed', run)));
     // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
     prepared.commit();
     const generations = commits.map((c) => (c?.type === 'committed' ? c.generation : null));
     log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');
-    announce({ result: 'applied', generation: 0, hash });
+    return announce(run, { result: 'applied', generation: 0, hash });
   }
 
-  function reload(): void {
-    if (reloading) { again = true; return; }
-    reloading = (async () => {
-      do { again = false; await reloadOnce(); } while (again);
-    })().finally(() => { reloading = null; });
+  /**
+   * SIGHUP and a worker's POST /admin/reload. Runs never overlap. A request while one runs gets one more run
+   * afterwards, on the newest file, shared with every request made meanwhile: whoever asks is answered by a run
+   * that read the file after asking.
+   */
+  function reload(): Promise<{ run: number; result: ReloadResult }> {
+    if (!running) {
+      const run = ++runs;
+      running = reloadOnce(run).catch((err: Error) => {
+        log.error({ event: 'reload-failed', err }, 'reload failed; every worker keeps its config');
+        return announce(run, { result: 'refused', generation: 0, problems: [], message: `reload failed: ${err.message}` });
+      }).finally(() => { running = null; });
+      return running.then((result) => ({ run, result }));
+    }
+    queued ??= running.then(() => { queued = null; return reload(); });
+    return queued;
   }
 
   function shutdown(): void {
@@ -165,7 +177,7 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     });
   }
 
-  process.on('SIGHUP', reload);
+  process.on('SIGHUP', () => { void reload(); });
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
 }

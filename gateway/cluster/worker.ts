@@ -2,7 +2,8 @@ import cluster from 'node:cluster';
 import { createGateway } from '../create-gateway.js';
 import { sharedClockMs } from '../load/load-recorder.js';
 import { createLogger } from '../logger.js';
-import type { PreparedReload } from '../runtime/reloader.js';
+import type { ReloadResult } from '../admin/metrics.js';
+import type { PreparedReload, ReloadOutcome } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
 
@@ -22,17 +23,47 @@ const channel: PrimaryChannel = {
 /**
  * A cluster worker: a whole gateway on the shared listening socket. It reloads only when the primary says so, in
  * two phases (prepare on every worker, then commit on all or abort on all), so no worker ever serves a config the
- * others refused. It records load as one gateway does but scales nothing: the primary sums the workers' load and
- * runs the scaler (worker-scaling.ts). SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown
+ * others refused; a POST /admin/reload that reaches it asks the primary for such a run and answers with its
+ * outcome. It records load as one gateway does but scales nothing: the primary sums the workers' load and runs the
+ * scaler (worker-scaling.ts). SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown
  * message does.
  */
 export async function runWorker(file: string): Promise<void> {
   const id = cluster.worker?.id ?? 0;
+  // POST /admin/reload requests waiting for the primary's answer, by request id.
+  const asked = new Map<number, (result: ReloadResult, run: number) => void>();
+  let asks = 0;
   const gateway = await createGateway({
     configFile: file, log: createLogger('info').child({ worker: id }),
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
+    reload: () => new Promise<ReloadOutcome>((resolve) => {
+      const ask = ++asks;
+      asked.set(ask, (result, run) => resolve(outcomeOf(result, run)));
+      if (process.connected) send({ type: 'reload-request', id: ask });
+      else answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);
+    }),
   });
   let prepared: { id: number; reload: PreparedReload } | undefined;
+  // This worker's last commit: an applied run's answer carries what it changed here.
+  let committed: { run: number; outcome: ReloadOutcome } | undefined;
+  // The last run's recording (it re-reads the admin token): an answer waits for it, so it reports the state it names.
+  let recorded = Promise.resolve();
+
+  function answer(ask: number, result: ReloadResult, run: number): void {
+    const resolve = asked.get(ask);
+    asked.delete(ask);
+    void recorded.then(() => resolve?.(result, run));
+  }
+
+  function outcomeOf(result: ReloadResult, run: number): ReloadOutcome {
+    const generation = gateway.current().generation;
+    if (result.result === 'refused') return { ...result, generation };
+    if (result.result === 'unchanged') return { result: 'unchanged', generation, hash: result.hash };
+    if (committed?.run === run) return committed.outcome;
+    // Not committed here in that run (its commit answer timed out): what changed is not known to this worker.
+    const none = { added: [], removed: [], changed: [] };
+    return { result: 'applied', generation, hash: result.hash, changes: { routes: none, services: none, restartRequired: [] } };
+  }
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -54,7 +85,10 @@ export async function runWorker(file: string): Promise<void> {
         );
         break;
       case 'commit':
-        if (prepared?.id === m.id) send({ type: 'committed', id: m.id, generation: prepared.reload.commit().generation });
+        if (prepared?.id === m.id) {
+          committed = { run: m.id, outcome: prepared.reload.commit() };
+          send({ type: 'committed', id: m.id, generation: committed.outcome.generation });
+        }
         prepared = undefined;
         break;
       case 'abort':
@@ -62,7 +96,10 @@ export async function runWorker(file: string): Promise<void> {
         prepared = undefined;
         break;
       case 'reload-result':
-        gateway.metrics.reload({ ...m.result, generation: gateway.current().generation });
+        recorded = gateway.clusterReloaded(m.result);
+        break;
+      case 'reload-answer':
+        answer(m.id, m.result, m.run);
         break;
       case 'shutdown':
         stop();
@@ -72,7 +109,10 @@ export async function runWorker(file: string): Promise<void> {
   // The primary coordinates reloads; a SIGHUP that reaches a worker (a process-group signal) is the primary's too.
   process.on('SIGHUP', () => {});
   // The primary is gone (killed): nobody coordinates this worker any more, so it drains and exits.
-  process.once('disconnect', stop);
+  process.once('disconnect', () => {
+    for (const ask of [...asked.keys()]) answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);
+    stop();
+  });
   // The primary died while this worker was still starting: its 'disconnect' came before the listener above.
   if (!process.connected) stop();
   process.once('SIGTERM', stop);

@@ -8,7 +8,7 @@ import t from 'tap';
 import { spawnGateway, workersReady } from '../helpers/gateway-process.js';
 import { runLoad } from '../helpers/load.js';
 import { parsePromText, sampleValue } from '../helpers/prom-text.js';
-import { getOnNewConnection as get } from '../helpers/get-new-connection.js';
+import { getOnNewConnection as get, requestOnNewConnection } from '../helpers/get-new-connection.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
@@ -85,6 +85,58 @@ t.test('every worker\'s metrics and admin API count the cluster\'s reloads, refu
     pids.add(view.gantry.pid);
   }
   t.equal(pids.size, 2, 'both workers answered');
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+});
+
+t.test('POST /admin/reload on any worker reloads every worker together and answers with the outcome; a rotated admin token reaches every worker', async (t) => {
+  const up = await startRecordingUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-token-'));
+  const tokenFile = join(dir, 'admin-token');
+  writeFileSync(tokenFile, 'first-token-0123456789\n', { mode: 0o600 });
+  const withAdmin = (variant: string) => config(up.url, variant).replace('admin: null', `admin: 127.0.0.1:0\nadminAuth: { tokenFile: "${tokenFile}" }`);
+  const gw = await spawnGateway(withAdmin('a'), ['--workers', '2']);
+  t.teardown(async () => { await gw.kill(); await up.close(); rmSync(dir, { recursive: true, force: true }); });
+  await workersReady(gw, 2);
+  const admin = (method: string, path: string, token = 'first-token-0123456789') =>
+    requestOnNewConnection(gw.adminPort as number, path, { method, headers: { authorization: `Bearer ${token}` } });
+  /** What each of 4 admin requests on new connections (both workers, by the cluster's round-robin) says it serves. */
+  async function serving(): Promise<{ versions: number[]; pids: number }> {
+    const pids = new Set<number>();
+    const versions: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const view = JSON.parse((await admin('GET', '/admin/config')).body) as { version: number; gantry: { pid: number } };
+      versions.push(view.version);
+      pids.add(view.gantry.pid);
+    }
+    return { versions, pids: pids.size };
+  }
+
+  await gw.rewrite(withAdmin('b'));
+  const applied = await admin('POST', '/admin/reload');
+  t.equal(applied.status, 200);
+  t.match(JSON.parse(applied.body), { result: 'applied', generation: 2, changes: { routes: { added: ['only-b'], removed: ['only-a'], changed: [] } } }, 'the answer says what changed');
+  t.same((await gw.waitForLog((l) => l.event === 'cluster-reloaded')).generations, [2, 2], 'the primary ran the reload on both workers');
+  t.same(await serving(), { versions: [2, 2, 2, 2], pids: 2 }, 'both workers serve generation 2');
+  for (let i = 0; i < 4; i++) t.same([(await get(gw.port, '/only-b')).status, (await get(gw.port, '/only-a')).status], [200, 404], `request pair ${i}: the new routes`);
+
+  // Two POSTs at once, spread over the workers: both answered, by the run that read the broken file.
+  await gw.rewrite('services: {\n');
+  for (const r of await Promise.all([admin('POST', '/admin/reload'), admin('POST', '/admin/reload')])) {
+    t.equal(r.status, 422);
+    t.match(JSON.parse(r.body), { result: 'refused', generation: 2, problems: [{ line: Number, text: /routes\.yaml:\d+:\d+: / }] }, 'refused with file:line:col');
+  }
+  t.same(await serving(), { versions: [2, 2, 2, 2], pids: 2 }, 'every worker still serves generation 2');
+  t.equal(gw.logs.filter((l) => l.event === 'reloaded').length, 2, 'one swap per worker, none to the refused file');
+
+  await gw.rewrite(withAdmin('b'));
+  writeFileSync(tokenFile, 'second-token-0123456789\n', { mode: 0o600 });
+  gw.child.kill('SIGHUP');
+  await gw.waitForLog(() => gw.logs.filter((l) => l.event === 'admin-token-changed').length === 2);
+  t.same(gw.logs.filter((l) => l.event === 'admin-token-changed').map((l) => l.worker).sort(), [1, 2], 'each worker read the new token');
+  for (let i = 0; i < 4; i++) {
+    t.same([(await admin('GET', '/admin/config', 'second-token-0123456789')).status, (await admin('GET', '/admin/config')).status], [200, 401], `admin pair ${i}: the new token only`);
+  }
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });
 });
