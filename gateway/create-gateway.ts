@@ -10,7 +10,7 @@ import { createAdminServer } from './admin/admin-server.js';
 import { GatewayMetrics, type ReloadResult } from './admin/metrics.js';
 import { isLoopbackHost } from './config/check-admin-auth.js';
 import type { GatewayConfig } from './config/gateway-config.js';
-import { loadRoutesFile } from './config/load-routes-file.js';
+import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
 import { ConfigError } from './errors.js';
 import { createLogger, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
@@ -33,6 +33,8 @@ import { PoolManager } from './upstream/pool-manager.js';
 
 export interface GatewayOptions {
   readonly configFile: string;
+  /** The file's text to start on instead of reading it (cluster workers: the primary's serving config). */
+  readonly configText?: string;
   readonly plugins?: PluginRegistry;
   readonly log?: Logger;
   /** Overrides `listen` from the file (tests use port 0). */
@@ -89,7 +91,7 @@ function openLog(config: GatewayConfig): Logger {
 /** Loads the config (throws ConfigError), warms it, binds the listeners. The caller wires signals. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const plugins = options.plugins ?? createBuiltinRegistry();
-  const config = await loadRoutesFile(options.configFile, plugins);
+  const config = await (options.configText === undefined ? loadRoutesFile(options.configFile, plugins) : loadRoutesText(options.configText, options.configFile, plugins));
   const log = options.log ?? openLog(config);
   log.level = config.log.level;
   const accessLogger = createAccessLog(log);

@@ -6,6 +6,8 @@ import type { ObservedDecision, ScalingDecisionRecord, ServiceScalingStatus } fr
 
 /** Primary → worker. */
 export type ToWorker =
+  /** The answer to 'config-request': the routes file's text as the cluster serves it (generation 1 of the worker). */
+  | { readonly type: 'config'; readonly text: string }
   /** Run `id` of a reload: prepare the file whose hash the primary validated (`commit` or `abort` follows). */
   | { readonly type: 'prepare'; readonly id: number; readonly hash: string }
   | { readonly type: 'commit'; readonly id: number }
@@ -27,6 +29,8 @@ export type ToWorker =
 
 /** Worker → primary. */
 export type ToPrimary =
+  /** A starting worker asks for the config the others serve (the file on disk may hold edits not yet reloaded). */
+  | { readonly type: 'config-request' }
   | { readonly type: 'ready'; readonly port: number }
   | { readonly type: 'prepared'; readonly id: number; readonly result: ReloadOutcome['result']; readonly message?: string }
   | { readonly type: 'committed'; readonly id: number; readonly generation: number }

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../../plugins/index.js';
-import { loadRoutesFile } from '../config/load-routes-file.js';
+import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
 import type { ReloadResult } from '../admin/metrics.js';
@@ -28,8 +28,13 @@ export function workerCount(value: string): number {
 export async function runPrimary(file: string, count: number, log: Logger): Promise<void> {
   const plugins = createBuiltinRegistry();
   let config: GatewayConfig;
+  // The text of the config the workers serve: a starting worker (a restarted one too) gets it rather than reading
+  // the file, which may hold edits not reloaded yet, or refused.
+  let serving: { text: string; hash: string };
   try {
-    config = await loadRoutesFile(file, plugins);
+    const text = await readRoutesFile(file);
+    config = await loadRoutesText(text, file, plugins);
+    serving = { text, hash: config.hash };
   } catch (err) {
     if (!isConfigError(err)) throw err;
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
@@ -42,6 +47,10 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   // Workers that said 'ready': a message sent before a worker listens (it is still loading) is lost, so shutdown
   // waits for the 'ready' of a worker still starting before telling it to drain.
   const ready = new WeakSet<Worker>();
+  // Workers given their config and not yet ready, with what resolves at their 'ready' or exit: a reload run waits
+  // for them, so a worker that started on the old config takes part in the switch.
+  const starting = new Map<Worker, Promise<void>>();
+  const configured = new WeakMap<Worker, string>();   // the hash of the config each worker was given
   const scaling = new PrimaryScaling(plugins, log.child({ component: 'scaling' }), () => [...slots.keys()].filter((w) => w.isConnected()));
   // The scalers start before the workers, so a scaler-fed service has its instances when the workers warm up.
   scaling.start(config);
@@ -49,15 +58,30 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   function fork(slot: number): void {
     const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot) });
     slots.set(worker, slot);
+    let started!: () => void;
+    const up = new Promise<void>((resolve) => { started = resolve; });
     worker.on('message', (m: ToPrimary) => {
       if (scaling.receive(worker, m)) return;
+      if (m.type === 'config-request') {
+        // During a reload run, the answer waits for its end: the worker starts on what the run leaves serving.
+        void settled().then(() => {
+          if (!worker.isConnected()) return;
+          starting.set(worker, up);
+          configured.set(worker, serving.hash);
+          worker.send({ type: 'config', text: serving.text } satisfies ToWorker);
+        });
+        return;
+      }
       if (m.type === 'reload-request') {
         void reload().then(({ run, result }) => { if (worker.isConnected()) worker.send({ type: 'reload-answer', id: m.id, run, result } satisfies ToWorker); });
         return;
       }
       if (m.type === 'ready') {
         ready.add(worker);
+        starting.delete(worker);
+        started();
         if (draining) { worker.send({ type: 'shutdown' } satisfies ToWorker); return; }
+        if (configured.get(worker) !== serving.hash) { replaceStale(worker); return; }
         crashes.set(slot, 0);
         scaling.workerReady(worker);
         log.info({ event: 'worker-ready', worker: worker.id, pid: worker.process.pid }, 'worker ready');
@@ -65,6 +89,8 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     });
     worker.once('exit', (code, signal) => {
       slots.delete(worker);
+      starting.delete(worker);
+      started();
       scaling.workerExited(worker.id);
       if (draining) return;
       const n = (crashes.get(slot) ?? 0) + 1;
@@ -74,6 +100,11 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
       setTimeout(() => { if (!draining) fork(slot); }, delay);
     });
   }
+  /** A worker that came up so late that a reload run left it out would serve a config the others left: drained. */
+  function replaceStale(worker: Worker): void {
+    log.warn({ event: 'worker-stale', worker: worker.id }, 'a worker is on a config the others no longer serve; replacing it');
+    worker.send({ type: 'shutdown' } satisfies ToWorker);
+  }
   for (let slot = 0; slot < count; slot++) fork(slot);
   log.info({ event: 'cluster-started', workers: count, pid: process.pid }, `gantry primary started with ${count} workers`);
 
@@ -81,15 +112,30 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   let running: Promise<ReloadResult> | null = null;
   let queued: Promise<{ run: number; result: ReloadResult }> | null = null;
 
-  function ask(worker: Worker, message: ToWorker, expect: ToPrimary['type'], id: number): Promise<ToPrimary | null> {
+  /** The worker's answer; null if none came in time; 'gone' if it exited (it restarts on the run's outcome). */
+  function ask(worker: Worker, message: ToWorker, expect: ToPrimary['type'], id: number): Promise<ToPrimary | null | 'gone'> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { worker.off('message', onMessage); resolve(null); }, PREPARE_TIMEOUT_MS);
+      const done = (answer: ToPrimary | null | 'gone') => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        resolve(answer);
+      };
+      const timer = setTimeout(() => done(null), PREPARE_TIMEOUT_MS);
       function onMessage(m: ToPrimary) {
-        if (m.type === expect && 'id' in m && m.id === id) { clearTimeout(timer); worker.off('message', onMessage); resolve(m); }
+        if (m.type === expect && 'id' in m && m.id === id) done(m);
       }
+      const onExit = () => done('gone');
       worker.on('message', onMessage);
-      worker.send(message);
+      worker.once('exit', onExit);
+      if (worker.isConnected()) worker.send(message);
+      else done('gone');
     });
+  }
+
+  /** Resolves when no reload run is going on. */
+  function settled(): Promise<unknown> {
+    return queued ?? running ?? Promise.resolve();
   }
 
   /** Every worker records the cluster's outcome (its own generation filled in), whoever decided it. */
@@ -101,13 +147,19 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   /** One reload run over every worker: validate once, prepare everywhere, then commit on all or abort on all. */
   async function reloadOnce(run: number): Promise<ReloadResult> {
     let next: GatewayConfig;
+    let text: string;
     try {
-      next = await loadRoutesFile(file, plugins);
+      text = await readRoutesFile(file);
+      next = await loadRoutesText(text, file, plugins);
     } catch (err) {
       const problems = isConfigError(err) ? err.problems : [];
       const message = isConfigError(err) ? problems.map(formatProblem).join('; ') : `cannot read the config: ${(err as Error).message}`;
       log.error({ event: 'reload-refused', problems: problems.length }, `reload refused, every worker keeps its config: ${message}`);
       return announce(run, { result: 'refused', generation: 0, problems, message });
+    }
+    if (next.hash === serving.hash) {
+      log.info({ event: 'reload-unchanged' }, 'config unchanged; nothing to reload');
+      return announce(run, { result: 'unchanged', generation: 0, hash: next.hash });
     }
     let prepared: PreparedScaling;
     try {
@@ -118,8 +170,10 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
       return announce(run, { result: 'refused', generation: 0, problems: [], message });
     }
     const hash = next.hash;
-    const workers = [...slots.keys()];
-    const replies = await Promise.all(workers.map((w) => ask(w, { type: 'prepare', id: run, hash }, 'prepared', run)));
+    // Bounded: a worker that does not come up in time is left out and restarts on the outcome if it crashes.
+    await Promise.race([Promise.all(starting.values()), new Promise((r) => setTimeout(r, PREPARE_TIMEOUT_MS).unref())]);
+    const workers = [...slots.keys()].filter((w) => ready.has(w));
+    const replies = (await Promise.all(workers.map((w) => ask(w, { type: 'prepare', id: run, hash }, 'prepared', run)))).filter((r) => r !== 'gone');
     const refused = replies.filter((r) => r === null || (r.type === 'prepared' && r.result === 'refused'));
     if (refused.length) {
       prepared.abort();
@@ -128,15 +182,12 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
       const reason = refused.map((r) => (r?.type === 'prepared' ? r.message : undefined)).find((m) => m !== undefined) ?? 'a worker did not answer in time';
       return announce(run, { result: 'refused', generation: 0, problems: [], message: `a worker could not prepare the new config: ${reason}` });
     }
-    if (replies.every((r) => r?.type === 'prepared' && r.result === 'unchanged')) {
-      prepared.abort();
-      log.info({ event: 'reload-unchanged' }, 'config unchanged; nothing to reload');
-      return announce(run, { result: 'unchanged', generation: 0, hash });
-    }
     const commits = await Promise.all(workers.map((w) => ask(w, { type: 'commit', id: run }, 'committed', run)));
+    serving = { text, hash };
+    for (const w of slots.keys()) if (ready.has(w) && w.isConnected() && !workers.includes(w)) replaceStale(w);
     // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
     prepared.commit();
-    const generations = commits.map((c) => (c?.type === 'committed' ? c.generation : null));
+    const generations = commits.filter((c) => c !== 'gone').map((c) => (c?.type === 'committed' ? c.generation : null));
     log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');
     return announce(run, { result: 'applied', generation: 0, hash });
   }

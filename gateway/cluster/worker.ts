@@ -21,6 +21,26 @@ const channel: PrimaryChannel = {
 };
 
 /**
+ * The text of the config the other workers serve. Not the file: it may hold edits not reloaded yet, or refused, and
+ * a restarted worker must not serve them alone. A primary that is gone leaves nothing to start for.
+ */
+function configFromPrimary(): Promise<string> {
+  return new Promise((resolve) => {
+    const gone = () => process.exit(1);
+    const listener = (m: ToWorker) => {
+      if (m.type !== 'config') return;
+      process.off('message', listener);
+      process.off('disconnect', gone);
+      resolve(m.text);
+    };
+    process.on('message', listener);
+    process.once('disconnect', gone);
+    if (!process.connected) gone();
+    send({ type: 'config-request' });
+  });
+}
+
+/**
  * A cluster worker: a whole gateway on the shared listening socket. It reloads only when the primary says so, in
  * two phases (prepare on every worker, then commit on all or abort on all), so no worker ever serves a config the
  * others refused; a POST /admin/reload that reaches it asks the primary for such a run and answers with its
@@ -30,11 +50,12 @@ const channel: PrimaryChannel = {
  */
 export async function runWorker(file: string): Promise<void> {
   const id = cluster.worker?.id ?? 0;
+  const configText = await configFromPrimary();
   // POST /admin/reload requests waiting for the primary's answer, by request id.
   const asked = new Map<number, (result: ReloadResult, run: number) => void>();
   let asks = 0;
   const gateway = await createGateway({
-    configFile: file, log: createLogger('info').child({ worker: id }),
+    configFile: file, configText, log: createLogger('info').child({ worker: id }),
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     reload: () => new Promise<ReloadOutcome>((resolve) => {
       const ask = ++asks;

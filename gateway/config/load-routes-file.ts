@@ -51,19 +51,31 @@ async function checkInWorker(text: string, file: string, clock?: PhaseClock): Pr
   return { ...(answer.document as CheckedDocument), routes };
 }
 
+/** A routes file's text; an unreadable file is a ConfigError like any other problem of the file. */
+export async function readRoutesFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, line: 0, col: 0, path: '', message: `cannot read: ${(err as Error).message}` }], { cause: err });
+  }
+}
+
 /**
  * Reads, parses and validates a routes file, loading the plugin modules it names first. Throws ConfigError listing
  * every problem with file:line:col. For a large file the parse and every check that needs no plugin run in a worker
  * thread (checkInWorker says why); the services, whose checks need the plugin registry, are built here.
  */
 export async function loadRoutesFile(file: string, plugins: PluginRegistry, clock?: PhaseClock): Promise<GatewayConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ file, line: 0, col: 0, path: '', message: `cannot read: ${(err as Error).message}` }], { cause: err });
-  }
+  const text = await readRoutesFile(file);
   clock?.lap('read');
+  return loadRoutesText(text, file, plugins, clock);
+}
+
+/**
+ * loadRoutesFile on text already read from `file` (which still anchors relative paths and names the problems): a
+ * cluster worker starts on the text the primary serves, not on what the file holds now.
+ */
+export async function loadRoutesText(text: string, file: string, plugins: PluginRegistry, clock?: PhaseClock): Promise<GatewayConfig> {
   const doc = text.length <= IN_THREAD_MAX_CHARS ? checkRoutesDocument(text, file, clock) : await checkInWorker(text, file, clock);
   if (doc.stage === 'syntax') throw new ConfigError(doc.problems);
   const loaded = await loadPluginModules(doc.plugins, file, plugins);

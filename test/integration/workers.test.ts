@@ -118,7 +118,9 @@ t.test('POST /admin/reload on any worker reloads every worker together and answe
   t.match(JSON.parse(applied.body), { result: 'applied', generation: 2, changes: { routes: { added: ['only-b'], removed: ['only-a'], changed: [] } } }, 'the answer says what changed');
   t.same((await gw.waitForLog((l) => l.event === 'cluster-reloaded')).generations, [2, 2], 'the primary ran the reload on both workers');
   t.same(await serving(), { versions: [2, 2, 2, 2], pids: 2 }, 'both workers serve generation 2');
-  for (let i = 0; i < 4; i++) t.same([(await get(gw.port, '/only-b')).status, (await get(gw.port, '/only-a')).status], [200, 404], `request pair ${i}: the new routes`);
+  for (const [path, status] of [['/only-b', 200], ['/only-a', 404]] as const) {
+    for (let i = 0; i < 4; i++) t.equal((await get(gw.port, path)).status, status, `${path} ${i}: the new routes on either worker`);
+  }
 
   // Two POSTs at once, spread over the workers: both answered, by the run that read the broken file.
   await gw.rewrite('services: {\n');
@@ -141,17 +143,60 @@ t.test('POST /admin/reload on any worker reloads every worker together and answe
   t.same(await gw.exited, { code: 0, signal: null });
 });
 
-t.test('a crashed worker is restarted by the primary', async (t) => {
+t.test('a crashed worker is restarted on the config the cluster serves, not on edits of the file not reloaded', async (t) => {
   const up = await startRecordingUpstream();
   const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);
   t.teardown(async () => { await gw.kill(); await up.close(); });
   await workersReady(gw, 2);
-  const victim = gw.logs.find((l) => l.event === 'worker-ready')!.pid as number;
-  process.kill(victim, 'SIGKILL');
+  const pids = () => gw.logs.filter((l) => l.event === 'worker-ready').map((l) => l.pid as number);
+  /** Statuses of /only-a, then /only-b, 4 requests each on new connections: the cluster's round-robin alternates. */
+  async function routes(): Promise<number[][]> {
+    const seen: number[][] = [];
+    for (const path of ['/only-a', '/only-b']) {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await get(gw.port, path)).status);
+      seen.push(statuses);
+    }
+    return seen;
+  }
+
+  await gw.rewrite('services: {\n');   // broken, and never reloaded
+  process.kill(pids()[0]!, 'SIGKILL');
   await gw.waitForLog((l) => l.event === 'worker-exit');
   await workersReady(gw, 3);
-  const status = await fetch(`http://127.0.0.1:${gw.port}/both`).then((r) => r.status);
-  t.equal(status, 200, 'still serving');
+  t.same(await routes(), [[200, 200, 200, 200], [404, 404, 404, 404]], 'the restarted worker serves the cluster\'s config, not the broken file');
+
+  await gw.rewrite(config(up.url, 'b'));   // valid, and not reloaded yet
+  const killed = [pids()[0], pids()[1]];   // the first victim's replacement is pids()[2]
+  process.kill(killed[1]!, 'SIGKILL');
+  await gw.waitForLog(() => gw.logs.filter((l) => l.event === 'worker-exit').length === 2);
+  await workersReady(gw, 4);
+  const from = gw.logs.length;
+  t.same(await routes(), [[200, 200, 200, 200], [404, 404, 404, 404]], 'nor the edited file: both workers agree');
+  const restarted = gw.logs.filter((l) => l.event === 'worker-ready' && !killed.includes(l.pid as number)).map((l) => l.worker);
+  t.same(restarted.sort(), [3, 4], 'both workers now are restarted ones');
+  for (const worker of restarted) await gw.waitForLog((l) => l.log === 'access' && l.path === '/only-a' && l.worker === worker, 10_000, from);
+  t.pass('and both answered');
+
+  gw.child.kill('SIGHUP');
+  t.same((await gw.waitForLog((l) => l.event === 'cluster-reloaded')).generations, [2, 2], 'the reload takes both restarted workers along');
+  t.same(await routes(), [[404, 404, 404, 404], [200, 200, 200, 200]], 'now every worker serves the edit');
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+});
+
+t.test('SIGHUP while a worker is still starting: the run waits for it, and every worker ends on the new file', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);   // returns when the first worker started
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await gw.rewrite(config(up.url, 'b'));
+  gw.child.kill('SIGHUP');
+  const outcome = await gw.waitForLog((l) => l.worker === undefined && ['cluster-reloaded', 'reload-refused'].includes(String(l.event)), 40_000);
+  t.equal(outcome.event, 'cluster-reloaded', 'applied, not refused for a worker that could not answer yet');
+  await workersReady(gw, 2);
+  for (const [path, status] of [['/only-b', 200], ['/only-a', 404]] as const) {
+    for (let i = 0; i < 4; i++) t.equal((await get(gw.port, path)).status, status, `${path} ${i}: the new file on either worker`);
+  }
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });
 });
