@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { delimiter, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 
@@ -41,6 +43,29 @@ function probe(host: string, port: number, path: string, timeoutMs: number): Pro
     });
     req.once('timeout', () => req.destroy());
     req.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * util-linux's setpriv (in every Debian and most Linux systems): `--pdeathsig TERM` makes the kernel send SIGTERM to
+ * an instance when the gateway dies, even by SIGKILL. Without it a gateway killed by the OOM killer or `kill -9`
+ * left every instance running, holding its memory and port, and its restart started a new set beside them.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+/**
+ * The executable `file` names, found as spawn would (a path with a slash from `cwd`, else on PATH); undefined if none.
+ * Resolved here because setpriv runs it: a missing command must still fail as ENOENT, not as setpriv's exit 127.
+ */
+export function findExecutable(file: string, cwd: string, path: string | undefined): string | undefined {
+  const candidates = file.includes('/') ? [resolve(cwd, file)] : (path ?? '').split(delimiter).filter(Boolean).map((dir) => resolve(cwd, join(dir, file)));
+  return candidates.find((c) => {
+    try {
+      accessSync(c, constants.X_OK);
+      return statSync(c).isFile();
+    } catch {
+      return false;
+    }
   });
 }
 
@@ -91,9 +116,16 @@ export class ProcessInstance {
     const executable = file === 'node' ? process.execPath : file;
     const env = { ...process.env, ...spec.env, [spec.portEnv]: String(this.port), GANTRY_SERVICE: spec.service, GANTRY_INSTANCE: String(this.id) };
     const stdio = spec.output === 'log' ? 'pipe' : spec.output;
+    const found = SETPRIV && findExecutable(executable, spec.cwd ?? process.cwd(), env.PATH);
+    if (SETPRIV && !found) {
+      this.#exit({ code: null, signal: null, error: `spawn ${executable} ENOENT: not found or not executable` });
+      return false;
+    }
     // Its own process group: a Ctrl-C in the gateway's terminal reaches the gateway, which then stops its instances
     // gracefully after draining, instead of killing them mid-request (and seeing them as crashed).
-    const child = spawn(executable, args, { cwd: spec.cwd, env, stdio: ['ignore', stdio, stdio], detached: true });
+    const child = found
+      ? spawn(SETPRIV as string, ['--pdeathsig', 'TERM', '--', found, ...args], { cwd: spec.cwd, env, stdio: ['ignore', stdio, stdio], detached: true })
+      : spawn(executable, args, { cwd: spec.cwd, env, stdio: ['ignore', stdio, stdio], detached: true });
     this.child = child;
     child.once('error', (err) => this.#exit({ code: null, signal: null, error: err.message }));
     child.once('exit', (code, signal) => this.#exit({ code, signal }));

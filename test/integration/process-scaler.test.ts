@@ -1,8 +1,12 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { DiscoveryUpdate, Scaler } from '../../gateway/plugin-api/index.js';
 import { validatePluginOptions } from '../../gateway/config/schema-validator.js';
 import { processScaler } from '../../plugins/scaling/process.js';
+import { findExecutable } from '../../plugins/scaling/process-instance.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/scaling-instance.js', import.meta.url));
@@ -137,4 +141,17 @@ t.test('close stops every instance; a command that cannot start is retried, neve
   t.match(crashed.err, /ENOENT/);
   await broken.waitFor((l) => l.event === 'instance-crashed' && l !== crashed, 3000);
   t.equal(broken.latest().length, 0);
+});
+
+t.test('findExecutable finds a command as spawn would: a path from the cwd, a bare name on PATH, executable files only', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-exec-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'bin'));
+  writeFileSync(join(dir, 'bin', 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+  writeFileSync(join(dir, 'bin', 'data'), 'not a program', { mode: 0o644 });
+  t.equal(findExecutable('bin/tool', dir, undefined), join(dir, 'bin', 'tool'), 'a relative path, from the cwd');
+  t.equal(findExecutable('tool', '/', `/nonexistent:${join(dir, 'bin')}`), join(dir, 'bin', 'tool'), 'a bare name, on PATH in order');
+  t.equal(findExecutable('data', '/', join(dir, 'bin')), undefined, 'a file that is not executable');
+  t.equal(findExecutable('bin', '/', dir), undefined, 'a directory');
+  t.equal(findExecutable('tool', dir, undefined), undefined, 'a bare name is not looked for in the cwd');
 });

@@ -186,3 +186,21 @@ t.test('scale from zero across workers: requests held in both workers wake the p
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });
 });
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+for (const args of [[], ['--workers', '2']]) {
+  t.test(`kill -9 of the gateway${args.length ? ' primary' : ''}: the kernel sends its process-scaler instances SIGTERM, none is left running`, async (t) => {
+    const gw = await spawnGateway(processScaled('min: 2\nmax: 2\nintervalMs: 200'), args);
+    t.teardown(() => gw.kill());
+    await until('two instances ready', () => (gw.logs.filter((l) => l.event === 'instance-ready').length >= 2 ? true : undefined));
+    const pids = gw.logs.filter((l) => l.event === 'instance-starting').map((l) => l.pid as number);
+    t.equal(pids.filter(alive).length, 2, 'both instances run');
+    gw.child.kill('SIGKILL');
+    await gw.exited;
+    await until('every instance gone', () => (pids.filter(alive).length === 0 ? true : undefined), 10_000);
+    t.pass('no instance outlived the gateway');
+  });
+}
