@@ -8,7 +8,6 @@ import { runWorker } from './cluster/worker.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
 import { createGateway } from './create-gateway.js';
 import { formatProblem, isConfigError } from './errors.js';
-import { createLogger } from './logger.js';
 import { runRegister } from './register-command.js';
 
 const HELP = `gantry: an edge reverse proxy and API gateway
@@ -90,7 +89,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (command === 'validate') return validate(file);
   if (command === 'start') {
     if (cluster.isWorker) { await runWorker(file); return undefined; }
-    if (values.workers !== undefined) { await runPrimary(file, workerCount(values.workers), createLogger('info')); return undefined; }
+    if (values.workers !== undefined) { await runPrimary(file, workerCount(values.workers)); return undefined; }
     await start(file);
     return undefined;
   }

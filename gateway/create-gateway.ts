@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../plugins/index.js';
@@ -12,7 +11,7 @@ import { isLoopbackHost } from './config/check-admin-auth.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
 import { ConfigError } from './errors.js';
-import { createLogger, reopenLogFile } from './logger.js';
+import { openConfiguredLog, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
@@ -36,7 +35,10 @@ export interface GatewayOptions {
   /** The file's text to start on instead of reading it (cluster workers: the primary's serving config). */
   readonly configText?: string;
   readonly plugins?: PluginRegistry;
+  /** The logger; by default the file's `log` settings are opened (createLogger). */
   readonly log?: Logger;
+  /** Fields on every line of the default logger (a cluster worker's `worker`). */
+  readonly logBindings?: Record<string, unknown>;
   /** Overrides `listen` from the file (tests use port 0). */
   readonly listen?: { host: string; port: number };
   /** Overrides `admin` from the file; null turns the admin listener off. */
@@ -79,20 +81,11 @@ async function listen(server: http.Server, host: string, port: number): Promise<
   await once(server, 'listening');
 }
 
-function openLog(config: GatewayConfig): Logger {
-  const file = config.log.file === undefined ? undefined : resolve(dirname(config.file), config.log.file);
-  try {
-    return createLogger(config.log.level, file ?? 1);
-  } catch (err) {
-    throw new ConfigError([{ file: config.file, line: 0, col: 0, path: 'log.file', message: `cannot open ${file}: ${(err as Error).message}` }], { cause: err });
-  }
-}
-
 /** Loads the config (throws ConfigError), warms it, binds the listeners. The caller wires signals. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const plugins = options.plugins ?? createBuiltinRegistry();
   const config = await (options.configText === undefined ? loadRoutesFile(options.configFile, plugins) : loadRoutesText(options.configText, options.configFile, plugins));
-  const log = options.log ?? openLog(config);
+  const log = options.log ?? openConfiguredLog(config, options.logBindings);
   log.level = config.log.level;
   const accessLogger = createAccessLog(log);
   let accessLog: AccessLog | null = config.log.access ? accessLogger : null;

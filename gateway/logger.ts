@@ -1,6 +1,8 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import type { LogLevel } from './config/gateway-config.js';
+import type { GatewayConfig, LogLevel } from './config/gateway-config.js';
+import { ConfigError } from './errors.js';
 
 type Destination = ReturnType<typeof pino.destination>;
 
@@ -40,6 +42,21 @@ export function createLogger(level: LogLevel = 'info', dest: number | string = 1
   );
   (log as unknown as Record<symbol, unknown>)[GANTRY_FORMAT] = true;
   return log;
+}
+
+/**
+ * The logger a routes file asks for: its `log.level`, to `log.file` (relative to the routes file) or stdout, with
+ * `bindings` on every line. A file that cannot be opened is a ConfigError.
+ */
+export function openConfiguredLog(config: GatewayConfig, bindings?: Record<string, unknown>): Logger {
+  const file = config.log.file === undefined ? undefined : resolve(dirname(config.file), config.log.file);
+  let log: Logger;
+  try {
+    log = createLogger(config.log.level, file ?? 1);
+  } catch (err) {
+    throw new ConfigError([{ file: config.file, line: 0, col: 0, path: 'log.file', message: `cannot open ${file}: ${(err as Error).message}` }], { cause: err });
+  }
+  return bindings ? log.child(bindings) : log;
 }
 
 function isRegularFile(fd: number): boolean {

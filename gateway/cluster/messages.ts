@@ -20,6 +20,8 @@ export type ToWorker =
   /** The answer to this worker's 'reload-request' `id`: the run that read the file after the request came. */
   | { readonly type: 'reload-answer'; readonly id: number; readonly run: number; readonly result: ReloadResult }
   | { readonly type: 'shutdown' }
+  /** SIGUSR2 reached the primary: reopen the log file (logrotate renamed it). */
+  | { readonly type: 'reopen-log' }
   /** The ready endpoints of a scaler-fed pool (pool key), in full each time; null: the feed closed. */
   | { readonly type: 'scaler-endpoints'; readonly key: string; readonly endpoints: readonly Endpoint[] | null }
   /** A decision of the primary's scaling loop, for the worker's metrics and admin API. */

@@ -5,6 +5,7 @@ import { createBuiltinRegistry } from '../../plugins/index.js';
 import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
+import { openConfiguredLog, reopenLogFile } from '../logger.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { PrimaryScaling, type PreparedScaling } from './primary-scaling.js';
@@ -25,16 +26,19 @@ export function workerCount(value: string): number {
  * It serves no traffic itself; it runs the cluster's only scaling loop on the sum of the workers' load
  * (primary-scaling.ts).
  */
-export async function runPrimary(file: string, count: number, log: Logger): Promise<void> {
+export async function runPrimary(file: string, count: number): Promise<void> {
   const plugins = createBuiltinRegistry();
   let config: GatewayConfig;
   // The text of the config the workers serve: a starting worker (a restarted one too) gets it rather than reading
   // the file, which may hold edits not reloaded yet, or refused.
   let serving: { text: string; hash: string };
+  let log: Logger;
   try {
     const text = await readRoutesFile(file);
     config = await loadRoutesText(text, file, plugins);
     serving = { text, hash: config.hash };
+    // The file's log settings, as a single process has them; the workers append to the same file.
+    log = openConfiguredLog(config);
   } catch (err) {
     if (!isConfigError(err)) throw err;
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
@@ -187,6 +191,7 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
     for (const w of slots.keys()) if (ready.has(w) && w.isConnected() && !workers.includes(w)) replaceStale(w);
     // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
     prepared.commit();
+    log.level = next.log.level;
     const generations = commits.filter((c) => c !== 'gone').map((c) => (c?.type === 'committed' ? c.generation : null));
     log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');
     return announce(run, { result: 'applied', generation: 0, hash });
@@ -229,6 +234,11 @@ export async function runPrimary(file: string, count: number, log: Logger): Prom
   }
 
   process.on('SIGHUP', () => { void reload(); });
+  // logrotate renamed the log file: every process reopens it (without a handler SIGUSR2 would end the primary).
+  process.on('SIGUSR2', () => {
+    if (reopenLogFile(log)) log.info({ event: 'log-reopened' }, 'log file reopened');
+    for (const w of slots.keys()) if (ready.has(w) && w.isConnected()) w.send({ type: 'reopen-log' } satisfies ToWorker);
+  });
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
 }

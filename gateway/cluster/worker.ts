@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
 import { createGateway } from '../create-gateway.js';
 import { sharedClockMs } from '../load/load-recorder.js';
-import { createLogger } from '../logger.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { PreparedReload, ReloadOutcome } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker } from './messages.js';
@@ -55,7 +54,7 @@ export async function runWorker(file: string): Promise<void> {
   const asked = new Map<number, (result: ReloadResult, run: number) => void>();
   let asks = 0;
   const gateway = await createGateway({
-    configFile: file, configText, log: createLogger('info').child({ worker: id }),
+    configFile: file, configText, logBindings: { worker: id },
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     reload: () => new Promise<ReloadOutcome>((resolve) => {
       const ask = ++asks;
@@ -122,6 +121,9 @@ export async function runWorker(file: string): Promise<void> {
       case 'reload-answer':
         answer(m.id, m.result, m.run);
         break;
+      case 'reopen-log':
+        gateway.reopenLog();
+        break;
       case 'shutdown':
         stop();
         break;
@@ -129,6 +131,9 @@ export async function runWorker(file: string): Promise<void> {
   });
   // The primary coordinates reloads; a SIGHUP that reaches a worker (a process-group signal) is the primary's too.
   process.on('SIGHUP', () => {});
+  // logrotate's SIGUSR2 reaches the primary, which passes it on; sent to the process group it reaches this worker
+  // too, and reopening twice is harmless (without a handler the signal would end the worker).
+  process.on('SIGUSR2', () => gateway.reopenLog());
   // The primary is gone (killed): nobody coordinates this worker any more, so it drains and exits.
   process.once('disconnect', () => {
     for (const ask of [...asked.keys()]) answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -233,4 +233,54 @@ t.test('SIGTERM while the workers are still starting: they drain once up, and th
   t.equal(code, 0, 'the primary exited 0 after its workers drained');
   t.equal(readyBeforeTerm, 0, 'no worker was ready when SIGTERM arrived');
   t.same(processesNaming(file), [], 'no worker is left behind');
+});
+
+t.test('with log.file, the primary and every worker write to the file; SIGUSR2 to the primary, then to the process group, reopens it in all and stops none', async (t) => {
+  const up = await startRecordingUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-logfile-'));
+  const file = join(dir, 'routes.yaml');
+  const logFile = join(dir, 'gantry.log');
+  writeFileSync(file, config(up.url, 'a').replace('log: { level: info, access: true }', 'log: { level: info, access: true, file: gantry.log }'));
+  // Its own process group, so the test can signal the group as `kill -USR2 -PGID` would.
+  const child = spawn(process.execPath, [CLI, 'start', '-c', file, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '';
+  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(async () => {
+    for (const pid of processesNaming(file)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    await up.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const read = (path: string) => { try { return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>); } catch { return []; } };
+  async function until(what: string, pred: () => boolean): Promise<void> {
+    for (const deadline = Date.now() + 20_000; !pred(); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    }
+  }
+  await until('two workers ready', () => read(logFile).filter((l) => l.event === 'worker-ready').length === 2);
+  const port = (read(logFile).find((l) => l.event === 'started')!.listen as { port: number }).port;
+  const served = async (path: string) => {
+    for (let i = 0; i < 4; i++) t.equal((await get(port, '/both')).status, 200);
+    await until(`4 access lines in ${path}`, () => read(path).filter((l) => l.log === 'access').length >= 4);
+    return new Set(read(path).filter((l) => l.log === 'access').map((l) => l.worker));
+  };
+  t.same([...await served(logFile)].sort(), [1, 2], 'both workers\' access lines are in the file');
+  t.equal(stdout, '', 'nothing on stdout');
+
+  renameSync(logFile, `${logFile}.1`);   // logrotate
+  process.kill(child.pid!, 'SIGUSR2');
+  await until('three reopens', () => read(logFile).filter((l) => l.event === 'log-reopened').length === 3);
+  t.same(read(logFile).filter((l) => l.event === 'log-reopened').map((l) => l.worker ?? 0).sort(), [0, 1, 2], 'the primary and both workers reopened');
+  t.same([...await served(logFile)].sort(), [1, 2], 'new lines go to the new file');
+  const rotated = read(`${logFile}.1`).filter((l) => l.log === 'access').length;
+
+  renameSync(logFile, `${logFile}.2`);
+  process.kill(-child.pid!, 'SIGUSR2');   // the whole group: each worker gets it from the kernel and from the primary
+  await until('reopens after the group signal', () => new Set(read(logFile).filter((l) => l.event === 'log-reopened').map((l) => l.worker ?? 0)).size === 3);
+  t.same([...await served(logFile)].sort(), [1, 2], 'every process survived and writes to the newest file');
+  t.equal(read(`${logFile}.1`).filter((l) => l.log === 'access').length, rotated, 'nothing more went to the first rotated file');
+
+  process.kill(child.pid!, 'SIGTERM');
+  t.equal(await exited, 0);
+  t.ok(read(logFile).some((l) => l.event === 'stopped' && l.worker === undefined), 'the primary\'s last line is in the file');
 });
