@@ -50,6 +50,8 @@ export interface GatewayOptions {
    * a worker reloading on its own would serve a config the others may not.
    */
   readonly reload?: () => Promise<ReloadOutcome>;
+  /** Cluster workers: GET /metrics answers with the sum over every worker (gateway/cluster/). */
+  readonly exposeMetrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 export interface Gateway {
@@ -149,6 +151,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     generation: () => holder.current?.generation ?? 0,
     current: () => holder.current,
     metrics,
+    exposeMetrics: () => (options.exposeMetrics ?? (() => metrics.expose()))(),
     reload: () => (options.reload ?? reload)(),
     token: () => adminToken?.token ?? null,
     version,

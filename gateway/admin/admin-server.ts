@@ -18,6 +18,8 @@ export interface AdminState {
 export interface AdminApi extends AdminState {
   current(): RuntimeSnapshot | undefined;
   readonly metrics: GatewayMetrics;
+  /** GET /metrics: this gateway's, or with --workers the whole cluster's (cluster-metrics.ts). */
+  exposeMetrics(): Promise<{ contentType: string; text: string }>;
   /** The same as SIGHUP. */
   reload(): Promise<ReloadOutcome>;
   /** The bearer token everything but /healthz and /readyz requires; null when none is configured (loopback only). */
@@ -121,7 +123,7 @@ export function createAdminServer(api: AdminApi): http.Server {
     ['/metrics', {
       methods: {
         GET: async (_req, res) => {
-          const { contentType, text } = await api.metrics.expose();
+          const { contentType, text } = await api.exposeMetrics();
           res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
           res.end(text);
         },

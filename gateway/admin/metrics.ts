@@ -8,6 +8,7 @@ import type { EndpointState } from '../upstream/endpoint-state.js';
 import { BREAKER_STATES, EndpointHealthBoard, type BreakerState, type HealthState } from './endpoint-health.js';
 import { RecentList } from './recent-list.js';
 import { SliceClock } from '../runtime/slice-clock.js';
+import type { MetricsSnapshot } from './cluster-metrics.js';
 import { CollectedMetric, formatRouteSeries, ROUTE_FAMILIES, RouteSeries } from './request-series.js';
 import { TrafficStats } from './traffic-window.js';
 
@@ -141,20 +142,20 @@ export class GatewayMetrics {
     this.registry.registerMetric(new CollectedMetric('gantry_endpoint_in_flight', 'Requests in flight, by endpoint.', 'gauge', ['service', 'endpoint'],
       () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: e.inFlight }))) as never);
     this.registry.registerMetric(new CollectedMetric('gantry_upstream_endpoints', 'Endpoints discovery lists, by service.', 'gauge', ['service'],
-      () => [...this.#liveServices()].map(([service, eps]) => ({ labels: { service }, value: eps.length }))) as never);
+      () => [...this.#liveServices()].map(([service, eps]) => ({ labels: { service }, value: eps.length })), 'max') as never);
     this.registry.registerMetric(new CollectedMetric('gantry_endpoint_healthy', '1 when the endpoint is healthy, 0 when a check or outlier detection marked it unhealthy.', 'gauge', ['service', 'endpoint'],
-      () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: this.health.get(e).health === 'healthy' ? 1 : 0 }))) as never);
+      () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: this.health.get(e).health === 'healthy' ? 1 : 0 })), 'min') as never);
     this.registry.registerMetric(new CollectedMetric('gantry_endpoint_ejected', '1 while the endpoint is ejected from balancing.', 'gauge', ['service', 'endpoint'],
-      () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: this.health.get(e).ejected ? 1 : 0 }))) as never);
+      () => live().map((e) => ({ labels: { service: e.service, endpoint: e.address }, value: this.health.get(e).ejected ? 1 : 0 })), 'max') as never);
     this.registry.registerMetric(new CollectedMetric('gantry_breaker_state', 'Circuit breaker state per endpoint: 1 for the current state, 0 for the others.', 'gauge', ['service', 'endpoint', 'state'],
       () => live().flatMap((e) => {
         const now = this.health.get(e).breaker;
         return BREAKER_STATES.map((state) => ({ labels: { service: e.service, endpoint: e.address, state }, value: state === now ? 1 : 0 }));
       })) as never);
     this.registry.registerMetric(new CollectedMetric('gantry_discovery_up', '1 when the service\'s discovery source answers, 0 while it is down (the last endpoints are kept).', 'gauge', ['service'],
-      () => this.#pools().map(([service, pool]) => ({ labels: { service }, value: pool.status.up ? 1 : 0 }))) as never);
+      () => this.#pools().map(([service, pool]) => ({ labels: { service }, value: pool.status.up ? 1 : 0 })), 'min') as never);
     this.registry.registerMetric(new CollectedMetric('gantry_discovery_last_success_timestamp_seconds', 'When discovery last delivered an update, by service (Unix time).', 'gauge', ['service'],
-      () => this.#pools().flatMap(([service, pool]) => (pool.status.lastSuccessAt === null ? [] : [{ labels: { service }, value: pool.status.lastSuccessAt / 1000 }]))) as never);
+      () => this.#pools().flatMap(([service, pool]) => (pool.status.lastSuccessAt === null ? [] : [{ labels: { service }, value: pool.status.lastSuccessAt / 1000 }])), 'max') as never);
     this.#breakerTransitions = new Counter({ name: 'gantry_breaker_transitions_total', help: 'Circuit breaker state changes, by service and the state entered.', labelNames: ['service', 'state'], registers });
     this.#ejections = new Counter({ name: 'gantry_endpoint_ejections_total', help: 'Endpoints ejected from balancing, by service and reason.', labelNames: ['service', 'reason'], registers });
     this.#healthTransitions = new Counter({ name: 'gantry_endpoint_health_transitions_total', help: 'Endpoint health changes, by service and the health entered.', labelNames: ['service', 'health'], registers });
@@ -163,22 +164,22 @@ export class GatewayMetrics {
     this.#bulkheadRejections = new Counter({ name: 'gantry_bulkhead_rejections_total', help: 'Requests refused because the service\'s concurrency limit (bulkhead) was full.', labelNames: ['service'], registers });
 
     // Config.
-    this.#reloadsTotal = new Counter({ name: 'gantry_config_reloads_total', help: 'Config reloads, by result: applied, unchanged or refused.', labelNames: ['result'], registers });
-    this.#lastReloadOk = new Gauge({ name: 'gantry_config_last_reload_successful', help: '1 unless the last reload was refused.', registers });
-    this.#configVersion = new Gauge({ name: 'gantry_config_version', help: 'Generation of the serving config: 1 at start, +1 per applied reload.', registers });
-    this.#configInfo = new Gauge({ name: 'gantry_config_info', help: 'Always 1; labels: sha256 of the serving routes file and its path.', labelNames: ['hash', 'file'], registers });
-    this.#configLoadedAt = new Gauge({ name: 'gantry_config_loaded_timestamp_seconds', help: 'When the serving config was loaded (Unix time).', registers });
-    this.#reloadLoopDelay = new Gauge({ name: 'gantry_reload_event_loop_delay_max_seconds', help: 'The longest the event loop was blocked during the last reload.', registers });
-    this.#reloadDuration = new Gauge({ name: 'gantry_reload_duration_seconds', help: 'Wall time of the last reload, from reading the file to the swap.', registers });
+    this.#reloadsTotal = new Counter({ name: 'gantry_config_reloads_total', help: 'Config reloads, by result: applied, unchanged or refused.', labelNames: ['result'], aggregator: 'max', registers });
+    this.#lastReloadOk = new Gauge({ name: 'gantry_config_last_reload_successful', help: '1 unless the last reload was refused.', aggregator: 'min', registers });
+    this.#configVersion = new Gauge({ name: 'gantry_config_version', help: 'Generation of the serving config: 1 at start, +1 per applied reload.', aggregator: 'max', registers });
+    this.#configInfo = new Gauge({ name: 'gantry_config_info', help: 'Always 1; labels: sha256 of the serving routes file and its path.', labelNames: ['hash', 'file'], aggregator: 'max', registers });
+    this.#configLoadedAt = new Gauge({ name: 'gantry_config_loaded_timestamp_seconds', help: 'When the serving config was loaded (Unix time).', aggregator: 'max', registers });
+    this.#reloadLoopDelay = new Gauge({ name: 'gantry_reload_event_loop_delay_max_seconds', help: 'The longest the event loop was blocked during the last reload.', aggregator: 'max', registers });
+    this.#reloadDuration = new Gauge({ name: 'gantry_reload_duration_seconds', help: 'Wall time of the last reload, from reading the file to the swap.', aggregator: 'max', registers });
     for (const result of ['applied', 'unchanged', 'refused'] as const) this.#reloadsTotal.inc({ result }, 0);
     this.#lastReloadOk.set(1);
 
     // Scaling.
-    this.#decisionsTotal = new Counter({ name: 'gantry_scaling_decisions_total', help: 'Scaling decisions, by service and direction (up, down, hold).', labelNames: ['service', 'direction'], registers });
-    this.#desiredReplicas = new Gauge({ name: 'gantry_replicas_desired', help: 'Replicas the scaling policy wants, by service.', labelNames: ['service'], registers });
-    this.#currentReplicas = new Gauge({ name: 'gantry_replicas_current', help: 'Replicas the scaler reports running, by service.', labelNames: ['service'], registers });
+    this.#decisionsTotal = new Counter({ name: 'gantry_scaling_decisions_total', help: 'Scaling decisions, by service and direction (up, down, hold).', labelNames: ['service', 'direction'], aggregator: 'max', registers });
+    this.#desiredReplicas = new Gauge({ name: 'gantry_replicas_desired', help: 'Replicas the scaling policy wants, by service.', labelNames: ['service'], aggregator: 'max', registers });
+    this.#currentReplicas = new Gauge({ name: 'gantry_replicas_current', help: 'Replicas the scaler reports running, by service.', labelNames: ['service'], aggregator: 'max', registers });
 
-    const build = new Gauge({ name: 'gantry_build_info', help: 'Always 1; labels: gantry and Node.js versions.', labelNames: ['version', 'node'], registers });
+    const build = new Gauge({ name: 'gantry_build_info', help: 'Always 1; labels: gantry and Node.js versions.', labelNames: ['version', 'node'], aggregator: 'max', registers });
     build.set({ version: options.version, node: process.versions.node }, 1);
   }
 
@@ -333,6 +334,12 @@ export class GatewayMetrics {
   async expose(): Promise<{ contentType: string; text: string }> {
     const [routes, own, proc] = await Promise.all([formatRouteSeries(this.#allSeries.values(), new SliceClock()), this.registry.metrics(), processMetrics().metrics()]);
     return { contentType: this.registry.contentType, text: `${routes}\n${own}${proc}` };
+  }
+
+  /** This process's numbers as JSON, for a cluster worker to send; mergeMetrics (cluster-metrics.ts) sums them. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    const [own, proc] = await Promise.all([this.registry.getMetricsAsJSON(), processMetrics().getMetricsAsJSON()]);
+    return { routes: [...this.#allSeries.values()].map((s) => s.counts()), metrics: [...own, ...proc] };
   }
 
   /** Every metric name exported, process metrics included (for the documentation test). */

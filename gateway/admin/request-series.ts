@@ -22,6 +22,16 @@ export function statusClassIndex(status: number): number {
   return status >= 100 && status < 600 ? ((status / 100) | 0) - 1 : ABORTED;
 }
 
+export interface RouteCounts {
+  readonly route: string;
+  readonly service: string;
+  readonly byClass: readonly number[];
+  readonly buckets: readonly number[];
+  readonly count: number;
+  readonly sumSeconds: number;
+  readonly bytes: number;
+}
+
 /** The counters of one route (and the service it sent to). */
 export class RouteSeries {
   readonly byClass = new Float64Array(STATUS_CLASSES.length);
@@ -42,6 +52,21 @@ export class RouteSeries {
     this.labels = `route="${escapeLabelValue(route)}",service="${escapeLabelValue(service)}"`;
   }
 
+  /** The counts as plain JSON, for a cluster worker to send (cluster-metrics.ts). */
+  counts(): RouteCounts {
+    const { route, service, count, sumSeconds, bytes } = this;
+    return { route, service, byClass: Array.from(this.byClass), buckets: Array.from(this.buckets), count, sumSeconds, bytes };
+  }
+
+  /** Adds another worker's counts of the same route and service. */
+  add(c: RouteCounts): void {
+    for (let i = 0; i < this.byClass.length; i++) this.byClass[i]! += c.byClass[i] ?? 0;
+    for (let i = 0; i < this.buckets.length; i++) this.buckets[i]! += c.buckets[i] ?? 0;
+    this.count += c.count;
+    this.sumSeconds += c.sumSeconds;
+    this.bytes += c.bytes;
+  }
+
   record(status: number, durationMs: number, bytes: number): void {
     this.byClass[statusClassIndex(status)]!++;
     const seconds = durationMs / 1000;
@@ -57,6 +82,7 @@ export class RouteSeries {
 }
 
 type Labels = Record<string, string | number>;
+export type Aggregator = 'sum' | 'max' | 'min' | 'first' | 'average' | 'omit';
 interface Sample { readonly labels: Labels; readonly value: number; readonly metricName?: string }
 
 /**
@@ -64,14 +90,14 @@ interface Sample { readonly labels: Labels; readonly value: number; readonly met
  * (registerMetric / getMetricsAsString / getMetricsAsJSON).
  */
 export class CollectedMetric {
-  readonly aggregator = 'sum';
-
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: 'counter' | 'gauge' | 'histogram',
     readonly labelNames: readonly string[],
     private readonly samples: () => Sample[],
+    /** How a cluster's workers' samples combine (cluster-metrics.ts): prom-client's aggregator names. */
+    readonly aggregator: Aggregator = 'sum',
   ) {}
 
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {

@@ -1,5 +1,6 @@
 import type { ServiceLoadSnapshot } from '../load/load-recorder.js';
 import type { Endpoint } from '../plugin-api/discovery.js';
+import type { MetricsSnapshot } from '../admin/cluster-metrics.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ObservedDecision, ScalingDecisionRecord, ServiceScalingStatus } from '../scaling/scaling-loop.js';
@@ -20,6 +21,10 @@ export type ToWorker =
   /** The answer to this worker's 'reload-request' `id`: the run that read the file after the request came. */
   | { readonly type: 'reload-answer'; readonly id: number; readonly run: number; readonly result: ReloadResult }
   | { readonly type: 'shutdown' }
+  /** Send this worker's metrics (a GET /metrics reached one of the workers). */
+  | { readonly type: 'metrics-collect'; readonly id: number }
+  /** The answer to 'metrics-request' `id`: every worker's metrics that came in time, the asker's included. */
+  | { readonly type: 'metrics-answer'; readonly id: number; readonly snapshots: readonly MetricsSnapshot[] }
   /** SIGUSR2 reached the primary: reopen the log file (logrotate renamed it). */
   | { readonly type: 'reopen-log' }
   /** The ready endpoints of a scaler-fed pool (pool key), in full each time; null: the feed closed. */
@@ -36,6 +41,9 @@ export type ToPrimary =
   | { readonly type: 'ready'; readonly port: number }
   | { readonly type: 'prepared'; readonly id: number; readonly result: ReloadOutcome['result']; readonly message?: string }
   | { readonly type: 'committed'; readonly id: number; readonly generation: number }
+  /** GET /metrics reached this worker: the primary gathers every worker's metrics. */
+  | { readonly type: 'metrics-request'; readonly id: number }
+  | { readonly type: 'metrics-snapshot'; readonly id: number; readonly snapshot: MetricsSnapshot }
   /** POST /admin/reload reached this worker: the primary reloads the whole cluster, as for SIGHUP. */
   | { readonly type: 'reload-request'; readonly id: number }
   /**

@@ -6,11 +6,14 @@ import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
 import { openConfiguredLog, reopenLogFile } from '../logger.js';
+import type { MetricsSnapshot } from '../admin/cluster-metrics.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { PrimaryScaling, type PreparedScaling } from './primary-scaling.js';
 
 const PREPARE_TIMEOUT_MS = 30_000;
+// A worker whose metrics take longer is left out of that scrape (Prometheus' default scrape timeout is 10 s).
+const METRICS_TIMEOUT_MS = 3_000;
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 30_000];
 
 export function workerCount(value: string): number {
@@ -76,6 +79,10 @@ export async function runPrimary(file: string, count: number): Promise<void> {
         });
         return;
       }
+      if (m.type === 'metrics-request') {
+        void collectMetrics().then((snapshots) => { if (worker.isConnected()) worker.send({ type: 'metrics-answer', id: m.id, snapshots } satisfies ToWorker); });
+        return;
+      }
       if (m.type === 'reload-request') {
         void reload().then(({ run, result }) => { if (worker.isConnected()) worker.send({ type: 'reload-answer', id: m.id, run, result } satisfies ToWorker); });
         return;
@@ -117,7 +124,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   let queued: Promise<{ run: number; result: ReloadResult }> | null = null;
 
   /** The worker's answer; null if none came in time; 'gone' if it exited (it restarts on the run's outcome). */
-  function ask(worker: Worker, message: ToWorker, expect: ToPrimary['type'], id: number): Promise<ToPrimary | null | 'gone'> {
+  function ask(worker: Worker, message: ToWorker, expect: ToPrimary['type'], id: number, timeoutMs = PREPARE_TIMEOUT_MS): Promise<ToPrimary | null | 'gone'> {
     return new Promise((resolve) => {
       const done = (answer: ToPrimary | null | 'gone') => {
         clearTimeout(timer);
@@ -125,7 +132,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
         worker.off('exit', onExit);
         resolve(answer);
       };
-      const timer = setTimeout(() => done(null), PREPARE_TIMEOUT_MS);
+      const timer = setTimeout(() => done(null), timeoutMs);
       function onMessage(m: ToPrimary) {
         if (m.type === expect && 'id' in m && m.id === id) done(m);
       }
@@ -135,6 +142,17 @@ export async function runPrimary(file: string, count: number): Promise<void> {
       if (worker.isConnected()) worker.send(message);
       else done('gone');
     });
+  }
+
+  let collects = 0;
+  /** Every ready worker's metrics, for a scrape that reached one of them; one that does not answer in time is left out. */
+  async function collectMetrics(): Promise<MetricsSnapshot[]> {
+    const id = ++collects;
+    const workers = [...slots.keys()].filter((w) => ready.has(w));
+    const answers = await Promise.all(workers.map((w) => ask(w, { type: 'metrics-collect', id }, 'metrics-snapshot', id, METRICS_TIMEOUT_MS)));
+    const missing = answers.filter((a) => a === null).length;
+    if (missing) log.warn({ event: 'metrics-incomplete', missing, workers: workers.length }, `${missing} worker(s) did not send their metrics in time; this scrape leaves them out`);
+    return answers.flatMap((a) => (a !== null && a !== 'gone' && a.type === 'metrics-snapshot' ? [a.snapshot] : []));
   }
 
   /** Resolves when no reload run is going on. */

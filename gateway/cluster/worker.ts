@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { createGateway } from '../create-gateway.js';
 import { sharedClockMs } from '../load/load-recorder.js';
+import { mergeMetrics, type MetricsSnapshot } from '../admin/cluster-metrics.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { PreparedReload, ReloadOutcome } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker } from './messages.js';
@@ -50,12 +51,23 @@ function configFromPrimary(): Promise<string> {
 export async function runWorker(file: string): Promise<void> {
   const id = cluster.worker?.id ?? 0;
   const configText = await configFromPrimary();
+  // GET /metrics requests waiting for every worker's metrics, by request id.
+  const scrapes = new Map<number, (snapshots: readonly MetricsSnapshot[]) => void>();
   // POST /admin/reload requests waiting for the primary's answer, by request id.
   const asked = new Map<number, (result: ReloadResult, run: number) => void>();
   let asks = 0;
   const gateway = await createGateway({
     configFile: file, configText, logBindings: { worker: id },
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
+    exposeMetrics: async () => {
+      if (!process.connected) return gateway.metrics.expose();
+      const ask = ++asks;
+      const snapshots = await new Promise<readonly MetricsSnapshot[]>((resolve) => {
+        scrapes.set(ask, resolve);
+        send({ type: 'metrics-request', id: ask });
+      });
+      return mergeMetrics(snapshots);
+    },
     reload: () => new Promise<ReloadOutcome>((resolve) => {
       const ask = ++asks;
       asked.set(ask, (result, run) => resolve(outcomeOf(result, run)));
@@ -118,6 +130,13 @@ export async function runWorker(file: string): Promise<void> {
       case 'reload-result':
         recorded = gateway.clusterReloaded(m.result);
         break;
+      case 'metrics-collect':
+        void gateway.metrics.snapshot().then((snapshot) => send({ type: 'metrics-snapshot', id: m.id, snapshot }));
+        break;
+      case 'metrics-answer':
+        scrapes.get(m.id)?.(m.snapshots);
+        scrapes.delete(m.id);
+        break;
       case 'reload-answer':
         answer(m.id, m.result, m.run);
         break;
@@ -136,6 +155,7 @@ export async function runWorker(file: string): Promise<void> {
   process.on('SIGUSR2', () => gateway.reopenLog());
   // The primary is gone (killed): nobody coordinates this worker any more, so it drains and exits.
   process.once('disconnect', () => {
+    for (const [ask, resolve] of scrapes) { scrapes.delete(ask); void gateway.metrics.snapshot().then((own) => resolve([own])); }
     for (const ask of [...asked.keys()]) answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);
     stop();
   });

@@ -89,6 +89,32 @@ t.test('every worker\'s metrics and admin API count the cluster\'s reloads, refu
   t.same(await gw.exited, { code: 0, signal: null });
 });
 
+t.test('GET /metrics on either worker sums the whole cluster: request counters over both workers, copies of the primary\'s figures once', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await spawnGateway(config(up.url, 'a').replace('admin: null', 'admin: 127.0.0.1:0'), ['--workers', '2']);
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await workersReady(gw, 2);
+  for (let i = 0; i < 10; i++) t.equal((await get(gw.port, '/both')).status, 200);
+  await gw.waitForLog(() => new Set(gw.logs.filter((l) => l.log === 'access').map((l) => l.worker)).size === 2);
+  t.pass('both workers served some of the 10 requests');
+
+  for (let i = 0; i < 4; i++) {   // new connections: the scrapes alternate between the workers too
+    const metrics = parsePromText((await get(gw.adminPort as number, '/metrics')).body);
+    t.same([
+      sampleValue(metrics, 'gantry_requests_total', { route: 'both', service: 'svc', status_class: '2xx' }),
+      sampleValue(metrics, 'gantry_request_duration_seconds_count', { route: 'both', service: 'svc' }),
+      sampleValue(metrics, 'gantry_build_info', { version: String(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version), node: process.versions.node }),
+      sampleValue(metrics, 'gantry_upstream_endpoints', { service: 'svc' }),
+      sampleValue(metrics, 'gantry_endpoint_healthy', { service: 'svc', endpoint: up.url }),
+      sampleValue(metrics, 'gantry_config_version'),
+      sampleValue(metrics, 'gantry_config_reloads_total', { result: 'applied' }),
+    ], [10, 10, 1, 1, 1, 1, 0], `scrape ${i}: 10 requests over both workers; one build, one endpoint, generation 1`);
+    t.ok(sampleValue(metrics, 'process_resident_memory_bytes')! > 0, 'process metrics too');
+  }
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+});
+
 t.test('POST /admin/reload on any worker reloads every worker together and answers with the outcome; a rotated admin token reaches every worker', async (t) => {
   const up = await startRecordingUpstream();
   const dir = mkdtempSync(join(tmpdir(), 'gantry-token-'));
