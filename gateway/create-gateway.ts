@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { createBuiltinRegistry } from '../plugins/index.js';
 import { resolveAdminToken } from './admin/admin-auth.js';
 import { createAdminServer } from './admin/admin-server.js';
+import { localFigures, type LiveFigures } from './admin/live-figures.js';
 import { GatewayMetrics, type ReloadResult } from './admin/metrics.js';
 import { isLoopbackHost } from './config/check-admin-auth.js';
 import type { GatewayConfig } from './config/gateway-config.js';
@@ -52,6 +53,8 @@ export interface GatewayOptions {
   readonly reload?: () => Promise<ReloadOutcome>;
   /** Cluster workers: GET /metrics answers with the sum over every worker (gateway/cluster/). */
   readonly exposeMetrics?: () => Promise<{ contentType: string; text: string }>;
+  /** Cluster workers: /admin/services and /admin/stats show every worker's figures together. */
+  readonly liveFigures?: () => Promise<LiveFigures>;
 }
 
 export interface Gateway {
@@ -152,6 +155,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     current: () => holder.current,
     metrics,
     exposeMetrics: () => (options.exposeMetrics ?? (() => metrics.expose()))(),
+    liveFigures: () => (options.liveFigures ?? (async () => localFigures(metrics)))(),
     reload: () => (options.reload ?? reload)(),
     token: () => adminToken?.token ?? null,
     version,

@@ -6,6 +6,7 @@ import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import { bearerMatches } from './admin-auth.js';
 import { configView, reloadResultView, routesView, scalingView, servicesView, statsView } from './admin-views.js';
+import type { LiveFigures } from './live-figures.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface AdminState {
@@ -18,6 +19,8 @@ export interface AdminState {
 export interface AdminApi extends AdminState {
   current(): RuntimeSnapshot | undefined;
   readonly metrics: GatewayMetrics;
+  /** /admin/services and /admin/stats: this gateway's figures, or with --workers the whole cluster's. */
+  liveFigures(): Promise<LiveFigures>;
   /** GET /metrics: this gateway's, or with --workers the whole cluster's (cluster-metrics.ts). */
   exposeMetrics(): Promise<{ contentType: string; text: string }>;
   /** The same as SIGHUP. */
@@ -99,6 +102,13 @@ export function createAdminServer(api: AdminApi): http.Server {
     if (!s) return fail(res, 503, 'not_ready', 'no config is loaded');
     json(res, 200, view(s));
   };
+  // The views of what each process counts for itself: with --workers, summed over the cluster first (live-figures.ts).
+  const withFigures = (view: (s: RuntimeSnapshot, figures: LiveFigures) => unknown): Handler => async (_req, res) => {
+    const figures = await api.liveFigures();
+    const s = api.current();
+    if (!s) return fail(res, 503, 'not_ready', 'no config is loaded');
+    json(res, 200, view(s, figures));
+  };
   const asset = (path: string): Handler => (_req, res) => {
     if (dashboard instanceof Error) return fail(res, 500, 'dashboard_missing', `the dashboard files are missing (${dashboard.message}); npm run build copies them`);
     const file = dashboard.get(path) as Asset;
@@ -131,9 +141,9 @@ export function createAdminServer(api: AdminApi): http.Server {
     }],
     ['/admin/config', { methods: { GET: withSnapshot((s) => configView(s, api.metrics, api)) } }],
     ['/admin/routes', { methods: { GET: withSnapshot(routesView) } }],
-    ['/admin/services', { methods: { GET: withSnapshot((s) => servicesView(s, api.metrics)) } }],
+    ['/admin/services', { methods: { GET: withFigures(servicesView) } }],
     ['/admin/scaling', { methods: { GET: (_req, res) => json(res, 200, scalingView(api.metrics)) } }],
-    ['/admin/stats', { methods: { GET: withSnapshot((s) => statsView(s, api.metrics, now())) } }],
+    ['/admin/stats', { methods: { GET: withFigures((s, figures) => statsView(s, api.metrics, figures, now())) } }],
     ['/admin/reload', {
       methods: {
         POST: async (req, res) => {

@@ -1,6 +1,7 @@
 import { formatProblem } from '../errors.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
+import type { LiveFigures } from './live-figures.js';
 import type { GatewayMetrics, ReloadRecord } from './metrics.js';
 
 /**
@@ -50,29 +51,27 @@ export function routesView(s: RuntimeSnapshot) {
   };
 }
 
-export function servicesView(s: RuntimeSnapshot, metrics: GatewayMetrics) {
+export function servicesView(s: RuntimeSnapshot, figures: LiveFigures) {
   const routesOf = new Map<string, string[]>();
   for (const r of s.config.routes) routesOf.set(r.service, [...(routesOf.get(r.service) ?? []), r.name]);
   return {
     version: s.generation,
     services: [...s.services.values()].map(({ config: c, pool }) => {
       const status = pool.status;
-      const traffic = metrics.traffic.window(c.name).summary(SUMMARY_WINDOW_MS);
+      const traffic = figures.traffic(c.name).summary(SUMMARY_WINDOW_MS);
+      const endpoints = pool.endpoints.map((e) => [e, figures.endpoint(c.name, e)] as const);
       return {
         name: c.name,
         routes: routesOf.get(c.name) ?? [],
         balancer: c.balancer,
         timeoutMs: c.timeoutMs,
         discovery: { type: c.discovery.type, up: status.up, lastSuccessAt: iso(status.lastSuccessAt), lastError: status.lastError },
-        inFlight: pool.endpoints.reduce((n, e) => n + e.inFlight, 0),
+        inFlight: endpoints.reduce((n, [, f]) => n + f.inFlight, 0),
         traffic,
-        endpoints: pool.endpoints.map((e) => {
-          const h = metrics.health.get(e);
-          return {
-            address: e.address, weight: e.weight, inFlight: e.inFlight,
-            health: h.health, breaker: h.breaker, ejected: h.ejected, ewmaMs: h.ewmaMs, changedAt: iso(h.changedAt),
-          };
-        }),
+        endpoints: endpoints.map(([e, f]) => ({
+          address: e.address, weight: e.weight, inFlight: f.inFlight,
+          health: f.health, breaker: f.breaker, ejected: f.ejected, ewmaMs: f.ewmaMs, changedAt: iso(f.changedAt),
+        })),
       };
     }),
   };
@@ -87,10 +86,10 @@ export function scalingView(metrics: GatewayMetrics) {
   };
 }
 
-export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, nowMs: number) {
+export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, figures: LiveFigures, nowMs: number) {
   const services: Record<string, unknown> = {};
   for (const name of s.services.keys()) {
-    const w = metrics.traffic.window(name);
+    const w = figures.traffic(name);
     services[name] = { summary: w.summary(SUMMARY_WINDOW_MS), points: w.points() };
   }
   return {

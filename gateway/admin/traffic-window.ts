@@ -42,6 +42,18 @@ export interface TrafficSummary extends TrafficFigures {
   readonly windowMs: number;
 }
 
+/** A TrafficWindow's ring as JSON (NaN, an unseen replica count, as null). */
+export interface TrafficWindowData {
+  readonly slots: readonly number[];
+  readonly requests: readonly number[];
+  readonly errors: readonly number[];
+  readonly latency: readonly number[];
+  readonly desired: readonly (number | null)[];
+  readonly current: readonly (number | null)[];
+}
+
+const nanToNull = (n: number): number | null => (Number.isNaN(n) ? null : n);
+
 export class TrafficWindow {
   readonly #slots: Float64Array;
   readonly #requests: Uint32Array;
@@ -89,6 +101,36 @@ export class TrafficWindow {
     const i = this.#position();
     this.#desired[i] = desired;
     this.#current[i] = current;
+  }
+
+  /** The ring as plain JSON, for a cluster worker to send (live-figures.ts). */
+  data(): TrafficWindowData {
+    return {
+      slots: Array.from(this.#slots), requests: Array.from(this.#requests), errors: Array.from(this.#errors),
+      latency: Array.from(this.#latency), desired: Array.from(this.#desired, nanToNull), current: Array.from(this.#current, nanToNull),
+    };
+  }
+
+  /**
+   * The sum of several processes' windows of the same service (the workers share the clock, so their buckets line up);
+   * at each ring position the newest bucket wins, and the replica counts are the last seen by any.
+   */
+  static merged(windows: readonly TrafficWindowData[], bucketMs: number, size: number, now: () => number = Date.now): TrafficWindow {
+    const w = new TrafficWindow(bucketMs, size, now);
+    for (let i = 0; i < size; i++) {
+      const newest = Math.max(-1, ...windows.map((d) => d.slots[i] ?? -1));
+      if (newest < 0) continue;
+      w.#slots[i] = newest;
+      for (const d of windows) {
+        if (d.slots[i] !== newest) continue;
+        w.#requests[i]! += d.requests[i] ?? 0;
+        w.#errors[i]! += d.errors[i] ?? 0;
+        for (let k = 0; k < LATENCY_BUCKETS; k++) w.#latency[i * LATENCY_BUCKETS + k]! += d.latency[i * LATENCY_BUCKETS + k] ?? 0;
+        if (d.desired[i] !== null && d.desired[i] !== undefined) w.#desired[i] = d.desired[i]!;
+        if (d.current[i] !== null && d.current[i] !== undefined) w.#current[i] = d.current[i]!;
+      }
+    }
+    return w;
   }
 
   /** Every bucket of the window, oldest first, the current (partial) one last. */

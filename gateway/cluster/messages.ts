@@ -1,9 +1,15 @@
 import type { ServiceLoadSnapshot } from '../load/load-recorder.js';
 import type { Endpoint } from '../plugin-api/discovery.js';
 import type { MetricsSnapshot } from '../admin/cluster-metrics.js';
+import type { FiguresSnapshot } from '../admin/live-figures.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ObservedDecision, ScalingDecisionRecord, ServiceScalingStatus } from '../scaling/scaling-loop.js';
+
+/** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
+export type WorkerFigures =
+  | { readonly what: 'metrics'; readonly snapshot: MetricsSnapshot }
+  | { readonly what: 'figures'; readonly snapshot: FiguresSnapshot | null };
 
 /** Primary → worker. */
 export type ToWorker =
@@ -21,10 +27,10 @@ export type ToWorker =
   /** The answer to this worker's 'reload-request' `id`: the run that read the file after the request came. */
   | { readonly type: 'reload-answer'; readonly id: number; readonly run: number; readonly result: ReloadResult }
   | { readonly type: 'shutdown' }
-  /** Send this worker's metrics (a GET /metrics reached one of the workers). */
-  | { readonly type: 'metrics-collect'; readonly id: number }
-  /** The answer to 'metrics-request' `id`: every worker's metrics that came in time, the asker's included. */
-  | { readonly type: 'metrics-answer'; readonly id: number; readonly snapshots: readonly MetricsSnapshot[] }
+  /** Send this worker's figures of kind `what` (a GET /metrics or a dashboard view reached one of the workers). */
+  | { readonly type: 'collect'; readonly id: number; readonly what: WorkerFigures['what'] }
+  /** The answer to 'collect-request' `id`: every worker's figures that came in time, the asker's included. */
+  | { readonly type: 'collect-answer'; readonly id: number; readonly parts: readonly WorkerFigures[] }
   /** SIGUSR2 reached the primary: reopen the log file (logrotate renamed it). */
   | { readonly type: 'reopen-log' }
   /** The ready endpoints of a scaler-fed pool (pool key), in full each time; null: the feed closed. */
@@ -41,9 +47,9 @@ export type ToPrimary =
   | { readonly type: 'ready'; readonly port: number }
   | { readonly type: 'prepared'; readonly id: number; readonly result: ReloadOutcome['result']; readonly message?: string }
   | { readonly type: 'committed'; readonly id: number; readonly generation: number }
-  /** GET /metrics reached this worker: the primary gathers every worker's metrics. */
-  | { readonly type: 'metrics-request'; readonly id: number }
-  | { readonly type: 'metrics-snapshot'; readonly id: number; readonly snapshot: MetricsSnapshot }
+  /** GET /metrics or a dashboard view reached this worker: the primary gathers every worker's figures. */
+  | { readonly type: 'collect-request'; readonly id: number; readonly what: WorkerFigures['what'] }
+  | { readonly type: 'collected'; readonly id: number; readonly part: WorkerFigures }
   /** POST /admin/reload reached this worker: the primary reloads the whole cluster, as for SIGHUP. */
   | { readonly type: 'reload-request'; readonly id: number }
   /**

@@ -6,14 +6,13 @@ import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
 import { openConfiguredLog, reopenLogFile } from '../logger.js';
-import type { MetricsSnapshot } from '../admin/cluster-metrics.js';
 import type { ReloadResult } from '../admin/metrics.js';
-import type { ToPrimary, ToWorker } from './messages.js';
+import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
 import { PrimaryScaling, type PreparedScaling } from './primary-scaling.js';
 
 const PREPARE_TIMEOUT_MS = 30_000;
-// A worker whose metrics take longer is left out of that scrape (Prometheus' default scrape timeout is 10 s).
-const METRICS_TIMEOUT_MS = 3_000;
+// A worker whose figures take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
+const COLLECT_TIMEOUT_MS = 3_000;
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 30_000];
 
 export function workerCount(value: string): number {
@@ -79,8 +78,8 @@ export async function runPrimary(file: string, count: number): Promise<void> {
         });
         return;
       }
-      if (m.type === 'metrics-request') {
-        void collectMetrics().then((snapshots) => { if (worker.isConnected()) worker.send({ type: 'metrics-answer', id: m.id, snapshots } satisfies ToWorker); });
+      if (m.type === 'collect-request') {
+        void collect(m.what).then((parts) => { if (worker.isConnected()) worker.send({ type: 'collect-answer', id: m.id, parts } satisfies ToWorker); });
         return;
       }
       if (m.type === 'reload-request') {
@@ -145,14 +144,14 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   }
 
   let collects = 0;
-  /** Every ready worker's metrics, for a scrape that reached one of them; one that does not answer in time is left out. */
-  async function collectMetrics(): Promise<MetricsSnapshot[]> {
+  /** Every ready worker's figures, for a request that reached one of them; one that does not answer in time is left out. */
+  async function collect(what: WorkerFigures['what']): Promise<WorkerFigures[]> {
     const id = ++collects;
     const workers = [...slots.keys()].filter((w) => ready.has(w));
-    const answers = await Promise.all(workers.map((w) => ask(w, { type: 'metrics-collect', id }, 'metrics-snapshot', id, METRICS_TIMEOUT_MS)));
+    const answers = await Promise.all(workers.map((w) => ask(w, { type: 'collect', id, what }, 'collected', id, COLLECT_TIMEOUT_MS)));
     const missing = answers.filter((a) => a === null).length;
-    if (missing) log.warn({ event: 'metrics-incomplete', missing, workers: workers.length }, `${missing} worker(s) did not send their metrics in time; this scrape leaves them out`);
-    return answers.flatMap((a) => (a !== null && a !== 'gone' && a.type === 'metrics-snapshot' ? [a.snapshot] : []));
+    if (missing) log.warn({ event: 'collect-incomplete', what, missing, workers: workers.length }, `${missing} worker(s) did not send their ${what} in time; this answer leaves them out`);
+    return answers.flatMap((a) => (a !== null && a !== 'gone' && a.type === 'collected' ? [a.part] : []));
   }
 
   /** Resolves when no reload run is going on. */

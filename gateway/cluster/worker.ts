@@ -1,10 +1,11 @@
 import cluster from 'node:cluster';
 import { createGateway } from '../create-gateway.js';
 import { sharedClockMs } from '../load/load-recorder.js';
-import { mergeMetrics, type MetricsSnapshot } from '../admin/cluster-metrics.js';
+import { mergeMetrics } from '../admin/cluster-metrics.js';
+import { mergedFigures, snapshotFigures } from '../admin/live-figures.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { PreparedReload, ReloadOutcome } from '../runtime/reloader.js';
-import type { ToPrimary, ToWorker } from './messages.js';
+import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
 
 function send(message: ToPrimary): void {
@@ -51,23 +52,23 @@ function configFromPrimary(): Promise<string> {
 export async function runWorker(file: string): Promise<void> {
   const id = cluster.worker?.id ?? 0;
   const configText = await configFromPrimary();
-  // GET /metrics requests waiting for every worker's metrics, by request id.
-  const scrapes = new Map<number, (snapshots: readonly MetricsSnapshot[]) => void>();
+  let asks = 0;   // ids of this worker's requests to the primary
+  // GET /metrics and dashboard views waiting for every worker's figures, by request id.
+  const collecting = new Map<number, (parts: readonly WorkerFigures[]) => void>();
+  /** Every worker's figures of one kind, by way of the primary; only this worker's own if the primary is gone. */
+  const collect = (what: WorkerFigures['what']) => new Promise<readonly WorkerFigures[]>((resolve) => {
+    if (!process.connected) { void ownFigures(what).then((own) => resolve([own])); return; }
+    const ask = ++asks;
+    collecting.set(ask, resolve);
+    send({ type: 'collect-request', id: ask, what });
+  });
   // POST /admin/reload requests waiting for the primary's answer, by request id.
   const asked = new Map<number, (result: ReloadResult, run: number) => void>();
-  let asks = 0;
   const gateway = await createGateway({
     configFile: file, configText, logBindings: { worker: id },
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
-    exposeMetrics: async () => {
-      if (!process.connected) return gateway.metrics.expose();
-      const ask = ++asks;
-      const snapshots = await new Promise<readonly MetricsSnapshot[]>((resolve) => {
-        scrapes.set(ask, resolve);
-        send({ type: 'metrics-request', id: ask });
-      });
-      return mergeMetrics(snapshots);
-    },
+    exposeMetrics: async () => mergeMetrics((await collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
+    liveFigures: async () => mergedFigures((await collect('figures')).flatMap((p) => (p.what === 'figures' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
     reload: () => new Promise<ReloadOutcome>((resolve) => {
       const ask = ++asks;
       asked.set(ask, (result, run) => resolve(outcomeOf(result, run)));
@@ -75,6 +76,12 @@ export async function runWorker(file: string): Promise<void> {
       else answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);
     }),
   });
+  /** This worker's own figures of one kind (live figures: null before a config is serving). */
+  async function ownFigures(what: WorkerFigures['what']): Promise<WorkerFigures> {
+    if (what === 'metrics') return { what, snapshot: await gateway.metrics.snapshot() };
+    const serving = gateway.current();
+    return { what, snapshot: serving ? snapshotFigures(serving, gateway.metrics) : null };
+  }
   let prepared: { id: number; reload: PreparedReload } | undefined;
   // This worker's last commit: an applied run's answer carries what it changed here.
   let committed: { run: number; outcome: ReloadOutcome } | undefined;
@@ -130,12 +137,12 @@ export async function runWorker(file: string): Promise<void> {
       case 'reload-result':
         recorded = gateway.clusterReloaded(m.result);
         break;
-      case 'metrics-collect':
-        void gateway.metrics.snapshot().then((snapshot) => send({ type: 'metrics-snapshot', id: m.id, snapshot }));
+      case 'collect':
+        void ownFigures(m.what).then((part) => send({ type: 'collected', id: m.id, part }));
         break;
-      case 'metrics-answer':
-        scrapes.get(m.id)?.(m.snapshots);
-        scrapes.delete(m.id);
+      case 'collect-answer':
+        collecting.get(m.id)?.(m.parts);
+        collecting.delete(m.id);
         break;
       case 'reload-answer':
         answer(m.id, m.result, m.run);
@@ -155,7 +162,11 @@ export async function runWorker(file: string): Promise<void> {
   process.on('SIGUSR2', () => gateway.reopenLog());
   // The primary is gone (killed): nobody coordinates this worker any more, so it drains and exits.
   process.once('disconnect', () => {
-    for (const [ask, resolve] of scrapes) { scrapes.delete(ask); void gateway.metrics.snapshot().then((own) => resolve([own])); }
+    // Waiting answers get this worker's own figures; each asker takes the kind it asked for.
+    for (const [ask, resolve] of collecting) {
+      collecting.delete(ask);
+      void Promise.all([ownFigures('metrics'), ownFigures('figures')]).then(resolve);
+    }
     for (const ask of [...asked.keys()]) answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);
     stop();
   });

@@ -89,7 +89,7 @@ t.test('every worker\'s metrics and admin API count the cluster\'s reloads, refu
   t.same(await gw.exited, { code: 0, signal: null });
 });
 
-t.test('GET /metrics on either worker sums the whole cluster: request counters over both workers, copies of the primary\'s figures once', async (t) => {
+t.test('GET /metrics and the dashboard\'s views on either worker sum the whole cluster: request counters over both workers, copies of the primary\'s figures once', async (t) => {
   const up = await startRecordingUpstream();
   const gw = await spawnGateway(config(up.url, 'a').replace('admin: null', 'admin: 127.0.0.1:0'), ['--workers', '2']);
   t.teardown(async () => { await gw.kill(); await up.close(); });
@@ -110,6 +110,11 @@ t.test('GET /metrics on either worker sums the whole cluster: request counters o
       sampleValue(metrics, 'gantry_config_reloads_total', { result: 'applied' }),
     ], [10, 10, 1, 1, 1, 1, 0], `scrape ${i}: 10 requests over both workers; one build, one endpoint, generation 1`);
     t.ok(sampleValue(metrics, 'process_resident_memory_bytes')! > 0, 'process metrics too');
+  }
+  for (let i = 0; i < 4; i++) {   // the dashboard's views too
+    const stats = JSON.parse((await get(gw.adminPort as number, '/admin/stats')).body) as { services: Record<string, { summary: { requests: number; p50Ms: number | null } }> };
+    const services = JSON.parse((await get(gw.adminPort as number, '/admin/services')).body) as { services: { traffic: { requests: number }; endpoints: { health: string; inFlight: number }[] }[] };
+    t.match([stats.services.svc!.summary, services.services[0]], [{ requests: 10, p50Ms: Number }, { traffic: { requests: 10 }, endpoints: [{ health: 'healthy', inFlight: 0 }] }], `views ${i}: the 10 requests of both workers`);
   }
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });

@@ -67,3 +67,21 @@ t.test('TrafficStats keeps one window per configured service', async (t) => {
   stats.retain(['b']);
   t.same([...stats.entries()].map(([n]) => n), ['b']);
 });
+
+t.test('merged windows of several processes: buckets summed where their slots agree, the newest bucket wins a ring position', async (t) => {
+  let now = 10_000;
+  const a = new TrafficWindow(1000, 3, () => now);
+  const b = new TrafficWindow(1000, 3, () => now);
+  const stale = new TrafficWindow(1000, 3, () => now - 3000);   // its bucket sits at the same ring position, 3 s older
+  for (let i = 0; i < 90; i++) a.record(10, false);
+  for (let i = 0; i < 10; i++) b.record(200, true);
+  b.replicas(3, 2);
+  stale.record(1, false);
+  now += 500;
+  const merged = TrafficWindow.merged([a.data(), b.data(), stale.data()], 1000, 3, () => now);
+  const last = merged.points().at(-1)!;
+  t.match(last, { requests: 100, errors: 10, desiredReplicas: 3, currentReplicas: 2 }, 'the current bucket of both, not the stale one');
+  t.ok(Math.abs(last.p50Ms! - 10) / 10 < 0.1 && Math.abs(last.p99Ms! - 200) / 200 < 0.1, `percentiles over the summed histogram (p50 ${last.p50Ms}, p99 ${last.p99Ms})`);
+  t.same(merged.summary(3000).requests, 100);
+  t.same(TrafficWindow.merged([], 1000, 3, () => now).points().map((p) => p.requests), [0, 0, 0], 'no window: all empty');
+});

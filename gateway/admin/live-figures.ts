@@ -1,0 +1,87 @@
+import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
+import type { EndpointState } from '../upstream/endpoint-state.js';
+import type { EndpointHealth } from './endpoint-health.js';
+import type { GatewayMetrics } from './metrics.js';
+import { TrafficWindow, type TrafficPoint, type TrafficSummary, type TrafficWindowData } from './traffic-window.js';
+
+export interface EndpointFigures extends EndpointHealth {
+  readonly inFlight: number;
+}
+
+/**
+ * What /admin/services and /admin/stats (the dashboard) show that each process counts for itself: each service's
+ * traffic window and each endpoint's in-flight count and health. One process's own (localFigures), or with
+ * --workers the whole cluster's (mergedFigures), so the dashboard does not flip between workers' numbers.
+ */
+export interface LiveFigures {
+  traffic(service: string): { summary(windowMs: number): TrafficSummary; points(): TrafficPoint[] };
+  endpoint(service: string, endpoint: EndpointState): EndpointFigures;
+}
+
+export function localFigures(metrics: GatewayMetrics): LiveFigures {
+  return {
+    traffic: (service) => metrics.traffic.window(service),
+    endpoint: (_service, e) => ({ ...metrics.health.get(e), inFlight: e.inFlight }),
+  };
+}
+
+/** One worker's figures as JSON over the cluster's IPC, for the services of the config it serves. */
+export interface FiguresSnapshot {
+  readonly bucketMs: number;
+  readonly size: number;
+  readonly traffic: readonly (readonly [service: string, TrafficWindowData])[];
+  readonly endpoints: readonly (readonly [service: string, address: string, EndpointFigures])[];
+}
+
+export function snapshotFigures(s: RuntimeSnapshot, metrics: GatewayMetrics): FiguresSnapshot {
+  const local = localFigures(metrics);
+  return {
+    bucketMs: metrics.traffic.bucketMs,
+    size: metrics.traffic.size,
+    traffic: [...s.services.keys()].map((name) => [name, metrics.traffic.window(name).data()] as const),
+    endpoints: [...s.services.values()].flatMap(({ config, pool }) => pool.endpoints.map((e) => [config.name, e.address, local.endpoint(config.name, e)] as const)),
+  };
+}
+
+// Worst last: an open breaker is further from closed than a half-open one, which is already probing.
+const BREAKER_RANK = new Map<string, number>([['closed', 0], ['half-open', 1], ['open', 2], ['isolated', 3]]);
+
+/**
+ * The cluster's figures: traffic summed bucket by bucket; per endpoint the in-flight counts summed, and its health
+ * as the worst any worker sees (unhealthy, ejected, the breaker state furthest from closed: each worker has its own
+ * checks and breakers), the latency EWMA averaged over the workers that measured it.
+ */
+export function mergedFigures(snapshots: readonly FiguresSnapshot[], fallback: GatewayMetrics): LiveFigures {
+  const bucketMs = snapshots[0]?.bucketMs ?? fallback.traffic.bucketMs;
+  const size = snapshots[0]?.size ?? fallback.traffic.size;
+  const windows = new Map<string, TrafficWindowData[]>();
+  const endpoints = new Map<string, EndpointFigures[]>();
+  for (const snapshot of snapshots) {
+    for (const [service, data] of snapshot.traffic) windows.set(service, [...(windows.get(service) ?? []), data]);
+    for (const [service, address, figures] of snapshot.endpoints) {
+      const key = `${service}\n${address}`;
+      endpoints.set(key, [...(endpoints.get(key) ?? []), figures]);
+    }
+  }
+  const merged = new Map<string, TrafficWindow>();
+  return {
+    traffic(service) {
+      let w = merged.get(service);
+      if (w === undefined) merged.set(service, w = TrafficWindow.merged(windows.get(service) ?? [], bucketMs, size));
+      return w;
+    },
+    endpoint(service, e) {
+      const all = endpoints.get(`${service}\n${e.address}`);
+      if (!all?.length) return localFigures(fallback).endpoint(service, e);
+      const ewmas = all.flatMap((f) => (f.ewmaMs === null ? [] : [f.ewmaMs]));
+      return {
+        inFlight: all.reduce((n, f) => n + f.inFlight, 0),
+        health: all.some((f) => f.health === 'unhealthy') ? 'unhealthy' : 'healthy',
+        breaker: all.reduce((worst, f) => ((BREAKER_RANK.get(f.breaker) ?? 0) > (BREAKER_RANK.get(worst) ?? 0) ? f.breaker : worst), all[0]!.breaker),
+        ejected: all.some((f) => f.ejected),
+        ewmaMs: ewmas.length ? Math.round((ewmas.reduce((a, b) => a + b, 0) / ewmas.length) * 100) / 100 : null,
+        changedAt: all.reduce<number | null>((latest, f) => (f.changedAt !== null && (latest === null || f.changedAt > latest) ? f.changedAt : latest), null),
+      };
+    },
+  };
+}
