@@ -6,6 +6,7 @@ import { mergedFigures, snapshotFigures } from '../admin/live-figures.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { PreparedReload, ReloadOutcome } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
+import { PrimaryAsks } from './primary-asks.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
 
 function send(message: ToPrimary): void {
@@ -52,29 +53,17 @@ function configFromPrimary(): Promise<string> {
 export async function runWorker(file: string): Promise<void> {
   const id = cluster.worker?.id ?? 0;
   const configText = await configFromPrimary();
-  let asks = 0;   // ids of this worker's requests to the primary
-  // GET /metrics and dashboard views waiting for every worker's figures, by request id.
-  const collecting = new Map<number, (parts: readonly WorkerFigures[]) => void>();
-  /** Every worker's figures of one kind, by way of the primary; only this worker's own if the primary is gone. */
-  const collect = (what: WorkerFigures['what']) => new Promise<readonly WorkerFigures[]>((resolve) => {
-    if (!process.connected) { void ownFigures(what).then((own) => resolve([own])); return; }
-    const ask = ++asks;
-    collecting.set(ask, resolve);
-    send({ type: 'collect-request', id: ask, what });
-  });
-  // POST /admin/reload requests waiting for the primary's answer, by request id.
-  const asked = new Map<number, (result: ReloadResult, run: number) => void>();
+  const asks = new PrimaryAsks(send, () => process.connected, (what) => ownFigures(what));
   const gateway = await createGateway({
     configFile: file, configText, logBindings: { worker: id },
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
-    exposeMetrics: async () => mergeMetrics((await collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
-    liveFigures: async () => mergedFigures((await collect('figures')).flatMap((p) => (p.what === 'figures' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
-    reload: () => new Promise<ReloadOutcome>((resolve) => {
-      const ask = ++asks;
-      asked.set(ask, (result, run) => resolve(outcomeOf(result, run)));
-      if (process.connected) send({ type: 'reload-request', id: ask });
-      else answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);
-    }),
+    exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
+    liveFigures: async () => mergedFigures((await asks.collect('figures')).flatMap((p) => (p.what === 'figures' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
+    reload: async () => {
+      const { result, run } = await asks.reload();
+      await recorded;   // the run's recording (it re-reads the admin token) is done: the answer names that state
+      return outcomeOf(result, run);
+    },
   });
   /** This worker's own figures of one kind (live figures: null before a config is serving). */
   async function ownFigures(what: WorkerFigures['what']): Promise<WorkerFigures> {
@@ -85,14 +74,8 @@ export async function runWorker(file: string): Promise<void> {
   let prepared: { id: number; reload: PreparedReload } | undefined;
   // This worker's last commit: an applied run's answer carries what it changed here.
   let committed: { run: number; outcome: ReloadOutcome } | undefined;
-  // The last run's recording (it re-reads the admin token): an answer waits for it, so it reports the state it names.
+  // The recording of the last run the primary announced.
   let recorded = Promise.resolve();
-
-  function answer(ask: number, result: ReloadResult, run: number): void {
-    const resolve = asked.get(ask);
-    asked.delete(ask);
-    void recorded.then(() => resolve?.(result, run));
-  }
 
   function outcomeOf(result: ReloadResult, run: number): ReloadOutcome {
     const generation = gateway.current().generation;
@@ -113,6 +96,7 @@ export async function runWorker(file: string): Promise<void> {
     });
   };
   process.on('message', (m: ToWorker) => {
+    if (asks.receive(m)) return;
     switch (m.type) {
       case 'prepare':
         void gateway.prepareReload(m.hash).then(
@@ -140,13 +124,6 @@ export async function runWorker(file: string): Promise<void> {
       case 'collect':
         void ownFigures(m.what).then((part) => send({ type: 'collected', id: m.id, part }));
         break;
-      case 'collect-answer':
-        collecting.get(m.id)?.(m.parts);
-        collecting.delete(m.id);
-        break;
-      case 'reload-answer':
-        answer(m.id, m.result, m.run);
-        break;
       case 'reopen-log':
         gateway.reopenLog();
         break;
@@ -162,12 +139,7 @@ export async function runWorker(file: string): Promise<void> {
   process.on('SIGUSR2', () => gateway.reopenLog());
   // The primary is gone (killed): nobody coordinates this worker any more, so it drains and exits.
   process.once('disconnect', () => {
-    // Waiting answers get this worker's own figures; each asker takes the kind it asked for.
-    for (const [ask, resolve] of collecting) {
-      collecting.delete(ask);
-      void Promise.all([ownFigures('metrics'), ownFigures('figures')]).then(resolve);
-    }
-    for (const ask of [...asked.keys()]) answer(ask, { result: 'refused', generation: 0, problems: [], message: 'the cluster primary is gone' }, 0);
+    asks.primaryGone();
     stop();
   });
   // The primary died while this worker was still starting: its 'disconnect' came before the listener above.
