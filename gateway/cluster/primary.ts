@@ -258,4 +258,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   });
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  // As in a single process: a bug in one piece of the primary's work must not end every worker with it.
+  process.on('uncaughtException', (err) => log.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => log.error({ err, event: 'unhandled-rejection' }, 'unhandled rejection'));
 }
