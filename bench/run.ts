@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { installServers } from './install-servers.js';
-import { selectLoadGenerator } from './load-generator.js';
-import { detectPinning, machineBusyPct, ProcessGroup, stopChildrenOnExit } from './processes.js';
+import { pacedGenerator, selectLoadGenerator } from './load-generator.js';
+import { detectPinning, findExecutable, machineBusyPct, ProcessGroup, stopChildrenOnExit } from './processes.js';
 import { machineInfo, resultsSection, type SystemSummary } from './report.js';
 import { runScenario, type Plan, type ScenarioEnv } from './run-scenario.js';
 import { scenarios } from './scenarios/index.js';
@@ -94,7 +94,10 @@ async function main(): Promise<number> {
 
     // "Installs or skips": one apt-get for the servers this run wants and lacks, then one line per system that cannot run.
     const missing = nativeServers.filter((s) => systems.includes(s) && s.unavailable() !== null);
-    const noInstall = await installServers(missing.map((s) => s.aptPackage), values['no-install'] ?? false, join(dir, 'apt-get.log'));
+    // A paced scenario measures latency with h2load when it can (load-generator.ts says why): Debian's nghttp2-client.
+    const h2load = chosen.some((s) => s.ratePerS !== undefined) && !findExecutable('h2load') ? ['nghttp2-client'] : [];
+    const noInstall = await installServers([...missing.map((s) => s.aptPackage), ...h2load], values['no-install'] ?? false, join(dir, 'apt-get.log'));
+    if (h2load.length && !findExecutable('h2load')) process.stdout.write(`h2load: not available (${noInstall ?? 'not installed'}); paced runs use bench/paced-child.ts, whose own timers widen p99\n`);
     const unavailable = new Map<string, string>();
     for (const s of systems) {
       const why = s.unavailable();
@@ -114,7 +117,7 @@ async function main(): Promise<number> {
       const date = new Date();
       const section = resultsSection({
         ...r, date, mode: plan.quick ? 'quick run' : 'full run', scenario, machine: machineInfo(repoRoot),
-        loadGenerator: scenario.ratePerS === undefined ? `${loadgen.label}, closed loop, keep-alive` : `bench/paced-child.ts, paced at ${scenario.ratePerS} req/s over all connections, keep-alive`, pinning: pinning.description, machineLoad: busyText,
+        loadGenerator: scenario.ratePerS === undefined ? `${loadgen.label}, closed loop, keep-alive` : `${pacedGenerator(dir).label}, paced at ${scenario.ratePerS} req/s over all connections, keep-alive`, pinning: pinning.description, machineLoad: busyText,
       });
       const results = join(repoRoot, 'bench', 'RESULTS.md');
       if (!existsSync(results)) {
