@@ -6,11 +6,11 @@ import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
 import { openConfiguredLog, reopenLogFile } from '../logger.js';
-import type { ReloadResult } from '../admin/metrics.js';
 import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
-import { PrimaryScaling, type PreparedScaling } from './primary-scaling.js';
+import { askWorker } from './ask-worker.js';
+import { ClusterReloads } from './cluster-reloads.js';
+import { PrimaryScaling } from './primary-scaling.js';
 
-const PREPARE_TIMEOUT_MS = 30_000;
 // A worker whose figures take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
 const COLLECT_TIMEOUT_MS = 3_000;
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 30_000];
@@ -24,15 +24,16 @@ export function workerCount(value: string): number {
 
 /**
  * The cluster primary: validates the config once, forks the workers (they share the listening socket), restarts
- * a crashed one with backoff, coordinates reloads in two phases, and drains every worker on SIGTERM/SIGINT.
+ * a crashed one with backoff, coordinates reloads in two phases (cluster-reloads.ts), gathers the workers' figures
+ * for whichever worker answers /metrics or the dashboard, and drains every worker on SIGTERM/SIGINT.
  * It serves no traffic itself; it runs the cluster's only scaling loop on the sum of the workers' load
  * (primary-scaling.ts).
  */
 export async function runPrimary(file: string, count: number): Promise<void> {
   const plugins = createBuiltinRegistry();
   let config: GatewayConfig;
-  // The text of the config the workers serve: a starting worker (a restarted one too) gets it rather than reading
-  // the file, which may hold edits not reloaded yet, or refused.
+  // The text of the config the workers start on: a starting worker (a restarted one too) gets the serving text from
+  // the primary (ClusterReloads.serving) rather than reading the file, which may hold edits not reloaded yet, or refused.
   let serving: { text: string; hash: string };
   let log: Logger;
   try {
@@ -60,6 +61,13 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   const scaling = new PrimaryScaling(plugins, log.child({ component: 'scaling' }), () => [...slots.keys()].filter((w) => w.isConnected()));
   // The scalers start before the workers, so a scaler-fed service has its instances when the workers warm up.
   scaling.start(config);
+  const reloads = new ClusterReloads({
+    file, plugins, log, scaling, serving,
+    workers: () => slots.keys(),
+    ready: (w) => ready.has(w),
+    starting: () => Promise.all(starting.values()),
+    replaceStale: (w) => replaceStale(w),
+  });
 
   function fork(slot: number): void {
     const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot) });
@@ -70,11 +78,11 @@ export async function runPrimary(file: string, count: number): Promise<void> {
       if (scaling.receive(worker, m)) return;
       if (m.type === 'config-request') {
         // During a reload run, the answer waits for its end: the worker starts on what the run leaves serving.
-        void settled().then(() => {
+        void reloads.settled().then(() => {
           if (!worker.isConnected()) return;
           starting.set(worker, up);
-          configured.set(worker, serving.hash);
-          worker.send({ type: 'config', text: serving.text } satisfies ToWorker);
+          configured.set(worker, reloads.serving.hash);
+          worker.send({ type: 'config', text: reloads.serving.text } satisfies ToWorker);
         });
         return;
       }
@@ -83,7 +91,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
         return;
       }
       if (m.type === 'reload-request') {
-        void reload().then(({ run, result }) => { if (worker.isConnected()) worker.send({ type: 'reload-answer', id: m.id, run, result } satisfies ToWorker); });
+        void reloads.reload().then(({ run, result }) => { if (worker.isConnected()) worker.send({ type: 'reload-answer', id: m.id, run, result } satisfies ToWorker); });
         return;
       }
       if (m.type === 'ready') {
@@ -91,7 +99,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
         starting.delete(worker);
         started();
         if (draining) { worker.send({ type: 'shutdown' } satisfies ToWorker); return; }
-        if (configured.get(worker) !== serving.hash) { replaceStale(worker); return; }
+        if (configured.get(worker) !== reloads.serving.hash) { replaceStale(worker); return; }
         crashes.set(slot, 0);
         scaling.workerReady(worker);
         log.info({ event: 'worker-ready', worker: worker.id, pid: worker.process.pid }, 'worker ready');
@@ -118,118 +126,15 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   for (let slot = 0; slot < count; slot++) fork(slot);
   log.info({ event: 'cluster-started', workers: count, pid: process.pid }, `gantry primary started with ${count} workers`);
 
-  let runs = 0;
-  let running: Promise<ReloadResult> | null = null;
-  let queued: Promise<{ run: number; result: ReloadResult }> | null = null;
-
-  /** The worker's answer; null if none came in time; 'gone' if it exited (it restarts on the run's outcome). */
-  function ask(worker: Worker, message: ToWorker, expect: ToPrimary['type'], id: number, timeoutMs = PREPARE_TIMEOUT_MS): Promise<ToPrimary | null | 'gone'> {
-    return new Promise((resolve) => {
-      const done = (answer: ToPrimary | null | 'gone') => {
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        resolve(answer);
-      };
-      const timer = setTimeout(() => done(null), timeoutMs);
-      function onMessage(m: ToPrimary) {
-        if (m.type === expect && 'id' in m && m.id === id) done(m);
-      }
-      const onExit = () => done('gone');
-      worker.on('message', onMessage);
-      worker.once('exit', onExit);
-      if (worker.isConnected()) worker.send(message);
-      else done('gone');
-    });
-  }
-
   let collects = 0;
   /** Every ready worker's figures, for a request that reached one of them; one that does not answer in time is left out. */
   async function collect(what: WorkerFigures['what']): Promise<WorkerFigures[]> {
     const id = ++collects;
     const workers = [...slots.keys()].filter((w) => ready.has(w));
-    const answers = await Promise.all(workers.map((w) => ask(w, { type: 'collect', id, what }, 'collected', id, COLLECT_TIMEOUT_MS)));
+    const answers = await Promise.all(workers.map((w) => askWorker(w, { type: 'collect', id, what }, 'collected', id, COLLECT_TIMEOUT_MS)));
     const missing = answers.filter((a) => a === null).length;
     if (missing) log.warn({ event: 'collect-incomplete', what, missing, workers: workers.length }, `${missing} worker(s) did not send their ${what} in time; this answer leaves them out`);
     return answers.flatMap((a) => (a !== null && a !== 'gone' && a.type === 'collected' ? [a.part] : []));
-  }
-
-  /** Resolves when no reload run is going on. */
-  function settled(): Promise<unknown> {
-    return queued ?? running ?? Promise.resolve();
-  }
-
-  /** Every worker records the cluster's outcome (its own generation filled in), whoever decided it. */
-  function announce(run: number, result: ReloadResult): ReloadResult {
-    for (const w of slots.keys()) if (w.isConnected()) w.send({ type: 'reload-result', run, result } satisfies ToWorker);
-    return result;
-  }
-
-  /** One reload run over every worker: validate once, prepare everywhere, then commit on all or abort on all. */
-  async function reloadOnce(run: number): Promise<ReloadResult> {
-    let next: GatewayConfig;
-    let text: string;
-    try {
-      text = await readRoutesFile(file);
-      next = await loadRoutesText(text, file, plugins);
-    } catch (err) {
-      const problems = isConfigError(err) ? err.problems : [];
-      const message = isConfigError(err) ? problems.map(formatProblem).join('; ') : `cannot read the config: ${(err as Error).message}`;
-      log.error({ event: 'reload-refused', problems: problems.length }, `reload refused, every worker keeps its config: ${message}`);
-      return announce(run, { result: 'refused', generation: 0, problems, message });
-    }
-    if (next.hash === serving.hash) {
-      log.info({ event: 'reload-unchanged' }, 'config unchanged; nothing to reload');
-      return announce(run, { result: 'unchanged', generation: 0, hash: next.hash });
-    }
-    let prepared: PreparedScaling;
-    try {
-      prepared = scaling.prepare(next);
-    } catch (err) {
-      const message = `cannot start the new config's scalers: ${(err as Error).message}`;
-      log.error({ event: 'reload-refused', err: (err as Error).message }, `reload refused, every worker keeps its config: ${message}`);
-      return announce(run, { result: 'refused', generation: 0, problems: [], message });
-    }
-    const hash = next.hash;
-    // Bounded: a worker that does not come up in time is left out and restarts on the outcome if it crashes.
-    await Promise.race([Promise.all(starting.values()), new Promise((r) => setTimeout(r, PREPARE_TIMEOUT_MS).unref())]);
-    const workers = [...slots.keys()].filter((w) => ready.has(w));
-    const replies = (await Promise.all(workers.map((w) => ask(w, { type: 'prepare', id: run, hash }, 'prepared', run)))).filter((r) => r !== 'gone');
-    const refused = replies.filter((r) => r === null || (r.type === 'prepared' && r.result === 'refused'));
-    if (refused.length) {
-      prepared.abort();
-      for (const w of workers) if (w.isConnected()) w.send({ type: 'abort', id: run } satisfies ToWorker);
-      log.error({ event: 'reload-refused', refusedBy: refused.length, workers: workers.length }, 'a worker could not prepare the new config; every worker keeps the old one');
-      const reason = refused.map((r) => (r?.type === 'prepared' ? r.message : undefined)).find((m) => m !== undefined) ?? 'a worker did not answer in time';
-      return announce(run, { result: 'refused', generation: 0, problems: [], message: `a worker could not prepare the new config: ${reason}` });
-    }
-    const commits = await Promise.all(workers.map((w) => ask(w, { type: 'commit', id: run }, 'committed', run)));
-    serving = { text, hash };
-    for (const w of slots.keys()) if (ready.has(w) && w.isConnected() && !workers.includes(w)) replaceStale(w);
-    // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
-    prepared.commit();
-    log.level = next.log.level;
-    const generations = commits.filter((c) => c !== 'gone').map((c) => (c?.type === 'committed' ? c.generation : null));
-    log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');
-    return announce(run, { result: 'applied', generation: 0, hash });
-  }
-
-  /**
-   * SIGHUP and a worker's POST /admin/reload. Runs never overlap. A request while one runs gets one more run
-   * afterwards, on the newest file, shared with every request made meanwhile: whoever asks is answered by a run
-   * that read the file after asking.
-   */
-  function reload(): Promise<{ run: number; result: ReloadResult }> {
-    if (!running) {
-      const run = ++runs;
-      running = reloadOnce(run).catch((err: Error) => {
-        log.error({ event: 'reload-failed', err }, 'reload failed; every worker keeps its config');
-        return announce(run, { result: 'refused', generation: 0, problems: [], message: `reload failed: ${err.message}` });
-      }).finally(() => { running = null; });
-      return running.then((result) => ({ run, result }));
-    }
-    queued ??= running.then(() => { queued = null; return reload(); });
-    return queued;
   }
 
   function shutdown(): void {
@@ -250,7 +155,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
     });
   }
 
-  process.on('SIGHUP', () => { void reload(); });
+  process.on('SIGHUP', () => { void reloads.reload(); });
   // logrotate renamed the log file: every process reopens it (without a handler SIGUSR2 would end the primary).
   process.on('SIGUSR2', () => {
     if (reopenLogFile(log)) log.info({ event: 'log-reopened' }, 'log file reopened');
