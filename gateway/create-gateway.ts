@@ -8,6 +8,7 @@ import { resolveAdminToken } from './admin/admin-auth.js';
 import { createAdminServer } from './admin/admin-server.js';
 import { localFigures, type LiveFigures } from './admin/live-figures.js';
 import { GatewayMetrics, type ReloadResult } from './admin/metrics.js';
+import type { Exposition } from './admin/request-series.js';
 import { isLoopbackHost } from './config/check-admin-auth.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
@@ -52,7 +53,7 @@ export interface GatewayOptions {
    */
   readonly reload?: () => Promise<ReloadOutcome>;
   /** Cluster workers: GET /metrics answers with the sum over every worker (gateway/cluster/). */
-  readonly exposeMetrics?: () => Promise<{ contentType: string; text: string }>;
+  readonly exposeMetrics?: () => Promise<Exposition>;
   /** Cluster workers: /admin/services and /admin/stats show every worker's figures together. */
   readonly liveFigures?: () => Promise<LiveFigures>;
 }
@@ -154,7 +155,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     generation: () => holder.current?.generation ?? 0,
     current: () => holder.current,
     metrics,
-    exposeMetrics: () => (options.exposeMetrics ?? (() => metrics.expose()))(),
+    exposeMetrics: () => (options.exposeMetrics ?? (async () => metrics.expose()))(),
     liveFigures: () => (options.liveFigures ?? (async () => localFigures(metrics)))(),
     reload: () => (options.reload ?? reload)(),
     token: () => adminToken?.token ?? null,

@@ -8,6 +8,7 @@ import { bearerMatches } from './admin-auth.js';
 import { configView, reloadResultView, routesView, scalingView, servicesView, statsView } from './admin-views.js';
 import type { LiveFigures } from './live-figures.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { Exposition } from './request-series.js';
 
 export interface AdminState {
   /** Config loaded and warm, and not draining. */
@@ -22,7 +23,7 @@ export interface AdminApi extends AdminState {
   /** /admin/services and /admin/stats: this gateway's figures, or with --workers the whole cluster's. */
   liveFigures(): Promise<LiveFigures>;
   /** GET /metrics: this gateway's, or with --workers the whole cluster's (cluster-metrics.ts). */
-  exposeMetrics(): Promise<{ contentType: string; text: string }>;
+  exposeMetrics(): Promise<Exposition>;
   /** The same as SIGHUP. */
   reload(): Promise<ReloadOutcome>;
   /** The bearer token everything but /healthz and /readyz requires; null when none is configured (loopback only). */
@@ -133,9 +134,14 @@ export function createAdminServer(api: AdminApi): http.Server {
     ['/metrics', {
       methods: {
         GET: async (_req, res) => {
-          const { contentType, text } = await api.exposeMetrics();
-          res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
-          res.end(text);
+          const { contentType, chunks } = await api.exposeMetrics();
+          res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType });
+          // Chunk by chunk with backpressure: with 10 000 routes the text is 15 MB (request-series.ts says why).
+          for await (const chunk of chunks) {
+            if (res.destroyed) return;
+            if (!res.write(chunk)) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+          }
+          res.end();
         },
       },
     }],

@@ -9,7 +9,7 @@ import { BREAKER_STATES, EndpointHealthBoard, type BreakerState, type HealthStat
 import { RecentList } from './recent-list.js';
 import { SliceClock } from '../runtime/slice-clock.js';
 import type { MetricsSnapshot } from './cluster-metrics.js';
-import { CollectedMetric, formatRouteSeries, ROUTE_FAMILIES, RouteSeries } from './request-series.js';
+import { CollectedMetric, exposition, ROUTE_FAMILIES, RouteSeries, SERIES_WIDTH, type Exposition } from './request-series.js';
 import { TrafficStats } from './traffic-window.js';
 
 /** Label value for requests that matched no route (route and service names must start with a letter or digit). */
@@ -132,7 +132,7 @@ export class GatewayMetrics {
     this.#allSeries.set(`${NO_ROUTE}\n${NO_ROUTE}`, this.#unmatched);
     const registers = [this.registry];
 
-    // Requests: plain numbers on the hot path, formatted when scraped (expose, formatRouteSeries).
+    // Requests: plain numbers on the hot path, formatted when scraped (expose, routeSeriesChunks).
     this.#errors = new Counter({ name: 'gantry_errors_total', help: 'Answers the gateway made itself (docs/errors.md), by service and error code.', labelNames: ['service', 'code'], registers });
 
     // Upstreams, read from the serving snapshot when scraped.
@@ -330,16 +330,19 @@ export class GatewayMetrics {
 
   // ---- exposition ---------------------------------------------------------------------------------------------------
 
-  /** The Prometheus text exposition: the gateway's metrics, then the process's. */
-  async expose(): Promise<{ contentType: string; text: string }> {
-    const [routes, own, proc] = await Promise.all([formatRouteSeries(this.#allSeries.values(), new SliceClock()), this.registry.metrics(), processMetrics().metrics()]);
-    return { contentType: this.registry.contentType, text: `${routes}\n${own}${proc}` };
+  /** The Prometheus text exposition, in chunks: the per-route families, the gateway's other metrics, the process's. */
+  expose(): Exposition {
+    const registries = async () => `${await this.registry.metrics()}${await processMetrics().metrics()}`;
+    return { contentType: this.registry.contentType, chunks: exposition([...this.#allSeries.values()], new SliceClock(), registries) };
   }
 
   /** This process's numbers as JSON, for a cluster worker to send; mergeMetrics (cluster-metrics.ts) sums them. */
   async snapshot(): Promise<MetricsSnapshot> {
     const [own, proc] = await Promise.all([this.registry.getMetricsAsJSON(), processMetrics().getMetricsAsJSON()]);
-    return { routes: [...this.#allSeries.values()].map((s) => s.counts()), metrics: [...own, ...proc] };
+    const series = [...this.#allSeries.values()];
+    const values = new Float64Array(series.length * SERIES_WIDTH);
+    series.forEach((s, i) => s.writeTo(values, i * SERIES_WIDTH));
+    return { routes: { keys: series.map((s) => `${s.route}\n${s.service}`), values }, metrics: [...own, ...proc] };
   }
 
   /** Every metric name exported, process metrics included (for the documentation test). */

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { GatewayMetrics } from '../../gateway/admin/metrics.js';
+import { exposedText } from '../../gateway/admin/request-series.js';
 import { promTypes } from '../helpers/prom-text.js';
 
 t.test('every exported metric is documented in docs/metrics.md with its type', async (t) => {
   const doc = await readFile(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
   const metrics = new GatewayMetrics({ current: () => undefined, version: 'test' });
-  const types = promTypes((await metrics.expose()).text);
+  const types = promTypes(await exposedText(metrics.expose()));
   t.ok(types.size > 40, `${types.size} metric families`);
   for (const name of metrics.names()) {
     t.match(doc, new RegExp(`\\| \`${name}\` \\| ${types.get(name)} \\|`), `${name} (${types.get(name)})`);

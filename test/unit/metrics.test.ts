@@ -1,6 +1,7 @@
 import t from 'tap';
 import { AttemptFailure } from '../../gateway/resilience/is-retryable.js';
 import { GatewayMetrics } from '../../gateway/admin/metrics.js';
+import { exposedText } from '../../gateway/admin/request-series.js';
 import type { RuntimeSnapshot } from '../../gateway/runtime/runtime-snapshot.js';
 import { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 import type { DiscoveryStatus } from '../../gateway/upstream/upstream-pool.js';
@@ -35,7 +36,7 @@ function setup() {
   let current = snapshot(1, [['api', 'users'], ['admin', 'users']], { users: { endpoints: [a, b], status: up } });
   const metrics = new GatewayMetrics({ current: () => current, version: '9.9.9', now: () => clock });
   metrics.configLoaded(current);
-  const scrape = async (): Promise<PromSample[]> => parsePromText((await metrics.expose()).text);
+  const scrape = async (): Promise<PromSample[]> => parsePromText(await exposedText(metrics.expose()));
   return {
     metrics, a, b, scrape, tick: (ms: number) => { clock += ms; },
     swap: (s: RuntimeSnapshot) => { current = s; metrics.configLoaded(s); },
@@ -101,7 +102,7 @@ t.test('route and service names are escaped in label values; every sample line p
   metrics.requestFinished(exchange(['we"ird\\name', 'users'], 200, 1));
   const s = await scrape();
   t.equal(sampleValue(s, 'gantry_requests_total', { route: 'we"ird\\name', service: 'users', status_class: '2xx' }), 1);
-  const types = promTypes((await metrics.expose()).text);
+  const types = promTypes(await exposedText(metrics.expose()));
   t.equal(types.get('gantry_request_duration_seconds'), 'histogram');
   t.equal(types.get('gantry_requests_total'), 'counter');
 });
@@ -247,13 +248,13 @@ t.test('scaling decisions by direction, replicas desired and current, and their 
 t.test('every family has the documented type, process metrics included', async (t) => {
   const { metrics, destroy } = setup();
   t.teardown(destroy);
-  const types = promTypes((await metrics.expose()).text);
+  const types = promTypes(await exposedText(metrics.expose()));
   t.equal(types.get('gantry_requests_total'), 'counter');
   t.equal(types.get('gantry_request_duration_seconds'), 'histogram');
   t.equal(types.get('gantry_requests_in_flight'), 'gauge');
   t.equal(types.get('process_cpu_seconds_total'), 'counter');
   t.equal(types.get('nodejs_eventloop_lag_p99_seconds'), 'gauge');
   t.ok(metrics.names().includes('process_resident_memory_bytes'));
-  const s = parsePromText((await metrics.expose()).text);
+  const s = parsePromText(await exposedText(metrics.expose()));
   t.equal(sampleValue(s, 'gantry_build_info', { version: '9.9.9' }), 1);
 });
