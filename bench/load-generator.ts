@@ -33,6 +33,8 @@ export interface LoadResult {
   readonly rps: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** The slowest answer, where the generator reports each request's time (h2load). */
+  readonly maxMs?: number;
   /** Responses with an error status: >= 400 for wrk, anything but 2xx for autocannon. Should be 0. */
   readonly httpErrors: number;
   /** Connect, read, write errors and timeouts. Should be 0. */
@@ -218,7 +220,7 @@ export function h2loadResult(summary: string, log: string): LoadResult {
   times.sort((a, b) => a - b);
   const at = (q: number) => (times.length ? times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]! / 1000 : 0);
   return {
-    requests: times.length, durationS, rps: times.length / durationS, p50Ms: at(0.5), p99Ms: at(0.99),
+    requests: times.length, durationS, rps: times.length / durationS, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1),
     httpErrors, socketErrors: Number(counts[6]) + Number(counts[7]),
   };
 }

@@ -7,7 +7,7 @@ requests: 12 total, 12 started, 12 done, 9 succeeded, 3 failed, 1 errored, 1 tim
 status codes: 9 2xx, 0 3xx, 0 4xx, 1 5xx`;
   const ok = [100, 200, 300, 400, 500, 600, 700, 800, 2000].map((us, i) => `17956647718077${i}\t200\t${us}`);
   const log = [...ok, '1795664771807800\t503\t150', '1795664771807801\t-1\t0', ''].join('\n');
-  t.same(h2loadResult(summary, log), { requests: 9, durationS: 2.5, rps: 3.6, p50Ms: 0.5, p99Ms: 2, httpErrors: 1, socketErrors: 2 });
+  t.same(h2loadResult(summary, log), { requests: 9, durationS: 2.5, rps: 3.6, p50Ms: 0.5, p99Ms: 2, maxMs: 2, httpErrors: 1, socketErrors: 2 });
   t.equal(h2loadResult(summary.replace('2.50s', '803.34ms'), log).durationS, 0.80334, 'a short run is reported in ms');
   t.throws(() => h2loadResult('no summary', log), /no summary/);
 });
