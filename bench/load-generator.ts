@@ -149,6 +149,18 @@ export function pacedGenerator(workDir: string): LoadGenerator {
   return h2load ? h2loadGenerator(h2load, workDir) : nodePacedGenerator();
 }
 
+const h2loadVersions = new Map<string, string>();
+
+/** `h2load --version`, asked once per binary (a paced run builds its generator each round). */
+function h2loadVersion(path: string): string {
+  let version = h2loadVersions.get(path);
+  if (version === undefined) {
+    try { version = execFileSync(path, ['--version'], { encoding: 'utf8', stdio: 'pipe' }).trim(); } catch { version = 'h2load'; }
+    h2loadVersions.set(path, version);
+  }
+  return version;
+}
+
 /** bench/paced-child.js: a fixed request rate over keep-alive connections, for latency below saturation. */
 function nodePacedGenerator(): LoadGenerator {
   const childScript = fileURLToPath(new URL('./paced-child.js', import.meta.url));
@@ -173,10 +185,8 @@ let h2loadRuns = 0;
  * measured its own bursts (direct p50 2.1 ms). Every request's time comes from its --log-file.
  */
 function h2loadGenerator(path: string, workDir: string): LoadGenerator {
-  let version = 'h2load';
-  try { version = execFileSync(path, ['--version'], { encoding: 'utf8', stdio: 'pipe' }).trim(); } catch { /* keep the name */ }
   return {
-    name: 'h2load', label: `${version} (HTTP/1.1, paced per connection, connections opened over one interval)`, reason: `found at ${path}`,
+    name: 'h2load', label: `${h2loadVersion(path)} (HTTP/1.1, paced per connection, connections opened over one interval)`, reason: `found at ${path}`,
     async run(group, r) {
       const rate = r.ratePerS as number;
       const perConnection = rate / r.connections;

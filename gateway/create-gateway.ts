@@ -47,15 +47,17 @@ export interface GatewayOptions {
   readonly admin?: { host: string; port: number } | null;
   /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
   readonly scaling?: ScalingProvider;
-  /**
-   * Cluster workers: POST /admin/reload asks the primary, which reloads every worker together (gateway/cluster/);
-   * a worker reloading on its own would serve a config the others may not.
-   */
-  readonly reload?: () => Promise<ReloadOutcome>;
-  /** Cluster workers: GET /metrics answers with the sum over every worker (gateway/cluster/). */
-  readonly exposeMetrics?: () => Promise<Exposition>;
-  /** Cluster workers: /admin/services and /admin/stats show every worker's figures together. */
-  readonly liveFigures?: () => Promise<LiveFigures>;
+  /** Cluster workers: what the admin API answers for the whole cluster, by way of the primary (gateway/cluster/). */
+  readonly cluster?: ClusterAdmin;
+}
+
+export interface ClusterAdmin {
+  /** POST /admin/reload: every worker reloads together; a worker reloading alone could serve a config others do not. */
+  reload(): Promise<ReloadOutcome>;
+  /** GET /metrics: the sum over every worker. */
+  exposeMetrics(): Promise<Exposition>;
+  /** /admin/services and /admin/stats: every worker's figures together. */
+  liveFigures(): Promise<LiveFigures>;
 }
 
 export interface Gateway {
@@ -155,9 +157,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     generation: () => holder.current?.generation ?? 0,
     current: () => holder.current,
     metrics,
-    exposeMetrics: () => (options.exposeMetrics ?? (async () => metrics.expose()))(),
-    liveFigures: () => (options.liveFigures ?? (async () => localFigures(metrics)))(),
-    reload: () => (options.reload ?? reload)(),
+    exposeMetrics: async () => (options.cluster ? options.cluster.exposeMetrics() : metrics.expose()),
+    liveFigures: async () => (options.cluster ? options.cluster.liveFigures() : localFigures(metrics)),
+    reload: () => (options.cluster ? options.cluster.reload() : reload()),
     token: () => adminToken?.token ?? null,
     version,
     startedAt,

@@ -2,7 +2,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 import { SliceClock } from '../runtime/slice-clock.js';
 import { exposition, RouteSeries, SERIES_WIDTH, type Exposition, type RouteCountsBatch } from './request-series.js';
 
-/** One cluster worker's metrics, as JSON over the cluster's IPC (GatewayMetrics.snapshot). */
+/** One cluster worker's metrics, sent over the cluster's IPC (GatewayMetrics.snapshot). */
 export interface MetricsSnapshot {
   readonly routes: RouteCountsBatch;
   /** prom-client's getMetricsAsJSON of the gateway's and the process's registries; each names its aggregator. */

@@ -25,7 +25,7 @@ export function localFigures(metrics: GatewayMetrics): LiveFigures {
   };
 }
 
-/** One worker's figures as JSON over the cluster's IPC, for the services of the config it serves. */
+/** One worker's figures, sent over the cluster's IPC, for the services of the config it serves. */
 export interface FiguresSnapshot {
   readonly bucketMs: number;
   readonly size: number;
@@ -43,6 +43,12 @@ export function snapshotFigures(s: RuntimeSnapshot, metrics: GatewayMetrics): Fi
   };
 }
 
+function listIn<T>(map: Map<string, T[]>, key: string): T[] {
+  let list = map.get(key);
+  if (list === undefined) map.set(key, list = []);
+  return list;
+}
+
 // Worst last: an open breaker is further from closed than a half-open one, which is already probing.
 const BREAKER_RANK = new Map<string, number>([['closed', 0], ['half-open', 1], ['open', 2], ['isolated', 3]]);
 
@@ -57,11 +63,8 @@ export function mergedFigures(snapshots: readonly FiguresSnapshot[], fallback: G
   const windows = new Map<string, TrafficWindowData[]>();
   const endpoints = new Map<string, EndpointFigures[]>();
   for (const snapshot of snapshots) {
-    for (const [service, data] of snapshot.traffic) windows.set(service, [...(windows.get(service) ?? []), data]);
-    for (const [service, address, figures] of snapshot.endpoints) {
-      const key = `${service}\n${address}`;
-      endpoints.set(key, [...(endpoints.get(key) ?? []), figures]);
-    }
+    for (const [service, data] of snapshot.traffic) listIn(windows, service).push(data);
+    for (const [service, address, figures] of snapshot.endpoints) listIn(endpoints, `${service}\n${address}`).push(figures);
   }
   const merged = new Map<string, TrafficWindow>();
   return {

@@ -336,7 +336,7 @@ export class GatewayMetrics {
     return { contentType: this.registry.contentType, chunks: exposition([...this.#allSeries.values()], new SliceClock(), registries) };
   }
 
-  /** This process's numbers as JSON, for a cluster worker to send; mergeMetrics (cluster-metrics.ts) sums them. */
+  /** This process's numbers, for a cluster worker to send; mergeMetrics (cluster-metrics.ts) sums them. */
   async snapshot(): Promise<MetricsSnapshot> {
     const [own, proc] = await Promise.all([this.registry.getMetricsAsJSON(), processMetrics().getMetricsAsJSON()]);
     const series = [...this.#allSeries.values()];

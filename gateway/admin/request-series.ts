@@ -122,34 +122,36 @@ function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
-/** The per-route families, in the order `routeSeriesChunks` writes them. */
+/** The per-route families, in the order `routeSeriesChunks` writes them, each with the lines of one series. */
 export const ROUTE_FAMILIES = [
-  { name: 'gantry_requests_total', type: 'counter', help: 'Requests answered, by route, service and status class.' },
-  { name: 'gantry_request_duration_seconds', type: 'histogram', help: 'Time from the request to the end of its response, by route and service.' },
-  { name: 'gantry_response_body_bytes_total', type: 'counter', help: 'Response body bytes sent to clients, by route and service.' },
+  {
+    name: 'gantry_requests_total', type: 'counter', help: 'Requests answered, by route, service and status class.',
+    lines(s: RouteSeries): string {
+      let out = '';
+      for (let i = 0; i < STATUS_CLASSES.length; i++) {
+        if (s.byClass[i]) out += `gantry_requests_total{${s.labels},status_class="${STATUS_CLASSES[i]}"} ${s.byClass[i]}\n`;
+      }
+      return out;
+    },
+  },
+  {
+    name: 'gantry_request_duration_seconds', type: 'histogram', help: 'Time from the request to the end of its response, by route and service.',
+    lines(s: RouteSeries): string {
+      let out = '';
+      let cumulative = 0;
+      for (let i = 0; i < LATENCY_BOUNDS_S.length; i++) {
+        cumulative += s.buckets[i]!;
+        out += `gantry_request_duration_seconds_bucket{${s.labels},le="${LATENCY_BOUNDS_S[i]}"} ${cumulative}\n`;
+      }
+      return `${out}gantry_request_duration_seconds_bucket{${s.labels},le="+Inf"} ${s.count}\n`
+        + `gantry_request_duration_seconds_sum{${s.labels}} ${s.sumSeconds}\ngantry_request_duration_seconds_count{${s.labels}} ${s.count}\n`;
+    },
+  },
+  {
+    name: 'gantry_response_body_bytes_total', type: 'counter', help: 'Response body bytes sent to clients, by route and service.',
+    lines: (s: RouteSeries): string => `gantry_response_body_bytes_total{${s.labels}} ${s.bytes}\n`,
+  },
 ] as const;
-
-/** The lines of one series in one of the ROUTE_FAMILIES, each ending in a newline. */
-function familyLines(family: number, s: RouteSeries): string {
-  if (family === 0) {
-    let out = '';
-    for (let i = 0; i < STATUS_CLASSES.length; i++) {
-      if (s.byClass[i]) out += `gantry_requests_total{${s.labels},status_class="${STATUS_CLASSES[i]}"} ${s.byClass[i]}\n`;
-    }
-    return out;
-  }
-  if (family === 1) {
-    let out = '';
-    let cumulative = 0;
-    for (let i = 0; i < LATENCY_BOUNDS_S.length; i++) {
-      cumulative += s.buckets[i]!;
-      out += `gantry_request_duration_seconds_bucket{${s.labels},le="${LATENCY_BOUNDS_S[i]}"} ${cumulative}\n`;
-    }
-    return `${out}gantry_request_duration_seconds_bucket{${s.labels},le="+Inf"} ${s.count}\n`
-      + `gantry_request_duration_seconds_sum{${s.labels}} ${s.sumSeconds}\ngantry_request_duration_seconds_count{${s.labels}} ${s.count}\n`;
-  }
-  return `gantry_response_body_bytes_total{${s.labels}} ${s.bytes}\n`;
-}
 
 const CHUNK_CHARS = 64 * 1024;
 
@@ -161,11 +163,10 @@ const CHUNK_CHARS = 64 * 1024;
  * encoded at once) a scrape stalled requests by 370 ms, so the caller writes each chunk as it comes.
  */
 export async function* routeSeriesChunks(series: readonly RouteSeries[], slices: SliceClock): AsyncGenerator<string> {
-  for (let family = 0; family < ROUTE_FAMILIES.length; family++) {
-    const f = ROUTE_FAMILIES[family]!;
+  for (const f of ROUTE_FAMILIES) {
     let chunk = `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
     for (const s of series) {
-      chunk += familyLines(family, s);
+      chunk += f.lines(s);
       if (chunk.length >= CHUNK_CHARS) { yield chunk; chunk = ''; }
       if (slices.due()) await slices.pause();
     }

@@ -42,17 +42,15 @@ export interface TrafficSummary extends TrafficFigures {
   readonly windowMs: number;
 }
 
-/** A TrafficWindow's ring as JSON (NaN, an unseen replica count, as null). */
+/** A copy of a TrafficWindow's ring (NaN: no replica count seen), for a cluster worker to send (live-figures.ts). */
 export interface TrafficWindowData {
-  readonly slots: readonly number[];
-  readonly requests: readonly number[];
-  readonly errors: readonly number[];
-  readonly latency: readonly number[];
-  readonly desired: readonly (number | null)[];
-  readonly current: readonly (number | null)[];
+  readonly slots: Float64Array;
+  readonly requests: Uint32Array;
+  readonly errors: Uint32Array;
+  readonly latency: Uint32Array;
+  readonly desired: Float64Array;
+  readonly current: Float64Array;
 }
-
-const nanToNull = (n: number): number | null => (Number.isNaN(n) ? null : n);
 
 export class TrafficWindow {
   readonly #slots: Float64Array;
@@ -103,11 +101,11 @@ export class TrafficWindow {
     this.#current[i] = current;
   }
 
-  /** The ring as plain JSON, for a cluster worker to send (live-figures.ts). */
+  /** A copy of the ring; the cluster's IPC (structured clone) carries the typed arrays as bytes. */
   data(): TrafficWindowData {
     return {
-      slots: Array.from(this.#slots), requests: Array.from(this.#requests), errors: Array.from(this.#errors),
-      latency: Array.from(this.#latency), desired: Array.from(this.#desired, nanToNull), current: Array.from(this.#current, nanToNull),
+      slots: this.#slots.slice(), requests: this.#requests.slice(), errors: this.#errors.slice(),
+      latency: this.#latency.slice(), desired: this.#desired.slice(), current: this.#current.slice(),
     };
   }
 
@@ -126,8 +124,8 @@ export class TrafficWindow {
         w.#requests[i]! += d.requests[i] ?? 0;
         w.#errors[i]! += d.errors[i] ?? 0;
         for (let k = 0; k < LATENCY_BUCKETS; k++) w.#latency[i * LATENCY_BUCKETS + k]! += d.latency[i * LATENCY_BUCKETS + k] ?? 0;
-        if (d.desired[i] !== null && d.desired[i] !== undefined) w.#desired[i] = d.desired[i]!;
-        if (d.current[i] !== null && d.current[i] !== undefined) w.#current[i] = d.current[i]!;
+        if (!Number.isNaN(d.desired[i])) w.#desired[i] = d.desired[i]!;
+        if (!Number.isNaN(d.current[i])) w.#current[i] = d.current[i]!;
       }
     }
     return w;

@@ -57,12 +57,14 @@ export async function runWorker(file: string): Promise<void> {
   const gateway = await createGateway({
     configFile: file, configText, logBindings: { worker: id },
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
-    exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
-    liveFigures: async () => mergedFigures((await asks.collect('figures')).flatMap((p) => (p.what === 'figures' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
-    reload: async () => {
-      const { result, run } = await asks.reload();
-      await recorded;   // the run's recording (it re-reads the admin token) is done: the answer names that state
-      return outcomeOf(result, run);
+    cluster: {
+      exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
+      liveFigures: async () => mergedFigures((await asks.collect('figures')).flatMap((p) => (p.what === 'figures' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
+      reload: async () => {
+        const { result, run } = await asks.reload();
+        await recorded;   // the run's recording (it re-reads the admin token) is done: the answer names that state
+        return outcomeOf(result, run);
+      },
     },
   });
   /** This worker's own figures of one kind (live figures: null before a config is serving). */
@@ -82,7 +84,8 @@ export async function runWorker(file: string): Promise<void> {
     if (result.result === 'refused') return { ...result, generation };
     if (result.result === 'unchanged') return { result: 'unchanged', generation, hash: result.hash };
     if (committed?.run === run) return committed.outcome;
-    // Not committed here in that run (its commit answer timed out): what changed is not known to this worker.
+    // This worker was not in that run (it was not ready yet when the run began; the primary replaces it): what
+    // changed here is not known.
     const none = { added: [], removed: [], changed: [] };
     return { result: 'applied', generation, hash: result.hash, changes: { routes: none, services: none, restartRequired: [] } };
   }
