@@ -82,6 +82,14 @@ function processMetrics(): Registry {
 }
 
 /**
+ * The process metrics alone, as a part of a cluster's scrape: the primary adds its own, so the summed CPU and memory
+ * are the whole gateway's (a container's limit counts the primary too), not only the workers'.
+ */
+export async function processSnapshot(): Promise<MetricsSnapshot> {
+  return { routes: { keys: [], values: new Float64Array(0) }, metrics: await processMetrics().getMetricsAsJSON() };
+}
+
+/**
  * Every metric the gateway exports, and the one API that code reporting events calls. Names, types and labels are
  * documented in docs/metrics.md (a test keeps the two in step).
  *

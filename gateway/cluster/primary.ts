@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import { processSnapshot } from '../admin/metrics.js';
 import { createBuiltinRegistry } from '../../plugins/index.js';
 import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
@@ -136,7 +137,9 @@ export async function runPrimary(file: string, count: number): Promise<void> {
     const answers = await Promise.all(workers.map((w) => askWorker(w, { type: 'collect', id, what }, 'collected', id, COLLECT_TIMEOUT_MS)));
     const missing = answers.filter((a) => a === null).length;
     if (missing) log.warn({ event: 'collect-incomplete', what, missing, workers: workers.length }, `${missing} worker(s) did not send their ${what} in time; this answer leaves them out`);
-    return answers.flatMap((a) => (a !== null && a !== 'gone' && a.type === 'collected' ? [a.part] : []));
+    const parts = answers.flatMap((a) => (a !== null && a !== 'gone' && a.type === 'collected' ? [a.part] : []));
+    if (what === 'metrics') parts.push({ what, snapshot: await processSnapshot() });
+    return parts;
   }
 
   function shutdown(): void {

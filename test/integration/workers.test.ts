@@ -110,6 +110,8 @@ t.test('GET /metrics and the dashboard\'s views on either worker sum the whole c
       sampleValue(metrics, 'gantry_config_reloads_total', { result: 'applied' }),
     ], [10, 10, 1, 1, 1, 1, 0], `scrape ${i}: 10 requests over both workers; one build, one endpoint, generation 1`);
     t.ok(sampleValue(metrics, 'process_resident_memory_bytes')! > 0, 'process metrics too');
+    // Every process here has Node's raised descriptor limit (the test's own): summed over 2 workers and the primary.
+    t.equal(sampleValue(metrics, 'process_max_fds'), 3 * maxOpenFiles(), 'the primary\'s process metrics are in the sum');
   }
   for (let i = 0; i < 4; i++) {   // the dashboard's views too
     const stats = JSON.parse((await get(gw.adminPort as number, '/admin/stats')).body) as { services: Record<string, { summary: { requests: number; p50Ms: number | null } }> };
@@ -233,6 +235,12 @@ t.test('SIGHUP while a worker is still starting: the run waits for it, and every
 });
 
 /** Processes whose command line names `file` (workers are forked with the primary's arguments). */
+/** This process's soft limit on open files, as prom-client's process_max_fds reads it. */
+function maxOpenFiles(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files')) as string;
+  return Number(line.split(/  +/)[1]);
+}
+
 function processesNaming(file: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
