@@ -69,7 +69,8 @@ export function responseHeaderList(raw: readonly Buffer[]): string[] {
       if (lower === 'connection') {
         for (const token of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
           const n = token.trim().toLowerCase();
-          if (n && !PROTECTED.has(n)) (named ??= new Set()).add(n);
+          // Hop-by-hop names are dropped anyway: `Connection: keep-alive` (Node's answers) needs no second pass.
+          if (n && !PROTECTED.has(n) && !RESPONSE_HOP_BY_HOP.has(n)) (named ??= new Set()).add(n);
         }
       }
       continue;
