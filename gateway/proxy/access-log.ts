@@ -76,12 +76,14 @@ export function createAccessLog(log: Logger): AccessLog {
     const now = Date.now();
     if (now !== isoMs) { isoMs = now; iso = new Date(now).toISOString(); }
     if (batch === '') setImmediate(flush);
-    batch += `{"level":"info","time":"${iso}"${bindings},"reqId":${quote(ex.requestId)},"method":${quote(ex.req.method as string)},"host":${quote(ex.host)},"path":${quote(ex.path)}${
+    // The request id (request-id.ts), the method (a token Node's parser accepted) and the trace id (hex) never need
+    // escaping; host and path may.
+    batch += `{"level":"info","time":"${iso}"${bindings},"reqId":"${ex.requestId}","method":"${ex.req.method as string}","host":${quote(ex.host)},"path":${quote(ex.path)}${
       route === undefined ? '' : routeFields(route)}${
       endpoint === undefined ? '' : `,"endpoint":${quote(endpoint.address)}`},"status":${ex.status},"durationMs":${ex.durationMs()},"bytes":${ex.bytes}${
       ex.attempts > 1 ? `,"attempts":${ex.attempts}` : ''}${ex.errorCode === undefined ? '' : `,"err":${str(ex.errorCode)}`}${
       aborted ? ',"aborted":true' : ''}${ex.budgetExhausted ? ',"retryBudgetExhausted":true' : ''}${
-      ex.traceId ? `,"traceId":${quote(ex.traceId)}` : ''},"msg":"request"}\n`;
+      ex.traceId ? `,"traceId":"${ex.traceId}"` : ''},"msg":"request"}\n`;
   }
   return { logger: access, request, flush };
 }

@@ -102,7 +102,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const generation = ctx.holder.acquire();
     const ex = new Exchange(req, res, generation);
     ex.expectContinue = expectContinue;
-    res.once('close', onClose);
+    res.on('close', onClose);   // emitted once per response; `once` would wrap the listener for each request
     if (!generation) return fail(ex, 'GW_ERR_SHUTTING_DOWN');
     const snapshot = generation.snapshot;
     const limits = snapshot.config.server;

@@ -7,6 +7,8 @@ import pino from 'pino';
 import t from 'tap';
 import { createLogger } from '../../gateway/logger.js';
 import { createAccessLog } from '../../gateway/proxy/access-log.js';
+import { requestIdFrom } from '../../gateway/proxy/request-id.js';
+import { applyTraceContext } from '../../gateway/proxy/trace-context.js';
 import type { Exchange } from '../../gateway/proxy/exchange.js';
 
 /** A finished exchange as the access log reads it. */
@@ -22,8 +24,8 @@ function exchange(over: Partial<Record<string, unknown>>): Exchange {
 const CASES: [string, Exchange, boolean][] = [
   ['every field', exchange({ attempts: 3, errorCode: 'GW_ERR_UPSTREAM_TIMEOUT', budgetExhausted: true }), true],
   ['no route, no endpoint, no trace', exchange({ route: undefined, endpoint: undefined, traceId: '', status: 404, errorCode: 'GW_ERR_NO_ROUTE', bytes: 87 }), false],
-  ['strings that need escaping', exchange({ requestId: 'a"b\\c\u0001', path: '/caf\u00e9/"q"', host: '' }), false],
-  ['plain ASCII at the edges of the quoted-as-is range', exchange({ requestId: ' !#[]~{}', path: '/a b/\u007f/\u001f', host: '[::1]' }), false],
+  ['strings that need escaping', exchange({ requestId: 'a.b:c@d+e=f/g-h_1', path: '/caf\u00e9/"q"', host: 'a"b\\c\u0001' }), false],
+  ['plain ASCII at the edges of the quoted-as-is range', exchange({ path: '/a b/\u007f/\u001f', host: ' !#[]~{}' }), false],
 ];
 
 /** pino's own line for the same exchange, in createLogger's format (level label, ISO time, no base). */
@@ -54,6 +56,19 @@ t.test('the access line Gantry writes itself is the line pino would write', asyn
     t.match(written[i], /"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/, `${name}: ISO time`);
     t.doesNotThrow(() => JSON.parse(written[i] ?? ''), `${name}: valid JSON`);
   });
+});
+
+t.test('the fields written without escaping never need it: request ids, methods, trace ids', async (t) => {
+  const plain = (s: string) => JSON.stringify(s) === `"${s}"`;
+  const hostile = ['a"b', 'a\\b', 'a\u0001b', 'caf\u00e9', 'x'.repeat(129), '', 'ok-id', 'a b', ['x', 'y'] as unknown as string];
+  for (const sent of hostile) t.ok(plain(requestIdFrom(sent)), `request id from ${JSON.stringify(sent)}`);
+  for (const sent of ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-"bad"', undefined]) {
+    const traceId = applyTraceContext({ traceparent: sent }, { createTraceparent: true, sampleRatio: 1 });
+    t.ok(plain(traceId) && /^[0-9a-f]{32}$/.test(traceId), `trace id from ${String(sent)}`);
+  }
+  // Node's parser accepts only known methods, all upper-case letters, hyphens and underscores.
+  const { METHODS } = await import('node:http');
+  t.ok(METHODS.every((m) => /^[A-Z_-]+$/.test(m)), 'every method Node parses');
 });
 
 t.test('no access line when the log level is above info', async (t) => {
