@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import httpProxy from 'http-proxy';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
+import { httpProxy } from './http-proxy-module.js';
 import { Attempt } from './upstream-attempt.js';
 
 function ignore(): void {}
