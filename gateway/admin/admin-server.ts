@@ -105,6 +105,7 @@ export function createAdminServer(api: AdminApi): http.Server {
   };
   // The views of what each process counts for itself: with --workers, summed over the cluster first (live-figures.ts).
   const withFigures = (view: (s: RuntimeSnapshot, figures: LiveFigures) => unknown): Handler => async (_req, res) => {
+    if (!api.current()) return fail(res, 503, 'not_ready', 'no config is loaded');   // nothing to gather for
     const figures = await api.liveFigures();
     const s = api.current();
     if (!s) return fail(res, 503, 'not_ready', 'no config is loaded');

@@ -67,6 +67,7 @@ export function mergedFigures(snapshots: readonly FiguresSnapshot[], fallback: G
     for (const [service, address, figures] of snapshot.endpoints) listIn(endpoints, `${service}\n${address}`).push(figures);
   }
   const merged = new Map<string, TrafficWindow>();
+  const local = localFigures(fallback);
   return {
     traffic(service) {
       let w = merged.get(service);
@@ -75,7 +76,7 @@ export function mergedFigures(snapshots: readonly FiguresSnapshot[], fallback: G
     },
     endpoint(service, e) {
       const all = endpoints.get(`${service}\n${e.address}`);
-      if (!all?.length) return localFigures(fallback).endpoint(service, e);
+      if (!all?.length) return local.endpoint(service, e);
       const ewmas = all.flatMap((f) => (f.ewmaMs === null ? [] : [f.ewmaMs]));
       return {
         inFlight: all.reduce((n, f) => n + f.inFlight, 0),

@@ -10,7 +10,7 @@ const GONE: ReloadResult = { result: 'refused', generation: 0, problems: [], mes
  */
 export class PrimaryAsks {
   #last = 0;
-  readonly #figures = new Map<number, (parts: readonly WorkerFigures[]) => void>();
+  readonly #figures = new Map<number, { what: WorkerFigures['what']; resolve: (parts: readonly WorkerFigures[]) => void }>();
   readonly #reloads = new Map<number, (answer: { result: ReloadResult; run: number }) => void>();
 
   constructor(
@@ -23,7 +23,7 @@ export class PrimaryAsks {
     if (!this.connected()) return this.ownFigures(what).then((own) => [own]);
     const id = ++this.#last;
     return new Promise((resolve) => {
-      this.#figures.set(id, resolve);
+      this.#figures.set(id, { what, resolve });
       this.send({ type: 'collect-request', id, what });
     });
   }
@@ -40,17 +40,17 @@ export class PrimaryAsks {
 
   /** Takes the primary's answers; false for any other message. */
   receive(m: ToWorker): boolean {
-    if (m.type === 'collect-answer') this.#take(this.#figures, m.id)?.(m.parts);
+    if (m.type === 'collect-answer') this.#take(this.#figures, m.id)?.resolve(m.parts);
     else if (m.type === 'reload-answer') this.#take(this.#reloads, m.id)?.({ result: m.result, run: m.run });
     else return false;
     return true;
   }
 
-  /** The primary is gone: waiting figures come from this worker alone (each asker takes its kind), reloads are refused. */
+  /** The primary is gone: waiting figures come from this worker alone, reloads are refused. */
   primaryGone(): void {
     for (const id of [...this.#figures.keys()]) {
-      const resolve = this.#take(this.#figures, id)!;
-      void Promise.all([this.ownFigures('metrics'), this.ownFigures('figures')]).then(resolve);
+      const { what, resolve } = this.#take(this.#figures, id)!;
+      void this.ownFigures(what).then((own) => resolve([own]));
     }
     for (const id of [...this.#reloads.keys()]) this.#take(this.#reloads, id)!({ result: GONE, run: 0 });
   }

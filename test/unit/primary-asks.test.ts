@@ -28,7 +28,7 @@ t.test('figures and reloads are asked of the primary and resolved by its answers
   t.equal(await figures, parts);
   t.match(await reload, { run: 4, result: { result: 'unchanged' } });
   t.notOk(a.receive({ type: 'reopen-log' }), 'other messages are not its own');
-  t.ok(a.receive({ type: 'collect-answer', id: ids[2]!, parts: [] }), 'a second answer to an id is its kind of message, and changes nothing');
+  t.ok(a.receive({ type: 'collect-answer', id: ids[2]!, parts: [] }), 'an answer to an id already answered is still taken as its kind of message');
   const late = await Promise.race([metrics.then(() => 'answered'), Promise.resolve('waiting')]);
   t.equal(late, 'waiting', 'the metrics ask still waits for its own answer');
 });
@@ -40,7 +40,8 @@ t.test('when the primary dies, waiting asks are answered: figures from this work
   const reload = a.reload();
   disconnect();
   a.primaryGone();
-  // Each asker picks its own kind out of the worker's figures.
+  t.same((await metrics).map((p) => p.what), ['metrics'], 'only the kind that was asked for is gathered');
+  t.same((await figures).map((p) => p.what), ['figures']);
   t.match((await metrics).find((p) => p.what === 'metrics'), { snapshot: { routes: { keys: ['own'] } } });
   t.match((await figures).find((p) => p.what === 'figures'), { what: 'figures', snapshot: null });
   t.match(await reload, { run: 0, result: { result: 'refused', message: 'the cluster primary is gone' } });
