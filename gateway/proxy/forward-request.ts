@@ -90,7 +90,8 @@ export function createForwarding(ctx: ForwardingContext) {
    * The tries of one request, then the wait for its end. The first try runs before the retry policy and is handed to
    * it as its attempt 0, so the policy judges it and drives any retry exactly as if it had made it, except for an
    * answer below 500: that one was relayed already (relayFinal) and is final, and the policy would only have wrapped
-   * it in two more async frames and a predicate call (npm run bench:instructions -- --requests 6000: 212k -> 209k instructions per request).
+   * it in two more async frames and a predicate call (npm run bench:instructions -- --requests 6000: 212k -> 209k
+   * instructions per request).
    */
   async function run(ex: Exchange, service: ServiceRuntime): Promise<void> {
     const retry = service.policy.retry;
