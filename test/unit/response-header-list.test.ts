@@ -22,3 +22,10 @@ t.test('Connection: keep-alive (or other hop-by-hop names) names nothing else: e
       ['Date', 'x', 'Content-Length', '2', 'X-Up', 'y'], connection);
   }
 });
+
+t.test('every hop-by-hop name goes in any case; other names of the same lengths stay', async (t) => {
+  const hop = ['TE', 'Trailer', 'UPGRADE', 'keep-ALIVE', 'Proxy-Connection', 'transfer-encoding', 'Proxy-Authenticate'];
+  const kept = ['X-', 'Trailes', 'X-Upgra', 'Keep-Alivx', 'Proxy-Connectio2', 'Transfer-Encodin_', 'Proxy-Authenticat3', 'X-Fine'];
+  const pairs = [...hop, ...kept].flatMap((name, i) => [name, String(i)]);
+  t.same(responseHeaderList(raw(...pairs)), kept.flatMap((name, i) => [name, String(hop.length + i)]));
+});
