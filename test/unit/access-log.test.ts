@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 import { createLogger } from '../../gateway/logger.js';
-import { createAccessLog } from '../../gateway/proxy/access-log.js';
+import { createAccessLog, isoTimeOf } from '../../gateway/proxy/access-log.js';
 import { requestIdFrom } from '../../gateway/proxy/request-id.js';
 import { applyTraceContext } from '../../gateway/proxy/trace-context.js';
 import type { Exchange } from '../../gateway/proxy/exchange.js';
@@ -56,6 +56,17 @@ t.test('the access line Gantry writes itself is the line pino would write', asyn
     t.match(written[i], /"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/, `${name}: ISO time`);
     t.doesNotThrow(() => JSON.parse(written[i] ?? ''), `${name}: valid JSON`);
   });
+});
+
+t.test('the ISO time made once per second is toISOString, across seconds, days and a clock stepped back', async (t) => {
+  const iso = isoTimeOf();
+  const times: number[] = [];
+  const newYear = Date.UTC(2026, 11, 31, 23, 59, 59, 990);
+  for (let ms = newYear; ms < newYear + 30; ms++) times.push(ms);   // into the next second, day and year
+  times.push(newYear + 5, newYear - 86_400_000, Date.UTC(2026, 0, 1), 0, 999, 1000, 1_764_000_000_007);
+  for (let i = 0; i < 2000; i++) times.push(Math.floor(Math.random() * 4_102_444_800_000));
+  const wrong = times.filter((ms) => iso(ms) !== new Date(ms).toISOString());
+  t.same(wrong.map((ms) => [ms, iso(ms), new Date(ms).toISOString()]), [], `${times.length} times`);
 });
 
 t.test('the fields written without escaping never need it: request ids, methods, trace ids', async (t) => {
