@@ -54,7 +54,8 @@ function fields(ex: Exchange, aborted: boolean) {
  * key, was 8 % of the gateway's CPU on the 100-byte keep-alive benchmark and this line costs about a third of it
  * (bench/RESULTS.md). Any other logger (tests, embedders) gets `info(fields, 'request')` through pino.
  *
- * The lines of one event-loop turn go to the stream as one write, and the line up to the request id is made once per millisecond.
+ * The lines of one event-loop turn go to the stream as one write, and the line up to the request id is made once per
+ * millisecond.
  * Why: each write to pino's destination (sonic-boom 4) measures the UTF-8 length of its pending buffer, and an
  * asynchronous one costs a thread-pool round trip; a write per line to the asynchronous destination cost 3.3-3.8 µs
  * of CPU per line, a write per turn to a synchronous file 1.4-1.8 µs (bench/log-writes.ts, bench/RESULTS.md "Access
