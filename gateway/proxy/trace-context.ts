@@ -7,6 +7,11 @@ import type { TracingConfig } from '../config/gateway-config.js';
  * it forwards a valid `traceparent` unchanged (a proxy that does not participate must not change the parent id), and
  * `tracestate` only alongside a valid `traceparent`. A missing or invalid `traceparent` is replaced by a new one when
  * `tracing.createTraceparent` is on, so every request reaching an upstream starts or joins a trace.
+ *
+ * Off by default, as in Envoy, nginx and Traefik, which start no trace unless a tracer is configured: the gateway
+ * records no spans, so a trace it starts has a root span no backend receives, and its sampled flag would decide for
+ * every parent-based sampler downstream. Creating one costs about 4 % of the throughput on 100-byte answers
+ * (callgrind: 197k -> 189k instructions per request without it), the extra header travelling through undici included.
  */
 
 export interface TraceParent {

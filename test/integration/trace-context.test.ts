@@ -19,9 +19,9 @@ t.test('passes traceparent and tracestate through unchanged and logs the trace i
   t.equal(line?.traceId, '0af7651916cd43dd8448eb211c80319c', 'the access log line carries the trace id');
 });
 
-t.test('starts a trace when none arrives, a new one per request, and replaces an invalid one', async (t) => {
+t.test('tracing.createTraceparent: true starts a trace when none arrives, a new one per request, and replaces an invalid one', async (t) => {
   const up = await startRecordingUpstream();
-  const gw = await startGateway(routesYaml([up.url]));
+  const gw = await startGateway(routesYaml([up.url]).replace('services:', 'tracing: { createTraceparent: true }\nservices:'));
   t.teardown(async () => { await gw.close(); await up.close(); });
   await (await fetch(`${gw.url}/a`)).text();
   await (await fetch(`${gw.url}/b`, { headers: { traceparent: '00-xyz', tracestate: 'a=1' } })).text();
@@ -35,12 +35,19 @@ t.test('starts a trace when none arrives, a new one per request, and replaces an
   t.same(logged, [a?.traceparent?.slice(3, 35), b?.traceparent?.slice(3, 35)]);
 });
 
-t.test('tracing.createTraceparent: false forwards requests without one as they are', async (t) => {
+t.test('by default (createTraceparent: false) requests without a traceparent go on without one; an invalid one is dropped', async (t) => {
   const up = await startRecordingUpstream();
-  const gw = await startGateway(routesYaml([up.url]).replace('services:', 'tracing: { createTraceparent: false }\nservices:'));
+  const gw = await startGateway(routesYaml([up.url]));
   t.teardown(async () => { await gw.close(); await up.close(); });
-  await (await fetch(`${gw.url}/a`)).text();
+  await (await fetch(`${gw.url}/a`, { headers: { 'x-request-id': 'none' } })).text();
   await (await fetch(`${gw.url}/b`, { headers: { traceparent: PARENT } })).text();
+  await (await fetch(`${gw.url}/c`, { headers: { traceparent: '00-xyz', tracestate: 'a=1' } })).text();
   t.equal(up.requests[0]?.headers.traceparent, undefined);
   t.equal(up.requests[1]?.headers.traceparent, PARENT);
+  t.equal(up.requests[2]?.headers.traceparent, undefined, 'an invalid traceparent is not passed on');
+  t.equal(up.requests[2]?.headers.tracestate, undefined, 'nor its tracestate');
+  await new Promise((r) => setImmediate(r));
+  const line = gw.logs.find((l) => l.msg === 'request' && l.reqId === 'none');
+  t.ok(line, 'the access line is written');
+  t.notOk(line && 'traceId' in line, 'with no trace id');
 });
