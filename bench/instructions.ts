@@ -5,7 +5,8 @@
  * instructions in user space only (the syscalls, the same four per request for every system here, are not in it)
  * and says nothing about latency.
  *
- *   node dist/bench/instructions.js [--requests N] [--warmup-factor K] [SYSTEM ...]
+ *   node dist/bench/instructions.js [--requests N] [--warmup-factor K] [--keep] [SYSTEM ...]
+ *   --keep: leave each system's callgrind dump in its temporary folder (printed) for callgrind_annotate
  *   SYSTEM: gantry (default), gantry-no-access-log, bare-http-proxy, bare-undici
  *
  * For each system: an upstream (bench/upstream-server.js, 100-byte answers) starts, the proxy starts under
@@ -141,11 +142,13 @@ async function measure(name: string, proxy: Proxy, requests: number, warmupFacto
     return `${name.padEnd(22)} ${per(serving)} ${per(compiler)} ${per(serving + compiler)}   (${served} requests, after ${requests * warmupFactor} to warm up)`;
   } finally {
     killAll();
-    rmSync(dir, { recursive: true, force: true });
+    if (keep) process.stderr.write(`${name}: callgrind dump kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { requests: { type: 'string' }, 'warmup-factor': { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { requests: { type: 'string' }, 'warmup-factor': { type: 'string' }, keep: { type: 'boolean' } } });
+const keep = values.keep === true;
 const requests = Number(values.requests ?? 3000);
 const warmupFactor = Number(values['warmup-factor'] ?? 6);
 const names = positionals.length ? positionals : ['gantry'];
