@@ -9,12 +9,25 @@ const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'pro
 const CLIENT_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'] as const;
 const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding']);
 
-/** Deletes every header named in a Connection value (RFC 9110 §7.6.1), except the message's own framing. */
+/** The header names a Connection value lists, lower-cased; a single name (`keep-alive`, `close`) without a split. */
+function connectionNames(value: string): string[] {
+  if (!value.includes(',')) {
+    const name = value.trim().toLowerCase();
+    return name ? [name] : [];
+  }
+  const names: string[] = [];
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name) names.push(name);
+  }
+  return names;
+}
+
+/** Unsets every header named in a Connection value (RFC 9110 §7.6.1), except the message's own framing. */
 export function dropConnectionNamed(headers: Record<string, unknown>, connection: string | string[] | undefined): void {
   if (connection === undefined) return;
-  for (const token of String(connection).split(',')) {
-    const name = token.trim().toLowerCase();
-    if (name && !PROTECTED.has(name)) delete headers[name];
+  for (const name of connectionNames(String(connection))) {
+    if (!PROTECTED.has(name) && headers[name] !== undefined) headers[name] = undefined;
   }
 }
 
@@ -30,10 +43,16 @@ export interface ForwardingFacts {
 /**
  * Rewrites the request headers in place for the upstream: hop-by-hop headers and those named in Connection go;
  * X-Forwarded-For becomes the socket peer, appended to the client's value only when the peer is a trusted proxy.
+ *
+ * Headers that go are set to undefined, not deleted: undici skips them, while a `delete` turns the object into a hash
+ * table that every later header access pays for. Most clients send `Connection: keep-alive` (browsers, Node's and
+ * undici's clients): this function and undici's request constructor took 2.8 µs with deletes and 0.8 µs without for
+ * a Node client's request, 3.2 and 2.0 µs for a browser's (medians of 3 runs of a microbenchmark, 2-core VM).
+ * Anything else that is handed the object must remove them first (deleteUnset).
  */
 export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: ForwardingFacts): void {
   dropConnectionNamed(headers, headers.connection);
-  for (const name of REQUEST_HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+  for (const name of REQUEST_HOP_BY_HOP) if (headers[name] !== undefined) headers[name] = undefined;
 
   const peer = facts.peer;
   const trusted = facts.trustedProxies !== null
@@ -44,12 +63,17 @@ export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: Forw
     headers['x-forwarded-proto'] ??= 'http';
     headers['x-forwarded-host'] ??= facts.clientHost;
   } else {
-    for (const name of CLIENT_FORWARDING) if (headers[name] !== undefined) delete headers[name];
+    for (const name of CLIENT_FORWARDING) if (headers[name] !== undefined) headers[name] = undefined;
     headers['x-forwarded-for'] = peer;
     headers['x-forwarded-proto'] = 'http';
     if (facts.clientHost) headers['x-forwarded-host'] = facts.clientHost;
   }
   headers[facts.requestIdHeader] = facts.requestId;
+}
+
+/** Deletes the headers prepareUpstreamHeaders unset, for a consumer other than undici (Node's client throws on them). */
+export function deleteUnset(headers: IncomingHttpHeaders): void {
+  for (const name of Object.keys(headers)) if (headers[name] === undefined) delete headers[name];
 }
 
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'trailer', 'upgrade', 'te', 'proxy-authenticate']);
@@ -61,9 +85,8 @@ for (const name of RESPONSE_HOP_BY_HOP) HOP_BY_HOP_LENGTH[name.length] = 1;
 /** Adds to `named` the names listed in a Connection value that are neither hop-by-hop nor the message's framing. */
 function addConnectionNamed(value: string, named: Set<string> | undefined): Set<string> | undefined {
   // Hop-by-hop names are dropped anyway: `Connection: keep-alive` (Node's answers) needs no second pass.
-  for (const token of value.includes(',') ? value.split(',') : [value]) {
-    const n = token.trim().toLowerCase();
-    if (n && !PROTECTED.has(n) && !RESPONSE_HOP_BY_HOP.has(n)) (named ??= new Set()).add(n);
+  for (const name of connectionNames(value)) {
+    if (!PROTECTED.has(name) && !RESPONSE_HOP_BY_HOP.has(name)) (named ??= new Set()).add(name);
   }
   return named;
 }

@@ -2,7 +2,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Selection } from '../resilience/endpoint-selector.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
-import { prepareUpstreamHeaders } from './forwarded-headers.js';
+import { deleteUnset, prepareUpstreamHeaders } from './forwarded-headers.js';
 import { classifyUpstreamError } from './upstream-attempt.js';
 import type { HandlerContext, RequestHandlers } from './handle-request.js';
 import { inspectRequest, type InspectedRequest } from './inspect-request.js';
@@ -53,6 +53,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     if (service.config.hostHeader === 'endpoint') req.headers.host = endpoint.hostHeader;
     else if (service.config.hostHeader !== 'preserve') req.headers.host = service.config.hostHeader;
     req.url = route.rewrite(target.path) + target.search;
+    deleteUnset(req.headers);   // http-proxy hands them to Node's client, which refuses undefined values
 
     // A tunnel counts as a request in flight on its endpoint for as long as it is open.
     endpoint.inFlight++;
