@@ -7,6 +7,8 @@ import type { BlockList } from 'node:net';
 const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'transfer-encoding'] as const;
 // What an untrusted client may not tell the upstream about the path its request took.
 const CLIENT_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'] as const;
+const REQUEST_HOP_BY_HOP_SET: ReadonlySet<string> = new Set(REQUEST_HOP_BY_HOP);
+const CLIENT_FORWARDING_SET: ReadonlySet<string> = new Set(CLIENT_FORWARDING);
 const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding']);
 
 /** The header names a Connection value lists, lower-cased; a single name (`keep-alive`, `close`) without a split. */
@@ -52,18 +54,19 @@ export interface ForwardingFacts {
  */
 export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: ForwardingFacts): void {
   dropConnectionNamed(headers, headers.connection);
-  for (const name of REQUEST_HOP_BY_HOP) if (headers[name] !== undefined) headers[name] = undefined;
-
   const peer = facts.peer;
   const trusted = facts.trustedProxies !== null
     && facts.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  // One look at each header the client sent (a handful), rather than a probe of the object for each of 17 names.
+  for (const name in headers) {
+    if (REQUEST_HOP_BY_HOP_SET.has(name) || (!trusted && CLIENT_FORWARDING_SET.has(name))) headers[name] = undefined;
+  }
   if (trusted) {
     const xff = headers['x-forwarded-for'];
     headers['x-forwarded-for'] = xff ? `${xff}, ${peer}` : peer;
     headers['x-forwarded-proto'] ??= 'http';
     headers['x-forwarded-host'] ??= facts.clientHost;
   } else {
-    for (const name of CLIENT_FORWARDING) if (headers[name] !== undefined) headers[name] = undefined;
     headers['x-forwarded-for'] = peer;
     headers['x-forwarded-proto'] = 'http';
     if (facts.clientHost) headers['x-forwarded-host'] = facts.clientHost;
