@@ -84,6 +84,19 @@ export function createAccessLog(log: Logger): AccessLog {
     if (field === undefined) endpointCache.set(endpoint, field = `,"endpoint":${quote(endpoint.address)}`);
     return field;
   };
+  // Fewer, longer pieces: each piece of the template costs a string join and a step of the flattening at the write
+  // (callgrind, 100-byte keep-alive). Methods are the parser's few; statuses are 100-599; most lines share a host.
+  const methodFields = new Map<string, string>();
+  const methodField = (method: string): string => {
+    let field = methodFields.get(method);
+    if (field === undefined) methodFields.set(method, field = `","method":"${method}","host":`);
+    return field;
+  };
+  const statusFields: string[] = [];
+  const statusField = (status: number): string => (statusFields[status] ??= `,"status":${status},"durationMs":`);
+  let lastHost = '';
+  let lastHostQuoted = '""';
+  const hostField = (host: string): string => (host === lastHost ? lastHostQuoted : (lastHostQuoted = quote(lastHost = host)));
   const isoTime = isoTimeOf();
   let batch = '';
   // The line's start up to the request id, made once per millisecond: fewer pieces to join and to flatten at the write.
@@ -105,9 +118,9 @@ export function createAccessLog(log: Logger): AccessLog {
     if (batch === '') setImmediate(flush);
     // The request id (request-id.ts), the method (a token Node's parser accepted) and the trace id (hex) never need
     // escaping; host and path may.
-    batch += `${head}${ex.requestId}","method":"${ex.req.method as string}","host":${quote(ex.host)},"path":${quote(ex.path)}${
-      route === undefined ? '' : routeFields(route)}${endpoint === undefined ? '' : endpointField(endpoint)},"status":${
-      ex.status},"durationMs":${ex.durationMs()},"bytes":${ex.bytes}${
+    batch += `${head}${ex.requestId}${methodField(ex.req.method as string)}${hostField(ex.host)},"path":${quote(ex.path)}${
+      route === undefined ? '' : routeFields(route)}${endpoint === undefined ? '' : endpointField(endpoint)}${
+      statusField(ex.status)}${ex.durationMs()},"bytes":${ex.bytes}${
       ex.attempts > 1 ? `,"attempts":${ex.attempts}` : ''}${ex.errorCode === undefined ? '' : `,"err":${str(ex.errorCode)}`}${
       aborted ? ',"aborted":true' : ''}${ex.budgetExhausted ? ',"retryBudgetExhausted":true' : ''}${
       ex.traceId ? `,"traceId":"${ex.traceId}"` : ''},"msg":"request"}\n`;

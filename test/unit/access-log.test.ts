@@ -26,6 +26,9 @@ const CASES: [string, Exchange, boolean][] = [
   ['no route, no endpoint, no trace', exchange({ route: undefined, endpoint: undefined, traceId: '', status: 404, errorCode: 'GW_ERR_NO_ROUTE', bytes: 87 }), false],
   ['strings that need escaping', exchange({ requestId: 'a.b:c@d+e=f/g-h_1', path: '/caf\u00e9/"q"', host: 'a"b\\c\u0001' }), false],
   ['plain ASCII at the edges of the quoted-as-is range', exchange({ path: '/a b/\u007f/\u001f', host: ' !#[]~{}' }), false],
+  // The method, status and host fields are cached: a change and a change back must show in the line.
+  ['another method, status and host', exchange({ req: { method: 'POST' }, status: 503, host: 'b.example' }), false],
+  ['the first method, status and host again', exchange({}), false],
 ];
 
 /** pino's own line for the same exchange, in createLogger's format (level label, ISO time, no base). */
