@@ -1,4 +1,4 @@
-import { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError } from 'cockatiel';
+import { BrokenCircuitError, BulkheadRejectedError, CircuitState, TaskCancelledError } from 'cockatiel';
 import type { Logger } from 'pino';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { CANDIDATE } from '../resilience/build-service-policy.js';
@@ -41,7 +41,7 @@ function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
  * route deadline → body buffering for replay → bulkhead → retry → endpoint choice → breaker → one attempt.
  */
 export function createForwarding(ctx: ForwardingContext) {
-  const forwarder = new Forwarder((a: Attempt) => ctx.registry.requestDone(a.endpoint), relayFinal);
+  const forwarder = new Forwarder({ answered, failed, relayFinal, released: (a) => ctx.registry.requestDone(a.endpoint) });
 
   /** The head of an answer no policy can turn down, written from undici's parser callback (upstream-attempt.ts). */
   function relayFinal(a: Attempt): boolean {
@@ -52,11 +52,45 @@ export function createForwarding(ctx: ForwardingContext) {
     return true;
   }
 
-  async function attemptOnce(ex: Exchange, service: ServiceRuntime): Promise<Attempt> {
-    if (ex.settled) throw Object.assign(failure('timeout'), { [CANDIDATE]: ex });
+  /** An answer's head: the endpoint's latency and health, and what the retry policy needs to judge it. */
+  function answered(a: Attempt): void {
+    const { ex, endpoint } = a;
+    const service = ex.service as ServiceRuntime;
+    const outliers = service.config.outlierDetection;
+    const at = Date.now();
+    endpoint.latency.observe(at - a.startedAt, at);
+    endpoint.health.recordStatus(a.statusCode, outliers, at, () => service.selector.mayEject(at, outliers.maxEjectionPercent));
+    (a as Attempt & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
+    ex.retryReason = `status-${a.statusCode}`;
+  }
+
+  /** A failed try: the endpoint's latency takes a penalty, and the retry policy learns whose failure it is. */
+  function failed(a: Attempt, f: AttemptFailure): void {
+    a.ex.retryReason = f.kind;
+    a.endpoint.latency.penalize(Date.now());
+    (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = a.ex;
+  }
+
+  /** An open circuit refused the try: nothing was sent, so the retry policy may go to another endpoint at once. */
+  function brokenCircuit(ex: Exchange, err: unknown): unknown {
+    if (!(err instanceof BrokenCircuitError)) return err;
+    const f = failure('broken-circuit');
+    ex.retryReason = f.kind;
+    (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
+    return f;
+  }
+
+  /**
+   * One try on an endpoint the balancer picks, through that endpoint's breaker. Not an async function: the hooks
+   * above do the bookkeeping from the attempt itself, so the breaker's promise is handed on as it is, and only a
+   * circuit that is not closed (the one state in which the breaker refuses a call) gets a handler
+   * (npm run bench:instructions -- --requests 6000: 185k -> 184k instructions per request, two runs).
+   */
+  function attemptOnce(ex: Exchange, service: ServiceRuntime): Promise<Attempt> {
+    if (ex.settled) return Promise.reject(Object.assign(failure('timeout'), { [CANDIDATE]: ex }));
     const now = Date.now();
     const endpoint = service.selector.select((ex.selection ??= new Selection()), ex.req, now);
-    if (endpoint === undefined) throw new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) });
+    if (endpoint === undefined) return Promise.reject(new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) }));
     if (ex.attempts > 0) ctx.events?.retry(service.config.name, ex.retryReason);
     ex.attempts++;
     const cfg = service.config;
@@ -64,26 +98,11 @@ export function createForwarding(ctx: ForwardingContext) {
     // The route deadline covers the try unless the per-try timeout is shorter: one timer per request by default.
     const remaining = ex.deadlineAt - now;
     const tryTimeoutMs = cfg.tryTimeoutMs < remaining ? cfg.tryTimeoutMs : 0;
-    const run = () => forwarder.attempt(ex, endpoint, tryTimeoutMs, ex.body);
     const breaker = endpoint.health.breaker;
-    try {
-      const res = await (breaker === null ? run() : breaker.execute(run));
-      const at = Date.now();
-      endpoint.latency.observe(at - now, at);
-      endpoint.health.recordStatus(res.statusCode, cfg.outlierDetection, at,
-        () => service.selector.mayEject(at, cfg.outlierDetection.maxEjectionPercent));
-      (res as Attempt & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
-      ex.retryReason = `status-${res.statusCode}`;
-      return res;
-    } catch (err) {
-      const f = err instanceof BrokenCircuitError ? failure('broken-circuit') : err;
-      if (f instanceof AttemptFailure) {
-        ex.retryReason = f.kind;
-        if (f.kind !== 'broken-circuit') endpoint.latency.penalize(Date.now());
-        (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
-      }
-      throw f;
-    }
+    if (breaker === null) return forwarder.attempt(ex, endpoint, tryTimeoutMs, ex.body, now);
+    const run = () => forwarder.attempt(ex, endpoint, tryTimeoutMs, ex.body, now);
+    if (breaker.state === CircuitState.Closed) return breaker.execute(run);
+    return breaker.execute(run).catch((err: unknown) => { throw brokenCircuit(ex, err); });
   }
 
   /**

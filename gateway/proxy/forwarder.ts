@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
 import { httpProxy } from './http-proxy-module.js';
-import { Attempt } from './upstream-attempt.js';
+import { Attempt, type AttemptHooks } from './upstream-attempt.js';
 
 function ignore(): void {}
 
@@ -23,7 +23,7 @@ function onTryTimeout(a: Attempt): void {
 export class Forwarder {
   readonly #proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: false });
 
-  constructor(private readonly onRelease: (a: Attempt) => void, private readonly relayFinal: (a: Attempt) => boolean) {
+  constructor(private readonly hooks: AttemptHooks) {
     this.#proxy.on('proxyReqWs', (proxyReq, _req, socket: Duplex) => {
       socket.once('close', () => proxyReq.destroy());
       proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Duplex) => {
@@ -39,11 +39,11 @@ export class Forwarder {
   /**
    * Starts one attempt: resolves with the held response head, rejects with an AttemptFailure. `body`: the request
    * body to send, buffered (replayable), or the request itself to stream it once, or null when there is none.
-   * tryTimeoutMs 0: no timer of its own (the route deadline covers the try).
+   * tryTimeoutMs 0: no timer of its own (the route deadline covers the try). `startedAt`: Date.now() at the try's start.
    */
-  attempt(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null): Promise<Attempt> {
+  attempt(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null, startedAt: number): Promise<Attempt> {
     return new Promise((resolve, reject) => {
-      const a = new Attempt(ex, endpoint, resolve, reject, this.onRelease, this.relayFinal);
+      const a = new Attempt(ex, endpoint, startedAt, resolve, reject, this.hooks);
       endpoint.inFlight++;
       ex.attempt = a;
       ex.endpoint = endpoint;

@@ -7,7 +7,11 @@ import type { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 function head(status: number, relayFinal: boolean) {
   const calls: string[] = [];
   let resolved = 0;
-  const a = new Attempt({} as Exchange, {} as EndpointState, () => { resolved++; }, () => {}, () => {}, () => { calls.push('relayFinal'); return relayFinal; });
+  const hooks = {
+    answered: () => { calls.push('answered'); }, failed: () => { calls.push('failed'); }, released: () => {},
+    relayFinal: () => { calls.push('relayFinal'); return relayFinal; },
+  };
+  const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => { resolved++; }, () => {}, hooks);
   const goOn = a.onHeaders(status, [Buffer.from('content-type'), Buffer.from('text/plain')], () => calls.push('resume'), 'OK');
   return { a, calls, goOn, resolved };
 }
@@ -15,7 +19,7 @@ function head(status: number, relayFinal: boolean) {
 t.test('an answer below 500 is relayed from the parser callback, without pausing the connection', async (t) => {
   for (const status of [200, 204, 301, 404, 499]) {
     const { a, calls, goOn, resolved } = head(status, true);
-    t.same(calls, ['relayFinal'], `${status}: relayed at once`);
+    t.same(calls, ['answered', 'relayFinal'], `${status}: health recorded, then relayed at once`);
     t.equal(goOn, true, `${status}: the parser goes on to the body`);
     t.ok(a.relayed && a.relaying, `${status}: the body flows to the client`);
     t.equal(resolved, 1, `${status}: the policy chain still gets the answer`);
@@ -25,7 +29,7 @@ t.test('an answer below 500 is relayed from the parser callback, without pausing
 t.test('a 5xx waits for the policies (it may be retried); a refused early relay does too', async (t) => {
   for (const status of [500, 502, 503, 504]) {
     const { a, calls, goOn, resolved } = head(status, true);
-    t.same(calls, [], `${status}: not relayed from the callback`);
+    t.same(calls, ['answered'], `${status}: health recorded, not relayed from the callback`);
     t.equal(goOn, false, `${status}: the connection is paused until relay or drop`);
     t.notOk(a.relaying);
     t.equal(resolved, 1);
@@ -34,4 +38,12 @@ t.test('a 5xx waits for the policies (it may be retried); a refused early relay 
   t.equal(refused.goOn, false);
   t.notOk(refused.a.relayed);
   t.notOk(refused.a.relaying);
+});
+
+t.test('a failed try reports its failure to the hooks before the policy chain sees it', async (t) => {
+  const order: string[] = [];
+  const hooks = { answered: () => {}, failed: (_a: Attempt, f: { kind: string }) => { order.push(`failed:${f.kind}`); }, released: () => { order.push('released'); }, relayFinal: () => true };
+  const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => {}, (f) => { order.push(`rejected:${f.kind}`); }, hooks);
+  a.onError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+  t.same(order, ['released', 'failed:connect', 'rejected:connect']);
 });
