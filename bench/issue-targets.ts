@@ -3,7 +3,7 @@
  * not judged (a system missing, or errors that make the numbers meaningless).
  */
 import { references, type SystemSummary } from './report.js';
-import { fmt, ratio } from './stats.js';
+import { fmt, median, ratio } from './stats.js';
 import type { Scenario } from './scenarios/scenario.js';
 
 /** Gantry's req/s on small-keepalive at 50 connections, at least this many times each peer's. */
@@ -62,8 +62,22 @@ export function peerTargetLines(summaries: readonly SystemSummary[]): string[] {
     const skip = notJudged(g, peer, ['gantry', system]);
     if (skip) return `${head}: ${skip}`;
     const r = ratio(g!.rps, peer!.rps);
-    return `${head}: ${verdict(r >= times)} (${fmt.rps(g!.rps)} ÷ ${fmt.rps(peer!.rps)} req/s = ${fmt.ratio(r)})`;
+    return `${head}: ${verdict(r >= times)} (${fmt.rps(g!.rps)} ÷ ${fmt.rps(peer!.rps)} req/s = ${fmt.ratio(r)})${pairedRatios(g!, peer!)}`;
   });
+}
+
+/**
+ * The ratio within each round, where the two systems ran seconds apart: a neighbour that slows the proxy CPU for a
+ * few rounds (the shared VM) moves both, so these are steadier than the ratio of medians. Shown beside the verdict,
+ * which stays on the medians.
+ */
+function pairedRatios(a: SystemSummary, b: SystemSummary): string {
+  const within = [...a.rpsByRound].flatMap(([round, rps]) => {
+    const other = b.rpsByRound.get(round);
+    return other ? [ratio(rps, other)] : [];
+  });
+  if (within.length < 2) return '';
+  return `; per round: median ${fmt.ratio(median(within))}, ${fmt.ratio(Math.min(...within))}–${fmt.ratio(Math.max(...within))}`;
 }
 
 /**

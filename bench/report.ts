@@ -25,6 +25,8 @@ export interface SystemSummary {
   readonly rps: number;
   readonly rpsMin: number;
   readonly rpsMax: number;
+  /** req/s of each round by round number, for ratios paired within a round (issue-targets.ts). */
+  readonly rpsByRound: ReadonlyMap<number, number>;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly httpErrors: number;
@@ -48,6 +50,7 @@ export function summarize(system: Pick<System, 'name' | 'kind'>, samples: readon
     rps: median(s.map((x) => x.rps)),
     rpsMin: Math.min(...s.map((x) => x.rps)),
     rpsMax: Math.max(...s.map((x) => x.rps)),
+    rpsByRound: new Map(s.map((x) => [x.round, x.rps])),
     // Over the rounds that had responses: a round without any has no latency (NaN).
     p50Ms: median(s.map((x) => x.p50Ms).filter(Number.isFinite)),
     p99Ms: median(s.map((x) => x.p99Ms).filter(Number.isFinite)),
