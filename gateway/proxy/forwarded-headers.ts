@@ -4,11 +4,9 @@ import type { BlockList } from 'node:net';
 // Hop-by-hop headers (RFC 9110 §7.6.1) plus ones that only make sense between client and gateway: `expect` is
 // answered by the gateway itself, and the upstream client frames the body itself (chunked when its length is not
 // known), so the client's `transfer-encoding` goes too (undici refuses to send it).
-const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'transfer-encoding'] as const;
+const REQUEST_HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'transfer-encoding']);
 // What an untrusted client may not tell the upstream about the path its request took.
-const CLIENT_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'] as const;
-const REQUEST_HOP_BY_HOP_SET: ReadonlySet<string> = new Set(REQUEST_HOP_BY_HOP);
-const CLIENT_FORWARDING_SET: ReadonlySet<string> = new Set(CLIENT_FORWARDING);
+const CLIENT_FORWARDING: ReadonlySet<string> = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip']);
 const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding']);
 
 /** The header names a Connection value lists, lower-cased; a single name (`keep-alive`, `close`) without a split. */
@@ -59,7 +57,7 @@ export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: Forw
     && facts.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
   // One look at each header the client sent (a handful), rather than a probe of the object for each of 17 names.
   for (const name in headers) {
-    if (REQUEST_HOP_BY_HOP_SET.has(name) || (!trusted && CLIENT_FORWARDING_SET.has(name))) headers[name] = undefined;
+    if (REQUEST_HOP_BY_HOP.has(name) || (!trusted && CLIENT_FORWARDING.has(name))) headers[name] = undefined;
   }
   if (trusted) {
     const xff = headers['x-forwarded-for'];
