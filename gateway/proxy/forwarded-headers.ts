@@ -25,7 +25,9 @@ function connectionNames(value: string): string[] {
 
 /** Unsets every header named in a Connection value (RFC 9110 §7.6.1), except the message's own framing. */
 export function dropConnectionNamed(headers: Record<string, unknown>, connection: string | string[] | undefined): void {
-  if (connection === undefined) return;
+  // What Node's clients and browsers send names only a hop-by-hop header, which goes anyway: skip the parse and the
+  // lookup (about 1.2k instructions per request, callgrind).
+  if (connection === undefined || connection === 'keep-alive') return;
   for (const name of connectionNames(String(connection))) {
     if (!PROTECTED.has(name) && headers[name] !== undefined) headers[name] = undefined;
   }

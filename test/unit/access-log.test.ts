@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 import { createLogger } from '../../gateway/logger.js';
-import { createAccessLog, isoTimeOf } from '../../gateway/proxy/access-log.js';
+import { createAccessLog, hundredthsText, isoTimeOf } from '../../gateway/proxy/access-log.js';
 import { requestIdFrom } from '../../gateway/proxy/request-id.js';
 import { applyTraceContext } from '../../gateway/proxy/trace-context.js';
 import type { Exchange } from '../../gateway/proxy/exchange.js';
@@ -70,6 +70,15 @@ t.test('the ISO time made once per second is toISOString, across seconds, days a
   for (let i = 0; i < 2000; i++) times.push(Math.floor(Math.random() * 4_102_444_800_000));
   const wrong = times.filter((ms) => iso(ms) !== new Date(ms).toISOString());
   t.same(wrong.map((ms) => [ms, iso(ms), new Date(ms).toISOString()]), [], `${times.length} times`);
+});
+
+t.test('a duration in hundredths is written as String(h / 100) writes it', async (t) => {
+  const hs = [0, 1, 5, 9, 10, 11, 50, 99, 100, 101, 105, 110, 190, 1000, 1001, 1010, 123_456, 2 ** 31, 2 ** 40 + 7];
+  for (let i = 0; i < 5000; i++) hs.push(Math.floor(Math.random() * 10 ** (1 + (i % 9))));
+  // As the access log gets them: durations in ms rounded to 0.01, times 100, rounded.
+  for (let i = 0; i < 2000; i++) hs.push(Math.round(Math.round(Math.random() * 60_000 * 100) / 100 * 100));
+  const wrong = hs.filter((h) => hundredthsText(h) !== String(h / 100));
+  t.same(wrong.map((h) => [h, hundredthsText(h), String(h / 100)]), [], `${hs.length} values`);
 });
 
 t.test('the fields written without escaping never need it: request ids, methods, trace ids', async (t) => {
