@@ -40,10 +40,12 @@ export class Forwarder {
    * Starts one attempt: resolves with the held response head, rejects with an AttemptFailure. `body`: the request
    * body to send, buffered (replayable), or the request itself to stream it once, or null when there is none.
    * tryTimeoutMs 0: no timer of its own (the route deadline covers the try). `startedAt`: Date.now() at the try's start.
+   * `closedCircuit`: made outside the breaker's execute, while its circuit is closed (Attempt.closedCircuit).
    */
-  attempt(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null, startedAt: number): Promise<Attempt> {
+  attempt(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null, startedAt: number, closedCircuit: boolean): Promise<Attempt> {
     return new Promise((resolve, reject) => {
       const a = new Attempt(ex, endpoint, startedAt, resolve, reject, this.hooks);
+      a.closedCircuit = closedCircuit;
       endpoint.inFlight++;
       ex.attempt = a;
       ex.endpoint = endpoint;

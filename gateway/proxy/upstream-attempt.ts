@@ -76,6 +76,8 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   complete = false;
   /** The upstream failed after the head: a relayed body is cut. */
   broken = false;
+  /** Made while the endpoint's circuit was closed (or it has none): its outcome goes to EndpointHealth directly. */
+  closedCircuit = false;
   #abort: ((err?: Error) => void) | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
   /** Made when a client first pushes back, not for every attempt. */

@@ -1,0 +1,59 @@
+import { CircuitState } from 'cockatiel';
+import t from 'tap';
+import { EndpointHealth } from '../../gateway/resilience/endpoint-health.js';
+import { failure } from '../../gateway/proxy/upstream-attempt.js';
+
+const BREAKER = { enabled: true, consecutiveFailures: 3, halfOpenAfterMs: 60_000, maxHalfOpenAfterMs: 60_000 };
+/** Lets the breaker's execute, through which a failure is recorded, finish. */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+// Tries made while the circuit is closed report straight to EndpointHealth (forward-request.ts), not through
+// cockatiel's execute: these hold that the breaker still counts as cockatiel's own execute would.
+t.test('closed-circuit tries: consecutive breaker failures open it; an answer in between resets the count', async (t) => {
+  const health = new EndpointHealth();
+  health.configure(BREAKER);
+  for (const outcome of ['fail', 'fail', 'answer', 'fail', 'fail'] as const) {
+    if (outcome === 'answer') health.closedSuccess();
+    else health.closedFailure(failure('connect'));
+    await settled();
+  }
+  t.equal(health.breaker?.state, CircuitState.Closed, 'two failures since the answer: still closed');
+  health.closedFailure(failure('reset'));
+  await settled();
+  t.equal(health.breaker?.state, CircuitState.Open, 'the third in a row opens it');
+  t.equal(health.view(Date.now()), 'open');
+});
+
+t.test('closed-circuit tries: failures that are not the endpoint\'s do not count', async (t) => {
+  const health = new EndpointHealth();
+  health.configure(BREAKER);
+  for (let i = 0; i < 5; i++) {
+    health.closedFailure(failure('cancelled'));
+    health.closedFailure(failure('bad-response'));
+    health.closedFailure(failure('broken-circuit'));
+  }
+  await settled();
+  t.equal(health.breaker?.state, CircuitState.Closed);
+});
+
+t.test('closed-circuit tries: a failure that arrives once the circuit is open is not counted again', async (t) => {
+  const health = new EndpointHealth();
+  health.configure({ ...BREAKER, consecutiveFailures: 1 });
+  const changes: unknown[] = [];
+  health.onChange = (c) => changes.push(c);
+  health.closedFailure(failure('timeout'));
+  await settled();
+  health.closedFailure(failure('timeout'));   // a try that started before the circuit opened
+  await settled();
+  t.same(changes, [{ breaker: 'open' }], 'opened once');
+});
+
+t.test('no breaker configured: reports are ignored', async (t) => {
+  const health = new EndpointHealth();
+  health.configure({ ...BREAKER, enabled: false });
+  health.closedSuccess();
+  health.closedFailure(failure('connect'));
+  await settled();
+  t.equal(health.breaker, null);
+  t.equal(health.view(Date.now()), 'healthy');
+});
