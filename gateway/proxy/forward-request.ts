@@ -116,6 +116,8 @@ export function createForwarding(ctx: ForwardingContext) {
    * instructions per request).
    */
   async function run(ex: Exchange, service: ServiceRuntime): Promise<void> {
+    // Its turn in the bulkhead's queue may come after the client left or the deadline answered: the slot goes on.
+    if (ex.settled || ex.closed) return;
     const retry = service.policy.retry;
     let res: Attempt;
     if (retry === null) {

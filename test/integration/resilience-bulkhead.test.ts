@@ -1,0 +1,154 @@
+import http from 'node:http';
+import t from 'tap';
+import { startGateway } from '../helpers/gateway-under-test.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+interface Answer { status: number; error?: string; retryAfter?: string; requestId?: string; body: string }
+
+/** A request that resolves with the whole answer; `cut` destroys it early (the client leaves). */
+function request(port: number, path: string): { answer: Promise<Answer>; cut(): void } {
+  let req: http.ClientRequest;
+  const answer = new Promise<Answer>((resolve, reject) => {
+    req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => {
+        let error: string | undefined;
+        try { error = (JSON.parse(body) as { error?: string }).error; } catch { /* an upstream's body */ }
+        resolve({ status: res.statusCode ?? 0, error, retryAfter: res.headers['retry-after'] as string | undefined, requestId: res.headers['x-request-id'] as string | undefined, body });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  return { answer, cut: () => req.destroy() };
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!ok()) throw new Error(`timed out waiting for ${what}`);
+}
+
+t.test('bulkhead: maxConcurrent run, maxQueue wait in order, the rest get 503 GW_ERR_OVERLOADED at once; a slot is held until the response body ends', async (t) => {
+  // The upstream holds every answer until the test lets it go; /stream sends its head and half its body first.
+  const held = new Map<string, http.ServerResponse>();
+  const up = await startRecordingUpstream((req, res) => {
+    if (req.url === '/stream') {
+      res.writeHead(200, { 'content-length': '4' });
+      res.write('ab');
+    }
+    held.set(req.url as string, res);
+  });
+  t.teardown(() => up.close());
+  const gw = await startGateway(`listen: 127.0.0.1:0
+log: { level: info, access: false }
+services:
+  svc:
+    discovery: { type: static, endpoints: ["${up.url}"] }
+    retry: { attempts: 0 }
+    bulkhead: { maxConcurrent: 2, maxQueue: 1 }
+routes:
+  - { match: { path: / }, service: svc }
+`);
+  t.teardown(() => gw.close());
+  const arrived = () => up.requests.map((r) => r.url);
+
+  const a = request(gw.port, '/a');
+  const stream = request(gw.port, '/stream');
+  await until('two requests upstream', () => held.size === 2);
+  const queued = request(gw.port, '/queued');
+  const over = await request(gw.port, '/over').answer;
+  t.equal(over.status, 503, 'past maxConcurrent + maxQueue: 503');
+  t.equal(over.error, 'GW_ERR_OVERLOADED');
+  t.equal(over.retryAfter, '1');
+  t.ok(over.requestId, 'with a request id');
+  t.same(arrived(), ['/a', '/stream'], 'the queued and the refused ones did not reach the upstream');
+
+  // The streaming answer's head and half its body are out: its slot is still held.
+  held.get('/a')?.end('A');
+  t.same(await a.answer, { status: 200, error: undefined, retryAfter: undefined, requestId: (await a.answer).requestId, body: 'A' });
+  await until('the queued request upstream', () => held.has('/queued'));
+  const waiting = request(gw.port, '/waiting');
+  const over2 = await request(gw.port, '/over2').answer;
+  t.equal(over2.error, 'GW_ERR_OVERLOADED', 'a streaming response holds its slot until its body ends');
+  t.notOk(held.has('/waiting'), 'the next one waits for it');
+  held.get('/stream')?.end('cd');
+  t.equal((await stream.answer).body, 'abcd');
+  await until('the waiting request upstream once the stream ended', () => held.has('/waiting'));
+  held.get('/queued')?.end('Q');
+  held.get('/waiting')?.end('W');
+  t.equal((await queued.answer).body, 'Q', 'the queued request was served');
+  t.equal((await waiting.answer).body, 'W');
+
+  // Every slot is free again: two at once run, and a third waits.
+  const b = request(gw.port, '/b');
+  const c = request(gw.port, '/c');
+  await until('b and c upstream', () => held.has('/b') && held.has('/c'));
+  held.get('/b')?.end('B');
+  held.get('/c')?.end('C');
+  t.same([(await b.answer).body, (await c.answer).body], ['B', 'C']);
+  t.same(arrived(), ['/a', '/stream', '/queued', '/waiting', '/b', '/c']);
+});
+
+t.test('bulkhead: a queued request whose client left gives its turn to the next one', async (t) => {
+  const held = new Map<string, http.ServerResponse>();
+  const up = await startRecordingUpstream((req, res) => { held.set(req.url as string, res); });
+  t.teardown(() => up.close());
+  const gw = await startGateway(`listen: 127.0.0.1:0
+log: { level: info, access: false }
+services:
+  svc:
+    discovery: { type: static, endpoints: ["${up.url}"] }
+    retry: { attempts: 0 }
+    bulkhead: { maxConcurrent: 1, maxQueue: 2 }
+routes:
+  - { match: { path: / }, service: svc }
+`);
+  t.teardown(() => gw.close());
+
+  const first = request(gw.port, '/first');
+  await until('the first upstream', () => held.has('/first'));
+  const gone = request(gw.port, '/gone');
+  gone.answer.catch(() => {});
+  const next = request(gw.port, '/next');
+  await new Promise((r) => setTimeout(r, 50));   // both queued behind /first
+  gone.cut();
+  await new Promise((r) => setTimeout(r, 50));
+  held.get('/first')?.end('1');
+  t.equal((await first.answer).body, '1');
+  await until('the next upstream', () => held.has('/next'));
+  held.get('/next')?.end('N');
+  t.equal((await next.answer).body, 'N');
+  t.same(up.requests.map((r) => r.url), ['/first', '/next'], 'the request whose client left never reached the upstream');
+});
+
+t.test('bulkhead: a queued request answered 504 by its deadline does not take a slot when its turn comes', async (t) => {
+  const held = new Map<string, http.ServerResponse>();
+  const up = await startRecordingUpstream((req, res) => { held.set(req.url as string, res); });
+  t.teardown(() => up.close());
+  const gw = await startGateway(`listen: 127.0.0.1:0
+log: { level: info, access: false }
+services:
+  svc:
+    discovery: { type: static, endpoints: ["${up.url}"] }
+    retry: { attempts: 0 }
+    bulkhead: { maxConcurrent: 1, maxQueue: 1 }
+routes:
+  - { match: { path: /slow }, service: svc, timeoutMs: 60000 }
+  - { match: { path: /quick }, service: svc, timeoutMs: 300 }
+`);
+  t.teardown(() => gw.close());
+
+  const first = request(gw.port, '/slow');
+  await until('the first upstream', () => held.has('/slow'));
+  const late = await request(gw.port, '/quick').answer;
+  t.equal(late.status, 504, 'the deadline spans the wait in the queue');
+  t.equal(late.error, 'GW_ERR_UPSTREAM_TIMEOUT');
+  held.get('/slow')?.end('S');
+  t.equal((await first.answer).body, 'S');
+  const after = request(gw.port, '/slow/again');
+  await until('the next request upstream', () => held.has('/slow/again'));
+  held.get('/slow/again')?.end('A');
+  t.equal((await after.answer).body, 'A', 'the slot was free');
+  t.same(up.requests.map((r) => r.url), ['/slow', '/slow/again'], 'the timed-out request never reached the upstream');
+});
