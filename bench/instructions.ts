@@ -7,7 +7,7 @@
  *
  *   node dist/bench/instructions.js [--requests N] [--warmup-factor K] [--keep] [SYSTEM ...]
  *   --keep: leave each system's callgrind dump in its temporary folder (printed) for callgrind_annotate
- *   SYSTEM: gantry (default), gantry-no-access-log, bare-http-proxy, bare-undici
+ *   SYSTEM: gantry (default), gantry-no-access-log, bare-http-proxy, bare-undici, fast-gateway, express
  *
  * For each system: an upstream (bench/upstream-server.js, 100-byte answers) starts, the proxy starts under
  * `valgrind --tool=callgrind --instr-atstart=no`, autocannon (10 connections) sends K×N warm-up requests so the JIT
@@ -83,6 +83,8 @@ const SYSTEMS: Record<string, Proxy> = {
   'gantry-no-access-log': gantry(false),
   'bare-http-proxy': anchor('bare-http-proxy'),
   'bare-undici': anchor('bare-undici'),
+  'fast-gateway': anchor('fast-gateway'),
+  'express': anchor('express-http-proxy-middleware'),
 };
 
 function load(port: number, requests: number): number {
