@@ -1,5 +1,5 @@
 import http from 'node:http';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -29,8 +29,11 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   if (!ok()) throw new Error(`timed out waiting for ${what}`);
 }
 
-t.test('bulkhead: maxConcurrent run, maxQueue wait in order, the rest get 503 GW_ERR_OVERLOADED at once; a slot is held until the response body ends', async (t) => {
-  // The upstream holds every answer until the test lets it go; /stream sends its head and half its body first.
+/**
+ * An upstream that holds every answer until the test ends it (/stream first sends its head and half its body), and
+ * a gateway in front of it whose service `svc` has this bulkhead and no retries.
+ */
+async function setUp(t: Test, bulkhead: string, routes = '  - { match: { path: / }, service: svc }\n') {
   const held = new Map<string, http.ServerResponse>();
   const up = await startRecordingUpstream((req, res) => {
     if (req.url === '/stream') {
@@ -46,18 +49,21 @@ services:
   svc:
     discovery: { type: static, endpoints: ["${up.url}"] }
     retry: { attempts: 0 }
-    bulkhead: { maxConcurrent: 2, maxQueue: 1 }
+    bulkhead: ${bulkhead}
 routes:
-  - { match: { path: / }, service: svc }
-`);
+${routes}`);
   t.teardown(() => gw.close());
-  const arrived = () => up.requests.map((r) => r.url);
+  return { held, port: gw.port, arrived: () => up.requests.map((r) => r.url) };
+}
 
-  const a = request(gw.port, '/a');
-  const stream = request(gw.port, '/stream');
+t.test('bulkhead: maxConcurrent run, maxQueue wait in order, the rest get 503 GW_ERR_OVERLOADED at once; a slot is held until the response body ends', async (t) => {
+  const { held, port, arrived } = await setUp(t, '{ maxConcurrent: 2, maxQueue: 1 }');
+
+  const a = request(port, '/a');
+  const stream = request(port, '/stream');
   await until('two requests upstream', () => held.size === 2);
-  const queued = request(gw.port, '/queued');
-  const over = await request(gw.port, '/over').answer;
+  const queued = request(port, '/queued');
+  const over = await request(port, '/over').answer;
   t.equal(over.status, 503, 'past maxConcurrent + maxQueue: 503');
   t.equal(over.error, 'GW_ERR_OVERLOADED');
   t.equal(over.retryAfter, '1');
@@ -68,8 +74,8 @@ routes:
   held.get('/a')?.end('A');
   t.same(await a.answer, { status: 200, error: undefined, retryAfter: undefined, requestId: (await a.answer).requestId, body: 'A' });
   await until('the queued request upstream', () => held.has('/queued'));
-  const waiting = request(gw.port, '/waiting');
-  const over2 = await request(gw.port, '/over2').answer;
+  const waiting = request(port, '/waiting');
+  const over2 = await request(port, '/over2').answer;
   t.equal(over2.error, 'GW_ERR_OVERLOADED', 'a streaming response holds its slot until its body ends');
   t.notOk(held.has('/waiting'), 'the next one waits for it');
   held.get('/stream')?.end('cd');
@@ -81,8 +87,8 @@ routes:
   t.equal((await waiting.answer).body, 'W');
 
   // Every slot is free again: two at once run, and a third waits.
-  const b = request(gw.port, '/b');
-  const c = request(gw.port, '/c');
+  const b = request(port, '/b');
+  const c = request(port, '/c');
   await until('b and c upstream', () => held.has('/b') && held.has('/c'));
   held.get('/b')?.end('B');
   held.get('/c')?.end('C');
@@ -91,26 +97,13 @@ routes:
 });
 
 t.test('bulkhead: a queued request whose client left gives its turn to the next one', async (t) => {
-  const held = new Map<string, http.ServerResponse>();
-  const up = await startRecordingUpstream((req, res) => { held.set(req.url as string, res); });
-  t.teardown(() => up.close());
-  const gw = await startGateway(`listen: 127.0.0.1:0
-log: { level: info, access: false }
-services:
-  svc:
-    discovery: { type: static, endpoints: ["${up.url}"] }
-    retry: { attempts: 0 }
-    bulkhead: { maxConcurrent: 1, maxQueue: 2 }
-routes:
-  - { match: { path: / }, service: svc }
-`);
-  t.teardown(() => gw.close());
+  const { held, port, arrived } = await setUp(t, '{ maxConcurrent: 1, maxQueue: 2 }');
 
-  const first = request(gw.port, '/first');
+  const first = request(port, '/first');
   await until('the first upstream', () => held.has('/first'));
-  const gone = request(gw.port, '/gone');
+  const gone = request(port, '/gone');
   gone.answer.catch(() => {});
-  const next = request(gw.port, '/next');
+  const next = request(port, '/next');
   await new Promise((r) => setTimeout(r, 50));   // both queued behind /first
   gone.cut();
   await new Promise((r) => setTimeout(r, 50));
@@ -119,36 +112,24 @@ routes:
   await until('the next upstream', () => held.has('/next'));
   held.get('/next')?.end('N');
   t.equal((await next.answer).body, 'N');
-  t.same(up.requests.map((r) => r.url), ['/first', '/next'], 'the request whose client left never reached the upstream');
+  t.same(arrived(), ['/first', '/next'], 'the request whose client left never reached the upstream');
 });
 
 t.test('bulkhead: a queued request answered 504 by its deadline does not take a slot when its turn comes', async (t) => {
-  const held = new Map<string, http.ServerResponse>();
-  const up = await startRecordingUpstream((req, res) => { held.set(req.url as string, res); });
-  t.teardown(() => up.close());
-  const gw = await startGateway(`listen: 127.0.0.1:0
-log: { level: info, access: false }
-services:
-  svc:
-    discovery: { type: static, endpoints: ["${up.url}"] }
-    retry: { attempts: 0 }
-    bulkhead: { maxConcurrent: 1, maxQueue: 1 }
-routes:
-  - { match: { path: /slow }, service: svc, timeoutMs: 60000 }
+  const { held, port, arrived } = await setUp(t, '{ maxConcurrent: 1, maxQueue: 1 }', `  - { match: { path: /slow }, service: svc, timeoutMs: 60000 }
   - { match: { path: /quick }, service: svc, timeoutMs: 300 }
 `);
-  t.teardown(() => gw.close());
 
-  const first = request(gw.port, '/slow');
+  const first = request(port, '/slow');
   await until('the first upstream', () => held.has('/slow'));
-  const late = await request(gw.port, '/quick').answer;
+  const late = await request(port, '/quick').answer;
   t.equal(late.status, 504, 'the deadline spans the wait in the queue');
   t.equal(late.error, 'GW_ERR_UPSTREAM_TIMEOUT');
   held.get('/slow')?.end('S');
   t.equal((await first.answer).body, 'S');
-  const after = request(gw.port, '/slow/again');
+  const after = request(port, '/slow/again');
   await until('the next request upstream', () => held.has('/slow/again'));
   held.get('/slow/again')?.end('A');
   t.equal((await after.answer).body, 'A', 'the slot was free');
-  t.same(up.requests.map((r) => r.url), ['/slow', '/slow/again'], 'the timed-out request never reached the upstream');
+  t.same(arrived(), ['/slow', '/slow/again'], 'the timed-out request never reached the upstream');
 });
