@@ -133,7 +133,7 @@ export function createAccessLog(log: Logger): AccessLog {
     // escaping; host and path may.
     batch += `${head}${ex.requestId}${methodField(ex.req.method as string)}${hostField(ex.host)},"path":${quote(ex.path)}${
       route === undefined ? '' : routeFields(route)}${endpoint === undefined ? '' : endpointField(endpoint)}${
-      statusField(ex.status)}${hundredthsText(Math.round(ex.durationMs() * 100))},"bytes":${ex.bytes}${
+      statusField(ex.status)}${hundredthsText(ex.durationHundredths())},"bytes":${ex.bytes}${
       ex.attempts > 1 ? `,"attempts":${ex.attempts}` : ''}${ex.errorCode === undefined ? '' : `,"err":${str(ex.errorCode)}`}${
       aborted ? ',"aborted":true' : ''}${ex.budgetExhausted ? ',"retryBudgetExhausted":true' : ''}${
       ex.traceId ? `,"traceId":"${ex.traceId}"` : ''},"msg":"request"}\n`;

@@ -72,7 +72,9 @@ t.test('bulkhead: maxConcurrent run, maxQueue wait in order, the rest get 503 GW
 
   // The streaming answer's head and half its body are out: its slot is still held.
   held.get('/a')?.end('A');
-  t.same(await a.answer, { status: 200, error: undefined, retryAfter: undefined, requestId: (await a.answer).requestId, body: 'A' });
+  const answerA = await a.answer;
+  t.equal(answerA.status, 200);
+  t.equal(answerA.body, 'A');
   await until('the queued request upstream', () => held.has('/queued'));
   const waiting = request(port, '/waiting');
   const over2 = await request(port, '/over2').answer;

@@ -15,7 +15,7 @@ import type { Exchange } from '../../gateway/proxy/exchange.js';
 function exchange(over: Partial<Record<string, unknown>>): Exchange {
   return {
     requestId: 'r-1', req: { method: 'GET' }, host: 'api.example', path: '/a/b', route: { name: 'api', service: 'svc' },
-    endpoint: { address: 'http://127.0.0.1:8080' }, status: 200, durationMs: () => 1.25, bytes: 100, attempts: 1,
+    endpoint: { address: 'http://127.0.0.1:8080' }, status: 200, durationMs: () => 1.25, durationHundredths: () => 125, bytes: 100, attempts: 1,
     errorCode: undefined, budgetExhausted: false, traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
     ...over,
   } as unknown as Exchange;

@@ -36,16 +36,23 @@ t.test('closed-circuit tries: failures that are not the endpoint\'s do not count
   t.equal(health.breaker?.state, CircuitState.Closed);
 });
 
-t.test('closed-circuit tries: a failure that arrives once the circuit is open is not counted again', async (t) => {
+t.test('closed-circuit tries: a failure from before the circuit opened does not count against it once a probe closed it', async (t) => {
   const health = new EndpointHealth();
-  health.configure({ ...BREAKER, consecutiveFailures: 1 });
+  health.configure({ ...BREAKER, consecutiveFailures: 1, halfOpenAfterMs: 20, maxHalfOpenAfterMs: 20 });
   const changes: unknown[] = [];
   health.onChange = (c) => changes.push(c);
   health.closedFailure(failure('timeout'));
   await settled();
-  health.closedFailure(failure('timeout'));   // a try that started before the circuit opened
+  await new Promise((r) => setTimeout(r, 40));   // past halfOpenAfterMs: the next call is the probe
+  let answer!: () => void;
+  const probe = health.breaker!.execute(() => new Promise<void>((r) => { answer = r; }));
+  t.equal(health.breaker?.state, CircuitState.HalfOpen, 'the probe is running');
+  health.closedFailure(failure('timeout'));   // a try that started while the circuit was still closed
+  answer();
+  await probe;
   await settled();
-  t.same(changes, [{ breaker: 'open' }], 'opened once');
+  t.same(changes, [{ breaker: 'open' }, { breaker: 'half-open' }, { breaker: 'closed' }], 'the successful probe closed it, and it stays closed');
+  t.equal(health.breaker?.state, CircuitState.Closed);
 });
 
 t.test('no breaker configured: reports are ignored', async (t) => {
