@@ -4,13 +4,23 @@ import type { Balancer, PickContext } from './balancer.js';
 // 160 points per unit of weight, as ketama does: a few percent of imbalance with a handful of endpoints.
 const POINTS_PER_WEIGHT = 160;
 
-/** FNV-1a, 32 bit: fast, and well spread for short keys. */
-export function fnv1a(text: string): number {
+/**
+ * FNV-1a (32 bit) with MurmurHash3's finalizer. FNV-1a alone barely moves the high bits for a change in the last
+ * characters: `user-1` … `user-9`, or an endpoint's points `address#0` … `address#159`, fall in a few narrow arcs.
+ * With it, three endpoints held 18 %, 35 % and 47 % of the ring and 1,000 sequential keys split 497/347/156; with
+ * the finalizer, 31-37 % and within ±10 % of a third (test/unit/balancers.test.ts).
+ */
+export function ringHash(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
@@ -30,7 +40,7 @@ export class ConsistentHashBalancer implements Balancer {
     const points: { hash: number; owner: EndpointState }[] = [];
     for (const e of endpoints) {
       const count = POINTS_PER_WEIGHT * e.weight;
-      for (let i = 0; i < count; i++) points.push({ hash: fnv1a(`${e.address}#${i}`), owner: e });
+      for (let i = 0; i < count; i++) points.push({ hash: ringHash(`${e.address}#${i}`), owner: e });
     }
     points.sort((a, b) => a.hash - b.hash);
     this.#points = Uint32Array.from(points, (p) => p.hash);
@@ -46,7 +56,7 @@ export class ConsistentHashBalancer implements Balancer {
     if (ctx.hashKey === undefined) {
       start = Math.floor(this.random() * size);
     } else {
-      const h = fnv1a(ctx.hashKey);
+      const h = ringHash(ctx.hashKey);
       let lo = 0;
       let hi = size;
       while (lo < hi) {

@@ -126,6 +126,27 @@ t.test('consistent hashing is sticky per key and moves only the keys of a remove
   t.equal(keys.filter((_, i) => before[i] !== list[0] && down[i] !== before[i]).length, 0, 'an unusable owner passes only its own keys on');
 });
 
+t.test('consistent hashing spreads sequential keys evenly, whatever the endpoint addresses look like', async (t) => {
+  // Keys that differ only in their last characters (user ids, counters) and endpoint names that do too.
+  const sets = [
+    ['http://127.0.0.1:3000', 'http://127.0.0.1:3001', 'http://127.0.0.1:3002'],
+    ['http://10.0.0.5:8000', 'http://10.0.0.6:8000', 'http://10.0.0.7:8000'],
+    ['http://10.244.1.17:8080', 'http://10.244.2.9:8080', 'http://10.244.3.4:8080'],
+    ['http://api-0.api:80', 'http://api-1.api:80', 'http://api-2.api:80'],
+  ];
+  const keySets = [Array.from({ length: 3000 }, (_, i) => `user-${i}`), Array.from({ length: 3000 }, (_, i) => String(100000 + i))];
+  for (const addresses of sets) {
+    const list = addresses.map((a) => new EndpointState('svc', a, 1, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker }, 0));
+    const b = createBalancer('consistent-hash', { random: seeded(1) });
+    for (const keys of keySets) {
+      const counts = list.map(() => 0);
+      for (const k of keys) counts[list.indexOf(b.pick(list, ctx(() => true, k))!)]!++;
+      const shares = counts.map((c) => c / keys.length);
+      t.ok(shares.every((s) => s > 0.25 && s < 0.42), `${addresses[0]}…, keys ${keys[0]}…: ${shares.map((s) => s.toFixed(2)).join(' ')}`);
+    }
+  }
+});
+
 t.test('slow start gives a new endpoint 10 % of its share at first and all of it after slowStartMs', async (t) => {
   const old = endpoints([1], 0)[0]!;
   const fresh = new EndpointState('svc', 'http://127.0.0.1:4999', 1, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker }, 10_000);
