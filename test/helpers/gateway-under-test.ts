@@ -42,8 +42,8 @@ export async function startGateway(yaml: string): Promise<GatewayUnderTest> {
   };
 }
 
-/** A minimal routes file: one service `svc` with the given endpoints and whatever routes are passed. */
-export function routesYaml(endpoints: string[], routes = '  - match: { path: / }\n    service: svc\n', serviceExtra = ''): string {
+/** A minimal routes file: one service `svc` with the given static endpoints (JSON is YAML) and whatever routes are passed. */
+export function routesYaml(endpoints: (string | { url: string; weight?: number })[], routes = '  - match: { path: / }\n    service: svc\n', serviceExtra = ''): string {
   return `listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 log: { level: debug }
