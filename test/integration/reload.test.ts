@@ -61,6 +61,38 @@ t.test('a request in flight finishes on the config it started with', async (t) =
   t.same(await inFlight, [200, 'done /only-a/slow']);
 });
 
+t.test('a reload that changes the connection settings: the request in flight ends on the old pool, which then closes', async (t) => {
+  // Each upstream connection is named by its client port; /slow is held until the test lets it go.
+  let release: (() => void) | undefined;
+  const up = await startRecordingUpstream((req, res) => {
+    const port = String(req.socket.remotePort);
+    if (req.url === '/only-a/slow') release = () => res.end(port);
+    else res.end(port);
+  });
+  const withTimeout = (ms: number) => config(up.url, 'a').replace('timeoutMs: 5000', `timeoutMs: 5000\n    connectTimeoutMs: ${ms}`);
+  const gw = await startGateway(withTimeout(2000));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const first = await (await fetch(`${gw.url}/only-a`)).text();
+  const pool = gw.gateway.current().services.get('svc')!.pool.endpoints[0]!.pool;
+  const slow = fetch(`${gw.url}/only-a/slow`).then(async (r) => [r.status, await r.text()]);
+  for (let i = 0; i < 200 && !release; i++) await new Promise((r) => setTimeout(r, 10));
+  const held = up.requests.length;
+
+  await gw.rewrite(withTimeout(1500));
+  t.equal((await gw.gateway.reload()).result, 'applied');
+  t.not(gw.gateway.current().services.get('svc')!.pool.endpoints[0]!.pool, pool, 'the endpoint has a new connection pool');
+  const after = await (await fetch(`${gw.url}/only-a`)).text();
+  t.not(after, first, 'a new request goes over a new connection');
+  t.equal(up.requests.length, held + 1);
+  t.equal(up.openSockets(), 2, 'the old pool keeps the connection its request runs on');
+
+  release!();
+  t.same(await slow, [200, first], 'the held request finished, on the connection the old pool had reused for it');
+  for (let i = 0; i < 200 && up.openSockets() > 1; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(up.openSockets(), 1, 'then the old pool closed its sockets; the new one keeps its own');
+  t.equal(await (await fetch(`${gw.url}/only-a`)).text(), after, 'and keeps reusing it');
+});
+
 t.test('reloads requested while one runs coalesce into exactly one more run', async (t) => {
   const up = await startRecordingUpstream();
   const gw = await startGateway(config(up.url, 'a'));
