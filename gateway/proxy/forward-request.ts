@@ -90,7 +90,9 @@ export function createForwarding(ctx: ForwardingContext) {
    * lets one probe through or refuses (180k -> 177k; npm run bench:instructions -- --requests 6000).
    */
   function attemptOnce(ex: Exchange, service: ServiceRuntime): Promise<Attempt> {
-    if (ex.settled) return Promise.reject(Object.assign(failure('timeout'), { [CANDIDATE]: ex }));
+    // The retry policy decided on the try before its backoff; the deadline may have answered, or the client left,
+    // while it waited. The policy's predicates see settled/closed on the failure and stop.
+    if (ex.settled || ex.closed) return Promise.reject(Object.assign(failure(ex.settled ? 'timeout' : 'cancelled'), { [CANDIDATE]: ex }));
     const now = Date.now();
     const endpoint = service.selector.select((ex.selection ??= new Selection()), ex.req, now);
     if (endpoint === undefined) return Promise.reject(new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) }));
@@ -157,7 +159,7 @@ export function createForwarding(ctx: ForwardingContext) {
   }
 
   function onFailure(ex: Exchange, service: ServiceRuntime, err: unknown): void {
-    if (ex.settled) return;
+    if (ex.settled || ex.closed) return;   // answered already, or nobody left to answer
     if (err instanceof BulkheadRejectedError) {
       ctx.events?.bulkheadRejected(service.config.name);
       return ctx.fail(ex, 'GW_ERR_OVERLOADED', { retryAfterS: 1 });

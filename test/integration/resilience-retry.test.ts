@@ -1,0 +1,41 @@
+import http from 'node:http';
+import t from 'tap';
+import { routesYaml, startGateway } from '../helpers/gateway-under-test.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function get(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/x', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+t.test('a client that leaves while its retry waits out the backoff gets no further try upstream, and frees its slot', async (t) => {
+  // 503 with Retry-After: 1 makes the gateway wait a second before the retry (the backoff honours it).
+  const up = await startRecordingUpstream((_req, res) => { res.writeHead(503, { 'retry-after': '1' }); res.end('busy'); });
+  t.teardown(() => up.close());
+  const gw = await startGateway(routesYaml([up.url], '  - { match: { path: / }, service: svc, timeoutMs: 5000 }\n',
+    '    retry: { attempts: 3 }\n    bulkhead: { maxConcurrent: 1, maxQueue: 0 }\n    outlierDetection: { enabled: false }\n'));
+  t.teardown(() => gw.close());
+
+  const req = http.get({ host: '127.0.0.1', port: gw.port, path: '/x', agent: false });
+  req.on('error', () => {});
+  for (let i = 0; i < 100 && up.requests.length === 0; i++) await sleep(10);
+  await sleep(200);
+  t.equal(up.requests.length, 1, 'the first try was answered 503 and the retry waits');
+  req.destroy();
+  await sleep(1300);
+  t.equal(up.requests.length, 1, 'no try after the client left');
+
+  up.behave((_req, res) => res.end('ok'));
+  t.same(await get(gw.port), { status: 200, body: 'ok' }, 'the bulkhead slot went back once the backoff ended');
+  t.equal(up.requests.length, 2);
+  const line = gw.logs.find((l) => l.msg === 'request' && l.aborted === true);
+  t.match(line, { status: 0, endpoint: up.url }, 'the access line of the request whose client left');
+  t.equal(line?.attempts, undefined, 'says one try (the field is left out then)');
+});
