@@ -218,6 +218,54 @@ t.test('a crashed worker is restarted on the config the cluster serves, not on e
   t.same(await gw.exited, { code: 0, signal: null });
 });
 
+t.test('a worker that cannot start the new config refuses it for the whole cluster: no worker serves it', async (t) => {
+  const up = await startRecordingUpstream();
+  // A discovery plugin that throws in one worker only: the primary's check passes, worker 2 cannot build the config.
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-picky-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const plugin = join(dir, 'picky.mjs');
+  writeFileSync(plugin, `import cluster from 'node:cluster';
+export default {
+  kind: 'discovery', type: 'picky',
+  optionsSchema: { type: 'object', required: ['address', 'refuseInWorker'], properties: { address: { type: 'string' }, refuseInWorker: { type: 'integer' } } },
+  create(o) {
+    if (cluster.worker?.id === o.refuseInWorker) throw new Error('picky refuses in worker ' + o.refuseInWorker);
+    return {
+      async *watch(_service, signal) {
+        yield { kind: 'reset', endpoints: [{ address: o.address, weight: 1 }] };
+        await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+      },
+      async close() {},
+    };
+  },
+};
+`);
+  const withPicky = (refuseInWorker: number) => `plugins: [${JSON.stringify(plugin)}]\n${config(up.url, 'a')
+    .replace('routes:', `  picky: { discovery: { type: picky, address: "${up.url}", refuseInWorker: ${refuseInWorker} } }\nroutes:`)
+  }  - { name: picky, match: { path: /picky }, service: picky }\n`;
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await workersReady(gw, 2);
+  /** Statuses of /picky on 6 new connections: the cluster's round-robin alternates between the workers. */
+  const picky = async () => { const s: number[] = []; for (let i = 0; i < 6; i++) s.push((await get(gw.port, '/picky')).status); return s; };
+
+  await gw.rewrite(withPicky(2));
+  gw.child.kill('SIGHUP');
+  const refused = await gw.waitForLog((l) => l.event === 'reload-refused' && l.worker === undefined);
+  t.match(refused, { refusedBy: 1, workers: 2, msg: 'a worker could not prepare the new config; every worker keeps the old one' });
+  t.ok(gw.logs.some((l) => l.event === 'reload-refused' && l.worker === 2 && /picky refuses in worker 2/.test(String(l.msg))), 'worker 2 said why');
+  t.same(await picky(), [404, 404, 404, 404, 404, 404], 'neither worker serves the new route, not even worker 1, which could build it');
+  t.equal(gw.logs.filter((l) => l.event === 'reloaded').length, 0, 'no worker swapped its config');
+  for (let i = 0; i < 4; i++) t.equal((await get(gw.port, '/only-a')).status, 200, 'the old config serves on');
+
+  await gw.rewrite(withPicky(99));
+  gw.child.kill('SIGHUP');
+  t.same((await gw.waitForLog((l) => l.event === 'cluster-reloaded')).generations, [2, 2], 'once every worker can, all commit it');
+  t.same(await picky(), [200, 200, 200, 200, 200, 200]);
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+});
+
 t.test('SIGHUP while a worker is still starting: the run waits for it, and every worker ends on the new file', async (t) => {
   const up = await startRecordingUpstream();
   const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);   // returns when the first worker started
