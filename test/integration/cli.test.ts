@@ -58,12 +58,14 @@ t.test('--version prints the package version and --help the usage', async (t) =>
   t.match(unknown.stderr, /unknown command "frobnicate"/);
 });
 
-t.test('gantry start refuses an invalid file with its problems and exit 1', async (t) => {
+t.test('gantry start refuses an invalid file with its problems and exit 1, with workers too (the primary checks it)', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'bad.yaml');
   await writeFile(file, 'services: {}\nroutes: []\n');
-  const r = await gantry(['start', '-c', file]);
-  t.equal(r.code, 1);
-  t.match(r.stderr, new RegExp(`${file}:1:11: services: must NOT have fewer than 1 properties`));
+  for (const workers of [[], ['--workers', '2']]) {
+    const r = await gantry(['start', '-c', file, ...workers]);
+    t.equal(r.code, 1, `exit 1 ${workers.join(' ')}`);
+    t.match(r.stderr, new RegExp(`${file}:1:11: services: must NOT have fewer than 1 properties`));
+  }
 });
