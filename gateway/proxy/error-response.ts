@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { ERRORS, type ErrorCode } from '../errors.js';
 
 export interface ErrorDetails {
@@ -33,7 +33,9 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
   if (d.retryAfterS !== undefined) headers.push('retry-after', String(d.retryAfterS));
   if (d.allow) headers.push('allow', d.allow.join(', '));
   if (d.close) headers.push('connection', 'close');
-  res.writeHead(status, headers);
+  // The reason phrase is given: Node keeps the one of a writeHead that threw (an upstream's reason it refused, in
+  // Forwarder.writeHead), and would send it again or throw again on it.
+  res.writeHead(status, STATUS_CODES[status], headers);
   if (res.req?.method === 'HEAD') {
     res.end();
     return 0;

@@ -60,10 +60,16 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       return;
     }
     ex.status = ERRORS[code].status;
-    ex.bytes = sendError(ex.res, code, {
-      requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
-      retryAfterS: extra.retryAfterS, allow: extra.allow, close: extra.close || ex.closeAfter || ctx.draining(),
-    });
+    try {
+      ex.bytes = sendError(ex.res, code, {
+        requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
+        retryAfterS: extra.retryAfterS, allow: extra.allow, close: extra.close || ex.closeAfter || ctx.draining(),
+      });
+    } catch (err) {
+      // The exchange is settled and its deadline cleared: a client left waiting here would wait forever.
+      ctx.log.error({ err, reqId: ex.requestId, code }, 'could not write the error answer; closing the connection');
+      ex.res.destroy();
+    }
   }
 
   const { forward, forwarder } = createForwarding({ registry: ctx.registry, log: ctx.log, events: ctx.events, fail, requestIdHeader, draining: ctx.draining, wait: ctx.wait });

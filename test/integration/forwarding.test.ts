@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
 import { startGateway, routesYaml } from '../helpers/gateway-under-test.js';
+import { rawRequest } from '../helpers/raw-http.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
@@ -144,6 +145,34 @@ routes:
   const notAllowed = await getJson(`${gw.url}/only-get`, { method: 'DELETE' });
   t.equal(notAllowed.status, 200, 'the catch-all route still takes DELETE');
   t.equal((await getJson(`${gw.url}/nothing`, { headers: { host: 'x' } })).status, 200);
+});
+
+t.test('an answer Node refuses to relay (a control character in the reason phrase, DEL in a value) is a clean 502', async (t) => {
+  // undici's parser lets these through; Node's writeHead throws on them. Raw upstream bytes, by path.
+  const answers: Record<string, string> = {
+    '/reason': 'HTTP/1.1 200 O\x01K\r\ncontent-length: 2\r\n\r\nok',
+    '/reason-5xx': 'HTTP/1.1 500 B\x01d\r\ncontent-length: 2\r\n\r\nno',
+    '/value': 'HTTP/1.1 200 OK\r\nx-odd: a\x7fb\r\ncontent-length: 2\r\n\r\nok',
+  };
+  const up = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', (d: Buffer) => s.end(answers[/^GET (\S+)/.exec(d.toString('latin1'))?.[1] ?? ''] ?? 'HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfine'));
+  });
+  up.listen(0, '127.0.0.1');
+  await once(up, 'listening');
+  t.teardown(() => new Promise<void>((r) => up.close(() => r())));
+  const gw = await startGateway(routesYaml([`http://127.0.0.1:${(up.address() as net.AddressInfo).port}`], undefined, '    retry: { attempts: 0 }\n'));
+  t.teardown(() => gw.close());
+
+  for (const path of Object.keys(answers)) {
+    const r = await rawRequest(gw.port, `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`, 3000);
+    t.match(r.text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, `${path}: 502 with its own reason phrase`);
+    const id = /\r\nx-request-id: ([\w-]+)\r\n/.exec(r.text)?.[1];
+    t.ok(id, `${path}: with a request id`);
+    t.match(r.text, new RegExp(`"error":"GW_ERR_UPSTREAM_BAD_RESPONSE".*"request_id":"${id}"`), `${path}: the JSON error names it`);
+    t.notMatch(r.text, /\x01|\x7f|x-odd/, `${path}: nothing of the refused head`);
+  }
+  t.equal((await getJson(`${gw.url}/fine`)).status, 200, 'the next request is served');
 });
 
 t.test('405 with Allow when only the method is wrong, 404 when nothing matches', async (t) => {
