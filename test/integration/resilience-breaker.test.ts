@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { CircuitState } from 'cockatiel';
 import t from 'tap';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
@@ -80,6 +81,40 @@ t.test('slow upstream: 504 at the per-try timeout, the breaker opens, 503 withou
   t.match(metrics, /gantry_breaker_transitions_total\{service="svc",state="open"\} 2\n/, 'metrics: opened twice');
   t.match(metrics, /gantry_breaker_transitions_total\{service="svc",state="closed"\} 1\n/, 'metrics: closed once');
   t.match(metrics, /gantry_breaker_state\{service="svc",endpoint="[^"]+",state="closed"\} 1\n/, 'metrics: closed now');
+});
+
+t.test('failureRatio: 40 % of tries failing keeps the circuit closed at threshold 0.5; all failing opens it once the volume is there', async (t) => {
+  // Endpoint A resets the connection of every request whose number is in `failing`; B always answers.
+  let failing = (n: number) => n % 5 < 2;
+  let n = 0;
+  const a = await startRecordingUpstream((req, res) => { if (failing(n++)) req.socket.destroy(); else res.end('a'); });
+  const b = await startRecordingUpstream((_req, res) => res.end('b'));
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const gw = await startGateway(yaml([a.url, b.url], `    balancer: round-robin
+    retry: { attempts: 0 }
+    outlierDetection: { enabled: false }
+    circuitBreaker: { failureRatio: { threshold: 0.5, windowMs: 5000, minimumRps: 2 }, halfOpenAfterMs: 60000 }
+`));
+  t.teardown(() => gw.close());
+
+  // 40 requests: 20 reach A, 8 of which fail. Each try is counted: with the circuit closed they skip the breaker's
+  // execute (EndpointHealth.closedSuccess/closedFailure), so this is where those reports meet the sampling breaker.
+  const statuses: number[] = [];
+  for (let i = 0; i < 40; i++) statuses.push((await request(gw.port, '/x')).status);
+  t.equal(n, 20, 'A got its half');
+  t.equal(statuses.filter((s) => s === 502).length, 8, 'its 8 resets came back as 502 (no retries here)');
+  const health = () => gw.gateway.current().services.get('svc')!.pool.endpoints.map((e) => e.health.breaker?.state);
+  t.same(health(), [CircuitState.Closed, CircuitState.Closed], 'a failure ratio of 0.4 keeps both circuits closed (a consecutive-failure breaker of 2 would have opened)');
+
+  failing = () => true;
+  const before = n;
+  let tries = 0;
+  while (health()[0] === CircuitState.Closed && tries++ < 40) await request(gw.port, '/x');
+  t.equal(health()[0], CircuitState.Open, 'then A failing every try opens its circuit');
+  t.equal(n - before, 5, 'at the 5th: 13 of the window\'s 25 tries failed, past half');
+  const hitsA = n;
+  for (let i = 0; i < 10; i++) t.equal((await request(gw.port, '/x')).body, 'b', 'only B answers');
+  t.equal(n, hitsA, 'A is left alone while open');
 });
 
 t.test('an open breaker survives a reload', async (t) => {
