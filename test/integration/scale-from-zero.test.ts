@@ -118,6 +118,26 @@ hold: { maxQueue: 2, timeoutMs: 600 }`, `[node, ${JSON.stringify(INSTANCE)}]`).r
   t.ok(gw.logs.some((l) => l.event === 'hold-timeout'));
 });
 
+t.test('a shutdown answers the requests held for a first instance at once, instead of at the end of their wait', async (t) => {
+  const gw = await startGateway(yaml(`min: 0
+max: 1
+intervalMs: 200
+hold: { maxQueue: 10, timeoutMs: 30000 }`, `[node, ${JSON.stringify(INSTANCE)}]`).replace('output: ignore }', 'output: ignore, env: { READY_AFTER_MS: "60000" }, startTimeoutMs: 60000 }'));
+  t.teardown(() => gw.close());
+  const held = [get(`${gw.url}/one`), get(`${gw.url}/two`)];
+  for (let i = 0; i < 100 && gw.gateway.load.signals('app', 60_000, 6_000).waiting < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(gw.gateway.load.signals('app', 60_000, 6_000).waiting, 2, 'two requests wait for the first instance');
+
+  const stopped = gw.gateway.shutdown(5000);
+  for (const answer of await Promise.all(held)) {
+    t.equal(answer.status, 503);
+    t.equal(answer.body.error, 'GW_ERR_NO_ENDPOINT');
+    t.equal(answer.headers.get('retry-after'), '1');
+    t.equal(answer.headers.get('connection'), 'close', 'and the connection closes: the gateway is going away');
+  }
+  t.same(await stopped, { forced: false }, 'the drain ended by itself, within the grace, long before the 30 s wait');
+});
+
 t.test('demand: sustained load scales the service up, and back down when it stops', async (t) => {
   const gw = await startGateway(yaml(`min: 1
 max: 3
