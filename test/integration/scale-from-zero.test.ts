@@ -22,6 +22,12 @@ routes:
 `;
 }
 
+/** Scale from zero to one instance that never gets ready within a test: requests wait in the hold queue. */
+function neverReadyYaml(hold: string): string {
+  return yaml(`min: 0\nmax: 1\nintervalMs: 200\n${hold}`, `[node, ${JSON.stringify(INSTANCE)}]`)
+    .replace('output: ignore }', 'output: ignore, env: { READY_AFTER_MS: "60000" }, startTimeoutMs: 60000 }');
+}
+
 async function get(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
   const res = await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(15_000) });
   const text = await res.text();
@@ -90,10 +96,7 @@ hold: { maxQueue: 50, timeoutMs: 15000 }`));
 });
 
 t.test('the hold is bounded: 503 with Retry-After past the wait, at once when the queue is full, and a client that leaves is dropped', async (t) => {
-  const gw = await startGateway(yaml(`min: 0
-max: 1
-intervalMs: 200
-hold: { maxQueue: 2, timeoutMs: 600 }`, `[node, ${JSON.stringify(INSTANCE)}]`).replace('output: ignore }', 'output: ignore, env: { READY_AFTER_MS: "60000" }, startTimeoutMs: 60000 }'));
+  const gw = await startGateway(neverReadyYaml('hold: { maxQueue: 2, timeoutMs: 600 }'));
   t.teardown(() => gw.close());
   const leaving = new AbortController();
   const left = get(`${gw.url}/leaves`, { signal: leaving.signal }).catch((e: Error) => e.name);
@@ -119,10 +122,7 @@ hold: { maxQueue: 2, timeoutMs: 600 }`, `[node, ${JSON.stringify(INSTANCE)}]`).r
 });
 
 t.test('a shutdown answers the requests held for a first instance at once, instead of at the end of their wait', async (t) => {
-  const gw = await startGateway(yaml(`min: 0
-max: 1
-intervalMs: 200
-hold: { maxQueue: 10, timeoutMs: 30000 }`, `[node, ${JSON.stringify(INSTANCE)}]`).replace('output: ignore }', 'output: ignore, env: { READY_AFTER_MS: "60000" }, startTimeoutMs: 60000 }'));
+  const gw = await startGateway(neverReadyYaml('hold: { maxQueue: 10, timeoutMs: 30000 }'));
   t.teardown(() => gw.close());
   const held = [get(`${gw.url}/one`), get(`${gw.url}/two`)];
   for (let i = 0; i < 100 && gw.gateway.load.signals('app', 60_000, 6_000).waiting < 2; i++) await new Promise((r) => setTimeout(r, 20));
