@@ -209,7 +209,8 @@ t.test('active health checks take a failing endpoint out and bring it back by it
   const a = await make('a', () => true);
   const b = await make('b', () => bHealthy);
   t.teardown(async () => { await a.close(); await b.close(); });
-  const gw = await startGateway(yaml([a.url, b.url], '    balancer: round-robin\n    healthCheck: { path: /health, intervalMs: 100, timeoutMs: 100, healthyThreshold: 2, unhealthyThreshold: 2 }\n'));
+  const checks = '    healthCheck: { path: /health, intervalMs: 100, timeoutMs: 100, healthyThreshold: 2, unhealthyThreshold: 2 }\n';
+  const gw = await startGateway(yaml([a.url, b.url], `    balancer: round-robin\n${checks}`));
   t.teardown(() => gw.close());
   const spread = async () => {
     const seen = [];
@@ -221,6 +222,14 @@ t.test('active health checks take a failing endpoint out and bring it back by it
   await sleep(400);
   t.same(await spread(), ['a', 'a', 'a', 'a', 'a', 'a'], 'b failing its checks is out');
   t.ok(gw.logs.some((l) => l.event === 'endpoint-unhealthy'), 'logged once when it went out');
+  // A reload that turns the checks off puts b back at once; turning them on again takes it out again.
+  await gw.rewrite(yaml([a.url, b.url], '    balancer: round-robin\n'));
+  t.equal((await gw.gateway.reload()).result, 'applied');
+  t.same((await spread()).sort(), ['a', 'a', 'a', 'b', 'b', 'b'], 'without checks, b is in rotation though its /health still fails');
+  await gw.rewrite(yaml([a.url, b.url], `    balancer: round-robin\n${checks}`));
+  t.equal((await gw.gateway.reload()).result, 'applied');
+  await sleep(400);
+  t.same(await spread(), ['a', 'a', 'a', 'a', 'a', 'a'], 'checks on again: b is out again');
   bHealthy = true;
   await sleep(400);
   t.same((await spread()).sort(), ['a', 'a', 'a', 'b', 'b', 'b'], 'b passing again is back');
