@@ -67,6 +67,15 @@ t.test('dns A records (dnsmasq): a changed record is followed after its TTL, re-
   for (let i = 0; i < 3; i++) t.equal((await get(`${gw.url}/`)).body, b.address);
   t.equal(pool.status.up, true);
 
+  // The name is removed (NXDOMAIN): the source is down, and the gateway keeps serving from the last endpoints.
+  await dns.setHosts('');
+  await waitFor(() => !pool.status.up, 4000, 'discovery down');
+  t.match(pool.status.lastError, /api\.test A: ENOTFOUND/);
+  for (let i = 0; i < 3; i++) t.equal((await get(`${gw.url}/`)).body, b.address, 'still served from the last endpoint');
+  await dns.setHosts('127.0.0.2 api.test\n');
+  await waitFor(() => pool.status.up && pool.endpoints[0]?.address === a.address, 4000, 'the name back');
+  t.equal((await get(`${gw.url}/`)).body, a.address, 'and the record is followed again once the name is back');
+
   if (v6) {
     const both = await startGateway(gatewayYaml(`{ type: dns, name: both.test, record: A+AAAA, port: ${a.port}, servers: ["${dns.server}"], minTtlS: 1 }`));
     t.teardown(() => both.close());
