@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { routesYaml, startGateway } from '../helpers/gateway-under-test.js';
 import { listenOnLoopback } from '../helpers/listen-loopback.js';
 
@@ -41,8 +43,6 @@ async function digest(stream: NodeJS.ReadableStream): Promise<{ bytes: number; h
   return { bytes, hash: h.digest('hex') };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 t.test('a client that does not read holds the upstream back, and then gets the whole body', async (t) => {
   let pumped: ReturnType<typeof pump> | undefined;
   const up = await listenOnLoopback(http.createServer((req, res) => {
@@ -80,7 +80,7 @@ t.test('an upstream that does not read holds the client\'s upload back, and then
   const req = http.request({ host: '127.0.0.1', port: gw.port, path: '/upload', method: 'POST', agent: false });
   const answer = new Promise<http.IncomingMessage>((resolve, reject) => { req.on('response', resolve); req.on('error', reject); });
   const pumped = pump(req);
-  for (let i = 0; i < 500 && held === undefined; i++) await sleep(10);
+  await waitFor(() => held !== undefined, 5000, 'the upload upstream');
   await sleep(PAUSE_MS);
   const sent = pumped.sent();
   t.ok(sent < (CHUNK * TOTAL_CHUNKS) / 2, `while the upstream read nothing the client could hand over ${(sent / CHUNK).toFixed(0)} MiB of ${TOTAL_CHUNKS}`);

@@ -1,7 +1,10 @@
 import http from 'node:http';
 import t, { type Test } from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { startCountingUpstream, type CountingUpstream } from '../helpers/counting-upstream.js';
 import { routesYaml, startGateway, type GatewayUnderTest } from '../helpers/gateway-under-test.js';
+import { requestOnNewConnection } from '../helpers/get-new-connection.js';
+import { listenOnLoopback } from '../helpers/listen-loopback.js';
 
 // The balancers through the whole gateway, with real upstreams: what a user configures in routes.yaml reaches the
 // balancer (hashOn's key, static weights, in-flight counts). test/unit/balancers.test.ts covers the picks themselves.
@@ -9,17 +12,8 @@ import { routesYaml, startGateway, type GatewayUnderTest } from '../helpers/gate
 interface Answer { status: number; body: string }
 
 /** GET / with these headers, from `localAddress` (any 127.x.y.z: Linux routes all of 127/8 to loopback). */
-function get(port: number, headers: http.OutgoingHttpHeaders = {}, localAddress?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers, localAddress, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-}
+const get = (port: number, headers: http.OutgoingHttpHeaders = {}, localAddress?: string): Promise<Answer> =>
+  requestOnNewConnection(port, '/', { headers, localAddress });
 
 type Endpoint = Parameters<typeof routesYaml>[0][number];
 
@@ -110,20 +104,13 @@ t.test('weighted-round-robin gives each endpoint its static weight, exactly', as
 t.test('least-request sends new requests past an endpoint that is holding one', async (t) => {
   // One endpoint that holds every request until the test ends, beside a counting one that answers at once.
   const held: http.ServerResponse[] = [];
-  const slow = http.createServer((req, res) => { req.resume(); held.push(res); });
-  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
-  const slowAddress = `http://127.0.0.1:${(slow.address() as { port: number }).port}`;
-  t.teardown(() => new Promise<void>((resolve) => { slow.closeAllConnections(); slow.close(() => resolve()); }));
-  const { ups, gw } = await setUp(t, 1, '    balancer: least-request\n    retry: { attempts: 0 }\n', (u) => [slowAddress, u[0]!.address]);
+  const slow = await listenOnLoopback(http.createServer((req, res) => { req.resume(); held.push(res); }));
+  t.teardown(() => slow.close());
+  const { ups, gw } = await setUp(t, 1, '    balancer: least-request\n    retry: { attempts: 0 }\n', (u) => [slow.url, u[0]!.address]);
 
-  // Until one request is held by the slow endpoint (ties rotate, so within two), every answer is the fast one's.
-  const pending: Promise<Answer>[] = [];
-  for (let i = 0; i < 2 && held.length === 0; i++) {
-    const p = get(gw.port);
-    pending.push(p);
-    const done = await Promise.race([p.then(() => true), new Promise<false>((r) => setTimeout(r, 300, false))]);
-    if (!done) for (let w = 0; w < 100 && held.length === 0; w++) await new Promise((r) => setTimeout(r, 10));
-  }
+  // Two at once: both endpoints have none in flight, so the first goes to one and the second to the other.
+  const pending = [get(gw.port), get(gw.port)];
+  await waitFor(() => held.length === 1 && ups[0]!.hits() === 1, 5000, 'one request at each endpoint');
   t.equal(held.length, 1, 'the slow endpoint holds one request');
   const before = ups[0]!.hits();
   for (let i = 0; i < 20; i++) t.equal((await get(gw.port)).body, ups[0]!.address, `request ${i} went to the idle endpoint`);

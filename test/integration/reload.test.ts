@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { runLoad } from '../helpers/load.js';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { spawnGateway } from '../helpers/gateway-process.js';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
@@ -75,7 +76,7 @@ t.test('a reload that changes the connection settings: the request in flight end
   const first = await (await fetch(`${gw.url}/only-a`)).text();
   const pool = gw.gateway.current().services.get('svc')!.pool.endpoints[0]!.pool;
   const slow = fetch(`${gw.url}/only-a/slow`).then(async (r) => [r.status, await r.text()]);
-  for (let i = 0; i < 200 && !release; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => release !== undefined, 2000, 'the held request upstream');
   const held = up.requests.length;
 
   await gw.rewrite(withTimeout(1500));
@@ -88,7 +89,7 @@ t.test('a reload that changes the connection settings: the request in flight end
 
   release!();
   t.same(await slow, [200, first], 'the held request finished, on the connection the old pool had reused for it');
-  for (let i = 0; i < 200 && up.openSockets() > 1; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => up.openSockets() <= 1, 2000, 'the old pool closed');
   t.equal(up.openSockets(), 1, 'then the old pool closed its sockets; the new one keeps its own');
   t.equal(await (await fetch(`${gw.url}/only-a`)).text(), after, 'and keeps reusing it');
 });

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import t, { type Test } from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -22,11 +23,6 @@ function request(port: number, path: string): { answer: Promise<Answer>; cut(): 
     req.on('error', reject);
   });
   return { answer, cut: () => req.destroy() };
-}
-
-async function until(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!ok()) throw new Error(`timed out waiting for ${what}`);
 }
 
 /**
@@ -61,7 +57,7 @@ t.test('bulkhead: maxConcurrent run, maxQueue wait in order, the rest get 503 GW
 
   const a = request(port, '/a');
   const stream = request(port, '/stream');
-  await until('two requests upstream', () => held.size === 2);
+  await waitFor(() => held.size === 2, 5000, 'two requests upstream');
   const queued = request(port, '/queued');
   const over = await request(port, '/over').answer;
   t.equal(over.status, 503, 'past maxConcurrent + maxQueue: 503');
@@ -75,14 +71,14 @@ t.test('bulkhead: maxConcurrent run, maxQueue wait in order, the rest get 503 GW
   const answerA = await a.answer;
   t.equal(answerA.status, 200);
   t.equal(answerA.body, 'A');
-  await until('the queued request upstream', () => held.has('/queued'));
+  await waitFor(() => held.has('/queued'), 5000, 'the queued request upstream');
   const waiting = request(port, '/waiting');
   const over2 = await request(port, '/over2').answer;
   t.equal(over2.error, 'GW_ERR_OVERLOADED', 'a streaming response holds its slot until its body ends');
   t.notOk(held.has('/waiting'), 'the next one waits for it');
   held.get('/stream')?.end('cd');
   t.equal((await stream.answer).body, 'abcd');
-  await until('the waiting request upstream once the stream ended', () => held.has('/waiting'));
+  await waitFor(() => held.has('/waiting'), 5000, 'the waiting request upstream once the stream ended');
   held.get('/queued')?.end('Q');
   held.get('/waiting')?.end('W');
   t.equal((await queued.answer).body, 'Q', 'the queued request was served');
@@ -91,7 +87,7 @@ t.test('bulkhead: maxConcurrent run, maxQueue wait in order, the rest get 503 GW
   // Every slot is free again: two at once run, and a third waits.
   const b = request(port, '/b');
   const c = request(port, '/c');
-  await until('b and c upstream', () => held.has('/b') && held.has('/c'));
+  await waitFor(() => held.has('/b') && held.has('/c'), 5000, 'b and c upstream');
   held.get('/b')?.end('B');
   held.get('/c')?.end('C');
   t.same([(await b.answer).body, (await c.answer).body], ['B', 'C']);
@@ -102,7 +98,7 @@ t.test('bulkhead: a queued request whose client left gives its turn to the next 
   const { held, port, arrived } = await setUp(t, '{ maxConcurrent: 1, maxQueue: 2 }');
 
   const first = request(port, '/first');
-  await until('the first upstream', () => held.has('/first'));
+  await waitFor(() => held.has('/first'), 5000, 'the first upstream');
   const gone = request(port, '/gone');
   gone.answer.catch(() => {});
   const next = request(port, '/next');
@@ -111,7 +107,7 @@ t.test('bulkhead: a queued request whose client left gives its turn to the next 
   await new Promise((r) => setTimeout(r, 50));
   held.get('/first')?.end('1');
   t.equal((await first.answer).body, '1');
-  await until('the next upstream', () => held.has('/next'));
+  await waitFor(() => held.has('/next'), 5000, 'the next upstream');
   held.get('/next')?.end('N');
   t.equal((await next.answer).body, 'N');
   t.same(arrived(), ['/first', '/next'], 'the request whose client left never reached the upstream');
@@ -123,14 +119,14 @@ t.test('bulkhead: a queued request answered 504 by its deadline does not take a 
 `);
 
   const first = request(port, '/slow');
-  await until('the first upstream', () => held.has('/slow'));
+  await waitFor(() => held.has('/slow'), 5000, 'the first upstream');
   const late = await request(port, '/quick').answer;
   t.equal(late.status, 504, 'the deadline spans the wait in the queue');
   t.equal(late.error, 'GW_ERR_UPSTREAM_TIMEOUT');
   held.get('/slow')?.end('S');
   t.equal((await first.answer).body, 'S');
   const after = request(port, '/slow/again');
-  await until('the next request upstream', () => held.has('/slow/again'));
+  await waitFor(() => held.has('/slow/again'), 5000, 'the next request upstream');
   held.get('/slow/again')?.end('A');
   t.equal((await after.answer).body, 'A', 'the slot was free');
   t.same(arrived(), ['/slow', '/slow/again'], 'the timed-out request never reached the upstream');

@@ -1,19 +1,10 @@
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { routesYaml, startGateway } from '../helpers/gateway-under-test.js';
+import { requestOnNewConnection } from '../helpers/get-new-connection.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function get(port: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/x', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
 
 t.test('a client that leaves while its retry waits out the backoff gets no further try upstream, and frees its slot', async (t) => {
   // 503 with Retry-After: 1 makes the gateway wait a second before the retry (the backoff honours it).
@@ -25,7 +16,7 @@ t.test('a client that leaves while its retry waits out the backoff gets no furth
 
   const req = http.get({ host: '127.0.0.1', port: gw.port, path: '/x', agent: false });
   req.on('error', () => {});
-  for (let i = 0; i < 100 && up.requests.length === 0; i++) await sleep(10);
+  await waitFor(() => up.requests.length > 0, 5000, 'the first try upstream');
   await sleep(200);
   t.equal(up.requests.length, 1, 'the first try was answered 503 and the retry waits');
   req.destroy();
@@ -33,7 +24,7 @@ t.test('a client that leaves while its retry waits out the backoff gets no furth
   t.equal(up.requests.length, 1, 'no try after the client left');
 
   up.behave((_req, res) => res.end('ok'));
-  t.same(await get(gw.port), { status: 200, body: 'ok' }, 'the bulkhead slot went back once the backoff ended');
+  t.same(await requestOnNewConnection(gw.port, '/x'), { status: 200, body: 'ok' }, 'the bulkhead slot went back once the backoff ended');
   t.equal(up.requests.length, 2);
   const line = gw.logs.find((l) => l.msg === 'request' && l.aborted === true);
   t.match(line, { status: 0, endpoint: up.url }, 'the access line of the request whose client left');

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { startGateway } from '../helpers/gateway-under-test.js';
 
 const ECHO = fileURLToPath(new URL('../../examples/echo-server.js', import.meta.url));
@@ -125,7 +126,7 @@ t.test('a shutdown answers the requests held for a first instance at once, inste
   const gw = await startGateway(neverReadyYaml('hold: { maxQueue: 10, timeoutMs: 30000 }'));
   t.teardown(() => gw.close());
   const held = [get(`${gw.url}/one`), get(`${gw.url}/two`)];
-  for (let i = 0; i < 100 && gw.gateway.load.signals('app', 60_000, 6_000).waiting < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => gw.gateway.load.signals('app', 60_000, 6_000).waiting === 2, 2000, 'two held requests');
   t.equal(gw.gateway.load.signals('app', 60_000, 6_000).waiting, 2, 'two requests wait for the first instance');
 
   const stopped = gw.gateway.shutdown(5000);
