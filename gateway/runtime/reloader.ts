@@ -134,7 +134,7 @@ export class Reloader {
     try {
       config = await loadRoutesFile(file, plugins, timer);
     } catch (err) {
-      if (!isConfigError(err)) throw err;
+      if (!isConfigError(err)) { void timer.finish(); throw err; }   // finish gives its monitor back
       const message = err.problems.map(formatProblem).join('; ');
       log.error({ event: 'reload-refused', generation: current.generation, problems: err.problems.length }, `reload refused, still serving generation ${current.generation}: ${message}`);
       return done({ result: 'refused', generation: current.generation, problems: err.problems, message });
