@@ -19,7 +19,7 @@ import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
-import { buildSnapshot, releaseSnapshot } from './runtime/build-snapshot.js';
+import { buildSnapshot, commitSnapshot, releaseSnapshot } from './runtime/build-snapshot.js';
 import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/reloader.js';
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
@@ -129,6 +129,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
   const first = await buildSnapshot(config, 1, pools, log);
   holder.swap(first, () => {});
+  commitSnapshot(first, pools);
   const metrics = new GatewayMetrics({ current: () => holder.current, version });
   metricsRef = metrics;
   metrics.configLoaded(first);

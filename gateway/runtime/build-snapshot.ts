@@ -29,7 +29,8 @@ function waitOrTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
 
 /**
  * Builds a snapshot and warms it: new services get their first endpoints (up to warmTimeoutMs) before the snapshot
- * can take traffic. Pools are acquired from the manager; `releaseSnapshot` gives them back.
+ * can take traffic. Pools are acquired from the manager; `releaseSnapshot` gives them back. Nothing the serving
+ * snapshot uses changes until `commitSnapshot`, so a snapshot that is released unused leaves it as it was.
  */
 export async function buildSnapshot(config: GatewayConfig, generation: number, pools: PoolManager, log: Logger, timer?: ReloadTimer): Promise<RuntimeSnapshot> {
   // In slices: the routing table of a large file is the biggest piece of a reload (Router.build says why).
@@ -54,6 +55,11 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
   }));
   timer?.lap('warm');
   return { generation, config, loadedAt: Date.now(), router, services, trustedProxies };
+}
+
+/** The snapshot was swapped in: its services' endpoint settings, discovery weights and health checks take effect. */
+export function commitSnapshot(snapshot: RuntimeSnapshot, pools: PoolManager): void {
+  pools.commit(snapshot.config.services.values());
 }
 
 export async function releaseSnapshot(snapshot: RuntimeSnapshot, pools: PoolManager): Promise<void> {

@@ -6,7 +6,7 @@ import { loadRoutesFile } from '../config/load-routes-file.js';
 import { formatProblem, isConfigError, type ConfigProblem } from '../errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { PoolManager } from '../upstream/pool-manager.js';
-import { buildSnapshot, releaseSnapshot } from './build-snapshot.js';
+import { buildSnapshot, commitSnapshot, releaseSnapshot } from './build-snapshot.js';
 import { ReloadTimer, type ReloadTiming } from './reload-timer.js';
 import { SliceClock } from './slice-clock.js';
 import type { RuntimeSnapshot } from './runtime-snapshot.js';
@@ -119,8 +119,9 @@ export class Reloader {
 
   /**
    * The first phase of a reload, on its own for cluster workers (gateway/cluster/): everything that can fail, up to
-   * a built and warmed snapshot, but no swap. `commit()` swaps it in; `abort()` throws it away. With
-   * `expectedHash`, a file that changed since the primary validated it is refused, so every worker serves the same.
+   * a built and warmed snapshot, but no swap and no change to what serves. `commit()` swaps it in (its endpoint
+   * settings, weights and health checks take effect then); `abort()` throws it away. With `expectedHash`, a file
+   * that changed since the primary validated it is refused, so every worker serves the same.
    */
   async prepare(expectedHash?: string): Promise<PreparedReload> {
     const { holder, log, pools, plugins, file } = this.deps;
@@ -168,6 +169,7 @@ export class Reloader {
         if (settled) return outcome;
         settled = true;
         holder.swap(next, (old) => { void releaseSnapshot(old, pools); });
+        commitSnapshot(next, pools);
         timer.lap('swap');
         this.deps.onApplied(next);
         timer.lap('apply');

@@ -1,18 +1,34 @@
+import { jsonEqual } from '../config/json-equal.js';
 import type { Endpoint } from '../plugin-api/discovery.js';
 import type { EndpointEvents } from './endpoint-events.js';
 import { EndpointState, type EndpointSettings } from './endpoint-state.js';
 
-/** The one place per-endpoint state lives across reloads and discovery updates (caddy's hosts.go does the same). */
+/**
+ * The one place per-endpoint state lives across reloads and discovery updates (caddy's hosts.go does the same).
+ *
+ * Every endpoint of a service the serving config has runs on that config's settings (`configure`, called when a
+ * config is committed): a pool built for a config still being prepared shares these endpoints, so it must not
+ * change them.
+ */
 export class EndpointRegistry {
-  readonly #states = new Map<string, EndpointState>();
+  /** service → address → state. */
+  readonly #states = new Map<string, Map<string, EndpointState>>();
+  /** The serving config's settings of each of its services. */
+  readonly #serving = new Map<string, EndpointSettings>();
+  #size = 0;
 
   constructor(private readonly events?: EndpointEvents) {}
 
+  /**
+   * The state of `endpoint`, created when new (weight from `endpoint`). An existing state is returned as it is: its
+   * weight belongs to the pools listing it (UpstreamPool.serve). `settings` apply only to a service nothing serves yet.
+   */
   acquire(service: string, endpoint: Endpoint, settings: EndpointSettings): EndpointState {
-    const key = `${service}|${endpoint.address}`;
-    let state = this.#states.get(key);
+    let states = this.#states.get(service);
+    if (!states) this.#states.set(service, states = new Map());
+    let state = states.get(endpoint.address);
     if (!state) {
-      state = new EndpointState(service, endpoint.address, endpoint.weight, settings);
+      state = new EndpointState(service, endpoint.address, endpoint.weight, this.#serving.get(service) ?? settings);
       const events = this.events;
       if (events) {
         const e = state;
@@ -22,12 +38,28 @@ export class EndpointRegistry {
           if (c.ejected !== undefined) events.ejection(e, c.ejected, 'consecutive-5xx');
         };
       }
-      this.#states.set(key, state);
-    } else {
-      state.weight = endpoint.weight;
+      states.set(endpoint.address, state);
+      this.#size++;
     }
     state.refs++;
     return state;
+  }
+
+  /**
+   * `service` is served with `settings` from now on (null: no longer served): every endpoint of it, whichever pool
+   * lists it, takes them. Called when a config is committed, never while one is prepared.
+   */
+  configure(service: string, settings: EndpointSettings | null): void {
+    if (settings === null) { this.#serving.delete(service); return; }
+    const before = this.#serving.get(service);
+    this.#serving.set(service, settings);
+    if (before !== undefined && jsonEqual(before, settings)) return;
+    for (const state of this.#states.get(service)?.values() ?? []) state.configure(settings);
+  }
+
+  /** The endpoints of `service` that some pool lists or a request still uses. */
+  endpointsOf(service: string): Iterable<EndpointState> {
+    return this.#states.get(service)?.values() ?? [];
   }
 
   release(state: EndpointState): void {
@@ -43,17 +75,23 @@ export class EndpointRegistry {
 
   #collect(state: EndpointState): void {
     if (state.refs > 0 || state.inFlight > 0) return;
-    if (this.#states.get(state.key) === state) this.#states.delete(state.key);
+    const states = this.#states.get(state.service);
+    if (states?.get(state.address) === state) {
+      states.delete(state.address);
+      this.#size--;
+      if (states.size === 0) this.#states.delete(state.service);
+    }
     state.destroy();
   }
 
   get size(): number {
-    return this.#states.size;
+    return this.#size;
   }
 
   /** Closes every socket: shutdown only. */
   destroyAll(): void {
-    for (const s of this.#states.values()) s.destroy();
+    for (const states of this.#states.values()) for (const s of states.values()) s.destroy();
     this.#states.clear();
+    this.#size = 0;
   }
 }

@@ -1,8 +1,5 @@
 import type { Logger } from 'pino';
-import type { HealthCheckConfig } from '../config/gateway-config.js';
-import { stableStringify } from '../config/stable-stringify.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
-import { HealthChecker } from '../resilience/health-check.js';
 import type { EndpointSettings, EndpointState } from './endpoint-state.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
@@ -26,7 +23,10 @@ export interface PoolOptions {
   readonly service: string;
   readonly discovery: Discovery;
   readonly registry: EndpointRegistry;
+  /** For the endpoints it creates while its service is not served yet (EndpointRegistry.acquire). */
   readonly settings: EndpointSettings;
+  /** Whether the pool starts out serving (default true); PoolManager starts its pools not serving until a commit. */
+  readonly serving?: boolean;
   readonly log: Logger;
   readonly now: () => number;
   readonly random?: () => number;
@@ -38,13 +38,18 @@ export interface PoolOptions {
  * change, so a balancer can cache work per list and see a consistent set within one pick.
  *
  * A failing source never empties the pool: the last endpoints stay while the watch is retried with jittered backoff.
+ *
+ * Endpoint state is shared with the other pools of the service (EndpointRegistry), so only a serving pool writes the
+ * weights its source gives; a pool of a config still being prepared, or of a retired one, keeps them to itself.
  */
 export class UpstreamPool {
   endpoints: readonly EndpointState[] = [];
   readonly service: string;
   readonly ready: Promise<void>;
   #status: DiscoveryStatus = { up: false, since: null, lastSuccessAt: null, lastError: null, lastErrorAt: null, failures: 0, endpoints: 0 };
-  #settings: EndpointSettings;
+  /** What the source last listed, in the order of `endpoints`: the weights are the source's, whoever else lists them. */
+  #listed: readonly Endpoint[] = [];
+  #serving: boolean;
   #markReady!: () => void;
   readonly #abort = new AbortController();
   readonly #o: PoolOptions;
@@ -53,7 +58,7 @@ export class UpstreamPool {
   constructor(options: PoolOptions) {
     this.#o = options;
     this.service = options.service;
-    this.#settings = options.settings;
+    this.#serving = options.serving ?? true;
     this.ready = new Promise((resolve) => { this.#markReady = resolve; });
   }
 
@@ -65,9 +70,15 @@ export class UpstreamPool {
     this.#running ??= this.#watchLoop();
   }
 
-  configure(settings: EndpointSettings): void {
-    this.#settings = settings;
-    for (const e of this.endpoints) e.configure(settings);
+  /** Starts (writing its source's weights to its endpoints) or stops serving. */
+  serve(serving: boolean): void {
+    this.#serving = serving;
+    if (!serving) return;
+    const listed = this.#listed;
+    if (this.endpoints.every((e, i) => e.weight === listed[i]!.weight)) return;
+    this.endpoints.forEach((e, i) => { e.weight = listed[i]!.weight; });
+    // A new list, so balancers that cache per list (random, consistent-hash) see the weights.
+    this.endpoints = Object.freeze([...this.endpoints]);
   }
 
   readonly #listeners = new Set<() => void>();
@@ -78,30 +89,12 @@ export class UpstreamPool {
     return () => { this.#listeners.delete(listener); };
   }
 
-  #checker: HealthChecker | null = null;
-  #checkerKey = 'null';
-
-  /** Starts, restarts (settings changed) or stops the active health checks of this service. */
-  configureHealthCheck(cfg: HealthCheckConfig | null): void {
-    const key = stableStringify(cfg);
-    if (key === this.#checkerKey) return;
-    this.#checkerKey = key;
-    this.#checker?.stop();
-    this.#checker = null;
-    if (cfg === null) {
-      for (const e of this.endpoints) { e.health.activeHealthy = true; e.health.activeStreak = 0; }
-      return;
-    }
-    this.#checker = new HealthChecker(() => this.endpoints, cfg, this.#o.log);
-    this.#checker.start();
-  }
-
   async close(): Promise<void> {
     this.#abort.abort();
-    this.#checker?.stop();
     await this.#running;
     for (const e of this.endpoints) this.#o.registry.release(e);
     this.endpoints = [];
+    this.#listed = [];
     await this.#o.discovery.close();
   }
 
@@ -149,18 +142,19 @@ export class UpstreamPool {
 
   #apply(update: Exclude<DiscoveryUpdate, { kind: 'error' }>): void {
     const before = this.endpoints;
+    const listed = this.#listed;
     let next: Endpoint[];
     switch (update.kind) {
       case 'reset': next = [...update.endpoints]; break;
       case 'not-found': next = []; break;
       case 'add': {
         const adding = new Map(update.endpoints.map((e) => [e.address, e]));
-        next = [...before.filter((e) => !adding.has(e.address)).map(toEndpoint), ...adding.values()];
+        next = [...listed.filter((e) => !adding.has(e.address)), ...adding.values()];
         break;
       }
       case 'remove': {
         const removing = new Set(update.addresses);
-        next = before.filter((e) => !removing.has(e.address)).map(toEndpoint);
+        next = listed.filter((e) => !removing.has(e.address));
         break;
       }
     }
@@ -168,7 +162,7 @@ export class UpstreamPool {
     const s = this.#status;
     const now = this.#o.now();
     // A poll that confirms the same set keeps the list (and so each balancer's state built on it).
-    if (!sameEndpoints(before, next)) this.#replace(next);
+    if (!sameEndpoints(listed, next)) this.#replace(next);
     this.#status = { up: true, since: s.up ? s.since : now, lastSuccessAt: now, lastError: s.lastError, lastErrorAt: s.lastErrorAt, failures: 0, endpoints: this.endpoints.length };
     if (!s.up) {
       this.#o.log.info({ event: 'discovery-up', endpoints: this.endpoints.length, downForMs: s.since === null ? undefined : now - s.since }, 'discovery source up');
@@ -186,21 +180,15 @@ export class UpstreamPool {
     const fresh: EndpointState[] = [];
     for (const e of next) {
       const kept = old.get(e.address);
-      if (kept) {
-        old.delete(e.address);
-        kept.weight = e.weight;
-        fresh.push(kept);
-      } else {
-        fresh.push(this.#o.registry.acquire(this.service, e, this.#settings));
-      }
+      const state = kept ?? this.#o.registry.acquire(this.service, e, this.#o.settings);
+      old.delete(e.address);
+      if (this.#serving) state.weight = e.weight;
+      fresh.push(state);
     }
+    this.#listed = next;
     this.endpoints = Object.freeze(fresh);
     for (const gone of old.values()) this.#o.registry.release(gone);
   }
-}
-
-function toEndpoint(e: EndpointState): Endpoint {
-  return { address: e.address, weight: e.weight };
 }
 
 /** One entry per address (the last wins): two registry records for one address are one endpoint. */
@@ -209,7 +197,7 @@ function dedupe(list: Endpoint[]): Endpoint[] {
   return byAddress.size === list.length ? list : [...byAddress.values()];
 }
 
-function sameEndpoints(before: readonly EndpointState[], next: readonly Endpoint[]): boolean {
+function sameEndpoints(before: readonly Endpoint[], next: readonly Endpoint[]): boolean {
   if (before.length !== next.length) return false;
   const weights = new Map(before.map((e) => [e.address, e.weight]));
   return next.every((e) => weights.get(e.address) === e.weight);
