@@ -235,7 +235,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     admin.close();
     admin.closeAllConnections();
-    handlers.close();
     await pools.closeAll();
     await scaling.close();
     registry.destroyAll();

@@ -10,6 +10,7 @@ import type {
 } from './gateway-config.js';
 import { validateRoutesDocument } from './schema-validator.js';
 import { stableStringify } from './stable-stringify.js';
+import { tryTimeoutMs } from './try-timeout.js';
 import { collectLocations, type LocationData } from './yaml-locations.js';
 import { formatYamlPath, YamlSource, type Locator, type YamlPath } from './yaml-source.js';
 
@@ -203,9 +204,11 @@ function checkRoutes(raw: RawConfig, problems: Problems): RouteConfig[] {
     if (matchKeys.has(key)) problems.add(at('match'), `same match as routes[${matchKeys.get(key)}]: this route could never be chosen`);
     matchKeys.set(key, index);
 
+    const timeoutMs = r.timeoutMs ?? service?.timeoutMs ?? 15000;
     return {
       name, index, service: r.service, stripPrefix: r.stripPrefix, replacePrefix: r.replacePrefix, websocket: r.websocket,
-      timeoutMs: r.timeoutMs ?? service?.timeoutMs ?? 15000,
+      timeoutMs,
+      tryTimeoutMs: tryTimeoutMs(service?.tryTimeoutMs, timeoutMs, service?.retry.attempts ?? 1),
       maxBodyBytes: r.maxBodyBytes ?? raw.server.maxBodyBytes,
       match: { hosts, path: m.path, exactPath: m.exactPath, pathRegex: m.pathRegex, methods, headers },
     };

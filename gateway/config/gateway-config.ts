@@ -99,8 +99,8 @@ export interface ServiceConfig {
   /** consistent-hash key source: `header:NAME`, `cookie:NAME` or `client-ip`. */
   readonly hashOn?: string;
   readonly slowStartMs: number;
-  /** Per attempt; equals timeoutMs unless set lower. */
-  readonly tryTimeoutMs: number;
+  /** As set; null: each route derives its own from its deadline (RouteConfig.tryTimeoutMs). */
+  readonly tryTimeoutMs: number | null;
   readonly connectTimeoutMs: number;
   readonly retry: RetryConfig;
   readonly circuitBreaker: BreakerConfig;
@@ -132,7 +132,10 @@ export interface RouteConfig {
   readonly stripPrefix: boolean;
   readonly replacePrefix?: string;
   readonly websocket: boolean;
+  /** The deadline of a request, retries included; also bounds a WebSocket handshake. */
   readonly timeoutMs: number;
+  /** Per try: the service's tryTimeoutMs, else derived from timeoutMs (config/try-timeout.ts). */
+  readonly tryTimeoutMs: number;
   readonly maxBodyBytes: number;
 }
 

@@ -134,7 +134,7 @@ function buildServices(doc: CheckedDocument, problems: Problems, plugins: Plugin
     services.set(name, {
       name, balancer: s.balancer, timeoutMs: s.timeoutMs, maxSocketsPerEndpoint: s.maxSocketsPerEndpoint,
       idleSocketTimeoutMs: s.idleSocketTimeoutMs, warmTimeoutMs: s.warmTimeoutMs, hostHeader: s.hostHeader,
-      hashOn: s.hashOn, slowStartMs: s.slowStartMs, tryTimeoutMs: s.tryTimeoutMs ?? s.timeoutMs,
+      hashOn: s.hashOn, slowStartMs: s.slowStartMs, tryTimeoutMs: s.tryTimeoutMs ?? null,
       connectTimeoutMs: s.connectTimeoutMs, retry: s.retry, circuitBreaker: s.circuitBreaker,
       outlierDetection: s.outlierDetection, bulkhead: s.bulkhead, healthCheck: s.healthCheck ?? null,
       // A scaler-fed pool is keyed by its scaler too: new scaler options start a new set of instances.

@@ -100,9 +100,10 @@ export function createForwarding(ctx: ForwardingContext) {
     ex.attempts++;
     const cfg = service.config;
     if (cfg.hostHeader === 'endpoint') ex.req.headers.host = endpoint.hostHeader;
-    // The route deadline covers the try unless the per-try timeout is shorter: one timer per request by default.
+    // The route deadline covers the try unless the per-try timeout is shorter.
     const remaining = ex.deadlineAt - now;
-    const tryTimeoutMs = cfg.tryTimeoutMs < remaining ? cfg.tryTimeoutMs : 0;
+    const perTryMs = (ex.route as CompiledRoute).config.tryTimeoutMs;
+    const tryTimeoutMs = perTryMs < remaining ? perTryMs : 0;
     const breaker = endpoint.health.breaker;
     // A closed circuit lets every call through: the try reports to the breaker from the hooks (EndpointHealth).
     if (breaker === null || breaker.state === CircuitState.Closed) return forwarder.attempt(ex, endpoint, tryTimeoutMs, ex.body, now, true);

@@ -1,12 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
-import { httpProxy } from './http-proxy-module.js';
 import { Attempt, type AttemptHooks } from './upstream-attempt.js';
-
-function ignore(): void {}
 
 function onTryTimeout(a: Attempt): void {
   a.timer = undefined;
@@ -18,23 +14,10 @@ function onTryTimeout(a: Attempt): void {
  * http-proxy's web() parsed and merged options, joined URLs and piped streams per request, and cost 1.9 times the
  * instructions per request of this path (bench/RESULTS.md, "upstream client"). The response head is written here,
  * so hop-by-hop headers never leak, Node frames the response for this client, and a retryable answer can be dropped
- * before the client sees anything. WebSocket tunnels still go through http-proxy's ws(), which does them well.
+ * before the client sees anything. WebSocket handshakes and tunnels are websocket-tunnel.ts.
  */
 export class Forwarder {
-  readonly #proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: false });
-
-  constructor(private readonly hooks: AttemptHooks) {
-    this.#proxy.on('proxyReqWs', (proxyReq, _req, socket: Duplex) => {
-      socket.once('close', () => proxyReq.destroy());
-      proxyReq.on('upgrade', (_res: IncomingMessage, upstream: Duplex) => {
-        upstream.on('error', ignore);
-        upstream.once('close', () => socket.destroy());
-        socket.once('close', () => upstream.destroy());
-      });
-    });
-    // Only reached if a call forgot its callback; never let http-proxy re-throw and end the process.
-    this.#proxy.on('error', ignore);
-  }
+  constructor(private readonly hooks: AttemptHooks) {}
 
   /**
    * Starts one attempt: resolves with the held response head, rejects with an AttemptFailure. `body`: the request
@@ -83,17 +66,5 @@ export class Forwarder {
     }
     ex.status = a.statusCode;
     return true;
-  }
-
-  /**
-   * Tunnels a WebSocket upgrade. Both sockets are destroyed together on error or close (http-proxy leaks one side:
-   * issues 1510, 877); `onError` answers on the raw socket when no 101 was sent.
-   */
-  forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointState, onError: (err: Error) => void): void {
-    this.#proxy.ws(req, socket, head, { target: endpoint.target as never, agent: false as never }, onError as never);
-  }
-
-  close(): void {
-    this.#proxy.close();
   }
 }

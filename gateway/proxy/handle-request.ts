@@ -11,7 +11,6 @@ import { sendError } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
 import { createForwarding, type EndpointWaiter } from './forward-request.js';
-import type { Forwarder } from './forwarder.js';
 import { inspectRequest } from './inspect-request.js';
 import { requestIdFrom } from './request-id.js';
 import { applyTraceContext } from './trace-context.js';
@@ -36,11 +35,8 @@ export interface HandlerContext {
 
 export interface RequestHandlers {
   handle(req: IncomingMessage, res: ServerResponse, expectContinue?: boolean): void;
-  /** Exposed for the upgrade path, which shares the checks but not the forwarding. */
-  readonly forwarder: Forwarder;
   /** The header carrying request ids in the current config. */
   requestIdHeader(): string;
-  close(): void;
 }
 
 const RETRY_AFTER_NO_ENDPOINT_S = 1;
@@ -72,7 +68,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     }
   }
 
-  const { forward, forwarder } = createForwarding({ registry: ctx.registry, log: ctx.log, events: ctx.events, fail, requestIdHeader, draining: ctx.draining, wait: ctx.wait });
+  const { forward } = createForwarding({ registry: ctx.registry, log: ctx.log, events: ctx.events, fail, requestIdHeader, draining: ctx.draining, wait: ctx.wait });
 
   function onClose(this: WithExchange<ServerResponse>): void {
     const ex = this[EXCHANGE];
@@ -158,5 +154,5 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (length === undefined && ex.chunked) req.pause().on('data', countBody);
   }
 
-  return { handle, forwarder, requestIdHeader, close: () => forwarder.close() };
+  return { handle, requestIdHeader };
 }

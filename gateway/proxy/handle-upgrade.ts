@@ -1,14 +1,15 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ErrorCode } from '../errors.js';
 import { Selection } from '../resilience/endpoint-selector.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { deleteUnset, prepareUpstreamHeaders } from './forwarded-headers.js';
-import { classifyUpstreamError } from './upstream-attempt.js';
 import type { HandlerContext, RequestHandlers } from './handle-request.js';
 import { inspectRequest, type InspectedRequest } from './inspect-request.js';
 import { writeRawError } from './raw-error.js';
 import { requestIdFrom } from './request-id.js';
 import { applyTraceContext } from './trace-context.js';
+import { tunnelWebSocket } from './websocket-tunnel.js';
 
 const WEBSOCKET = /^websocket$/i;
 
@@ -23,24 +24,28 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     if (!WEBSOCKET.test(String(req.headers.upgrade))) return servePlain(req, socket, handlers);
 
     const generation = ctx.holder.acquire();
-    socket.once('close', () => generation?.release());
-    const snapshot = generation?.snapshot;
-    const idHeader = snapshot?.config.server.requestIdHeader ?? 'x-request-id';
+    const idHeader = generation?.snapshot.config.server.requestIdHeader ?? 'x-request-id';
     const requestId = requestIdFrom(req.headers[idHeader]);
-    if (!snapshot) return writeRawError(socket, 'GW_ERR_SHUTTING_DOWN', requestId, idHeader);
+    // Refusals are answered at once; the generation is only needed until then.
+    const refuse = (code: ErrorCode): void => {
+      writeRawError(socket, code, requestId, idHeader);
+      generation?.release();
+    };
+    if (!generation) return refuse('GW_ERR_SHUTTING_DOWN');
+    const snapshot = generation.snapshot;
 
     const seen: InspectedRequest = { host: '', hostHeader: '' };
     const bad = inspectRequest(req, snapshot.config.server, seen);
-    if (bad) return writeRawError(socket, bad, requestId, idHeader);
+    if (bad) return refuse(bad);
     const target = normalizeTarget(req.url as string);
-    if (!target) return writeRawError(socket, 'GW_ERR_BAD_PATH', requestId, idHeader);
+    if (!target) return refuse('GW_ERR_BAD_PATH');
     const match = snapshot.router.match(req.method as string, seen.host, target.path, req.headers);
-    if (match.kind !== 'route') return writeRawError(socket, match.kind === 'none' ? 'GW_ERR_NO_ROUTE' : 'GW_ERR_METHOD_NOT_ALLOWED', requestId, idHeader);
+    if (match.kind !== 'route') return refuse(match.kind === 'none' ? 'GW_ERR_NO_ROUTE' : 'GW_ERR_METHOD_NOT_ALLOWED');
     const route = match.route;
-    if (!route.config.websocket || req.method !== 'GET') return writeRawError(socket, 'GW_ERR_UPGRADE_NOT_ALLOWED', requestId, idHeader);
+    if (!route.config.websocket || req.method !== 'GET') return refuse('GW_ERR_UPGRADE_NOT_ALLOWED');
     const service = snapshot.services.get(route.service);
     const endpoint = service?.selector.select(new Selection(), req, Date.now());
-    if (!service || !endpoint) return writeRawError(socket, 'GW_ERR_NO_ENDPOINT', requestId, idHeader);
+    if (!service || !endpoint) return refuse('GW_ERR_NO_ENDPOINT');
 
     const upgrade = req.headers.upgrade as string;
     prepareUpstreamHeaders(req.headers, {
@@ -53,13 +58,18 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     if (service.config.hostHeader === 'endpoint') req.headers.host = endpoint.hostHeader;
     else if (service.config.hostHeader !== 'preserve') req.headers.host = service.config.hostHeader;
     req.url = route.rewrite(target.path) + target.search;
-    deleteUnset(req.headers);   // http-proxy hands them to Node's client, which refuses undefined values
+    deleteUnset(req.headers);   // Node's client refuses undefined header values
 
-    // A tunnel counts as a request in flight on its endpoint for as long as it is open.
+    // The handshake is a request in flight on its endpoint, and so is the open tunnel, for as long as it lasts: the
+    // endpoint's load, as least-request and p2c weigh it. The generation is released once the handshake is over: a
+    // tunnel needs only its two sockets and the endpoint's state, which the registry keeps while it is in flight.
     endpoint.inFlight++;
-    socket.once('close', () => ctx.registry.requestDone(endpoint));
     ctx.accessLog()?.logger.info({ reqId: requestId, traceId: traceId || undefined, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
-    handlers.forwarder.forwardUpgrade(req, socket, head, endpoint, (err) => writeRawError(socket, classifyUpstreamError(err).code, requestId, idHeader));
+    tunnelWebSocket(req, socket, head, {
+      target: endpoint.target, timeoutMs: route.config.timeoutMs, requestId, requestIdHeader: idHeader,
+      handshakeDone: () => generation.release(),
+      endpointDone: () => ctx.registry.requestDone(endpoint),
+    });
   };
 }
 

@@ -42,7 +42,7 @@ export class EndpointState {
   readonly key: string;
   readonly service: string;
   readonly address: string;
-  /** Pre-parsed for http-proxy (WebSocket tunnels) and health checks, so nothing parses a URL per request. */
+  /** Pre-parsed for WebSocket tunnels and health checks, so nothing parses a URL per request. */
   readonly target: { readonly protocol: string; readonly host: string; readonly port: number };
   /** `host:port`, the Host header when a service sends the endpoint's own. */
   readonly hostHeader: string;

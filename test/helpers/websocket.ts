@@ -84,3 +84,31 @@ export async function openWebSocket(port: number, path: string): Promise<{ head:
     }),
   };
 }
+
+export type HandshakeAnswer =
+  | { readonly status: 101; readonly headers: http.IncomingHttpHeaders; readonly socket: net.Socket }
+  | { readonly status: number; readonly headers: http.IncomingHttpHeaders; readonly body: string };
+
+/**
+ * Sends a WebSocket handshake through `port` with Node's HTTP client, which checks the answer's framing, and
+ * resolves with the 101 (and its socket) or the whole other answer; rejects when none came within `boundMs`.
+ */
+export function webSocketHandshake(port: number, path: string, headers: Record<string, string> = {}, boundMs = 5000): Promise<HandshakeAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path, agent: false,
+      headers: { host: 'ws.test', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-version': '13', ...headers },
+    });
+    const timer = setTimeout(() => { req.destroy(); reject(new Error(`no handshake answer within ${boundMs} ms`)); }, boundMs);
+    req.on('upgrade', (res, socket: net.Socket) => { clearTimeout(timer); resolve({ status: 101, headers: res.headers, socket }); });
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode as number, headers: res.headers, body }); });
+      res.on('error', (err) => { clearTimeout(timer); reject(err); });
+    });
+    req.on('error', (err) => { clearTimeout(timer); reject(err); });
+    req.end();
+  });
+}

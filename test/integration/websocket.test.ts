@@ -2,7 +2,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import t from 'tap';
 import { startGateway } from '../helpers/gateway-under-test.js';
-import { openWebSocket, startWebSocketEcho } from '../helpers/websocket.js';
+import { waitFor } from '../helpers/capture-log.js';
+import { openWebSocket, startWebSocketEcho, webSocketHandshake } from '../helpers/websocket.js';
 
 function yaml(port: number): string {
   return `listen: 127.0.0.1:0
@@ -52,30 +53,99 @@ t.test('a WebSocket upgrade on a route without websocket: true is refused and no
   const up = await startWebSocketEcho();
   const gw = await startGateway(yaml(up.port));
   t.teardown(async () => { await gw.close(); await up.close(); });
-  const ws = await openWebSocket(gw.port, '/plain');
-  t.match(ws.head, /^HTTP\/1\.1 400 /);
-  t.match(ws.head, /GW_ERR_UPGRADE_NOT_ALLOWED|connection: close/i);
+  const answer = await webSocketHandshake(gw.port, '/plain', { 'x-request-id': 'ws-plain-1' });
+  t.equal(answer.status, 400);
+  t.match(answer, { headers: { 'x-request-id': 'ws-plain-1', connection: 'close' } });
+  t.match(JSON.parse('body' in answer ? answer.body : ''), { error: 'GW_ERR_UPGRADE_NOT_ALLOWED', request_id: 'ws-plain-1' });
   t.equal(up.upgrades.length, 0);
 });
 
-t.test('an upstream that refuses the upgrade or is down gives an answer on the socket, never a crash (row 31)', async (t) => {
+/** A TCP upstream that does `onRequest` with each connection once the handshake's head has arrived. */
+async function rawUpstream(onRequest: (s: net.Socket) => void): Promise<{ port: number; closed: () => number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let closed = 0;
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.once('close', () => { sockets.delete(s); closed++; });
+    let head = '';
+    s.on('data', (c: Buffer) => {
+      if (head.includes('\r\n\r\n')) return;
+      head += c.toString('latin1');
+      if (head.includes('\r\n\r\n')) onRequest(s);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port, closed: () => closed,
+    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
+}
+
+t.test('every failed handshake gets an answer with its request id, and frees the endpoint (row 31)', async (t) => {
   const dead = net.createServer();
   dead.listen(0, '127.0.0.1');
   await once(dead, 'listening');
-  const port = (dead.address() as net.AddressInfo).port;
+  const deadPort = (dead.address() as net.AddressInfo).port;
   await new Promise((r) => dead.close(r));
-  const gw = await startGateway(yaml(port));
-  t.teardown(() => gw.close());
-  const ws = await openWebSocket(gw.port, '/ws');
-  t.match(ws.head, /^HTTP\/1\.1 502 /);
+  const resetting = await rawUpstream((s) => s.destroy());
+  const garbage = await rawUpstream((s) => s.end('NOT HTTP AT ALL\r\n\r\n'));
+  const silent = await rawUpstream(() => {});
+  // A refusal with a chunked body: relayed as the upstream's answer, framed again for the client.
+  const refusing = await rawUpstream((s) => s.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-upstream: yes\r\n'
+    + 'transfer-encoding: chunked\r\n\r\n7\r\ngo away\r\n0\r\n\r\n'));
+  const names = { refused: deadPort, resetting: resetting.port, garbage: garbage.port, silent: silent.port, refusing: refusing.port };
+  const gw = await startGateway(`listen: 127.0.0.1:0
+services:
+${Object.entries(names).map(([name, port]) => `  ${name}: { discovery: { type: static, endpoints: ["http://127.0.0.1:${port}"] } }`).join('\n')}
+routes:
+${Object.keys(names).map((name) => `  - { match: { path: /${name} }, service: ${name}, websocket: true${name === 'silent' ? ', timeoutMs: 300' : ''} }`).join('\n')}
+`);
+  t.teardown(async () => { await gw.close(); for (const u of [resetting, garbage, silent, refusing]) await u.close(); });
+  const inFlight = (service: string) => gw.gateway.current().services.get(service)!.pool.endpoints[0]!.inFlight;
 
-  const resetting = net.createServer((s) => s.destroy());
-  resetting.listen(0, '127.0.0.1');
-  await once(resetting, 'listening');
-  const gw2 = await startGateway(yaml((resetting.address() as net.AddressInfo).port));
-  t.teardown(async () => { await gw2.close(); await new Promise((r) => resetting.close(r)); });
-  const ws2 = await openWebSocket(gw2.port, '/ws');
-  t.match(ws2.head, /^HTTP\/1\.1 502 /);
-  const ok = await fetch(`${gw2.url}/nothing`).then((r) => r.status);
-  t.equal(ok, 404, 'the gateway still serves');
+  for (const [service, status, code] of [
+    ['refused', 502, 'GW_ERR_UPSTREAM_CONNECT'],
+    ['resetting', 502, 'GW_ERR_UPSTREAM_RESET'],
+    ['garbage', 502, 'GW_ERR_UPSTREAM_BAD_RESPONSE'],
+    ['silent', 504, 'GW_ERR_UPSTREAM_TIMEOUT'],
+  ] as const) {
+    const answer = await webSocketHandshake(gw.port, `/${service}`, { 'x-request-id': `ws-${service}` });
+    t.equal(answer.status, status, service);
+    t.match(answer.headers, { 'x-request-id': `ws-${service}`, connection: 'close' }, `${service}: the request id`);
+    t.match(JSON.parse('body' in answer ? answer.body : ''), { error: code, request_id: `ws-${service}` }, `${service}: ${code}`);
+    await waitFor(() => inFlight(service) === 0, 2000, `${service}: the endpoint's slot freed`);
+  }
+  await waitFor(() => silent.closed() === 1, 2000, 'the silent upstream\'s connection closed by the deadline');
+
+  const refused = await webSocketHandshake(gw.port, '/refusing', { 'x-request-id': 'ws-refusing' });
+  t.match(refused, { status: 403, body: 'go away', headers: { 'x-request-id': 'ws-refusing', 'x-upstream': 'yes', connection: 'close' } });
+  await waitFor(() => inFlight('refusing') === 0, 2000, 'refusing: the endpoint\'s slot freed');
+  t.equal((await fetch(`${gw.url}/nothing`)).status, 404, 'the gateway still serves');
+});
+
+t.test('an open tunnel does not hold its config generation: a reload that drops its endpoint disposes of the old pool', async (t) => {
+  const a = await startWebSocketEcho();
+  const b = await startWebSocketEcho();
+  const gw = await startGateway(yaml(a.port));
+  t.teardown(async () => { await gw.close(); await a.close(); await b.close(); });
+  const oldPool = gw.gateway.current().services.get('ws')!.pool;
+  const endpoint = oldPool.endpoints[0]!;
+  const ws = await openWebSocket(gw.port, '/ws');
+  t.equal(await ws.send('before'), 'echo:before');
+  t.equal(endpoint.inFlight, 1, 'the open tunnel counts in flight on its endpoint');
+
+  await gw.rewrite(yaml(b.port));
+  t.equal((await gw.gateway.reload()).result, 'applied');
+  await waitFor(() => oldPool.endpoints.length === 0, 3000, 'the retired generation\'s pool closed');
+  t.equal(await ws.send('after'), 'echo:after', 'the tunnel still carries frames');
+  t.equal(endpoint.inFlight, 1, 'and still counts on the endpoint it was opened to');
+
+  ws.socket.destroy();
+  await waitFor(() => endpoint.inFlight === 0, 2000, 'the slot freed when the tunnel closed');
+  const next = await openWebSocket(gw.port, '/ws');
+  t.equal(await next.send('new'), 'echo:new');
+  t.equal(b.upgrades.length, 1, 'a new tunnel goes to the new endpoint');
+  next.socket.destroy();
 });

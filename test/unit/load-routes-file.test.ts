@@ -29,6 +29,24 @@ t.test('a valid file gets its defaults, lower-cased hosts, and is frozen', async
   t.match(c.hash, /^[0-9a-f]{64}$/);
 });
 
+t.test('the per-try timeout: a third of the route deadline with retries on, all of it with retries off; a set value wins', async (t) => {
+  const endpoints = 'discovery: { type: static, endpoints: ["http://127.0.0.1:3001"] }';
+  const c = parseRoutes(`services:
+  plain: { ${endpoints} }
+  noretry: { ${endpoints}, retry: { attempts: 0 } }
+  set: { ${endpoints}, tryTimeoutMs: 12000 }
+routes:
+  - { name: plain, match: { path: /plain }, service: plain }
+  - { name: long, match: { path: /long }, service: plain, timeoutMs: 60000 }
+  - { name: noretry, match: { path: /noretry }, service: noretry }
+  - { name: set, match: { path: /set }, service: set }
+  - { name: set-short, match: { path: /set-short }, service: set, timeoutMs: 3000 }
+`, 'routes.yaml', plugins);
+  t.same(Object.fromEntries(c.routes.map((r) => [r.name, r.tryTimeoutMs])), { plain: 5000, long: 20000, noretry: 15000, set: 12000, 'set-short': 12000 });
+  t.equal(c.services.get('plain')?.tryTimeoutMs, null);
+  t.equal(c.services.get('set')?.tryTimeoutMs, 12000);
+});
+
 t.test('a YAML syntax error is reported with file:line:col', async (t) => {
   const found = problems('services:\n  echo: {\nroutes: []\n');
   t.ok(found.length >= 1);
