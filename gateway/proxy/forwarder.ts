@@ -34,7 +34,10 @@ export class Forwarder {
       ex.endpoint = endpoint;
       if (tryTimeoutMs > 0) a.timer = setTimeout(onTryTimeout, tryTimeoutMs, a);
       const req = ex.req;
-      endpoint.pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url as string, headers: req.headers as Record<string, string>, body }, a);
+      const method = req.method as Dispatcher.HttpMethod;
+      // undici closes the connection after a HEAD (against servers that send a body anyway); an answer to HEAD has
+      // none (RFC 9110 §9.3.2), and the connection is kept as after any other request.
+      endpoint.pool.dispatch({ method, path: req.url as string, headers: req.headers as Record<string, string>, body, reset: method === 'HEAD' ? false : undefined }, a);
     });
   }
 

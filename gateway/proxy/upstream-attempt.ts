@@ -156,6 +156,13 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
       this.fail(this.abortedAs ? failure(this.abortedAs) : classifyUpstreamError(err));
       return;
     }
+    // A bodiless answer (to HEAD, or a 204 or 304) was whole with its head, so nothing after it can cut it short. Such
+    // an answer may carry the Content-Length of the body it stands for (RFC 9110 §8.6), which undici checks against
+    // the nothing that follows for all but HEAD and reports as a length mismatch instead of the end.
+    if (this.statusCode === 204 || this.statusCode === 304 || this.ex.req.method === 'HEAD') {
+      this.onComplete();
+      return;
+    }
     // After the head: the upstream died mid-body (or we aborted it). Cut the client so it sees the truncation.
     this.broken = true;
     if (this.relaying && !this.ex.res.writableEnded) this.ex.res.destroy();

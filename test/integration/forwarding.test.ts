@@ -246,6 +246,46 @@ t.test('an upstream that dies mid-body cuts the client connection instead of lea
   t.ok(Date.now() - started < 1000, 'promptly');
 });
 
+t.test('a bodiless answer carrying a Content-Length (HEAD, 204, 304) is relayed whole and both connections stay open', async (t) => {
+  // RFC 9110 §8.6: such an answer may carry the Content-Length of the body it stands for; no body follows.
+  const up = await startRecordingUpstream((req, res) => {
+    const status = Number(req.url?.slice(1));
+    res.writeHead(status, { 'content-length': '5', etag: '"v1"' });
+    res.end(status === 200 && req.method !== 'HEAD' ? 'hello' : undefined);
+  });
+  let upstreamConnections = 0;
+  up.server.on('connection', () => { upstreamConnections++; });
+  const gw = await startGateway(routesYaml([up.url]));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(async () => { agent.destroy(); await gw.close(); await up.close(); });
+  const clientSockets = new Set<net.Socket>();
+  const send = (method: string, path: string) => new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: gw.port, method, path, agent }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('socket', (s) => clientSockets.add(s));
+    req.setTimeout(5000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+
+  for (const [method, path, status] of [['HEAD', '/200', 200], ['GET', '/304', 304], ['GET', '/204', 204]] as const) {
+    const before = upstreamConnections;
+    const answer = await send(method, path).catch((err: Error) => ({ status: 0, headers: {} as http.IncomingHttpHeaders, body: err.message }));
+    t.equal(answer.status, status, `${method} ${path}: the upstream's status (${answer.body})`);
+    t.equal(answer.headers['content-length'], '5', `${method} ${path}: its Content-Length`);
+    t.equal(answer.headers.etag, '"v1"', `${method} ${path}: and the rest of its head`);
+    t.equal(answer.body, '', `${method} ${path}: no body`);
+    for (let i = 0; i < 2; i++) t.equal((await send('GET', '/200')).body, 'hello', `${method} ${path}: a next request is served`);
+    // undici ends the connection after a 204 or 304 whose Content-Length is not 0 (its length check exempts HEAD
+    // only), so the connection the gateway keeps is checked on HEAD, which it sends with keep-alive.
+    if (method === 'HEAD') t.equal(upstreamConnections - before, 1, 'HEAD and the two GETs after it went over one upstream connection');
+  }
+  t.equal(clientSockets.size, 1, 'every answer came over the one client connection');
+});
+
 t.test('the access log has one line per request with route, endpoint, status and duration', async (t) => {
   const up = await startRecordingUpstream();
   const gw = await startGateway(routesYaml([up.url]));

@@ -47,3 +47,20 @@ t.test('a failed try reports its failure to the hooks before the policy chain se
   a.onError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
   t.same(order, ['released', 'failed:connect', 'rejected:connect']);
 });
+
+t.test('an error after a bodiless head (HEAD, 204, 304) ends the relayed answer; after any other head it cuts it', async (t) => {
+  for (const [method, status, outcome] of [['GET', 304, 'end'], ['GET', 204, 'end'], ['HEAD', 200, 'end'], ['GET', 200, 'destroy']] as const) {
+    const seen: string[] = [];
+    const ex = {
+      req: { method, complete: true },
+      res: { writableEnded: false, end: () => { seen.push('end'); }, destroy: () => { seen.push('destroy'); } },
+    } as unknown as Exchange;
+    const hooks = { answered: () => {}, failed: () => { seen.push('failed'); }, released: () => { seen.push('released'); }, relayFinal: () => true };
+    const a = new Attempt(ex, {} as EndpointState, 0, () => {}, () => {}, hooks);
+    a.onHeaders(status, [Buffer.from('content-length'), Buffer.from('5')], () => {}, 'X');
+    // What undici reports at the end of a 204 or 304 with a Content-Length (its length check exempts HEAD only).
+    a.onError(Object.assign(new Error('Response body length does not match content-length header'), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' }));
+    t.same(seen, [outcome, 'released'], `${method} ${status}: ${outcome}`);
+    t.equal(a.broken, outcome === 'destroy', `${method} ${status}: broken only when a body was due`);
+  }
+});
