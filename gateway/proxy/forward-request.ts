@@ -65,12 +65,18 @@ export function createForwarding(ctx: ForwardingContext) {
     ex.retryReason = `status-${a.statusCode}`;
   }
 
-  /** A failed try: the endpoint's latency takes a penalty, and the retry policy learns whose failure it is. */
+  /**
+   * A failed try: the retry policy learns whose failure it is, and unless the gateway gave up on the try itself (the
+   * client left, the body was over the limit: nothing learnt about the endpoint), the endpoint's latency takes a
+   * penalty and its breaker hears of it.
+   */
   function failed(a: Attempt, f: AttemptFailure): void {
-    if (a.closedCircuit) a.endpoint.health.closedFailure(f);
-    a.ex.retryReason = f.kind;
-    a.endpoint.latency.penalize(Date.now());
-    (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = a.ex;
+    const { ex, endpoint } = a;
+    ex.retryReason = f.kind;
+    (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
+    if (f.kind === 'cancelled') return;
+    if (a.closedCircuit) endpoint.health.closedFailure(f);
+    endpoint.latency.penalize(Date.now());
   }
 
   /** An open circuit refused the try: nothing was sent, so the retry policy may go to another endpoint at once. */

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { CircuitState } from 'cockatiel';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -247,4 +248,43 @@ t.test('p2c over peak-EWMA sends less traffic to a slow endpoint', async (t) => 
     for (const a of answers) counts[a.instance!]!++;
   }
   t.ok(counts.slow! < 240 * 0.3, `slow got ${counts.slow} of 240 (fast ${counts.fast})`);
+});
+
+t.test('p2c: clients that hang up do not count against the endpoint they were waiting on', async (t) => {
+  const held: http.ServerResponse[] = [];
+  let aborted = 0;
+  const quick = await startRecordingUpstream((req, res) => {
+    if (req.url !== '/held') { res.writeHead(200, { 'x-instance': 'quick' }); res.end(); return; }
+    held.push(res);   // answered only if the client waits: it does not
+    res.once('close', () => { aborted++; });
+  });
+  // Slow enough that the quick endpoint stays the cheaper one through the hang-ups even if each cost it a penalty
+  // (250 ms, then five times that), so that what the test sees after them tells whether they did.
+  const slower = await startRecordingUpstream((_req, res) => setTimeout(() => { res.writeHead(200, { 'x-instance': 'slower' }); res.end(); }, 2000));
+  t.teardown(async () => { await quick.close(); await slower.close(); });
+  const gw = await startGateway(yaml([quick.url, slower.url], '    balancer: p2c\n'));
+  t.teardown(() => gw.close());
+  const quickState = gw.gateway.current().services.get('svc')!.pool.endpoints.find((e) => e.address === quick.url)!;
+
+  // Both endpoints answer once, so each has an estimate: about 2 s for the slower, a few ms for the quick one.
+  for (let i = 0; i < 20 && (slower.requests.length === 0 || quick.requests.length === 0); i++) await request(gw.port, '/warm');
+  t.ok(slower.requests.length > 0 && quick.requests.length > 0, 'both endpoints answered');
+  const at = Date.now();
+  const estimate = quickState.latency.estimate(at);
+
+  const heldOnSlower = () => slower.requests.filter((q) => q.url === '/held').length;
+  for (let i = 1; i <= 3; i++) {
+    const req = http.get({ host: '127.0.0.1', port: gw.port, path: '/held', agent: false });
+    req.on('error', () => {});
+    await waitFor(() => held.length === i || heldOnSlower() > 0, 5000, `held request ${i} upstream`);
+    req.destroy();
+    if (!t.equal(heldOnSlower(), 0, `hang-up ${i} was waiting on the quick endpoint`)) break;
+    await waitFor(() => aborted === i, 5000, `held request ${i} aborted upstream`);
+    await waitFor(() => quickState.inFlight === 0, 5000, 'the aborted try released');
+    t.equal(quickState.latency.estimate(at), estimate, `after hang-up ${i}, the quick endpoint's latency estimate is untouched`);
+  }
+
+  const after = [];
+  for (let i = 0; i < 3; i++) after.push((await request(gw.port, '/after')).instance);
+  t.ok(after.includes('quick'), `p2c still sends to the quick endpoint (${after.join(' ')})`);
 });
