@@ -68,7 +68,7 @@ export function createForwarding(ctx: ForwardingContext) {
   /**
    * A failed try: the retry policy learns whose failure it is, and unless the gateway gave up on the try itself (the
    * client left, the body was over the limit: nothing learnt about the endpoint), the endpoint's latency takes a
-   * penalty and its breaker hears of it.
+   * penalty and its breaker hears of it. A malformed answer also counts for outlier detection as the 502 it becomes.
    */
   function failed(a: Attempt, f: AttemptFailure): void {
     const { ex, endpoint } = a;
@@ -76,7 +76,13 @@ export function createForwarding(ctx: ForwardingContext) {
     (f as AttemptFailure & { [CANDIDATE]?: Exchange })[CANDIDATE] = ex;
     if (f.kind === 'cancelled') return;
     if (a.closedCircuit) endpoint.health.closedFailure(f);
-    endpoint.latency.penalize(Date.now());
+    const at = Date.now();
+    endpoint.latency.penalize(at);
+    if (f.kind === 'bad-response') {
+      const service = ex.service as ServiceRuntime;
+      const outliers = service.config.outlierDetection;
+      endpoint.health.recordStatus(502, outliers, at, () => service.selector.mayEject(at, outliers.maxEjectionPercent));
+    }
   }
 
   /** An open circuit refused the try: nothing was sent, so the retry policy may go to another endpoint at once. */

@@ -16,10 +16,12 @@ export type HealthView = 'healthy' | 'ejected' | 'unhealthy' | 'open' | 'half-op
 /**
  * Everything that decides whether one endpoint may take traffic, kept with the endpoint so it survives reloads:
  *  - a cockatiel circuit breaker fed by gateway-level failures (connect refused or timed out, reset before a
- *    response, per-try timeout). Open: the endpoint leaves the balancer's choice; once `probeAt` passes, exactly one
- *    request is let through as the probe; each failed probe doubles the wait (up to maxHalfOpenAfterMs);
- *  - passive outlier detection fed by 5xx answers: consecutive5xx of them eject the endpoint for
- *    baseEjectionMs × number of ejections (up to maxEjectionMs), unless that would pass maxEjectionPercent;
+ *    response, per-try timeout, an answer that is not HTTP). Open: the endpoint leaves the balancer's choice; once
+ *    `probeAt` passes, exactly one request is let through as the probe; each failed probe doubles the wait (up to
+ *    maxHalfOpenAfterMs);
+ *  - passive outlier detection fed by 5xx answers (a malformed answer counts as a 502): consecutive5xx of them eject
+ *    the endpoint for baseEjectionMs × number of ejections (up to maxEjectionMs), unless that would pass
+ *    maxEjectionPercent;
  *  - active health checks (health-check.ts) set `activeHealthy`.
  */
 export class EndpointHealth {

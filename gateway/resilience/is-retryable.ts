@@ -22,19 +22,18 @@ export function isAttemptFailure(err: unknown): err is AttemptFailure {
 }
 
 /**
- * What opens an endpoint's circuit: the endpoint could not be reached or did not answer. A 5xx answer is not a
- * breaker failure (the endpoint is up and talking); outlier detection counts those.
+ * What opens an endpoint's circuit: the endpoint could not be reached, did not answer, or answered something that is
+ * not HTTP. A 5xx answer is not a breaker failure (the endpoint is up and talking); outlier detection counts those.
  */
 export function isBreakerFailure(err: unknown): boolean {
-  return err instanceof AttemptFailure && err.kind !== 'broken-circuit' && err.kind !== 'bad-response' && err.kind !== 'cancelled';
+  return err instanceof AttemptFailure && err.kind !== 'broken-circuit' && err.kind !== 'cancelled';
 }
 
 /**
- * RFC 9110 §9.2.2 idempotent methods are retried after a reset, a timeout or a retryable status; a request with an
- * idempotency key is treated the same. Any request is retried when nothing was sent (connect failed).
+ * RFC 9110 §9.2.2 idempotent methods are retried after a reset, a timeout, a malformed answer or a retryable status;
+ * a request with an idempotency key is treated the same. Any request is retried when nothing was sent (connect failed).
  */
 export function mayRetryFailure(f: AttemptFailure, idempotent: boolean): boolean {
   if (f.kind === 'cancelled') return false;
-  if (f.nothingSent) return true;
-  return idempotent && f.kind !== 'bad-response';
+  return f.nothingSent || idempotent;
 }

@@ -240,6 +240,9 @@ const gw = await startGateway(routesYaml([main.up.url], `  - name: small
   raw:
     discovery: { type: static, endpoints: ["http://127.0.0.1:${raw.port}"] }
     timeoutMs: 2000
+    # Broken on purpose, request after request: each meets it once (no retry), and its breaker never takes it out.
+    retry: { attempts: 0 }
+    circuitBreaker: { enabled: false }
 server:
   headersTimeoutMs: ${HEADERS_TIMEOUT_MS}
   requestTimeoutMs: ${REQUEST_TIMEOUT_MS}

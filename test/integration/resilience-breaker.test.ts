@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { CircuitState } from 'cockatiel';
 import t from 'tap';
 import { waitFor } from '../helpers/capture-log.js';
@@ -172,6 +173,59 @@ t.test('a POST whose connection was refused is retried on another endpoint (noth
   for (let i = 0; i < 4; i++) results.push(await request(gw.port, '/p', { method: 'POST', body: `body-${i}` }));
   t.ok(results.every((r) => r.status === 200));
   t.same(good.requests.map((q) => q.body.toString()), ['body-0', 'body-1', 'body-2', 'body-3']);
+});
+
+/** An endpoint that answers every request with something that is not HTTP; counts the requests it got. */
+async function startGarbageUpstream(answer: string): Promise<{ url: string; requests: () => string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    s.on('data', (d: Buffer) => {
+      for (const m of d.toString('latin1').matchAll(/^(GET|POST) (\S+) HTTP/gm)) requests.push(`${m[1]} ${m[2]}`);
+      s.write(answer);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    requests: () => requests,
+    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
+}
+
+t.test('an endpoint answering garbage: a POST is not replayed, GETs are retried elsewhere, and the breaker or outlier detection takes it out', async (t) => {
+  const good = await startRecordingUpstream();
+  t.teardown(() => good.close());
+  // A generous budget floor: every GET that meets the garbage is retried (the storm test is about how many may be).
+  const common = '    balancer: round-robin\n    retry: { budget: { minPerSecond: 100 } }\n';
+  for (const [name, answer, guard] of [
+    ['breaker', 'HELLO\r\n\r\n', '    circuitBreaker: { consecutiveFailures: 5, halfOpenAfterMs: 60000 }\n    outlierDetection: { enabled: false }\n'],
+    ['outlier detection', 'HTTP/1.1 2x0 OK\r\ncontent-length: 0\r\n\r\n', '    circuitBreaker: { enabled: false }\n    outlierDetection: { consecutive5xx: 5, baseEjectionMs: 60000 }\n'],
+  ] as const) {
+    const bad = await startGarbageUpstream(answer);
+    const gw = await startGateway(yaml([bad.url, good.url], common + guard));
+    const posts = [];
+    for (let i = 0; i < 4; i++) posts.push(await request(gw.port, `/post${i}`, { method: 'POST', body: 'x' }));
+    const refused = posts.filter((r) => r.status === 502);
+    t.equal(refused.length, 2, `${name}: the POSTs that met the garbage failed`);
+    t.equal(good.requests.filter((q) => q.method === 'POST').length, 2, `${name}: and were not replayed on the good endpoint`);
+    for (const r of refused) t.match(JSON.parse(r.body), { error: 'GW_ERR_UPSTREAM_BAD_RESPONSE', request_id: /\S/ }, `${name}: 502 with its code and request id`);
+
+    const gets = [];
+    for (let i = 0; i < 12; i++) gets.push(await request(gw.port, `/get${i}`));
+    t.same(gets.map((r) => r.status), Array(12).fill(200), `${name}: every GET got a 200, those that met the garbage on a retry`);
+    t.equal(bad.requests().length, 5, `${name}: the garbage endpoint got 2 POSTs and 3 GETs, five malformed answers in a row, then no more`);
+    const services = await (await fetch(`${gw.adminUrl}/admin/services`)).json() as { services: { endpoints: { address: string; breaker: string; ejected: boolean }[] }[] };
+    const shown = services.services[0]?.endpoints.find((e) => e.address === bad.url);
+    t.match(shown, name === 'breaker' ? { breaker: 'open', ejected: false } : { breaker: 'closed', ejected: true }, `${name}: the admin API shows it out`);
+    good.requests.length = 0;
+    await gw.close();
+    await bad.close();
+  }
 });
 
 t.test('outlier detection ejects an endpoint after consecutive 5xx, and never more than maxEjectionPercent', async (t) => {
