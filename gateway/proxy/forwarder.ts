@@ -36,8 +36,10 @@ export class Forwarder {
       const req = ex.req;
       const method = req.method as Dispatcher.HttpMethod;
       // undici closes the connection after a HEAD (against servers that send a body anyway); an answer to HEAD has
-      // none (RFC 9110 §9.3.2), and the connection is kept as after any other request.
-      endpoint.pool.dispatch({ method, path: req.url as string, headers: req.headers as Record<string, string>, body, reset: method === 'HEAD' ? false : undefined }, a);
+      // none (RFC 9110 §9.3.2), so the connection is kept as after a GET. Not with a request body, which a server
+      // may leave unread on the connection: undici's own close after a body on such a method stays.
+      const reset = method === 'HEAD' && body === null ? false : undefined;
+      endpoint.pool.dispatch({ method, path: req.url as string, headers: req.headers as Record<string, string>, body, reset }, a);
     });
   }
 
