@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/gateway-config.js';
 import type { Discovery } from '../plugin-api/discovery.js';
+import { pluginContext } from '../plugin-api/plugin-context.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -43,7 +44,7 @@ export class PoolManager {
     if (!plugin && !fromScaler) throw new Error(`unknown discovery type ${s.discovery.type}`);   // the loader already refused it
     const abort = new AbortController();
     const log = this.log.child({ plugin: s.discovery.type, service: s.name });
-    const discovery = fromScaler ?? plugin!.create(s.discovery.options, { log, signal: abort.signal, now: this.now });
+    const discovery = fromScaler ?? plugin!.create(s.discovery.options, pluginContext(log, abort.signal, this.now, s.discovery.baseDir));
     const pool = new UpstreamPool({ service: s.name, discovery, registry: this.registry, settings, log, now: this.now });
     this.#entries.set(key, { pool, refs: 1, abort });
     pool.start();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { validatePluginOptions } from '../../gateway/config/schema-validator.js';
-import type { LoadReport } from '../../gateway/plugin-api/index.js';
+import { pluginContext, type LoadReport } from '../../gateway/plugin-api/index.js';
 import { kubernetesScaler, resolveAccess } from '../../plugins/scaling/kubernetes.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { startKubeApiStandIn } from '../helpers/kube-apiserver-standin.js';
@@ -14,7 +14,7 @@ const REPORT = {} as LoadReport;
 function create(options: Record<string, unknown>) {
   const problems = validatePluginOptions(kubernetesScaler.optionsSchema, options, []);
   if (problems.length) throw new Error(JSON.stringify(problems));
-  return kubernetesScaler.create(options as never, { log: captureLogger().log, signal: new AbortController().signal, now: Date.now });
+  return kubernetesScaler.create(options as never, pluginContext(captureLogger().log, new AbortController().signal, Date.now, process.cwd()));
 }
 
 t.test('reads and merge-patches the scale subresource of a Deployment (kubeconfig with a token)', async (t) => {
