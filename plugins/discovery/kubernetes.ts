@@ -33,14 +33,24 @@ export interface EndpointSlice {
 
 interface WatchEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: EndpointSlice & { code?: number; message?: string } }
 
+/** One slice's endpoints at the wanted port, by condition. */
+export interface SliceEndpoints {
+  readonly ready: readonly Endpoint[];
+  /** Not ready, but still serving while their pods terminate (a rollout, a scale-down). */
+  readonly servingTerminating: readonly Endpoint[];
+}
+
+const NONE: SliceEndpoints = { ready: [], servingTerminating: [] };
+
 /**
- * The ready endpoints of one slice at the wanted port. `ready` unset means ready (the API's documented meaning).
- * A slice whose ports do not include the wanted one (or, with no port option, has several) throws: the mistake is
- * in the config, and the status should say so.
+ * The endpoints of one slice at the wanted port, as kube-proxy reads the conditions: `ready` and `serving` unset
+ * mean true, `terminating` unset means false (the API's documented meanings). A slice whose ports do not include the
+ * wanted one (or, with no port option, has several) throws: the mistake is in the config, and the status should
+ * say so.
  */
-export function sliceEndpoints(slice: EndpointSlice, port: string | number | undefined, scheme: 'http' | 'https'): Endpoint[] {
+export function sliceEndpoints(slice: EndpointSlice, port: string | number | undefined, scheme: 'http' | 'https'): SliceEndpoints {
   const ports = (slice.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP');
-  if (!slice.endpoints?.length) return [];
+  if (!slice.endpoints?.length) return NONE;
   let chosen: number | undefined;
   if (port === undefined) {
     if (ports.length !== 1) throw new Error(`EndpointSlice ${slice.metadata.name} has ${ports.length} TCP ports (${ports.map((p) => p.name ?? p.port).join(', ')}); set the port option to one name`);
@@ -49,19 +59,33 @@ export function sliceEndpoints(slice: EndpointSlice, port: string | number | und
     chosen = ports.find((p) => (typeof port === 'number' ? p.port === port : p.name === port))?.port;
     if (chosen === undefined) throw new Error(`EndpointSlice ${slice.metadata.name} has no TCP port ${JSON.stringify(port)} (it has ${ports.map((p) => p.name || p.port).join(', ') || 'none'})`);
   }
-  if (chosen === undefined) return [];   // a port without a number: the Service selects no pods yet
-  const out: Endpoint[] = [];
+  if (chosen === undefined) return NONE;   // a port without a number: the Service selects no pods yet
+  const ready: Endpoint[] = [];
+  const servingTerminating: Endpoint[] = [];
   for (const e of slice.endpoints) {
-    if (e.conditions?.ready === false) continue;
+    const c = e.conditions;
+    const into = c?.ready !== false ? ready : c.serving !== false && c.terminating === true ? servingTerminating : null;
+    if (!into) continue;
     for (const address of e.addresses) {
       const metadata: Record<string, string> = {};
       if (e.nodeName) metadata.node = e.nodeName;
       if (e.zone) metadata.zone = e.zone;
       if (e.targetRef?.name) metadata.pod = e.targetRef.name;
-      out.push({ address: endpointAddress(scheme, address, chosen), weight: 1, metadata });
+      into.push({ address: endpointAddress(scheme, address, chosen), weight: 1, metadata });
     }
   }
-  return out;
+  return { ready, servingTerminating };
+}
+
+/**
+ * A Service's endpoints over all its slices, by kube-proxy's rule: the ready ones; when none is ready, those still
+ * serving while terminating. Why: when every pod of a rollout is terminating at once, dropping them all would
+ * answer 503 while they can still serve (their connections drain through the preStop/grace period).
+ */
+export function serviceEndpoints(slices: Iterable<SliceEndpoints>): Endpoint[] {
+  const all = [...slices];
+  const ready = all.flatMap((s) => s.ready);
+  return ready.length ? ready : all.flatMap((s) => s.servingTerminating);
 }
 
 /**
@@ -108,8 +132,8 @@ export const kubernetesDiscovery: DiscoveryPlugin<KubernetesOptions> = {
         const name = o.service ?? service;
         const base = `${a.server}/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${name}`)}`;
         const request = (timeoutMs: number) => ({ headers: a.headers(), tls: a.tls, timeoutMs, signal });
-        const slices = new Map<string, Endpoint[]>();
-        const current = () => [...slices.values()].flat();
+        const slices = new Map<string, SliceEndpoints>();
+        const current = () => serviceEndpoints(slices.values());
 
         while (!signal.aborted) {
           const { body: list } = await getJson<{ metadata: { resourceVersion: string }; items: EndpointSlice[] }>(base, request(o.requestTimeoutMs));
