@@ -17,7 +17,7 @@ export class HttpStatusError extends Error {
 }
 
 interface RequestOptions {
-  readonly headers?: Record<string, string>;
+  readonly headers?: Readonly<Record<string, string>>;
   readonly tls?: TlsMaterial;
   /** Whole-request deadline, milliseconds. */
   readonly timeoutMs: number;

@@ -2,12 +2,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { inClusterAccess, kubeconfigAccess } from '../../plugins/discovery/kubernetes-access.js';
 import { serviceEndpoints, sliceEndpoints, type EndpointSlice } from '../../plugins/discovery/kubernetes.js';
+import { inClusterAccess } from '../../plugins/kubernetes/api-access.js';
+import { kubeconfigAccess } from '../../plugins/kubernetes/kubeconfig.js';
 import { waitFor } from '../helpers/capture-log.js';
 import { startCountingUpstream, type CountingUpstream } from '../helpers/counting-upstream.js';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { startKubernetesStandIn } from '../helpers/kubernetes-standin.js';
+import { writeExecCredentialScript } from '../helpers/exec-credential-script.js';
 
 const TOKEN = 'sa-token-1';
 
@@ -65,7 +67,7 @@ t.test('EndpointSlice conditions: terminating endpoints that still serve are use
   t.same(addresses([slice('web-3', 8080, [{ ip: '10.0.0.6', ready: false, serving: true, pod: 'starting' }])]), [], 'serving but not terminating and not ready: left out');
 });
 
-t.test('in-cluster access reads the mounted service account; kubeconfig exec users are refused', async (t) => {
+t.test('in-cluster access reads the mounted service account; kubeconfig auth-provider users are refused', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-sa-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'token'), 'tok-1\n');
@@ -74,13 +76,16 @@ t.test('in-cluster access reads the mounted service account; kubeconfig exec use
   const a = inClusterAccess({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, dir);
   t.equal(a.server, 'https://10.96.0.1:443');
   t.equal(a.namespace, 'payments');
-  t.same(a.headers(), { authorization: 'Bearer tok-1' });
+  const headers = async () => (await a.credentials(AbortSignal.timeout(1000))).headers;
+  t.same(await headers(), { authorization: 'Bearer tok-1' });
   await writeFile(join(dir, 'token'), 'tok-2\n');
-  t.same(a.headers(), { authorization: 'Bearer tok-2' }, 'a rotated token is read at the next request');
+  t.same(await headers(), { authorization: 'Bearer tok-2' }, 'a rotated token is read at the next request');
   t.throws(() => inClusterAccess({}, dir), /not in a cluster/);
   const kc = join(dir, 'kc');
-  await writeFile(kc, 'current-context: c\ncontexts: [{ name: c, context: { cluster: k, user: u } }]\nclusters: [{ name: k, cluster: { server: "https://k:6443" } }]\nusers: [{ name: u, user: { exec: { command: aws } } }]\n');
-  t.throws(() => kubeconfigAccess(kc), /exec or auth-provider plugin/);
+  await writeFile(kc, 'current-context: c\ncontexts: [{ name: c, context: { cluster: k, user: u } }]\nclusters: [{ name: k, cluster: { server: "https://k:6443" } }]\nusers: [{ name: u, user: { auth-provider: { name: gcp } } }]\n');
+  t.throws(() => kubeconfigAccess(kc, undefined), /user "u" uses an auth-provider, which the gateway does not run; use an exec credential plugin or a token/);
+  await writeFile(kc, 'current-context: c\ncontexts: [{ name: c, context: { cluster: k, user: u } }]\nclusters: [{ name: k, cluster: { server: "https://k:6443" } }]\nusers: [{ name: u, user: { exec: { apiVersion: client.authentication.k8s.io/v1alpha1, command: aws } } }]\n');
+  t.throws(() => kubeconfigAccess(kc, undefined), /exec apiVersion "client.authentication.k8s.io\/v1alpha1" is not supported/);
 });
 
 t.test('kubernetes (stand-in API server): list then watch; readiness and slice changes move traffic; watches resume from resourceVersion', async (t) => {
@@ -180,4 +185,32 @@ routes:
   k8s.apply(slice('web-a', a.port, [{ ip: '127.0.0.2', ready: false, serving: false, terminating: true, pod: 'old' }]), 'web');
   await waitFor(() => pool.endpoints.length === 0, 2000, 'nothing serving');
   t.equal((await fetch(`${gw.url}/`)).status, 503, 'terminating pods that no longer serve are not used');
+});
+
+t.test('kubernetes (stand-in API server): a kubeconfig user with an exec credential plugin', async (t) => {
+  const k8s = await startKubernetesStandIn(TOKEN);
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-kube-'));
+  const a = await startCountingUpstream('127.0.0.2');
+  k8s.apply(slice('web-a', a.port, [{ ip: '127.0.0.2', ready: true, pod: 'a' }]), 'web');
+  const script = await writeExecCredentialScript(dir, 'login');
+  await writeFile(join(dir, 'kubeconfig'), `current-context: test
+clusters: [{ name: standin, cluster: { server: "${k8s.url}" } }]
+users:
+  - name: sso
+    user: { exec: { apiVersion: client.authentication.k8s.io/v1, command: ./login, interactiveMode: IfAvailable, env: [{ name: TEST_TOKEN, value: ${TOKEN} }] } }
+contexts: [{ name: test, context: { cluster: standin, user: sso, namespace: shop } }]
+`);
+  const gw = await startGateway(`listen: 127.0.0.1:0
+log: { level: debug, access: false }
+services:
+  web:
+    discovery: { type: kubernetes, kubeconfig: "${join(dir, 'kubeconfig')}", port: http, watchTimeoutS: 30, requestTimeoutMs: 1000 }
+routes:
+  - { match: { path: / }, service: web }
+`);
+  t.teardown(async () => { await gw.close(); await k8s.close(); await a.close(); await rm(dir, { recursive: true, force: true }); });
+  const pool = gw.gateway.current().services.get('web')!.pool;
+  t.same(pool.endpoints.map((e) => e.address), [a.address], 'listed and watched with the token the plugin printed');
+  await waitFor(() => k8s.requests.length >= 2, 2000, 'the watch');
+  t.equal(await script.runs(), 1, 'one run for the list and the watch: the token has no expiry');
 });
