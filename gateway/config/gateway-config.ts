@@ -82,7 +82,9 @@ export interface DiscoveryConfig {
   readonly type: string;
   /** The plugin's options, checked against its schema; opaque to core. */
   readonly options: Readonly<Record<string, unknown>>;
-  /** A stable key of type + options: equal keys share one discovery watch across reloads. */
+  /** The routes file's directory, against which the plugin resolves relative paths in its options. */
+  readonly baseDir: string;
+  /** A stable key of type + options + baseDir: equal keys share one discovery watch across reloads. */
   readonly key: string;
 }
 
@@ -170,7 +172,9 @@ export interface ScalingConfig {
     readonly type: string;
     /** The plugin's options, checked against its schema; opaque to core. */
     readonly options: Readonly<Record<string, unknown>>;
-    /** type + options: an equal key keeps the same scaler instance across reloads. */
+    /** The routes file's directory, against which the plugin resolves relative paths in its options. */
+    readonly baseDir: string;
+    /** type + options + baseDir: an equal key keeps the same scaler instance across reloads. */
     readonly key: string;
   };
   readonly policy: import('../scaling/scale-policy.js').PolicySpec;

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigProblem } from '../errors.js';
@@ -106,12 +107,14 @@ function assembleConfig(doc: CheckedDocument, plugins: PluginRegistry, origins: 
 
 function buildServices(doc: CheckedDocument, problems: Problems, plugins: PluginRegistry, origins: ReadonlyMap<string, string>): Map<string, ServiceConfig> {
   const services = new Map<string, ServiceConfig>();
+  // Plugins resolve relative paths in their options from here, as core resolves its own (log file, admin token).
+  const baseDir = dirname(resolve(doc.file));
   for (const [name, s] of Object.entries(doc.services)) {
     const base = ['services', name, 'discovery'];
     const { type, ...options } = s.discovery;
     const plugin = plugins.discovery(type);
     const report = (path: readonly (string | number)[], message: string, key?: string) => problems.add(path, message, key);
-    const scaling = s.scaling ? buildScalingConfig(s.scaling, ['services', name, 'scaling'], plugins, report) : null;
+    const scaling = s.scaling ? buildScalingConfig(s.scaling, ['services', name, 'scaling'], plugins, report, baseDir) : null;
     checkScalerDiscovery(type, options, s.scaling, ['services', name], plugins, report);
     if (type === SCALER_DISCOVERY_TYPE) {
       // Endpoints from the service's scaler: checked above, no discovery plugin involved.
@@ -138,7 +141,7 @@ function buildServices(doc: CheckedDocument, problems: Problems, plugins: Plugin
       connectTimeoutMs: s.connectTimeoutMs, retry: s.retry, circuitBreaker: s.circuitBreaker,
       outlierDetection: s.outlierDetection, bulkhead: s.bulkhead, healthCheck: s.healthCheck ?? null,
       // A scaler-fed pool is keyed by its scaler too: new scaler options start a new set of instances.
-      discovery: { type, options, key: stableStringify(type === SCALER_DISCOVERY_TYPE ? { type, scaler: scaling?.scaler.key } : { type, options, module: origins.get(type) }) },
+      discovery: { type, options, baseDir, key: stableStringify(type === SCALER_DISCOVERY_TYPE ? { type, scaler: scaling?.scaler.key } : { type, options, baseDir, module: origins.get(type) }) },
       scaling,
     });
   }

@@ -51,5 +51,14 @@ export const tlsSchema = {
 
 export interface TlsFiles { caFile?: string; certFile?: string; keyFile?: string }
 
+/** The same files as file names (PluginContext.resolvePath: relative to the routes file). */
+export function resolveTlsFiles(tls: TlsFiles, resolvePath: (path: string) => string): TlsFiles {
+  const out: TlsFiles = {};
+  if (tls.caFile) out.caFile = resolvePath(tls.caFile);
+  if (tls.certFile) out.certFile = resolvePath(tls.certFile);
+  if (tls.keyFile) out.keyFile = resolvePath(tls.keyFile);
+  return out;
+}
+
 /** `http(s)://host:port` of a registry's API (etcd, Consul): no path, no credentials. */
 export const apiUrlSchema = { type: 'string', pattern: '^https?://[^/?#@]+/?$' } as const;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ScalingConfig } from '../config/gateway-config.js';
 import type { Discovery } from '../plugin-api/discovery.js';
+import { pluginContext } from '../plugin-api/plugin-context.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { Scaler } from '../plugin-api/scaler.js';
 
@@ -55,7 +56,7 @@ export class ScalerInstances {
     if (!plugin) throw new Error(`unknown scaler type ${scaling.scaler.type}`);   // the loader already refused it
     const abort = new AbortController();
     const log = this.log.child({ scaler: plugin.type, service });
-    const scaler = plugin.create(scaling.scaler.options, { log, signal: abort.signal, now: this.now });
+    const scaler = plugin.create(scaling.scaler.options, pluginContext(log, abort.signal, this.now, scaling.scaler.baseDir));
     const entry: Entry = {
       key, service, type: plugin.type, scaler, refs: 1, abort, tail: Promise.resolve(), pending: 0,
       run<T>(call: () => Promise<T>): Promise<T> {

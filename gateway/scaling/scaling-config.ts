@@ -38,7 +38,7 @@ export type ReportProblem = (path: YamlPath, message: string, key?: string) => v
  * Checks a service's `scaling:` block beyond its schema (the scaler's own options, min ≤ max, cron syntax and time
  * zones, windows) and turns it into a ScalingConfig. Problems are reported at their YAML path.
  */
-export function buildScalingConfig(raw: RawScaling, base: YamlPath, plugins: PluginRegistry, report: ReportProblem): ScalingConfig {
+export function buildScalingConfig(raw: RawScaling, base: YamlPath, plugins: PluginRegistry, report: ReportProblem, baseDir: string): ScalingConfig {
   const { type, ...options } = raw.scaler;
   const plugin = plugins.scaler(type);
   if (!plugin) {
@@ -63,7 +63,8 @@ export function buildScalingConfig(raw: RawScaling, base: YamlPath, plugins: Plu
     if (s.min > raw.max) report([...base, 'schedules', i, 'min'], `must not exceed max (${raw.max})`);
   });
   return {
-    scaler: { type, options, key: stableStringify({ type, options }) },
+    // The directory is in the key: the same relative paths from another routes file are other files.
+    scaler: { type, options, baseDir, key: stableStringify({ type, options, baseDir }) },
     policy: {
       min: raw.min, max: raw.max, targets: raw.target, tolerance: raw.tolerance, stableWindowMs: raw.windows.stableMs,
       panicThreshold: raw.panicThreshold, scaleUp: raw.scaleUp, scaleDown: raw.scaleDown, idleToZeroMs: raw.idleToZeroMs,

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/gateway-config.js';
 import { stableStringify } from '../config/stable-stringify.js';
 import type { Discovery } from '../plugin-api/discovery.js';
+import { pluginContext } from '../plugin-api/plugin-context.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { HealthChecker } from '../resilience/health-check.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
@@ -55,7 +56,7 @@ export class PoolManager {
     if (!plugin && !fromScaler) throw new Error(`unknown discovery type ${s.discovery.type}`);   // the loader already refused it
     const abort = new AbortController();
     const log = this.log.child({ plugin: s.discovery.type, service: s.name });
-    const discovery = fromScaler ?? plugin!.create(s.discovery.options, { log, signal: abort.signal, now: this.now });
+    const discovery = fromScaler ?? plugin!.create(s.discovery.options, pluginContext(log, abort.signal, this.now, s.discovery.baseDir));
     const pool = new UpstreamPool({ service: s.name, discovery, registry: this.registry, settings: settingsOf(s), log, now: this.now, serving: false });
     this.#entries.set(key, { pool, refs: 1, abort });
     pool.start();

@@ -30,7 +30,27 @@ export interface PoolOptions {
   readonly log: Logger;
   readonly now: () => number;
   readonly random?: () => number;
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  readonly backoff?: WatchBackoff;
+}
+
+/** Re-watch delays after a failed watch: `initialMs` doubling per failure in a row, up to `maxMs`. */
+export interface WatchBackoff { readonly initialMs: number; readonly maxMs: number }
+
+/**
+ * 200 ms doubling to 1 s. Why 1 s: a source that is back should be watched again at once, since the endpoints kept
+ * while it was down go stale (a deleted key kept its traffic for up to 9.4 s after a 5 s etcd outage with a 30 s
+ * cap); one failed watch a second per service is little load even for a source that stays down.
+ */
+export const DEFAULT_WATCH_BACKOFF: WatchBackoff = { initialMs: 200, maxMs: 1000 };
+
+/**
+ * The wait before re-watch number `attempt` (1 for the first failure): a random point in the upper half of the
+ * step (equal jitter). The jitter spreads the re-watches of many gateways; the half kept fixed means that no
+ * draw of `random` can turn a source failing at once into a hot loop.
+ */
+export function watchRetryDelayMs(attempt: number, backoff: WatchBackoff, random: () => number): number {
+  const stepMs = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt - 1, 20));
+  return stepMs / 2 + random() * (stepMs / 2);
 }
 
 /**
@@ -99,7 +119,7 @@ export class UpstreamPool {
   }
 
   async #watchLoop(): Promise<void> {
-    const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 200, maxMs: 30_000 };
+    const backoff = this.#o.backoff ?? DEFAULT_WATCH_BACKOFF;
     const random = this.#o.random ?? Math.random;
     const signal = this.#abort.signal;
     // Failed watches in a row: the backoff exponent. A watch that delivered a good update resets it.
@@ -121,9 +141,7 @@ export class UpstreamPool {
         if (signal.aborted) break;
         attempts++;
         this.#markDown((err as Error)?.message ?? String(err));
-        // Full jitter (AWS architecture blog): spreads re-watches of many gateways over the whole interval.
-        const delayMs = random() * Math.min(maxMs, initialMs * 2 ** Math.min(attempts - 1, 20));
-        await sleep(delayMs, signal);
+        await sleep(watchRetryDelayMs(attempts, backoff, random), signal);
       }
     }
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import {
-  apiUrlSchema, endpointAddress, schemeSchema, sleep, tlsSchema,
+  apiUrlSchema, endpointAddress, resolveTlsFiles, schemeSchema, sleep, tlsSchema,
   type DiscoveryPlugin, type DiscoveryUpdate, type Endpoint, type TlsFiles,
 } from '../../gateway/plugin-api/index.js';
 import { getJson, type TlsMaterial } from './http-json.js';
@@ -74,11 +74,14 @@ export const consulDiscovery: DiscoveryPlugin<ConsulOptions> = {
       tls: tlsSchema,
     },
   },
-  create(o) {
-    const tls: TlsMaterial | undefined = o.tls && {
-      ca: o.tls.caFile ? readFileSync(o.tls.caFile) : undefined,
-      cert: o.tls.certFile ? readFileSync(o.tls.certFile) : undefined,
-      key: o.tls.keyFile ? readFileSync(o.tls.keyFile) : undefined,
+  create(o, ctx) {
+    const files = o.tls && resolveTlsFiles(o.tls, ctx.resolvePath);
+    // Read by the first watch: a missing file is then a failed watch (with its path), retried, not a failed reload.
+    let tls: TlsMaterial | undefined;
+    const readTls = (): TlsMaterial | undefined => files && {
+      ca: files.caFile ? readFileSync(files.caFile) : undefined,
+      cert: files.certFile ? readFileSync(files.certFile) : undefined,
+      key: files.keyFile ? readFileSync(files.keyFile) : undefined,
     };
     const headers: Record<string, string> = o.token ? { 'x-consul-token': o.token } : {};
     // Consul adds up to wait/16 of jitter to a blocking query; allow for it and for a slow network.
@@ -86,6 +89,7 @@ export const consulDiscovery: DiscoveryPlugin<ConsulOptions> = {
     return {
       async *watch(service: string, signal: AbortSignal): AsyncIterable<DiscoveryUpdate> {
         const name = o.service ?? service;
+        tls ??= readTls();
         let index = 0n;
         let lastQueryAt = 0;
         while (!signal.aborted) {
@@ -98,7 +102,7 @@ export const consulDiscovery: DiscoveryPlugin<ConsulOptions> = {
           for (const tag of o.tags) q.append('tag', tag);
           if (index > 0n) { q.set('index', String(index)); q.set('wait', `${o.waitS}s`); }
           const url = `${o.address.replace(/\/$/, '')}/v1/health/service/${encodeURIComponent(name)}?${q}`;
-          const { body, headers: h } = await getJson<ConsulHealthEntry[]>(url, { headers, timeoutMs, signal });
+          const { body, headers: h } = await getJson<ConsulHealthEntry[]>(url, { headers, tls, timeoutMs, signal });
           const raw = h['x-consul-index'];
           if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new Error(`${name}: Consul answered without a valid X-Consul-Index`);
           const next = BigInt(raw);

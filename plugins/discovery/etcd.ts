@@ -1,6 +1,6 @@
 import type { Etcd3, IKeyValue } from 'etcd3';
 import {
-  canonicalAddress, metadataSchema, schemeSchema, UpdateQueue, weightSchema,
+  canonicalAddress, metadataSchema, resolveTlsFiles, schemeSchema, UpdateQueue, weightSchema,
   type DiscoveryPlugin, type DiscoveryUpdate, type Endpoint,
 } from '../../gateway/plugin-api/index.js';
 import { createEtcdClient, etcdConnectionProperties, loadEtcd3, type EtcdConnection } from './etcd-client.js';
@@ -67,6 +67,7 @@ export const etcdDiscovery: DiscoveryPlugin<EtcdOptions> = {
   },
   create(o, ctx) {
     let client: Etcd3 | null = null;
+    const connection: EtcdConnection = o.tls ? { ...o, tls: resolveTlsFiles(o.tls, ctx.resolvePath) } : o;
     const badValues = new Map<string, string>();
 
     function decode(kv: IKeyValue): Endpoint | null {
@@ -106,7 +107,7 @@ export const etcdDiscovery: DiscoveryPlugin<EtcdOptions> = {
     async function* watchPrefix(service: string, signal: AbortSignal): AsyncIterable<DiscoveryUpdate> {
       // Loaded before the check, so two watches starting together share one client.
       const lib = await loadEtcd3();
-      client ??= createEtcdClient(o, lib);
+      client ??= createEtcdClient(connection, lib);
       const prefix = o.prefix ?? `${DEFAULT_PREFIX}${service}/`;
       const byKey = new Map<string, Endpoint>();
       const listed = await client.getAll().prefix(prefix).exec();

@@ -1,6 +1,6 @@
 import { watch as watchFs, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import {
   endpointFromEntry, UpdateQueue, type DiscoveryPlugin, type DiscoveryUpdate, type Endpoint, type EndpointEntry,
@@ -68,14 +68,14 @@ export const fileDiscovery: DiscoveryPlugin<FileOptions> = {
     additionalProperties: false,
     required: ['path'],
     properties: {
-      path: { type: 'string', minLength: 1, description: 'YAML or JSON file; relative paths start at the working directory.' },
+      path: { type: 'string', minLength: 1, description: "YAML or JSON file; relative paths start at the routes file's directory." },
       key: { type: 'string', minLength: 1, description: "The file's entry for this service (default: the service name)." },
       pollIntervalMs: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 2000 },
       debounceMs: { type: 'integer', minimum: 0, maximum: 10_000, default: 50 },
     },
   },
   create(options, ctx) {
-    const file = resolve(options.path);
+    const file = ctx.resolvePath(options.path);
     return {
       async *watch(service: string, signal: AbortSignal): AsyncIterable<DiscoveryUpdate> {
         const key = options.key ?? service;

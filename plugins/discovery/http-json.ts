@@ -17,11 +17,25 @@ export class HttpStatusError extends Error {
 }
 
 interface RequestOptions {
-  readonly headers?: Record<string, string>;
+  readonly headers?: Readonly<Record<string, string>>;
   readonly tls?: TlsMaterial;
   /** Whole-request deadline, milliseconds. */
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+}
+
+/** OpenSSL's codes for a server certificate that does not verify against the CAs given (or the system's). */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED',
+]);
+
+/** A connection error that names the server, and for an untrusted certificate says what to give. */
+function connectionError(host: string, err: Error & { code?: string }): Error {
+  if (err.code && UNTRUSTED_CERTIFICATE.has(err.code)) {
+    return new Error(`${host}: the server's TLS certificate is not trusted (${err.message}, ${err.code}): give the CA that signed it`, { cause: err });
+  }
+  return new Error(`${host}: ${err.message}`, { cause: err });
 }
 
 function open(url: string, o: RequestOptions, onResponse: (res: http.IncomingMessage) => void, onError: (err: Error) => void): http.ClientRequest {
@@ -38,7 +52,8 @@ function open(url: string, o: RequestOptions, onResponse: (res: http.IncomingMes
   const abort = () => req.destroy(new Error('cancelled'));
   o.signal.addEventListener('abort', abort, { once: true });
   req.once('close', () => { clearTimeout(timer); o.signal.removeEventListener('abort', abort); });
-  req.on('error', onError);
+  // Errors with a code come from the socket or TLS; ours (timeout, cancel, a bad line) already say what happened.
+  req.on('error', (err: Error & { code?: string }) => onError(err.code ? connectionError(u.host, err) : err));
   req.end();
   return req;
 }

@@ -2,7 +2,7 @@ import {
   endpointAddress, schemeSchema, UpdateQueue, type DiscoveryPlugin, type DiscoveryUpdate, type Endpoint,
 } from '../../gateway/plugin-api/index.js';
 import { getJson, HttpStatusError, streamJsonLines } from './http-json.js';
-import { defaultKubeconfigPath, inClusterAccess, kubeconfigAccess, SERVICE_ACCOUNT_DIR, type KubernetesAccess } from './kubernetes-access.js';
+import { kubernetesAccess, SERVICE_ACCOUNT_DIR, type KubernetesAccess } from '../kubernetes/api-access.js';
 
 interface KubernetesOptions {
   /** The Service whose EndpointSlices are read; default the gateway's service name. */
@@ -33,14 +33,24 @@ export interface EndpointSlice {
 
 interface WatchEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: EndpointSlice & { code?: number; message?: string } }
 
+/** One slice's endpoints at the wanted port, by condition. */
+export interface SliceEndpoints {
+  readonly ready: readonly Endpoint[];
+  /** Not ready, but still serving while their pods terminate (a rollout, a scale-down). */
+  readonly servingTerminating: readonly Endpoint[];
+}
+
+const NONE: SliceEndpoints = { ready: [], servingTerminating: [] };
+
 /**
- * The ready endpoints of one slice at the wanted port. `ready` unset means ready (the API's documented meaning).
- * A slice whose ports do not include the wanted one (or, with no port option, has several) throws: the mistake is
- * in the config, and the status should say so.
+ * The endpoints of one slice at the wanted port, as kube-proxy reads the conditions: `ready` and `serving` unset
+ * mean true, `terminating` unset means false (the API's documented meanings). A slice whose ports do not include the
+ * wanted one (or, with no port option, has several) throws: the mistake is in the config, and the status should
+ * say so.
  */
-export function sliceEndpoints(slice: EndpointSlice, port: string | number | undefined, scheme: 'http' | 'https'): Endpoint[] {
+export function sliceEndpoints(slice: EndpointSlice, port: string | number | undefined, scheme: 'http' | 'https'): SliceEndpoints {
   const ports = (slice.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP');
-  if (!slice.endpoints?.length) return [];
+  if (!slice.endpoints?.length) return NONE;
   let chosen: number | undefined;
   if (port === undefined) {
     if (ports.length !== 1) throw new Error(`EndpointSlice ${slice.metadata.name} has ${ports.length} TCP ports (${ports.map((p) => p.name ?? p.port).join(', ')}); set the port option to one name`);
@@ -49,19 +59,33 @@ export function sliceEndpoints(slice: EndpointSlice, port: string | number | und
     chosen = ports.find((p) => (typeof port === 'number' ? p.port === port : p.name === port))?.port;
     if (chosen === undefined) throw new Error(`EndpointSlice ${slice.metadata.name} has no TCP port ${JSON.stringify(port)} (it has ${ports.map((p) => p.name || p.port).join(', ') || 'none'})`);
   }
-  if (chosen === undefined) return [];   // a port without a number: the Service selects no pods yet
-  const out: Endpoint[] = [];
+  if (chosen === undefined) return NONE;   // a port without a number: the Service selects no pods yet
+  const ready: Endpoint[] = [];
+  const servingTerminating: Endpoint[] = [];
   for (const e of slice.endpoints) {
-    if (e.conditions?.ready === false) continue;
+    const c = e.conditions;
+    const into = c?.ready !== false ? ready : c.serving !== false && c.terminating === true ? servingTerminating : null;
+    if (!into) continue;
     for (const address of e.addresses) {
       const metadata: Record<string, string> = {};
       if (e.nodeName) metadata.node = e.nodeName;
       if (e.zone) metadata.zone = e.zone;
       if (e.targetRef?.name) metadata.pod = e.targetRef.name;
-      out.push({ address: endpointAddress(scheme, address, chosen), weight: 1, metadata });
+      into.push({ address: endpointAddress(scheme, address, chosen), weight: 1, metadata });
     }
   }
-  return out;
+  return { ready, servingTerminating };
+}
+
+/**
+ * A Service's endpoints over all its slices, by kube-proxy's rule: the ready ones; when none is ready, those still
+ * serving while terminating. Why: when every pod of a rollout is terminating at once, dropping them all would
+ * answer 503 while they can still serve (their connections drain through the preStop/grace period).
+ */
+export function serviceEndpoints(slices: Iterable<SliceEndpoints>): Endpoint[] {
+  const all = [...slices];
+  const ready = all.flatMap((s) => s.ready);
+  return ready.length ? ready : all.flatMap((s) => s.servingTerminating);
 }
 
 /**
@@ -82,8 +106,8 @@ export const kubernetesDiscovery: DiscoveryPlugin<KubernetesOptions> = {
       namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
       port: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'integer', minimum: 1, maximum: 65535 }] },
       scheme: schemeSchema,
-      auth: { enum: ['in-cluster', 'kubeconfig'], description: 'Default: in-cluster when KUBERNETES_SERVICE_HOST is set, else kubeconfig.' },
-      kubeconfig: { type: 'string', minLength: 1, description: 'Default: $KUBECONFIG or ~/.kube/config.' },
+      auth: { enum: ['in-cluster', 'kubeconfig'], description: 'Default: a named kubeconfig, else in-cluster when KUBERNETES_SERVICE_HOST is set, else ~/.kube/config.' },
+      kubeconfig: { type: 'string', minLength: 1, description: "Default: $KUBECONFIG; relative to the routes file's directory." },
       context: { type: 'string', minLength: 1 },
       serviceAccountDir: { type: 'string', minLength: 1, default: SERVICE_ACCOUNT_DIR },
       watchTimeoutS: { type: 'integer', minimum: 1, maximum: 3600, default: 300 },
@@ -96,10 +120,10 @@ export const kubernetesDiscovery: DiscoveryPlugin<KubernetesOptions> = {
   },
   create(o, ctx) {
     let access: KubernetesAccess | null = null;
-    const connect = (): KubernetesAccess => {
-      const inCluster = o.auth === 'in-cluster' || (o.auth === undefined && !o.kubeconfig && Boolean(process.env.KUBERNETES_SERVICE_HOST));
-      return inCluster ? inClusterAccess(process.env, o.serviceAccountDir) : kubeconfigAccess(o.kubeconfig ?? defaultKubeconfigPath(), o.context);
-    };
+    // The kubeconfig is read by the first watch: a missing or broken one is a failed watch (retried), not a failed reload.
+    const connect = (): KubernetesAccess => kubernetesAccess({
+      auth: o.auth, kubeconfig: o.kubeconfig && ctx.resolvePath(o.kubeconfig), context: o.context, serviceAccountDir: ctx.resolvePath(o.serviceAccountDir),
+    });
     return {
       async *watch(service: string, signal: AbortSignal): AsyncIterable<DiscoveryUpdate> {
         access ??= connect();
@@ -107,12 +131,17 @@ export const kubernetesDiscovery: DiscoveryPlugin<KubernetesOptions> = {
         const namespace = o.namespace ?? a.namespace;
         const name = o.service ?? service;
         const base = `${a.server}/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${name}`)}`;
-        const request = (timeoutMs: number) => ({ headers: a.headers(), tls: a.tls, timeoutMs, signal });
-        const slices = new Map<string, Endpoint[]>();
-        const current = () => [...slices.values()].flat();
+        const request = async (timeoutMs: number) => ({ ...(await a.credentials(signal)), timeoutMs, signal });
+        // A refused credential (an expired exec token) is dropped, so the re-watch gets a fresh one.
+        const refused = (err: unknown): never => {
+          if (err instanceof HttpStatusError && err.status === 401) a.rejected();
+          throw err;
+        };
+        const slices = new Map<string, SliceEndpoints>();
+        const current = () => serviceEndpoints(slices.values());
 
         while (!signal.aborted) {
-          const { body: list } = await getJson<{ metadata: { resourceVersion: string }; items: EndpointSlice[] }>(base, request(o.requestTimeoutMs));
+          const { body: list } = await getJson<{ metadata: { resourceVersion: string }; items: EndpointSlice[] }>(base, await request(o.requestTimeoutMs)).catch(refused);
           slices.clear();
           for (const s of list.items) slices.set(s.metadata.name, sliceEndpoints(s, o.port, o.scheme));
           let version = list.metadata.resourceVersion;
@@ -123,7 +152,8 @@ export const kubernetesDiscovery: DiscoveryPlugin<KubernetesOptions> = {
             const queue = new UpdateQueue<DiscoveryUpdate>();
             const url = `${base}&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(version)}&timeoutSeconds=${o.watchTimeoutS}`;
             // Each event that changes a slice is one reset of the whole set: slices overlap, core diffs.
-            streamJsonLines(url, request(o.watchTimeoutS * 1000 + o.requestTimeoutMs), (raw) => {
+            const options = await request(o.watchTimeoutS * 1000 + o.requestTimeoutMs);
+            streamJsonLines(url, options, (raw) => {
               const ev = raw as WatchEvent;
               if (ev.type === 'ERROR') {
                 if (ev.object.code === 410) gone = true;
@@ -142,7 +172,9 @@ export const kubernetesDiscovery: DiscoveryPlugin<KubernetesOptions> = {
             }).then(
               () => queue.end(),   // the server's timeout: watch again from `version`, no new list
               (err: unknown) => {
-                if (err instanceof HttpStatusError && err.status === 410) { gone = true; queue.end(); } else queue.fail(err);
+                if (err instanceof HttpStatusError && err.status === 410) { gone = true; queue.end(); return; }
+                if (err instanceof HttpStatusError && err.status === 401) a.rejected();
+                queue.fail(err);
               },
             );
             yield* queue;

@@ -44,14 +44,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function readSecret(o: WebhookOptions): string {
+function readSecret(o: WebhookOptions, resolvePath: (path: string) => string): string {
   if (o.secret !== undefined) return o.secret;
   if (o.secretEnv !== undefined) {
     const v = process.env[o.secretEnv];
     if (!v) throw new Error(`environment variable ${o.secretEnv} (the webhook secret) is not set`);
     return v;
   }
-  return readFileSync(o.secretFile as string, 'utf8').trim();
+  return readFileSync(resolvePath(o.secretFile as string), 'utf8').trim();
 }
 
 /**
@@ -72,7 +72,7 @@ export const webhookScaler: ScalerPlugin<WebhookOptions> = {
       currentUrl: { type: 'string', pattern: '^https?://' },
       secret: { type: 'string', minLength: 16, description: 'Prefer secretEnv or secretFile: routes.yaml is often in version control.' },
       secretEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-      secretFile: { type: 'string', minLength: 1 },
+      secretFile: { type: 'string', minLength: 1, description: "Relative to the routes file's directory." },
       headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
       timeoutMs: { type: 'integer', minimum: 100, default: 2000, description: 'Per attempt.' },
       retry: {
@@ -99,7 +99,7 @@ export const webhookScaler: ScalerPlugin<WebhookOptions> = {
         try {
           const timestamp = String(Math.floor(ctx.now() / 1000));
           const headers: Record<string, string> = {
-            ...options.headers, 'user-agent': 'gantry-scaler', [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: signWebhook((secret ??= readSecret(options)), timestamp, body),
+            ...options.headers, 'user-agent': 'gantry-scaler', [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: signWebhook((secret ??= readSecret(options, ctx.resolvePath)), timestamp, body),
           };
           if (method === 'POST') headers['content-type'] = 'application/json';
           if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;

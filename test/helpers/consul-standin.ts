@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import { listenOnLoopback } from './listen-loopback.js';
 import type { ConsulHealthEntry } from '../../plugins/discovery/consul.js';
 
@@ -26,9 +27,10 @@ function parseWait(text: string | null): number {
  * A stand-in for Consul's /v1/health/service/<name> (Consul itself cannot be installed here). It speaks the real
  * protocol: X-Consul-Index on every answer; a query with index=N blocks while the index is still N, up to `wait`;
  * `passing` filters out instances with a non-passing check; every `tag` must be present; `dc` other than dc1 is an
- * error; a wrong X-Consul-Token is 403 "ACL not found", as Consul answers.
+ * error; a wrong X-Consul-Token is 403 "ACL not found", as Consul answers. With `tls` it serves HTTPS and, like
+ * Consul with `verify_incoming`, accepts only clients with a certificate signed by `tls.ca`.
  */
-export async function startConsulStandIn(token: string): Promise<ConsulStandIn> {
+export async function startConsulStandIn(token: string, tls?: { cert: Buffer; key: Buffer; ca: Buffer }): Promise<ConsulStandIn> {
   const services = new Map<string, ConsulHealthEntry[]>();
   const requests: ConsulStandIn['requests'] = [];
   let index = 10;
@@ -36,7 +38,7 @@ export async function startConsulStandIn(token: string): Promise<ConsulStandIn> 
   const waiters = new Set<() => void>();
   const wake = () => { for (const w of [...waiters]) w(); };
 
-  const server = http.createServer(async (req, res) => {
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const u = new URL(req.url ?? '/', 'http://consul');
     const sent = req.headers['x-consul-token'];
     requests.push({ url: req.url ?? '', token: typeof sent === 'string' ? sent : undefined, at: Date.now() });
@@ -63,7 +65,8 @@ export async function startConsulStandIn(token: string): Promise<ConsulStandIn> 
       tags.every((t) => (e.Service.Tags ?? []).includes(t)) && (!passing || (e.Checks ?? []).every((c) => c.Status === 'passing')));
     res.writeHead(failing ?? 200, { 'content-type': 'application/json', 'x-consul-index': String(index), 'x-consul-knownleader': 'true' });
     res.end(JSON.stringify(body));
-  });
+  };
+  const server = tls ? https.createServer({ ...tls, requestCert: true, rejectUnauthorized: true }, handle) : http.createServer(handle);
   const bound = await listenOnLoopback(server);
   return {
     url: bound.url,

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -22,12 +22,23 @@ export interface GatewayProcess {
   kill(): Promise<void>;
 }
 
+export interface SpawnOptions {
+  /** The gateway's working directory (default: the test's). */
+  readonly cwd?: string;
+  /** Files written beside routes.yaml, by relative name (directories made as needed). */
+  readonly files?: Readonly<Record<string, string | Buffer>>;
+}
+
 /** Runs `gantry start` as a real child process on a temporary routes file; the port comes from the started line. */
-export async function spawnGateway(yaml: string, extraArgs: string[] = []): Promise<GatewayProcess> {
+export async function spawnGateway(yaml: string, extraArgs: string[] = [], options: SpawnOptions = {}): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-proc-'));
   const file = join(dir, 'routes.yaml');
   await writeFile(file, yaml);
-  const child = spawn(process.execPath, [CLI, 'start', '-c', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const [name, content] of Object.entries(options.files ?? {})) {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFile(join(dir, name), content);
+  }
+  const child = spawn(process.execPath, [CLI, 'start', '-c', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; from: number; resolve: (l: Record<string, unknown>) => void }[] = [];
   let stderr = '';

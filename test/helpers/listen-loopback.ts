@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import https from 'node:https';
+import type { AddressInfo, Server, Socket } from 'node:net';
 
 /**
- * Binds a test server to 127.0.0.1 on a free port and tracks its sockets, so `close()` ends long-polls and
+ * Binds a test server (HTTP or HTTPS) to 127.0.0.1 on a free port and tracks its sockets, so `close()` ends long-polls and
  * keep-alives at once instead of waiting for them.
  */
 export async function listenOnLoopback(server: Server): Promise<{ url: string; port: number; destroySockets(): void; close(): Promise<void> }> {
@@ -13,7 +13,7 @@ export async function listenOnLoopback(server: Server): Promise<{ url: string; p
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${server instanceof https.Server ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     destroySockets: () => { for (const s of sockets) s.destroy(); },
     close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),

@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import t from 'tap';
 import type { ConsulHealthEntry } from '../../plugins/discovery/consul.js';
 import { waitFor } from '../helpers/capture-log.js';
 import { startConsulStandIn } from '../helpers/consul-standin.js';
 import { startCountingUpstream, type CountingUpstream } from '../helpers/counting-upstream.js';
 import { startGateway } from '../helpers/gateway-under-test.js';
+import { makeTestCertificates } from '../helpers/test-certificates.js';
 
 const TOKEN = 'b1gs3cr3t';
 
@@ -93,4 +95,33 @@ t.test('consul (stand-in server): a refused ACL token is a clear discovery error
   await waitFor(() => pool.status.lastError !== null, 3000, 'an error');
   t.match(pool.status, { up: false, endpoints: 0, lastError: /answered 403: ACL not found/ });
   t.equal((await fetch(`${gw.url}/`)).status, 503, 'no endpoints yet: 503, not a crash');
+});
+
+t.test('consul over HTTPS with a private CA and client certificates: tls files are used; without the CA it fails clearly', async (t) => {
+  const certs = await makeTestCertificates();
+  const path = (name: keyof typeof certs.files) => join(certs.dir, certs.files[name]);
+  const consul = await startConsulStandIn(TOKEN, { cert: await certs.read('serverCert'), key: await certs.read('serverKey'), ca: await certs.read('ca') });
+  const a = await startCountingUpstream();
+  consul.setInstances('users', [entry(a)]);
+  const withTls = (tls: string) => gatewayYaml(consul.url, TOKEN).replace('waitS: 2', `waitS: 2, tls: ${tls}`).replace('balancer:', 'warmTimeoutMs: 3000\n    balancer:');
+  t.teardown(async () => { await consul.close(); await a.close(); await certs.remove(); });
+  t.match(consul.url, /^https:/);
+
+  const gw = await startGateway(withTls(JSON.stringify({ caFile: path('ca'), certFile: path('clientCert'), keyFile: path('clientKey') })));
+  t.teardown(() => gw.close());
+  const pool = gw.gateway.current().services.get('api')!.pool;
+  t.same(pool.endpoints.map((e) => e.address), [a.address], 'listed through HTTPS: the CA verified Consul, Consul took the client certificate');
+  t.equal((await fetch(`${gw.url}/`)).status, 200);
+
+  const noCa = await startGateway(withTls(JSON.stringify({ certFile: path('clientCert'), keyFile: path('clientKey') })).replace('warmTimeoutMs: 3000', 'warmTimeoutMs: 0'));
+  t.teardown(() => noCa.close());
+  const noCaPool = noCa.gateway.current().services.get('api')!.pool;
+  await waitFor(() => noCaPool.status.lastError !== null, 5000, 'a TLS error');
+  t.match(noCaPool.status, { up: false, endpoints: 0, lastError: /^127\.0\.0\.1:\d+: the server's TLS certificate is not trusted \(.*\): give the CA that signed it$/ });
+
+  const noCert = await startGateway(withTls(JSON.stringify({ caFile: path('ca') })).replace('warmTimeoutMs: 3000', 'warmTimeoutMs: 0'));
+  t.teardown(() => noCert.close());
+  const noCertPool = noCert.gateway.current().services.get('api')!.pool;
+  await waitFor(() => noCertPool.status.lastError !== null, 5000, 'a refused handshake');
+  t.match(noCertPool.status, { up: false, endpoints: 0 }, `without a client certificate Consul refuses: ${noCertPool.status.lastError}`);
 });

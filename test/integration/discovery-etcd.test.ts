@@ -107,6 +107,44 @@ t.test('etcd stopped: keeps serving on the last endpoints; restarted: the watch 
   t.equal(gw.logs.filter((l) => l.event === 'discovery-up').length, 2);
 });
 
+t.test('etcd down for 5 s and back: a key deleted after the restart stops taking traffic within 3 s', async (t) => {
+  const etcd = await startEtcd();
+  const setup = new Etcd3({ hosts: etcd.url });
+  const [a, b] = await Promise.all([startCountingUpstream(), startCountingUpstream()]);
+  await setup.put(key(a.address)).value(value(a.address));
+  await setup.put(key(b.address)).value(value(b.address));
+  setup.close();
+  const gw = await startGateway(gatewayYaml(etcd));
+  t.teardown(async () => { await gw.close(); await etcd.stop(); await a.close(); await b.close(); });
+  const pool = gw.gateway.current().services.get('users')!.pool;
+  t.equal(pool.endpoints.length, 2);
+
+  await etcd.kill();
+  await waitFor(() => !pool.status.up, 5000, 'discovery down');
+  // The outage itself (5 s, as a restarted etcd member takes), noting when each re-watch failed.
+  const failedAt: number[] = [];
+  const outageEnds = Date.now() + 5000;
+  await waitFor(() => {
+    const at = pool.status.lastErrorAt;
+    if (at !== null && at !== failedAt.at(-1)) failedAt.push(at);
+    return Date.now() >= outageEnds;
+  }, 10_000, 'the outage');
+  const gapsMs = failedAt.slice(1).map((at, i) => at - failedAt[i]!);
+  t.ok(Math.max(...gapsMs) < 2000, `re-watched while down every ${gapsMs.join(', ')} ms: never more than 1 s of backoff`);
+  await etcd.restart();
+  const healthyAt = Date.now();
+  // A fresh client: the first one's gRPC channel would be in its own reconnect backoff.
+  const client = new Etcd3({ hosts: etcd.url });
+  t.teardown(() => client.close());
+  await client.delete().key(key(a.address));
+  await waitFor(() => pool.endpoints.length === 1, 20_000, 'the deleted key followed');
+  const followedMs = Date.now() - healthyAt;
+  t.ok(followedMs < 3000, `the pool dropped the deleted key ${followedMs} ms after etcd was healthy again`);
+  const aBefore = a.hits();
+  for (let i = 0; i < 6; i++) t.equal((await fetch(`${gw.url}/`)).status, 200);
+  t.equal(a.hits(), aBefore, 'and the deleted endpoint gets no more requests');
+});
+
 t.test('gantry register: the endpoint is listed while its process lives, gone when the lease expires after a kill', async (t) => {
   const etcd = await startEtcd();
   const a = await startCountingUpstream();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { validatePluginOptions } from '../../gateway/config/schema-validator.js';
-import type { LoadReport } from '../../gateway/plugin-api/index.js';
+import { pluginContext, type LoadReport } from '../../gateway/plugin-api/index.js';
 import { execScaler } from '../../plugins/scaling/exec.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
@@ -13,7 +13,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, options: Record<s
   const problems = validatePluginOptions(execScaler.optionsSchema, options, []);
   if (problems.length) throw new Error(JSON.stringify(problems));
   const abort = new AbortController();
-  const scaler = execScaler.create(options as never, { log: captureLogger().log, signal: abort.signal, now: Date.now });
+  const scaler = execScaler.create(options as never, pluginContext(captureLogger().log, abort.signal, Date.now, process.cwd()));
   t.teardown(() => scaler.close());
   return scaler;
 }

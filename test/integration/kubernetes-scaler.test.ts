@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { validatePluginOptions } from '../../gateway/config/schema-validator.js';
-import type { LoadReport } from '../../gateway/plugin-api/index.js';
-import { kubernetesScaler, resolveAccess } from '../../plugins/scaling/kubernetes.js';
+import { pluginContext, type LoadReport } from '../../gateway/plugin-api/index.js';
+import { kubernetesScaler, scalerAccess } from '../../plugins/scaling/kubernetes.js';
 import { captureLogger } from '../helpers/capture-logger.js';
+import { writeExecCredentialScript } from '../helpers/exec-credential-script.js';
 import { startKubeApiStandIn } from '../helpers/kube-apiserver-standin.js';
 
 const TOKEN = 'test-service-account-token';
@@ -14,7 +15,7 @@ const REPORT = {} as LoadReport;
 function create(options: Record<string, unknown>) {
   const problems = validatePluginOptions(kubernetesScaler.optionsSchema, options, []);
   if (problems.length) throw new Error(JSON.stringify(problems));
-  return kubernetesScaler.create(options as never, { log: captureLogger().log, signal: new AbortController().signal, now: Date.now });
+  return kubernetesScaler.create(options as never, pluginContext(captureLogger().log, new AbortController().signal, Date.now, process.cwd()));
 }
 
 t.test('reads and merge-patches the scale subresource of a Deployment (kubeconfig with a token)', async (t) => {
@@ -83,9 +84,73 @@ t.test('StatefulSets, name templates, an explicit API server with a token file; 
 });
 
 t.test('in-cluster configuration comes from the service account and KUBERNETES_SERVICE_HOST', async (t) => {
-  t.throws(() => resolveAccess({ kind: 'Deployment', name: '{service}', timeoutMs: 1000 }, { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }), /ca\.crt/,
+  const same = (p: string) => p;
+  t.throws(() => scalerAccess({ kind: 'Deployment', name: '{service}', timeoutMs: 1000 }, same, { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }), /serviceaccount\/token/,
     'outside a pod the service-account files are missing, and it says which');
-  const access = resolveAccess({ kind: 'Deployment', name: '{service}', timeoutMs: 1000, apiServer: 'https://k8s.example:6443/' }, {});
+  const access = scalerAccess({ kind: 'Deployment', name: '{service}', timeoutMs: 1000, apiServer: 'https://k8s.example:6443/' }, same, {});
   t.equal(access.server, 'https://k8s.example:6443');
   t.equal(access.namespace, 'default');
+});
+
+t.test('a kubeconfig is read as kubectl reads it: file names relative to its own directory, not the working directory', async (t) => {
+  const api = await startKubeApiStandIn(TOKEN);
+  t.teardown(() => api.close());
+  api.workloads.set('shop/deployments/web', 2);
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-kube-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'sa-token'), `${TOKEN}\n`);
+  await writeFile(join(dir, 'config'), `current-context: prod
+clusters: [{ name: standin, cluster: { server: "${api.url}" } }]
+contexts: [{ name: prod, context: { cluster: standin, user: gantry, namespace: shop } }]
+users: [{ name: gantry, user: { tokenFile: sa-token } }]
+`);
+  t.not(process.cwd(), dir);
+  t.equal(await create({ kubeconfig: join(dir, 'config') }).currentReplicas('web', AbortSignal.timeout(3000)), 2, 'tokenFile: sa-token found beside the kubeconfig');
+});
+
+t.test('exec credential plugins (EKS/GKE/AKS logins): run by the ExecCredential protocol, token kept until it expires', async (t) => {
+  const api = await startKubeApiStandIn(TOKEN);
+  t.teardown(() => api.close());
+  api.workloads.set('shop/deployments/web', 2);
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-kube-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const script = await writeExecCredentialScript(dir, 'get-token');
+  const kubeconfig = async (env: Record<string, string>, extra = '') => {
+    const file = join(dir, `config-${Object.keys(env).join('-')}`);
+    await writeFile(file, `current-context: prod
+clusters: [{ name: standin, cluster: { server: "${api.url}" } }]
+contexts: [{ name: prod, context: { cluster: standin, user: eks, namespace: shop } }]
+users:
+  - name: eks
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1
+        command: ./get-token
+        interactiveMode: Never
+        env: [${Object.entries(env).map(([name, value]) => JSON.stringify({ name, value })).join(', ')}]
+${extra}`);
+    return file;
+  };
+  const signal = () => AbortSignal.timeout(10_000);
+
+  const lasting = create({ kubeconfig: await kubeconfig({ TEST_TOKEN: TOKEN, TEST_EXPIRY: new Date(Date.now() + 3_600_000).toISOString() }, '        provideClusterInfo: true\n') });
+  t.equal(await lasting.currentReplicas('web', signal()), 2, 'the command (./get-token, beside the kubeconfig) gave the token');
+  await lasting.scale('web', 3, REPORT, signal());
+  t.equal(await lasting.currentReplicas('web', signal()), 3);
+  t.equal(await script.runs(), 1, 'run once: the token is kept until its expirationTimestamp');
+  t.equal(api.requests.at(-1)?.authorization, `Bearer ${TOKEN}`);
+
+  const expired = create({ kubeconfig: await kubeconfig({ TEST_TOKEN: TOKEN, TEST_EXPIRY: new Date(Date.now() - 1000).toISOString() }) });
+  await expired.currentReplicas('web', signal());
+  await expired.currentReplicas('web', signal());
+  t.equal(await script.runs(), 3, 'a token already expired is asked for again at the next call');
+
+  const failing = create({ kubeconfig: await kubeconfig({ TEST_FAIL: 'error: SSO session expired; run aws sso login' }) });
+  await t.rejects(failing.currentReplicas('web', signal()), /exec credential plugin .*get-token failed: .*SSO session expired; run aws sso login/,
+    'a plugin that fails says why (its stderr)');
+  const wrongToken = create({ kubeconfig: await kubeconfig({ TEST_TOKEN: 'stale' }) });
+  await t.rejects(wrongToken.currentReplicas('web', signal()), /401/);
+  const before = await script.runs();
+  await t.rejects(wrongToken.currentReplicas('web', signal()), /401/);
+  t.equal(await script.runs(), before + 1, 'a token the server refused (401) is not kept: the plugin runs again');
 });

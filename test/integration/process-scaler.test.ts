@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import type { DiscoveryUpdate, Scaler } from '../../gateway/plugin-api/index.js';
+import { pluginContext, type DiscoveryUpdate, type Scaler } from '../../gateway/plugin-api/index.js';
 import { validatePluginOptions } from '../../gateway/config/schema-validator.js';
 import { processScaler } from '../../plugins/scaling/process.js';
 import { findExecutable } from '../../plugins/scaling/process-instance.js';
@@ -27,7 +27,7 @@ function start(t: { teardown(fn: () => unknown): void }, extra: Record<string, u
   if (problems.length) throw new Error(JSON.stringify(problems));
   const captured = captureLogger();
   const abort = new AbortController();
-  const scaler = processScaler.create(options as never, { log: captured.log, signal: abort.signal, now: Date.now });
+  const scaler = processScaler.create(options as never, pluginContext(captured.log, abort.signal, Date.now, process.cwd()));
   t.teardown(async () => { abort.abort(); await scaler.close(); });
   // As in the gateway: the scaling loop asks for the count in force before the pool starts watching.
   if (initial > 0) void scaler.scale('svc', initial, null as never, AbortSignal.timeout(5000));

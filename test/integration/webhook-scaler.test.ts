@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { validatePluginOptions } from '../../gateway/config/schema-validator.js';
-import type { LoadReport } from '../../gateway/plugin-api/index.js';
+import { pluginContext, type LoadReport } from '../../gateway/plugin-api/index.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, webhookScaler } from '../../plugins/scaling/webhook.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
@@ -43,7 +43,7 @@ async function receiver(t: { teardown(fn: () => unknown): void }, answer: (r: Re
 function create(options: Record<string, unknown>) {
   const problems = validatePluginOptions(webhookScaler.optionsSchema, options, []);
   if (problems.length) throw new Error(JSON.stringify(problems));
-  return webhookScaler.create(options as never, { log: captureLogger().log, signal: new AbortController().signal, now: Date.now });
+  return webhookScaler.create(options as never, pluginContext(captureLogger().log, new AbortController().signal, Date.now, process.cwd()));
 }
 
 t.test('POSTs the signed decision and reads the count with a signed GET', async (t) => {

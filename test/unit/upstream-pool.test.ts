@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../../gateway/plugin-api/index.js';
 import { EndpointRegistry } from '../../gateway/upstream/endpoint-registry.js';
-import { UpstreamPool } from '../../gateway/upstream/upstream-pool.js';
+import { DEFAULT_WATCH_BACKOFF, UpstreamPool, watchRetryDelayMs } from '../../gateway/upstream/upstream-pool.js';
 import { captureLog, waitFor } from '../helpers/capture-log.js';
 
 const ep = (port: number, weight = 1): Endpoint => ({ address: `http://127.0.0.1:${port}`, weight });
@@ -54,6 +54,14 @@ t.test('a failing source keeps the last endpoints, re-watches, and logs once per
   t.equal(lines.filter((l) => l.event === 'discovery-up').length, 2, 'one for the first result, one for coming back');
   t.match(lines.find((l) => l.event === 'discovery-down'), { err: 'etcd gone', keptEndpoints: 2 });
   t.match(pool.status, { up: true, failures: 0, endpoints: 3, lastError: 'still gone', lastSuccessAt: 1000 });
+});
+
+t.test('re-watch delays double from 200 ms and stay within 1 s, never below half the step, whatever the random draw', async (t) => {
+  const delays = (draw: number) => [1, 2, 3, 4, 5, 10, 100].map((n) => watchRetryDelayMs(n, DEFAULT_WATCH_BACKOFF, () => draw));
+  t.same(delays(0), [100, 200, 400, 500, 500, 500, 500], 'the lowest draw still waits half the step: no hot loop');
+  t.same(delays(0.5), [150, 300, 600, 750, 750, 750, 750]);
+  t.same(delays(1), [200, 400, 800, 1000, 1000, 1000, 1000], 'a source that is back is watched again within 1 s');
+  t.equal(watchRetryDelayMs(1e6, { initialMs: 1, maxMs: 10 }, () => 1), 10, 'a huge failure count does not overflow the cap');
 });
 
 t.test('an error update marks discovery down without ending the watch, and never empties the pool', async (t) => {
