@@ -19,26 +19,24 @@ serveOnLoopback(http.createServer((req, res) => {
     if (!HOP.has((req.rawHeaders[i] as string).toLowerCase())) headers.push(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   }
   const bodyless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
-  let resume = (): void => {};
   pool.dispatch({ method: req.method as 'GET', path: req.url as string, headers, body: bodyless ? null : req }, {
-    onConnect() {},
-    onHeaders(status, raw, r) {
-      resume = r;
+    onRequestStart() {},
+    onResponseStart(controller, status) {
+      const raw = controller.rawHeaders as Buffer[];
       const out: string[] = [];
       for (let i = 0; i < raw.length; i += 2) {
         const name = (raw[i] as Buffer).toString('latin1');
         if (!HOP.has(name.toLowerCase())) out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
       }
       res.writeHead(status, out);
-      return true;
     },
-    onData(chunk) {
-      if (res.write(chunk)) return true;
-      res.once('drain', () => resume());
-      return false;
+    onResponseData(controller, chunk) {
+      if (res.write(chunk)) return;
+      controller.pause();
+      res.once('drain', () => controller.resume());
     },
-    onComplete() { res.end(); },
-    onError() {
+    onResponseEnd() { res.end(); },
+    onResponseError() {
       if (!res.headersSent) res.writeHead(502);
       res.end();
     },

@@ -36,6 +36,12 @@ export function loadEtcd3(): Promise<Etcd3Module> {
 }
 
 /**
+ * etcd3 types its fault handling against the cockatiel 3 it bundles; cockatiel 4's no-op policy has the same runtime
+ * shape (execute, onSuccess, onFailure), which is all etcd3 calls.
+ */
+const noFaultPolicy = noop as unknown as NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/**
  * An etcd3 client whose failures reach the caller at once. etcd3 wraps each host in its own circuit breaker (open for
  * 5 s after 3 failures) and retries calls; the gateway's pool already retries a failed watch with jittered backoff
  * and reports the source as down, so both are turned off here: a restarted etcd is seen at the next re-watch.
@@ -44,7 +50,7 @@ export function createEtcdClient(c: EtcdConnection, lib: Etcd3Module): Etcd3 {
   const options: IOptions = {
     hosts: c.hosts.map((h) => h.replace(/\/$/, '')),
     dialTimeout: c.dialTimeoutMs,
-    faultHandling: { host: () => noop, global: noop },
+    faultHandling: { host: () => noFaultPolicy, global: noFaultPolicy },
     // Unary calls get a deadline; the watch and keep-alive streams must not.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + c.requestTimeoutMs }),
     // A peer that vanishes without a reset (a dropped network) is noticed by HTTP/2 pings on the open stream.

@@ -3,6 +3,20 @@ import type { Exchange } from '../../gateway/proxy/exchange.js';
 import { Attempt } from '../../gateway/proxy/upstream-attempt.js';
 import type { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 
+/** undici's controller for one dispatch, as the attempt sees it: the raw head, pause/resume and abort. */
+function controller(rawHeaders: Buffer[], calls: string[] = []) {
+  let paused = false;
+  return {
+    rawHeaders,
+    get paused() { return paused; },
+    get aborted() { return false; },
+    reason: null,
+    pause: () => { paused = true; calls.push('pause'); },
+    resume: () => { paused = false; calls.push('resume'); },
+    abort: () => { calls.push('abort'); },
+  };
+}
+
 /** An attempt whose head arrives with `status`: did it ask for the early relay, and did it pause the connection? */
 function head(status: number, relayFinal: boolean) {
   const calls: string[] = [];
@@ -12,8 +26,9 @@ function head(status: number, relayFinal: boolean) {
     relayFinal: () => { calls.push('relayFinal'); return relayFinal; },
   };
   const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => { resolved++; }, () => {}, hooks);
-  const goOn = a.onHeaders(status, [Buffer.from('content-type'), Buffer.from('text/plain')], () => calls.push('resume'), 'OK');
-  return { a, calls, goOn, resolved };
+  const c = controller([Buffer.from('content-type'), Buffer.from('text/plain')]);
+  a.onResponseStart(c, status, {}, 'OK');
+  return { a, calls, goOn: !c.paused, resolved };
 }
 
 t.test('an answer below 500 is relayed from the parser callback, without pausing the connection', async (t) => {
@@ -44,7 +59,7 @@ t.test('a failed try reports its failure to the hooks before the policy chain se
   const order: string[] = [];
   const hooks = { answered: () => {}, failed: (_a: Attempt, f: { kind: string }) => { order.push(`failed:${f.kind}`); }, released: () => { order.push('released'); }, relayFinal: () => true };
   const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => {}, (f) => { order.push(`rejected:${f.kind}`); }, hooks);
-  a.onError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+  a.onResponseError(controller([]), Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
   t.same(order, ['released', 'failed:connect', 'rejected:connect']);
 });
 
@@ -57,9 +72,10 @@ t.test('an error after a bodiless head (HEAD, 204, 304) ends the relayed answer;
     } as unknown as Exchange;
     const hooks = { answered: () => {}, failed: () => { seen.push('failed'); }, released: () => { seen.push('released'); }, relayFinal: () => true };
     const a = new Attempt(ex, {} as EndpointState, 0, () => {}, () => {}, hooks);
-    a.onHeaders(status, [Buffer.from('content-length'), Buffer.from('5')], () => {}, 'X');
-    // What undici reports at the end of a 204 or 304 with a Content-Length (its length check exempts HEAD only).
-    a.onError(Object.assign(new Error('Response body length does not match content-length header'), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' }));
+    const c = controller([Buffer.from('content-length'), Buffer.from('5')]);
+    a.onResponseStart(c, status, {}, 'X');
+    // A length check against the Content-Length a bodiless answer carries, or the connection lost right after it.
+    a.onResponseError(c, Object.assign(new Error('Response body length does not match content-length header'), { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' }));
     t.same(seen, [outcome, 'released'], `${method} ${status}: ${outcome}`);
     t.equal(a.broken, outcome === 'destroy', `${method} ${status}: broken only when a body was due`);
   }
