@@ -22,12 +22,20 @@ export interface GatewayProcess {
   kill(): Promise<void>;
 }
 
+/** Node's own options (before the script) and environment additions for the child. */
+export interface SpawnOptions {
+  readonly nodeArgs?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /** Runs `gantry start` as a real child process on a temporary routes file; the port comes from the started line. */
-export async function spawnGateway(yaml: string, extraArgs: string[] = []): Promise<GatewayProcess> {
+export async function spawnGateway(yaml: string, extraArgs: string[] = [], options: SpawnOptions = {}): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-proc-'));
   const file = join(dir, 'routes.yaml');
   await writeFile(file, yaml);
-  const child = spawn(process.execPath, [CLI, 'start', '-c', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'start', '-c', file, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env },
+  });
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; from: number; resolve: (l: Record<string, unknown>) => void }[] = [];
   let stderr = '';
