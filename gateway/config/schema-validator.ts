@@ -1,5 +1,8 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import routesSchema from './routes.schema.json' with { type: 'json' };
+import { stableStringify } from './stable-stringify.js';
 import type { YamlPath } from './yaml-source.js';
 
 export interface SchemaProblem {
@@ -9,10 +12,51 @@ export interface SchemaProblem {
   readonly message: string;
 }
 
-// One Ajv for the process: compiling a schema costs milliseconds, so each is compiled once and cached.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validateRoutes = ajv.compile(routesSchema);
-const pluginValidators = new WeakMap<object, ValidateFunction>();
+/** The one set of Ajv options, at build time (precompile-schemas.ts) and at run time alike. */
+export const AJV_OPTIONS: Options = { allErrors: true, useDefaults: true, strict: false };
+
+/** The file precompile-schemas.ts writes next to this module: `byKey` maps schemaKey(schema) to its validator. */
+export const PRECOMPILED_FILE = 'precompiled-schemas.cjs';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The validators `npm run build` generated for routes.schema.json and the built-in plugins' options. Why: loading
+ * Ajv's compiler and compiling the routes schema at start cost a fresh gateway about 11 MiB of RSS (one static route,
+ * Node 26: 99-101 MiB, 89 MiB with the generated code, which needs only Ajv's small runtime helpers). A schema whose
+ * text differs from the one compiled at build (an edited file, tsc run alone) finds no entry and is compiled here.
+ */
+const precompiled = ((): ReadonlyMap<string, ValidateFunction> => {
+  try {
+    return new Map(Object.entries((require(`./${PRECOMPILED_FILE}`) as { byKey: Record<string, ValidateFunction> }).byKey));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return new Map();
+    throw err;
+  }
+})();
+
+/** What identifies a schema in the precompiled table: a hash of its content, whatever its keys' order. */
+export function schemaKey(schema: Readonly<Record<string, unknown>>): string {
+  return createHash('sha256').update(stableStringify(schema)).digest('hex');
+}
+
+// One Ajv for the process, created for the first schema that was not precompiled (a third-party plugin's).
+let ajv: Ajv | undefined;
+const validators = new WeakMap<object, ValidateFunction>();
+
+/** The schema's validator, compiled once; throws when the schema cannot be compiled. */
+function validatorFor(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+  let validate = validators.get(schema);
+  if (!validate) {
+    validate = precompiled.get(schemaKey(schema));
+    if (!validate) {
+      ajv ??= new (require('ajv') as typeof import('ajv')).Ajv(AJV_OPTIONS);
+      validate = ajv.compile(schema);
+    }
+    validators.set(schema, validate);
+  }
+  return validate;
+}
 
 const PATTERN_MEANING: Record<string, string> = {
   '^/': 'must start with "/"',
@@ -71,14 +115,14 @@ function toProblems(errors: readonly ErrorObject[], base: YamlPath): SchemaProbl
 
 /** Validates (and fills defaults into) the whole document. */
 export function validateRoutesDocument(raw: unknown): SchemaProblem[] {
-  return validateRoutes(raw) ? [] : toProblems(validateRoutes.errors ?? [], []);
+  const validate = validatorFor(routesSchema);
+  return validate(raw) ? [] : toProblems(validate.errors ?? [], []);
 }
 
 /** Why a plugin's options schema cannot be compiled, or null when it can (and is then cached). */
 export function compileProblem(schema: Readonly<Record<string, unknown>>): string | null {
-  if (pluginValidators.has(schema)) return null;
   try {
-    pluginValidators.set(schema, ajv.compile(schema));
+    validatorFor(schema);
     return null;
   } catch (err) {
     return (err as Error).message;
@@ -87,10 +131,6 @@ export function compileProblem(schema: Readonly<Record<string, unknown>>): strin
 
 /** Validates a plugin's options against the plugin's own schema; problems are located under `base`. */
 export function validatePluginOptions(schema: Readonly<Record<string, unknown>>, options: unknown, base: YamlPath): SchemaProblem[] {
-  let validate = pluginValidators.get(schema);
-  if (!validate) {
-    validate = ajv.compile(schema);
-    pluginValidators.set(schema, validate);
-  }
+  const validate = validatorFor(schema);
   return validate(options) ? [] : toProblems(validate.errors ?? [], base);
 }

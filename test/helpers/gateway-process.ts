@@ -27,6 +27,10 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** Files written beside routes.yaml, by relative name (directories made as needed). */
   readonly files?: Readonly<Record<string, string | Buffer>>;
+  /** Node's own options (before the script). */
+  readonly nodeArgs?: readonly string[];
+  /** Environment additions for the child. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Runs `gantry start` as a real child process on a temporary routes file; the port comes from the started line. */
@@ -38,7 +42,9 @@ export async function spawnGateway(yaml: string, extraArgs: string[] = [], optio
     await mkdir(dirname(join(dir, name)), { recursive: true });
     await writeFile(join(dir, name), content);
   }
-  const child = spawn(process.execPath, [CLI, 'start', '-c', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'start', '-c', file, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd, env: { ...process.env, ...options.env },
+  });
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; from: number; resolve: (l: Record<string, unknown>) => void }[] = [];
   let stderr = '';
