@@ -1,7 +1,7 @@
 /**
  * Runs autocannon in its own process (so it can be pinned to a CPU like wrk) and prints one result line.
  *
- *   node dist/bench/autocannon-child.js URL CONNECTIONS DURATION_S [REQUEST_SHAPE_JSON] [RATE_PER_S]
+ *   node dist/bench/autocannon-child.js URL CONNECTIONS DURATION_S [REQUEST_SHAPE_JSON]
  *
  * autocannon's own percentiles come from a histogram of whole milliseconds, too coarse for a sub-millisecond
  * upstream, so the latency of every 2xx response is kept here (fractional ms) and the percentiles computed from that.
@@ -10,9 +10,7 @@ import autocannon from 'autocannon';
 import { RESULT_MARK, type RequestShape } from './load-generator.js';
 import { percentile } from './stats.js';
 
-const [url, connections, duration, shape, rate] = process.argv.slice(2);
-// 0 or absent: closed loop (each connection sends its next request when the last is answered).
-const overallRate = Number(rate ?? 0);
+const [url, connections, duration, shape] = process.argv.slice(2);
 if (!url || !connections || !duration) throw new Error('usage: autocannon-child URL CONNECTIONS DURATION_S [REQUEST_SHAPE_JSON]');
 const request: RequestShape = shape ? (JSON.parse(shape) as RequestShape) : { method: 'GET', headers: {}, body: '' };
 
@@ -20,7 +18,6 @@ let latencies = new Float64Array(1 << 18);
 let count = 0;
 const instance = autocannon({
   url, connections: Number(connections), duration: Number(duration), pipelining: 1, timeout: 5,
-  ...(overallRate > 0 ? { overallRate } : {}),
   method: request.method, headers: { ...request.headers }, ...(request.body ? { body: request.body } : {}),
 }, (err, result) => {
   if (err) throw err;

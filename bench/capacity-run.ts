@@ -81,7 +81,7 @@ export interface StartedGantry {
 
 /**
  * Starts `node dist/gateway/cli.js start -c DIR/routes.yaml` like targets.ts startGantry does, but waits up to
- * `readyMs` for its "started" line: a 10 000-route file on a busy machine can take longer than startGantry's 15 s.
+ * `readyMs` for its "started" line: a 10 000-route file on a busy machine can take longer than startGantry's 60 s.
  */
 export async function startGantryWithin(run: CapacityRun, dir: string, yaml: string, readyMs: number, maxLifetimeS: number, cpu?: string): Promise<StartedGantry> {
   mkdirSync(dir, { recursive: true });

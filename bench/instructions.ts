@@ -7,13 +7,15 @@
  *
  *   node dist/bench/instructions.js [--requests N] [--warmup-factor K] [--keep] [SYSTEM ...]
  *   --keep: leave each system's callgrind dump in its temporary folder (printed) for callgrind_annotate
- *   SYSTEM: gantry (default), gantry-no-access-log, bare-http-proxy, bare-undici, fast-gateway, express
+ *   SYSTEM: gantry, gantry-no-access-log, bare-http-proxy, bare-undici, fast-gateway, express (default: gantry bare-undici)
  *
- * For each system: an upstream (bench/upstream-server.js, 100-byte answers) starts, the proxy starts under
+ * For each system: an upstream (bench/node-servers.ts, 100-byte answers) starts, the proxy starts under
  * `valgrind --tool=callgrind --instr-atstart=no`, autocannon (10 connections) sends K×N warm-up requests so the JIT
  * settles, then instrumentation is switched on and zeroed, N requests are sent, and the counters are dumped. The
  * report splits the total into V8's optimizing compiler (still compiling during the window: the JIT's own work, which
- * dies down in a long run) and the rest, the cost of serving the requests. Needs valgrind (Debian: valgrind).
+ * dies down in a long run) and the rest, the cost of serving the requests. With gantry and bare-undici both measured
+ * (the default), it judges the instructions target on the serving counts (bench/performance-targets.ts). Needs
+ * valgrind (Debian: valgrind).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { routesFile } from './scenarios/routes-file.js';
+import { instructionsTargetLine } from './performance-targets.js';
+import { routesYaml } from './scenarios/scenario.js';
 
 const require = createRequire(import.meta.url);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -68,7 +71,8 @@ function gantry(access: boolean): Proxy {
   return {
     args: (upstream, dir) => {
       const file = join(dir, 'routes.yaml');
-      writeFileSync(file, access ? routesFile('instructions', upstream) : routesFile('instructions', upstream).replace('access: true', 'access: false'));
+      const yaml = routesYaml({ name: 'instructions' }, upstream);
+      writeFileSync(file, access ? yaml : yaml.replace('access: true', 'access: false'));
       return [here('../gateway/cli.js'), 'start', '-c', file];
     },
     port: (_child, dir) => startedPort(join(dir, 'gantry.log')),
@@ -76,15 +80,15 @@ function gantry(access: boolean): Proxy {
   };
 }
 
-const anchor = (file: string): Proxy => ({ args: (upstream) => [here(`./anchors/${file}.js`), upstream], port: (child) => announcedPort(child), logsToStdout: false });
+const peer = (name: string): Proxy => ({ args: (upstream) => [here('./node-servers.js'), name, upstream], port: (child) => announcedPort(child), logsToStdout: false });
 
 const SYSTEMS: Record<string, Proxy> = {
   'gantry': gantry(true),
   'gantry-no-access-log': gantry(false),
-  'bare-http-proxy': anchor('bare-http-proxy'),
-  'bare-undici': anchor('bare-undici'),
-  'fast-gateway': anchor('fast-gateway'),
-  'express': anchor('express-http-proxy-middleware'),
+  'bare-http-proxy': peer('bare-http-proxy'),
+  'bare-undici': peer('bare-undici'),
+  'fast-gateway': peer('fast-gateway'),
+  'express': peer('express'),
 };
 
 function load(port: number, requests: number): number {
@@ -113,13 +117,14 @@ function countInstructions(dir: string): [number, number] {
   return best;
 }
 
-async function measure(name: string, proxy: Proxy, requests: number, warmupFactor: number): Promise<string> {
+/** One system's table line, and its serving instructions per request. */
+async function measure(name: string, proxy: Proxy, requests: number, warmupFactor: number): Promise<{ line: string; serving: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'gantry-instructions-'));
   try {
-    const upstream = spawn(process.execPath, [here('./upstream-server.js'), '100'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    const upstream = spawn(process.execPath, [here('./node-servers.js'), 'upstream', '100'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     children.add(upstream);
     const upstreamUrl = `http://127.0.0.1:${await announcedPort(upstream)}`;
-    // Gantry's stdout is its log, read from a file; an anchor announces its port on stdout.
+    // Gantry's stdout is its log, read from a file; a Node peer announces its port on stdout.
     const log = join(dir, 'gantry.log');
     writeFileSync(log, '');
     const child = spawn('timeout', ['-k', '5', '1800', 'valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
@@ -141,7 +146,10 @@ async function measure(name: string, proxy: Proxy, requests: number, warmupFacto
     }
     if (serving === 0) throw new Error(`${name}: callgrind wrote no complete dump`);
     const per = (n: number) => `${Math.round(n / served / 1000)}k`.padStart(7);
-    return `${name.padEnd(22)} ${per(serving)} ${per(compiler)} ${per(serving + compiler)}   (${served} requests, after ${requests * warmupFactor} to warm up)`;
+    return {
+      line: `${name.padEnd(22)} ${per(serving)} ${per(compiler)} ${per(serving + compiler)}   (${served} requests, after ${requests * warmupFactor} to warm up)`,
+      serving: serving / served,
+    };
   } finally {
     killAll();
     if (keep) process.stderr.write(`${name}: callgrind dump kept in ${dir}\n`);
@@ -149,12 +157,35 @@ async function measure(name: string, proxy: Proxy, requests: number, warmupFacto
   }
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { requests: { type: 'string' }, 'warmup-factor': { type: 'string' }, keep: { type: 'boolean' } } });
+const HELP = `npm run bench:instructions -- [--requests N] [--warmup-factor K] [--keep] [SYSTEM ...]
+  (or: node dist/bench/instructions.js … after npm run build; needs valgrind)
+
+Counts the user-space instructions per request of each SYSTEM under callgrind: K×N requests to warm up, then N counted
+(default N 3000, K 6). --keep leaves each callgrind dump in its temporary folder for callgrind_annotate.
+Systems: ${Object.keys(SYSTEMS).join(', ')} (default: gantry bare-undici, which judges the instructions target).
+`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { requests: { type: 'string' }, 'warmup-factor': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+});
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
 const keep = values.keep === true;
 const requests = Number(values.requests ?? 3000);
 const warmupFactor = Number(values['warmup-factor'] ?? 6);
-const names = positionals.length ? positionals : ['gantry'];
+const names = positionals.length ? positionals : ['gantry', 'bare-undici'];
 for (const n of names) if (!SYSTEMS[n]) throw new Error(`unknown system ${n}; there are: ${Object.keys(SYSTEMS).join(', ')}`);
 process.stdout.write(`instructions per request (callgrind, user space), ${new Date().toISOString()}, node ${process.version}\n`);
 process.stdout.write(`${'system'.padEnd(22)} ${'serving'.padStart(7)} ${'JIT'.padStart(7)} ${'total'.padStart(7)}\n`);
-for (const n of names) process.stdout.write(`${await measure(n, SYSTEMS[n] as Proxy, requests, warmupFactor)}\n`);
+const serving = new Map<string, number>();
+for (const n of names) {
+  const m = await measure(n, SYSTEMS[n]!, requests, warmupFactor);
+  serving.set(n, m.serving);
+  process.stdout.write(`${m.line}\n`);
+}
+const g = serving.get('gantry');
+const bare = serving.get('bare-undici');
+if (g !== undefined && bare !== undefined) process.stdout.write(`${instructionsTargetLine(g, bare)}\n`);

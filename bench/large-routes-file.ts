@@ -5,7 +5,7 @@
  * arguments give the same text, so a reload of it is "unchanged" unless `variant` differs.
  */
 export interface LargeRoutesOptions {
-  /** How many routes (10 000 for the issue's target). */
+  /** How many routes (10 000 in bench:reload). */
   readonly routes: number;
   /** How many services the routes spread over. */
   readonly services: number;

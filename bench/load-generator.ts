@@ -14,7 +14,10 @@ export interface RequestShape {
   readonly body: string;
 }
 
-/** One closed-loop run: `connections` keep-alive connections, each sending its next request as soon as the last answers. */
+/**
+ * One run: `connections` keep-alive connections, each sending its next request as soon as the last answers (closed
+ * loop), or on a schedule when `ratePerS` is set.
+ */
 export interface LoadRun {
   readonly url: string;
   readonly request: RequestShape;
@@ -22,7 +25,7 @@ export interface LoadRun {
   readonly durationS: number;
   /** taskset -c CPU for the load generator, if any. */
   readonly cpu?: string;
-  /** Paced: this many requests per second over all connections (autocannon; wrk cannot pace). */
+  /** Paced: this many requests per second over all connections (h2load; wrk and autocannon cannot pace evenly). */
   readonly ratePerS?: number;
 }
 
@@ -42,7 +45,7 @@ export interface LoadResult {
 }
 
 export interface LoadGenerator {
-  readonly name: 'wrk' | 'autocannon' | 'paced' | 'h2load';
+  readonly name: 'wrk' | 'autocannon' | 'h2load';
   /** Name and version, for the output and RESULTS.md. */
   readonly label: string;
   /** Why this one was picked. */
@@ -110,7 +113,7 @@ function wrk(path: string, workDir: string, reason: string): LoadGenerator {
   return {
     name: 'wrk', label: `${version}, 1 thread`, reason,
     async run(group, r) {
-      if (r.ratePerS !== undefined) return pacedGenerator(workDir).run(group, r);
+      if (r.ratePerS !== undefined) return paced(workDir).run(group, r);
       const child = group.spawn('wrk', path, ['-t1', `-c${r.connections}`, `-d${r.durationS}s`, '--timeout', '5s', '-s', scriptFor(r.request), r.url], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
@@ -131,7 +134,7 @@ function autocannon(reason: string, workDir: string): LoadGenerator {
   return {
     name: 'autocannon', label: `autocannon ${pkg.version}, 1 process`, reason,
     async run(group, r) {
-      if (r.ratePerS !== undefined) return pacedGenerator(workDir).run(group, r);
+      if (r.ratePerS !== undefined) return paced(workDir).run(group, r);
       const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request)], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
@@ -141,12 +144,19 @@ function autocannon(reason: string, workDir: string): LoadGenerator {
 }
 
 /**
- * The generator of paced runs: h2load when it is on PATH (bench/run.ts installs Debian's nghttp2-client for a paced
- * scenario), else bench/paced-child.ts. Looked up at each run, so an install made after the start counts.
+ * The generator of paced runs: h2load, when it is on PATH (bench/run.ts installs Debian's nghttp2-client for a paced
+ * scenario); null without it. Looked up at each run, so an install made after the start counts.
  */
-export function pacedGenerator(workDir: string): LoadGenerator {
+export function pacedGenerator(workDir: string): LoadGenerator | null {
   const h2load = findExecutable('h2load');
-  return h2load ? h2loadGenerator(h2load, workDir) : nodePacedGenerator();
+  return h2load ? h2loadGenerator(h2load, workDir) : null;
+}
+
+/** The paced generator for a run that has checked it is there. */
+function paced(workDir: string): LoadGenerator {
+  const g = pacedGenerator(workDir);
+  if (!g) throw new Error('a paced run needs h2load (Debian: apt-get install -y nghttp2-client)');
+  return g;
 }
 
 const h2loadVersions = new Map<string, string>();
@@ -161,25 +171,11 @@ function h2loadVersion(path: string): string {
   return version;
 }
 
-/** bench/paced-child.js: a fixed request rate over keep-alive connections, for latency below saturation. */
-function nodePacedGenerator(): LoadGenerator {
-  const childScript = fileURLToPath(new URL('./paced-child.js', import.meta.url));
-  return {
-    name: 'paced', label: 'paced-child (bench/paced-child.ts), 1 process', reason: 'wrk and autocannon cannot pace evenly; h2load is not on PATH',
-    async run(group, r) {
-      const child = group.spawn('paced', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request), String(r.ratePerS)], {
-        cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
-      });
-      return JSON.parse(await collect(child, 'paced-child')) as LoadResult;
-    },
-  };
-}
-
 let h2loadRuns = 0;
 
 /**
- * h2load (nghttp2), for paced runs: a C client with a timer per connection. Why: on this 2-core VM the Node paced
- * child put 20-27 ms into direct's own p99 (its timers and collector); h2load measured direct at p50 0.18-0.19 ms,
+ * h2load (nghttp2), for paced runs: a C client with a timer per connection. Why: on this 2-core VM a paced Node
+ * client put 20-27 ms into direct's own p99 (its timers and collector); h2load measured direct at p50 0.18-0.19 ms,
  * p99 0.5-0.8 ms at 2,000 req/s over 50 connections. Its connections are opened spread over one pacing interval
  * (-r per --rate-period of 1 ms): opened at once, 50 connections sent 50 requests together every 25 ms and the run
  * measured its own bursts (direct p50 2.1 ms). Every request's time comes from its --log-file.

@@ -1,6 +1,6 @@
 /**
- * `npm run bench:reload`: how long a SIGHUP reload of a 10 000-route file blocks Gantry's event loop (target: at most
- * 50 ms, issue 8), measured inside the gateway (its `reload-timing` log line: the longest gap of a 10 ms
+ * `npm run bench:reload`: how long a SIGHUP reload of a 10 000-route file blocks Gantry's event loop (the bound
+ * checked: at most 50 ms), measured inside the gateway (its `reload-timing` log line: the longest gap of a 10 ms
  * monitorEventLoopDelay timer while the reload ran, and the time of each phase) and outside it (the slowest response
  * to a steady request rate that keeps flowing during each reload). Also: how long Gantry takes to start on the file,
  * and how much resident memory the 10 000-route config costs over a 1-route one. bench/README.md explains it.
@@ -9,9 +9,13 @@ import { renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { GatewayMetrics } from '../gateway/admin/metrics.js';
+import { parseRoutes } from '../gateway/config/load-routes-file.js';
+import type { RuntimeSnapshot } from '../gateway/runtime/runtime-snapshot.js';
+import { Router } from '../gateway/routing/router.js';
+import { createBuiltinRegistry } from '../plugins/index.js';
 import { appendResults, environmentLines, LogFollower, runCapacityBench, startGantryWithin, type CapacityRun, type StartedGantry } from './capacity-run.js';
 import { changesWithVariant, DEFAULT_HOSTS, isExactRoute, largeRoutePath, largeRouteHost, largeRoutesYaml } from './large-routes-file.js';
-import { retainedMemory } from './config-memory.js';
 import { exportedMemory, loopLagMaxMs, mib, pidInGroup, rssBytes } from './gantry-probes.js';
 import { detectPinning } from './processes.js';
 import { median } from './stats.js';
@@ -34,7 +38,8 @@ Options:
   -h, --help
 `;
 
-const TARGET_STALL_MS = 50;
+/** The longest a reload of the file may block the event loop: a request arriving then waits that long. */
+const MAX_STALL_MS = 50;
 const QUIET_WINDOW_MS = 10_000;
 const CLI_MARKER = 'gateway/cli.js';
 
@@ -109,6 +114,41 @@ admin: 127.0.0.1:0
 server: { drainGraceMs: 2000, keepAliveTimeoutMs: 60000 }
 log: { level: info, access: false }
 `;
+
+/** Heap a routes file keeps alive once loaded, by part, in bytes (after full garbage collections). */
+interface RetainedMemory {
+  /** The frozen GatewayConfig. */
+  readonly configBytes: number;
+  /** The compiled routing table. */
+  readonly routerBytes: number;
+  /** The per-route request series GatewayMetrics keeps once every route has had a request (they start with it). */
+  readonly metricsBytes: number;
+}
+
+/**
+ * Measured in this process, where garbage can be collected on demand (node --expose-gc; null without it). The RSS of
+ * a running Gantry also holds garbage not yet collected and memory the allocator keeps, so it reads higher.
+ */
+async function retainedMemory(yaml: string): Promise<RetainedMemory | null> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return null;
+  // Sweeping after a collection finishes on helper threads: heapUsed read at once can still count garbage (seen:
+  // a negative figure for the next part). A few collections with pauses between settle it.
+  const heap = async () => {
+    for (let i = 0; i < 4; i++) { gc(); await new Promise((resolve) => setTimeout(resolve, 50)); }
+    return process.memoryUsage().heapUsed;
+  };
+  const metrics = new GatewayMetrics({ current: () => undefined, version: 'bench' });
+  const h0 = await heap();
+  const config = parseRoutes(yaml, 'routes.yaml', createBuiltinRegistry());
+  const h1 = await heap();
+  const router = new Router(config.routes);
+  const h2 = await heap();
+  metrics.configLoaded({ config, generation: 1, loadedAt: Date.now(), router } as unknown as RuntimeSnapshot);
+  for (const r of config.routes) metrics.requestFinished({ route: r, status: 200, bytes: 100, errorCode: undefined, durationMs: () => 1 } as never);
+  const h3 = await heap();
+  return { configBytes: h1 - h0, routerBytes: h2 - h1, metricsBytes: h3 - h2 };
+}
 
 /** Starts Gantry on `yaml`: the time to its "started" line, its RSS and heap a moment later. */
 async function startMeasured(run: CapacityRun, dir: string, yaml: string, cpu: string | undefined, lifetimeS: number) {
@@ -218,9 +258,9 @@ async function main(run: CapacityRun): Promise<number> {
   const failures = new Map<string, number>();
   for (const s of traffic.samples) if (s.failure) failures.set(s.failure, (failures.get(s.failure) ?? 0) + 1);
   const failed = [...failures.values()].reduce((a, b) => a + b, 0);
-  const verdict = worst <= TARGET_STALL_MS ? 'meets' : 'misses';
+  const verdict = worst <= MAX_STALL_MS ? 'within' : 'OVER';
   const summary = [
-    `- Stall inside Gantry (max over ${results.length} reloads): **${worst} ms** (median ${median(stalls)} ms); target ≤ ${TARGET_STALL_MS} ms: ${verdict}`,
+    `- Stall inside Gantry (max over ${results.length} reloads): **${worst} ms** (median ${median(stalls)} ms); bound ≤ ${MAX_STALL_MS} ms: ${verdict}`,
     `- Client (${rate} req/s, keep-alive): slowest response during a reload ${Math.max(...results.map((r) => r.clientMaxMs)).toFixed(1)} ms; ${traffic.samples.length} requests, ${failed} failed`,
     `- Without a reload (${QUIET_WINDOW_MS / 1000} s of the same traffic, just before): event loop blocked ${quiet.loopMs.toFixed(1)} ms at most (prom-client's nodejs_eventloop_lag_max_seconds − 10 ms); client slowest ${quiet.clientMs.toFixed(1)} ms`,
     `- Start-up (spawn to "started" log line, polled every 20 ms): 1 route ${Math.round(small.startMs)} ms; ${routes} routes ${Math.round(large.startMs)} ms`,

@@ -25,7 +25,7 @@ export interface SystemSummary {
   readonly rps: number;
   readonly rpsMin: number;
   readonly rpsMax: number;
-  /** req/s of each round by round number, for ratios paired within a round (issue-targets.ts). */
+  /** req/s of each round by round number, for ratios paired within a round (performance-targets.ts). */
   readonly rpsByRound: ReadonlyMap<number, number>;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -151,7 +151,7 @@ export interface ScenarioOutcome {
   readonly systems: readonly string[];
   readonly summaries: readonly SystemSummary[];
   readonly samples: readonly RoundSample[];
-  /** Computed lines under the table: the reference rows, issue 8's targets, comparisons. */
+  /** Computed lines under the table: the reference rows, the performance targets, comparisons. */
   readonly findings: readonly string[];
   readonly notes: readonly string[];
   readonly warnings: readonly string[];

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { referenceLines, peerTargetLines, routesTargetLine } from './issue-targets.js';
+import { peerTargetLines, referenceLines, routesComparisonLine } from './performance-targets.js';
 import { pacedGenerator, type LoadGenerator, type LoadResult } from './load-generator.js';
 import { cpuSnapshot, cpuUse, type Child, type Pinning, type ProcessGroup } from './processes.js';
 import { consoleTable, roundLine, summarize, type RoundSample, type ScenarioOutcome, type SystemSummary } from './report.js';
@@ -170,10 +170,10 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
 
   const findings = referenceLines(summaries, scenario);
   if (scenario.name === 'small-keepalive') findings.push(...peerTargetLines(summaries));
-  if (scenario.name === 'routes-10k') findings.push(routesTargetLine(env.earlier.get('routes-10'), summaries));
+  if (scenario.name === 'routes-10k') findings.push(routesComparisonLine(env.earlier.get('routes-10'), summaries));
 
   const repeatText = repeated ? `; ${repeated} disturbed measurement${repeated === 1 ? '' : 's'} repeated` : '';
-  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${scenario.ratePerS === undefined ? loadgen.name : `${pacedGenerator(env.workDir).name} at ${scenario.ratePerS} req/s`}, ${scenario.connections} connections, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
+  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${scenario.ratePerS === undefined ? loadgen.name : `${pacedGenerator(env.workDir)?.name} at ${scenario.ratePerS} req/s`}, ${scenario.connections} connections, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
   process.stdout.write(`${consoleTable(summaries)}\n`);
   for (const f of findings) process.stdout.write(`${f}\n`);
   for (const w of warnings) process.stdout.write(`warning: ${w}\n`);

@@ -3,25 +3,27 @@
  * HAProxy, three Node proxies), in interleaved rounds, in one run. bench/README.md says how to run it and how to read
  * the numbers.
  */
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { installServers } from './install-servers.js';
 import { pacedGenerator, selectLoadGenerator } from './load-generator.js';
 import { detectPinning, findExecutable, machineBusyPct, ProcessGroup, stopChildrenOnExit } from './processes.js';
 import { machineInfo, resultsSection, type SystemSummary } from './report.js';
 import { runScenario, type Plan, type ScenarioEnv } from './run-scenario.js';
-import { scenarios } from './scenarios/index.js';
-import { nativeServers, selectSystems, systemNames } from './systems/index.js';
+import { scenarios } from './scenarios/table.js';
+import { selectSystems, systemNames } from './systems/table.js';
+import { tail } from './targets.js';
 
 const HELP = `npm run bench -- [options]      (or: node dist/bench/run.js [options] after npm run build)
 
 Runs each scenario: the upstream, then every system in front of it; a warm-up per system, then rounds of the same
 load against each system in turn (direct, gantry, nginx, …, direct, gantry, …), and prints req/s, p50/p99 latency and
-CPU (medians over the rounds) with the ratios to direct, to nginx and to the best Node peer, and issue 8's targets as
-met / not met. Appends the result to bench/RESULTS.md and the raw rounds to bench/out/.
+CPU (medians over the rounds) with the ratios to direct, to nginx and to the best Node peer, and the project's req/s
+targets (small-keepalive: gantry ≥ 1.5× fast-gateway, ≥ 3× express) as met / not met. Appends the result to
+bench/RESULTS.md and the raw rounds to bench/out/.
 
 Options:
   --quick             short run: 3 s warm-up, 3 rounds of 2 s (indicative only)
@@ -35,7 +37,7 @@ Options:
                       ${systemNames}
   --workers N         also run gantry-unpinned and gantry-Nw (gantry start --workers N), both on every CPU:
                       1 against N workers, placed alike
-  --no-install        do not apt-get install a missing nginx or haproxy (the default, as root, tries once)
+  --no-install        do not apt-get install a missing nginx, haproxy or h2load (the default, as root, tries once)
   --loadgen NAME      wrk or autocannon (default: wrk if on PATH, else autocannon)
   --no-pin            do not pin processes to CPUs with taskset
   --no-write          print only; leave bench/RESULTS.md and bench/out/ alone
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
   for (const name of wanted ?? []) {
     if (!scenarios.some((s) => s.name === name)) throw new Error(`no scenario "${name}"; there are: ${scenarios.map((s) => s.name).join(', ')}`);
   }
-  const chosen = wanted === undefined ? scenarios : scenarios.filter((s) => wanted.includes(s.name));
+  let chosen = wanted === undefined ? scenarios : scenarios.filter((s) => wanted.includes(s.name));
   const workers = values.workers === undefined ? undefined : positiveInt('workers', values.workers, 2);
   if (workers === 1) throw new Error('--workers must be 2 or more: gantry-unpinned is the 1-process run it is compared with');
   const systems = selectSystems(values.systems, workers);
@@ -93,11 +95,15 @@ async function main(): Promise<number> {
     process.stdout.write(`load generator: ${loadgen.label} (${loadgen.reason})\npinning: ${pinning.description}\n`);
 
     // "Installs or skips": one apt-get for the servers this run wants and lacks, then one line per system that cannot run.
-    const missing = nativeServers.filter((s) => systems.includes(s) && s.unavailable() !== null);
-    // A paced scenario measures latency with h2load when it can (load-generator.ts says why): Debian's nghttp2-client.
+    const missing = systems.flatMap((s) => (s.aptPackage !== undefined && s.unavailable() !== null ? [s.aptPackage] : []));
+    // A paced scenario measures latency with h2load (load-generator.ts says why): Debian's nghttp2-client.
     const h2load = chosen.some((s) => s.ratePerS !== undefined) && !findExecutable('h2load') ? ['nghttp2-client'] : [];
-    const noInstall = await installServers([...missing.map((s) => s.aptPackage), ...h2load], values['no-install'] ?? false, join(dir, 'apt-get.log'));
-    if (h2load.length && !findExecutable('h2load')) process.stdout.write(`h2load: not available (${noInstall ?? 'not installed'}); paced runs use bench/paced-child.ts, whose own timers widen p99\n`);
+    const noInstall = await installPackages([...missing, ...h2load], values['no-install'] ?? false, join(dir, 'apt-get.log'));
+    if (h2load.length && !findExecutable('h2load')) {
+      const paced = chosen.filter((s) => s.ratePerS !== undefined);
+      process.stdout.write(`${paced.map((s) => s.name).join(', ')}: skipped (h2load not available: ${noInstall ?? 'not installed'}; apt-get install -y nghttp2-client)\n`);
+      chosen = chosen.filter((s) => s.ratePerS === undefined);
+    }
     const unavailable = new Map<string, string>();
     for (const s of systems) {
       const why = s.unavailable();
@@ -117,11 +123,11 @@ async function main(): Promise<number> {
       const date = new Date();
       const section = resultsSection({
         ...r, date, mode: plan.quick ? 'quick run' : 'full run', scenario, machine: machineInfo(repoRoot),
-        loadGenerator: scenario.ratePerS === undefined ? `${loadgen.label}, closed loop, keep-alive` : `${pacedGenerator(dir).label}, paced at ${scenario.ratePerS} req/s over all connections, keep-alive`, pinning: pinning.description, machineLoad: busyText,
+        loadGenerator: scenario.ratePerS === undefined ? `${loadgen.label}, closed loop, keep-alive` : `${pacedGenerator(dir)?.label}, paced at ${scenario.ratePerS} req/s over all connections, keep-alive`, pinning: pinning.description, machineLoad: busyText,
       });
       const results = join(repoRoot, 'bench', 'RESULTS.md');
       if (!existsSync(results)) {
-        writeFileSync(results, '# Gantry benchmark results\n\nAppended by `npm run bench`, newest last. bench/README.md explains how to read them.\n');
+        writeFileSync(results, '# Gantry benchmark results\n\nAppended by the benchmarks, newest last. bench/README.md explains how to read them.\n');
       }
       appendFileSync(results, section);
       const outDir = join(repoRoot, 'bench', 'out');
@@ -137,6 +143,45 @@ async function main(): Promise<number> {
     if (ok || interrupted) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`logs kept in ${dir}\n`);
   }
+}
+
+/** apt-get gets this long (the lock wait included) before the run goes on without the servers it did not bring. */
+const INSTALL_TIMEOUT_S = 300;
+
+/**
+ * "Installs or skips": when the run wants nginx, HAProxy or h2load and they are missing, and it runs as root with
+ * apt-get, one non-interactive `apt-get install -y` for all of them, bounded by `timeout`. Returns why it did not
+ * install, or null when it tried (the caller checks again what is there now). Nothing is started as a service: this
+ * only puts the binaries in place (Debian containers forbid service starts via policy-rc.d; on a full system the
+ * packaged service may start on port 80, which the benchmark does not use).
+ */
+async function installPackages(packages: readonly string[], noInstall: boolean, logFile: string): Promise<string | null> {
+  if (packages.length === 0) return null;
+  if (noInstall) return '--no-install given';
+  if (process.getuid?.() !== 0) return 'not running as root';
+  const aptGet = findExecutable('apt-get');
+  if (!aptGet) return 'no apt-get on this machine';
+  const timeout = findExecutable('timeout');
+  const command = [aptGet, 'install', '-y', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=60', ...packages];
+  const argv = timeout ? [timeout, '--kill-after=10', `${INSTALL_TIMEOUT_S}s`, ...command] : command;
+  process.stdout.write(`installing ${packages.join(' ')}: apt-get install -y (non-interactive, up to ${INSTALL_TIMEOUT_S} s; --no-install skips this; log in ${logFile})\n`);
+  const out = openSync(logFile, 'w');
+  let code: number | null;
+  try {
+    code = await new Promise<number | null>((resolve) => {
+      const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      proc.once('error', () => resolve(null));
+      proc.once('exit', (c) => resolve(c));
+    });
+  } finally {
+    closeSync(out);
+  }
+  if (code !== 0) {
+    const why = code === 124 ? `timed out after ${INSTALL_TIMEOUT_S} s` : `exited with ${code ?? 'an error'}`;
+    process.stdout.write(`apt-get install ${why}:\n${tail(logFile, 5)}`);
+    return `apt-get install ${why} (apt-get update first?)`;
+  }
+  return null;
 }
 
 stopChildrenOnExit(group, () => workDir, () => { interrupted = true; });

@@ -29,10 +29,7 @@ async function exitedEarly(child: Child): Promise<never> {
   throw new Error(`${child.name} exited before it was ready (${s.error?.message ?? s.code ?? s.signal})`);
 }
 
-/**
- * Starts one of the runner's own Node servers (bench/upstream-server.js, the anchors in bench/anchors/) and waits for
- * the {"port":N} line it prints (bench/serve-on-loopback.ts).
- */
+/** Starts one of bench/node-servers.js's servers (the upstream, a Node peer) and waits for the {"port":N} line it prints. */
 export async function startAnnouncedServer(group: ProcessGroup, name: string, script: string, args: readonly string[], cpu: string | undefined, maxLifetimeS: number): Promise<Upstream> {
   const child = group.spawn(name, process.execPath, [script, ...args], { cpu, stdio: ['ignore', 'pipe', 'inherit'], maxLifetimeS });
   const port = new Promise<number>((resolve, reject) => {
@@ -60,9 +57,12 @@ export async function startAnnouncedServer(group: ProcessGroup, name: string, sc
   }
 }
 
-/** Starts bench/upstream-server.js. */
+/** The script of the upstream and the Node peers. */
+export const NODE_SERVERS = fileURLToPath(new URL('./node-servers.js', import.meta.url));
+
+/** Starts the upstream (bench/node-servers.ts): 200 with a `bodyBytes`-byte body to every request. */
 export function startUpstream(group: ProcessGroup, bodyBytes: number, cpu: string | undefined, maxLifetimeS: number): Promise<Upstream> {
-  return startAnnouncedServer(group, 'upstream', fileURLToPath(new URL('./upstream-server.js', import.meta.url)), [String(bodyBytes)], cpu, maxLifetimeS);
+  return startAnnouncedServer(group, 'upstream', NODE_SERVERS, ['upstream', String(bodyBytes)], cpu, maxLifetimeS);
 }
 
 export interface GantryOptions {

@@ -24,7 +24,7 @@ const FILE_DESTINATIONS = new WeakSet<object>();
  * A regular file is written synchronously, anything else (a pipe, a named pipe, a socket, a terminal)
  * asynchronously. Why: the access log hands over one batch of lines per event-loop turn (proxy/access-log.ts), and
  * an asynchronous write costs a thread-pool round trip per batch: 2.5-3.4 µs of CPU per line against 1.4-1.8 µs
- * written synchronously, in batches of 12 lines to a file on the 2-core VM (bench/log-writes.ts, bench/RESULTS.md
+ * written synchronously, in batches of 12 lines to a file on the 2-core VM (bench/RESULTS.md
  * "Access log writes"). A write to a file lands in the page cache, as nginx's access log does; a pipe or a socket
  * can stall on a slow reader, so those keep the event loop out of it.
  */

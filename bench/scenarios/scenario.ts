@@ -2,7 +2,7 @@ import type { RequestShape } from '../load-generator.js';
 
 /** One benchmark setup: what the upstream answers, what the clients send, and how Gantry is configured in front. */
 export interface Scenario {
-  /** File name without extension; `--scenario NAME` picks it. */
+  /** `--scenario NAME` picks it. */
   readonly name: string;
   /** One line for the output and RESULTS.md. */
   readonly summary: string;
@@ -20,17 +20,41 @@ export interface Scenario {
    */
   readonly gantryOnly?: string;
   /**
-   * When set, requests are paced at this many per second over all connections (wrk cannot
-   * pace and autocannon's overallRate sends bursts, so bench/paced-child.ts runs these), to measure latency below
-   * saturation instead of the most a system can do.
+   * When set, h2load paces the requests at this many per second over all connections, to measure latency below
+   * saturation instead of the most a system can do (wrk cannot pace, and autocannon's overallRate sends bursts).
    */
   readonly ratePerS?: number;
-  /**
-   * Gantry's routes.yaml in front of `upstream` (http://127.0.0.1:PORT). It must listen on 127.0.0.1:0 with info-level
-   * logging: the runner reads the bound port from the "started" log line.
-   */
-  routesYaml(upstream: string): string;
+  /** YAML lines added to the service `upstream` in Gantry's routes file, indented 4 spaces. */
+  readonly serviceLines?: string;
+  /** The `routes:` entries of Gantry's routes file, indented 2 spaces; default: one route `/bench` to `upstream`. */
+  readonly routeLines?: string;
 }
 
 /** A plain GET with no extra headers. */
 export const GET: RequestShape = { method: 'GET', headers: {}, body: '' };
+
+/**
+ * The routes.yaml Gantry gets for a scenario: listen on 127.0.0.1:0 (the runner reads the port from the "started"
+ * line, so the level stays info), access log on, one static service `upstream` in front of `upstream` (its URL), every
+ * other setting at its default.
+ */
+export function routesYaml(s: Pick<Scenario, 'name' | 'serviceLines' | 'routeLines'>, upstream: string): string {
+  return `# bench scenario ${s.name} (bench/scenarios/table.ts)
+listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+server:
+  drainGraceMs: 2000
+log:
+  level: info
+  access: true
+services:
+  upstream:
+    discovery:
+      type: static
+      endpoints: [${JSON.stringify(upstream)}]
+${s.serviceLines ?? ''}routes:
+${s.routeLines ?? `  - name: bench
+    match: { path: /bench }
+    service: upstream
+`}`;
+}

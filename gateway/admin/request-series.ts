@@ -7,7 +7,7 @@ import type { TrafficWindow } from './traffic-window.js';
  * Why not prom-client children on the hot path: `counter.labels(...)` in prom-client 15 returns `inc` bound to the
  * labels object, and every `inc`/`observe` still validates the labels and rebuilds the hash string of the series
  * (lib/counter.js, lib/histogram.js), so caching children saves nothing. Measured on the 2-core CI VM
- * (bench/metrics-hot-path.ts, bench/RESULTS-metrics.md): a counter inc plus a histogram observe through cached
+ * (bench/RESULTS.md, "Metrics and the load recorder"): a counter inc plus a histogram observe through cached
  * children cost 1.1-1.4 µs per request; GatewayMetrics.requestFinished, with the dashboard's window, 0.12-0.16 µs.
  */
 

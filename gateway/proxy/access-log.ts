@@ -81,7 +81,7 @@ function fields(ex: Exchange, aborted: boolean) {
  * millisecond.
  * Why: each write to pino's destination (sonic-boom 4) measures the UTF-8 length of its pending buffer, and an
  * asynchronous one costs a thread-pool round trip; a write per line to the asynchronous destination cost 3.3-3.8 µs
- * of CPU per line, a write per turn to a synchronous file 1.4-1.8 µs (bench/log-writes.ts, bench/RESULTS.md "Access
+ * of CPU per line, a write per turn to a synchronous file 1.4-1.8 µs (bench/RESULTS.md "Access
  * log writes"). A line can therefore follow a gateway log line written later in the same turn; each line carries
  * its own time.
  * Building the line took 1.1-1.2 µs with JSON.stringify on every string, 0.7 µs with `quote` and the route's
