@@ -16,16 +16,19 @@ const hashOf = async () => createHash('sha256').update(await readFile(file)).dig
 const headers = process.env.GANTRY_ADMIN_TOKEN ? { authorization: `Bearer ${process.env.GANTRY_ADMIN_TOKEN}` } : {};
 process.once('SIGTERM', () => process.exit(0));
 
+const log = (fields) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+
 let seen = await hashOf();
+log({ event: 'watching', file, everyMs });
 for (;;) {
   await sleep(everyMs);
   const now = await hashOf().catch(() => seen);   // mid-swap: look again next time
   if (now === seen) continue;
   try {
     const res = await fetch(new URL('/admin/reload', adminUrl), { method: 'POST', headers, signal: AbortSignal.timeout(30_000) });
-    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: 'config-changed', status: res.status, answer: await res.json() })}\n`);
+    log({ event: 'config-changed', status: res.status, answer: await res.json() });
     seen = now;
   } catch (err) {
-    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: 'reload-request-failed', err: err.message })}\n`);
+    log({ event: 'reload-request-failed', err: err.message });
   }
 }
