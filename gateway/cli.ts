@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBuiltinRegistry } from '../plugins/index.js';
 import { runPrimary, workerCount } from './cluster/primary.js';
@@ -8,12 +7,15 @@ import { runWorker } from './cluster/worker.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
 import { createGateway } from './create-gateway.js';
 import { formatProblem, isConfigError } from './errors.js';
+import { holdSignals } from './held-signals.js';
+import { writePidFile } from './pid-file.js';
 import { runRegister } from './register-command.js';
+import { gantryVersion } from './version.js';
 
 const HELP = `gantry: an edge reverse proxy and API gateway
 
 Usage:
-  gantry start    [-c routes.yaml] [--workers N|auto]
+  gantry start    [-c routes.yaml] [--workers N|auto] [--pid-file FILE]
                                      run the gateway (SIGHUP reloads the file, SIGTERM drains and exits);
                                      with --workers, N processes share the port and reload together
   gantry validate [-c routes.yaml]   check the file; print every problem as file:line:col and exit 1 if any
@@ -23,12 +25,8 @@ Usage:
 
 Options:
   -c, --config FILE   the routes file (default: $GANTRY_CONFIG or ./routes.yaml)
+  --pid-file FILE     write the pid to signal there at start (removed at exit); the "started" log line has it too
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function validate(file: string): Promise<number> {
   try {
@@ -79,18 +77,22 @@ export async function main(argv: string[]): Promise<number | undefined> {
     args: argv, allowPositionals: true, strict: true,
     options: {
       config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' },
-      help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' }, 'pid-file': { type: 'string' },
     },
   });
-  if (values.version) { process.stdout.write(`${version()}\n`); return 0; }
+  if (values.version) { process.stdout.write(`gantry ${gantryVersion()} (Node.js ${process.version})\n`); return 0; }
   const command = positionals[0];
   if (values.help || !command || command === 'help') { process.stdout.write(HELP); return values.help || command === 'help' ? 0 : 1; }
   const file = values.config ?? process.env.GANTRY_CONFIG ?? 'routes.yaml';
   if (command === 'validate') return validate(file);
   if (command === 'start') {
     if (cluster.isWorker) { await runWorker(file); return undefined; }
-    if (values.workers !== undefined) { await runPrimary(file, workerCount(values.workers)); return undefined; }
-    await start(file);
+    const signals = holdSignals();
+    const count = values.workers === undefined ? undefined : workerCount(values.workers);
+    if (values['pid-file'] !== undefined) writePidFile(values['pid-file']);
+    if (count !== undefined) await runPrimary(file, count);
+    else await start(file);
+    signals.release();
     return undefined;
   }
   process.stderr.write(`unknown command "${command}"\n\n${HELP}`);

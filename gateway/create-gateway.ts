@@ -209,7 +209,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     throw err;
   }
   scaling.start();
-  log.info({ event: 'started', listen: server.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
+  log.info({ event: 'started', pid: process.pid, listen: server.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
 
   let shuttingDown: Promise<{ forced: boolean }> | undefined;
   async function shutdown(graceMs = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {

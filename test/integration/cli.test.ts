@@ -46,9 +46,9 @@ t.test('a missing file is one clear line', async (t) => {
   t.match(r.stderr, /^\/nonexistent\/routes\.yaml:0:0: cannot read: ENOENT/);
 });
 
-t.test('--version prints the package version and --help the usage', async (t) => {
+t.test('--version prints the package version and the Node.js version, --help the usage', async (t) => {
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  t.equal((await gantry(['--version'])).stdout.trim(), pkg.version);
+  t.equal((await gantry(['--version'])).stdout, `gantry ${pkg.version} (Node.js ${process.version})\n`);
   const help = await gantry(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /gantry start/);
