@@ -27,7 +27,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     const snapshot = generation?.snapshot;
     const idHeader = snapshot?.config.server.requestIdHeader ?? 'x-request-id';
     const requestId = requestIdFrom(req.headers[idHeader]);
-    if (!snapshot) return writeRawError(socket, 'GW_ERR_SHUTTING_DOWN', requestId, idHeader);
+    if (!snapshot) return writeRawError(socket, 'GW_ERR_INTERNAL', requestId, idHeader);   // never so: see handle-request.ts
 
     const seen: InspectedRequest = { host: '', hostHeader: '' };
     const bad = inspectRequest(req, snapshot.config.server, seen);
