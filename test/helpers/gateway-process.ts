@@ -22,12 +22,15 @@ export interface GatewayProcess {
   kill(): Promise<void>;
 }
 
-/** Runs `gantry start` as a real child process on a temporary routes file; the port comes from the started line. */
-export async function spawnGateway(yaml: string, extraArgs: string[] = []): Promise<GatewayProcess> {
+/**
+ * Runs `gantry start` as a real child process on a temporary routes file; the port comes from the started line.
+ * `env` is added to the test's own environment.
+ */
+export async function spawnGateway(yaml: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-proc-'));
   const file = join(dir, 'routes.yaml');
   await writeFile(file, yaml);
-  const child = spawn(process.execPath, [CLI, 'start', '-c', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'start', '-c', file, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; from: number; resolve: (l: Record<string, unknown>) => void }[] = [];
   let stderr = '';

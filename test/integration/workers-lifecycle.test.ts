@@ -1,0 +1,86 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+const PLUGIN = fileURLToPath(new URL('../fixtures/misbehaving-discovery.js', import.meta.url));
+
+function config(upstream: string, variant: string, extraServices = ''): string {
+  return `listen: 127.0.0.1:0
+admin: null
+plugins: [${JSON.stringify(PLUGIN)}]
+services:
+  svc: { discovery: { type: static, endpoints: ["${upstream}"] } }
+${extraServices}routes:
+  - { name: only-${variant}, match: { path: /only-${variant} }, service: svc }
+`;
+}
+
+/** A service whose first endpoints reach the worker in slot 1 only after `ms` (a slow warm there). */
+const slowInSlot1 = (upstream: string, ms: number) =>
+  `  slow: { warmTimeoutMs: 10000, discovery: { type: misbehaving, endpoints: ["${upstream}"], slow: { slot: "1", ms: ${ms} } } }\n`;
+
+/** Processes whose command line names `file` (the workers are forked with the primary's arguments). */
+function processesNaming(file: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try { if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(file)) pids.push(Number(entry)); } catch { /* gone */ }
+  }
+  return pids;
+}
+
+function exitWithin(gw: GatewayProcess, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'> {
+  return Promise.race([gw.exited, new Promise<'still running'>((r) => { setTimeout(r, ms, 'still running').unref(); })]);
+}
+
+t.test('with stdout on a pipe whose reader went away, SIGTERM still ends the primary and every worker', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);
+  t.teardown(async () => {
+    for (const pid of processesNaming(gw.file)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    await gw.kill();
+    await up.close();
+  });
+  await workersReady(gw, 2);
+  gw.child.stdout!.destroy();   // as `gantry start --workers 2 | tee log` when Ctrl-C ends tee too
+  gw.child.kill('SIGTERM');
+  // The drain has nothing in flight; the bound is the grace (30 s) plus closing and the log's last lines.
+  t.same(await exitWithin(gw, 20_000), { code: 0, signal: null }, 'the primary exited 0');
+  t.same(processesNaming(gw.file), [], 'no worker is left behind');
+});
+
+t.test('a worker that comes up after a reload run went on without it is replaced at once, not restarted as a crash', async (t) => {
+  const up = await startRecordingUpstream();
+  // Worker slot 1 warms for 2.5 s; the run waits 0.5 s for starting workers, then goes on with the other one.
+  const gw = await spawnGateway(config(up.url, 'a', slowInSlot1(up.url, 2500)), ['--workers', '2'], { GANTRY_PREPARE_TIMEOUT_MS: '500' });
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await gw.rewrite(config(up.url, 'b', slowInSlot1(up.url, 2500)));
+  gw.child.kill('SIGHUP');
+  t.same((await gw.waitForLog((l) => l.event === 'cluster-reloaded')).generations, [2], 'the run switched the one ready worker');
+  const stale = await gw.waitForLog((l) => l.event === 'worker-stale');
+  t.match(await gw.waitForLog((l) => l.event === 'worker-replaced'), { level: 'info', worker: stale.worker, code: 0 }, 'it drained and was replaced');
+  await workersReady(gw, 2);
+  t.equal(gw.logs.filter((l) => l.event === 'worker-exit').length, 0, 'no crash logged, no restart backoff');
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+});
+
+t.test('a prepare that ends after the primary stopped waiting for it is aborted: its discovery watch stops', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2'], { GANTRY_PREPARE_TIMEOUT_MS: '1000' });
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await workersReady(gw, 2);
+  // The new service warms for 3 s in worker slot 1: the primary stops waiting after 1 s and aborts the run.
+  await gw.rewrite(config(up.url, 'b', slowInSlot1(up.url, 3000)));
+  gw.child.kill('SIGHUP');
+  const refused = await gw.waitForLog((l) => l.event === 'reload-refused' && l.worker === undefined);
+  t.match(refused, { refusedBy: 1, workers: 2 }, 'the run failed on the slow worker');
+  const stopped = await gw.waitForLog((l) => l.event === 'fixture-watch-stopped' && l.slot === '1');
+  t.match(stopped, { service: 'slow' }, 'the late snapshot of the slow worker was released: its discovery watch stopped');
+  t.ok(gw.logs.some((l) => l.event === 'reload-prepared-late' && l.worker === stopped.worker), 'and the worker said why');
+  t.equal(gw.logs.filter((l) => l.event === 'reloaded').length, 0, 'no worker swapped to it');
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+});
