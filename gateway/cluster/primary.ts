@@ -80,6 +80,9 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   function fork(slot: number): void {
     const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot) });
     slots.set(worker, slot);
+    // A message sent as the worker dies fails (EPIPE) as an 'error' event: unhandled, it would end the primary. The
+    // worker's 'exit' follows and is handled below.
+    worker.on('error', (err: Error) => log.warn({ err, event: 'worker-message-failed', worker: worker.id }, 'a message to a worker failed'));
     let started!: () => void;
     const up = new Promise<void>((resolve) => { started = resolve; });
     worker.on('message', (m: ToPrimary) => {

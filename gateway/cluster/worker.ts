@@ -12,9 +12,12 @@ import { WorkerReloads } from './worker-reloads.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
 
 function send(message: ToPrimary): void {
-  // A primary that is gone cannot be told anything (and process.send would emit an error no one handles).
-  if (process.connected) process.send?.(message);
+  // A primary that is gone cannot be told anything; one that goes while this is sent fails it (EPIPE) into the
+  // callback rather than as an 'error' event nobody handles. Its 'disconnect' follows, and the worker drains.
+  if (process.connected) process.send?.(message, undefined, undefined, ignoreSendError);
 }
+
+function ignoreSendError(): void {}
 
 const channel: PrimaryChannel = {
   send,
