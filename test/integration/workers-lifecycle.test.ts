@@ -53,15 +53,16 @@ t.test('with stdout on a pipe whose reader went away, SIGTERM still ends the pri
 
 t.test('a worker that comes up after a reload run went on without it is replaced at once, not restarted as a crash', async (t) => {
   const up = await startRecordingUpstream();
-  // Worker slot 1 warms for 2.5 s; the run waits 0.5 s for starting workers, then goes on with the other one.
-  const gw = await spawnGateway(config(up.url, 'a', slowInSlot1(up.url, 2500)), ['--workers', '2'], { GANTRY_PREPARE_TIMEOUT_MS: '500' });
+  // Worker slot 1 warms for 5 s; the run waits 1.5 s for starting workers, then goes on with the other one.
+  const gw = await spawnGateway(config(up.url, 'a', slowInSlot1(up.url, 5000)), ['--workers', '2'], { GANTRY_PREPARE_TIMEOUT_MS: '1500' });
   t.teardown(async () => { await gw.kill(); await up.close(); });
-  await gw.rewrite(config(up.url, 'b', slowInSlot1(up.url, 2500)));
+  await gw.waitForLog((l) => l.event === 'fixture-slow-warm');   // slot 1 has its config and is warming it
+  await gw.rewrite(config(up.url, 'b', slowInSlot1(up.url, 5000)));
   gw.child.kill('SIGHUP');
   t.same((await gw.waitForLog((l) => l.event === 'cluster-reloaded')).generations, [2], 'the run switched the one ready worker');
   const stale = await gw.waitForLog((l) => l.event === 'worker-stale');
   t.match(await gw.waitForLog((l) => l.event === 'worker-replaced'), { level: 'info', worker: stale.worker, code: 0 }, 'it drained and was replaced');
-  await workersReady(gw, 2);
+  await workersReady(gw, 2, 30_000);
   t.equal(gw.logs.filter((l) => l.event === 'worker-exit').length, 0, 'no crash logged, no restart backoff');
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });
@@ -69,11 +70,11 @@ t.test('a worker that comes up after a reload run went on without it is replaced
 
 t.test('a prepare that ends after the primary stopped waiting for it is aborted: its discovery watch stops', async (t) => {
   const up = await startRecordingUpstream();
-  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2'], { GANTRY_PREPARE_TIMEOUT_MS: '1000' });
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2'], { GANTRY_PREPARE_TIMEOUT_MS: '2000' });
   t.teardown(async () => { await gw.kill(); await up.close(); });
   await workersReady(gw, 2);
-  // The new service warms for 3 s in worker slot 1: the primary stops waiting after 1 s and aborts the run.
-  await gw.rewrite(config(up.url, 'b', slowInSlot1(up.url, 3000)));
+  // The new service warms for 5 s in worker slot 1: the primary stops waiting after 2 s and aborts the run.
+  await gw.rewrite(config(up.url, 'b', slowInSlot1(up.url, 5000)));
   gw.child.kill('SIGHUP');
   const refused = await gw.waitForLog((l) => l.event === 'reload-refused' && l.worker === undefined);
   t.match(refused, { refusedBy: 1, workers: 2 }, 'the run failed on the slow worker');
