@@ -53,6 +53,14 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   }
   // Structured clone, not JSON: the workers' figures for /metrics carry their route counts in a Float64Array, which
   // is then copied as bytes (with 10 000 routes, JSON blocked the event loops for hundreds of ms per scrape).
+  // The workers accept connections themselves (SCHED_NONE) rather than the primary handing each one over
+  // (round-robin): a connection handed to a worker that has just died stays open in the primary with nobody to serve
+  // it, and its client hangs. Measured with 2 workers on the 2-core VM, a worker killed (SIGKILL) 10 times under 8
+  // client loops opening new connections: round-robin left one connection hanging at every kill (10) and 18 reset,
+  // SCHED_NONE none hanging and 37 reset (the dead worker's own). The price: the kernel spreads the connections. Of
+  // bursts of 20 new connections the busier worker took a median of 11 (round-robin: 15); 8 keep-alive connections
+  // opened at once served 7067:2001 and 1448:7226 requests per worker (round-robin: 4979:4914 and 5482:3523).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ args: ['start', '-c', file], serialization: 'advanced' });
   let draining = false;
   const crashes = new Map<number, number>();   // slot → crashes in a row
