@@ -99,9 +99,12 @@ export function reopenLogFile(log: Logger): boolean {
 /**
  * Before the process exits: waits (at most `timeoutMs`) until what was handed to an asynchronous destination is
  * written or its write failed, then turns off the destination's flush at exit. That flush (pino's, sonic-boom's
- * flushSync) retries a failed write forever: a reader that went away (EPIPE: `gantry start | tee` on Ctrl-C) or a
- * pipe that stays full would hold the process, and with --workers the primary waiting for it, for good. Lines a
- * destination could not take by then are dropped. A regular file is written synchronously: nothing to wait for.
+ * flushSync) retries a failed write forever: a reader that went away (EPIPE: `gantry start | tee` on Ctrl-C) held
+ * the process, and with --workers the primary waiting for it, for good. Lines a destination could not take by then
+ * are dropped. A regular file is written synchronously: nothing to wait for.
+ *
+ * Not covered: a pipe whose reader stays but stops reading. Standard output is a blocking descriptor, so the write
+ * under way blocks a thread-pool thread, and Node's exit waits for that thread.
  */
 export function finishLog(log: Logger, timeoutMs: number): Promise<void> {
   const stream = destinationOf(log);

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -84,4 +86,36 @@ t.test('a prepare that ends after the primary stopped waiting for it is aborted:
   t.equal(gw.logs.filter((l) => l.event === 'reloaded').length, 0, 'no worker swapped to it');
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });
+});
+
+/** A GET on a new connection: answered, failed (reset, refused), or hung (no answer in 5 s). */
+function attempt(port: number): Promise<'answered' | 'failed' | 'hung'> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/only-a', agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? 'answered' : 'failed'));
+      res.on('error', () => resolve('failed'));
+    });
+    req.on('timeout', () => { req.destroy(); resolve('hung'); });
+    req.on('error', () => resolve('failed'));
+  });
+}
+
+t.test('new connections while a worker is killed (SIGKILL): none is left hanging, the other worker takes them', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);
+  t.teardown(async () => { await gw.kill(); await up.close(); });
+  await workersReady(gw, 2);
+  const seen = { answered: 0, failed: 0, hung: 0 };
+  let stop = false;
+  const loops = Array.from({ length: 8 }, async () => { while (!stop) seen[await attempt(gw.port)]++; });
+  await waitFor(() => seen.answered >= 100, 20_000, 'traffic');
+  process.kill(gw.logs.find((l) => l.event === 'worker-ready')!.pid as number, 'SIGKILL');
+  await gw.waitForLog((l) => l.event === 'worker-exit');
+  const before = seen.answered;
+  await waitFor(() => seen.answered >= before + 100, 20_000, 'traffic after the kill');
+  stop = true;
+  await Promise.all(loops);
+  // The killed worker's own connections are reset; with round-robin one connection handed to it as it died hung.
+  t.equal(seen.hung, 0, `${seen.answered} answered, ${seen.failed} reset by the kill, ${seen.hung} hung`);
 });
