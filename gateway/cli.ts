@@ -9,6 +9,7 @@ import { createGateway } from './create-gateway.js';
 import { formatProblem, isConfigError } from './errors.js';
 import { holdSignals } from './held-signals.js';
 import { writePidFile } from './pid-file.js';
+import { CLOSE_SLACK_MS, drainThenExit, exitOnFatalError } from './process-exit.js';
 import { runRegister } from './register-command.js';
 import { gantryVersion } from './version.js';
 
@@ -55,19 +56,11 @@ async function start(file: string): Promise<void> {
   const g = gateway;
   process.on('SIGHUP', () => { void g.reload(); });
   process.on('SIGUSR2', () => g.reopenLog());   // logrotate: reopen the log file after it was renamed
-  const stop = () => {
-    void g.shutdown().then(({ forced }) => {
-      g.log.flush();
-      process.exitCode = forced ? 1 : 0;
-      // Everything is closed; exit even if a third-party plugin left a timer behind.
-      setTimeout(() => process.exit(), 100).unref();
-    });
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  // The last line of defence: a bug in one request must not end every other one.
-  process.on('uncaughtException', (err) => g.log.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => g.log.error({ err, event: 'unhandled-rejection' }, 'unhandled rejection'));
+  // The exit is explicit: everything is closed, and a timer a third-party plugin left behind must not keep it alive.
+  const stop = drainThenExit(g.log, async () => ((await g.shutdown()).forced ? 1 : 0), () => g.current().config.server.drainGraceMs + CLOSE_SLACK_MS);
+  process.once('SIGTERM', () => stop());
+  process.once('SIGINT', () => stop());
+  exitOnFatalError(g.log, stop);
 }
 
 export async function main(argv: string[]): Promise<number | undefined> {

@@ -22,7 +22,6 @@ export const ERRORS = {
   GW_ERR_UPSTREAM_RESET: { status: 502, message: 'the upstream closed the connection before answering' },
   GW_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'the upstream sent an invalid response' },
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
-  GW_ERR_SHUTTING_DOWN: { status: 503, message: 'the gateway is shutting down' },
   GW_ERR_INTERNAL: { status: 500, message: 'internal gateway error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -16,6 +16,10 @@ export function isGantryFormat(log: Logger): boolean {
 
 // Destinations opened on a path (not a file descriptor): only these can be reopened after logrotate renamed them.
 const FILE_DESTINATIONS = new WeakSet<object>();
+// Destinations written asynchronously (finishLog waits for them), and those whose reader went away (EPIPE: pino
+// then drops every later line).
+const ASYNC_DESTINATIONS = new WeakSet<object>();
+const BROKEN_DESTINATIONS = new WeakSet<object>();
 
 /**
  * One pino logger. `dest` is a file descriptor (1 = stdout) or a file path, opened for appending; a path that cannot
@@ -34,8 +38,12 @@ export function createLogger(level: LogLevel = 'info', dest: number | string = 1
   if (fd !== dest) closeSync(fd);
   const stream = pino.destination({ dest, sync });
   if (typeof dest === 'string') FILE_DESTINATIONS.add(stream);
+  if (!sync) ASYNC_DESTINATIONS.add(stream);
   // Without a listener, a failed open or write (disk full, directory removed before a reopen) would end the process.
-  stream.on('error', (err: Error) => { process.stderr.write(`gantry: log destination ${String(dest)}: ${err.message}\n`); });
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') BROKEN_DESTINATIONS.add(stream);
+    process.stderr.write(`gantry: log destination ${String(dest)}: ${err.message}\n`);
+  });
   const log = pino(
     { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
     stream,
@@ -67,8 +75,12 @@ function isRegularFile(fd: number): boolean {
   }
 }
 
+function destinationOf(log: Logger): Destination | undefined {
+  return (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as Destination | undefined;
+}
+
 function fileDestinationOf(log: Logger): Destination | undefined {
-  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as Destination | undefined;
+  const stream = destinationOf(log);
   return stream && FILE_DESTINATIONS.has(stream) ? stream : undefined;
 }
 
@@ -82,4 +94,35 @@ export function reopenLogFile(log: Logger): boolean {
   if (!stream) return false;
   stream.reopen();
   return true;
+}
+
+/**
+ * Before the process exits: waits (at most `timeoutMs`) until what was handed to an asynchronous destination is
+ * written or its write failed, then turns off the destination's flush at exit. That flush (pino's, sonic-boom's
+ * flushSync) retries a failed write forever: a reader that went away (EPIPE: `gantry start | tee` on Ctrl-C) held
+ * the process, and with --workers the primary waiting for it, for good. Lines a destination could not take by then
+ * are dropped. A regular file is written synchronously: nothing to wait for.
+ *
+ * Not covered: a pipe whose reader stays but stops reading. Standard output is a blocking descriptor, so the write
+ * under way blocks a thread-pool thread, and Node's exit waits for that thread.
+ */
+export function finishLog(log: Logger, timeoutMs: number): Promise<void> {
+  const stream = destinationOf(log);
+  if (!stream || !ASYNC_DESTINATIONS.has(stream)) return Promise.resolve();
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.flushSync = () => {};
+      resolve();
+    };
+    if (BROKEN_DESTINATIONS.has(stream)) { done(); return; }
+    timer = setTimeout(done, timeoutMs);
+    stream.once('drain', done);
+    stream.once('error', done);
+    // An empty write is queued behind the pending ones: its 'drain' says every line before it was written.
+    stream.write('');
+  });
 }

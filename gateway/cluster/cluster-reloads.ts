@@ -9,16 +9,28 @@ import { askWorker } from './ask-worker.js';
 import type { ToWorker } from './messages.js';
 import type { PreparedScaling, PrimaryScaling } from './primary-scaling.js';
 
-/** How long a worker has to prepare a config (and a starting worker to come up before a run goes on without it). */
+/**
+ * How long a worker has to prepare a config (and a starting worker to come up before a run goes on without it); a
+ * service's warmTimeoutMs is at most 20 s (routes.schema.json) so that a prepare warming it ends before this.
+ * GANTRY_PREPARE_TIMEOUT_MS changes it.
+ */
 export const PREPARE_TIMEOUT_MS = 30_000;
+
+/** The primary's prepare timeout: PREPARE_TIMEOUT_MS, or GANTRY_PREPARE_TIMEOUT_MS when that is a positive integer. */
+export function prepareTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.GANTRY_PREPARE_TIMEOUT_MS);
+  return Number.isInteger(value) && value > 0 ? value : PREPARE_TIMEOUT_MS;
+}
 
 export interface ClusterReloadsDeps {
   readonly file: string;
   readonly plugins: PluginRegistry;
   readonly log: Logger;
   readonly scaling: PrimaryScaling;
-  /** The text of the config the workers serve at start, and its hash. */
-  readonly serving: { readonly text: string; readonly hash: string };
+  /** How long a run waits for the workers to prepare (prepareTimeoutMs()). */
+  readonly prepareTimeoutMs: number;
+  /** The config the workers serve at start. */
+  readonly serving: ServingConfig;
   /** Every forked worker, ready or not. */
   workers(): Iterable<Worker>;
   ready(worker: Worker): boolean;
@@ -28,6 +40,13 @@ export interface ClusterReloadsDeps {
   replaceStale(worker: Worker): void;
 }
 
+/** The config the workers serve: its text and hash, and its drain grace (the primary's bound on a worker's drain). */
+export interface ServingConfig {
+  readonly text: string;
+  readonly hash: string;
+  readonly drainGraceMs: number;
+}
+
 /**
  * The cluster's reloads (SIGHUP, a worker's POST /admin/reload): the primary validates the file once, every ready
  * worker prepares it (parse, build, warm, no swap), then all commit or all abort, so no worker ever serves a config
@@ -35,7 +54,7 @@ export interface ClusterReloadsDeps {
  */
 export class ClusterReloads {
   /** The config the workers serve: a starting worker gets this text rather than reading the file. */
-  serving: { readonly text: string; readonly hash: string };
+  serving: ServingConfig;
   #runs = 0;
   #running: Promise<ReloadResult> | null = null;
   #queued: Promise<{ run: number; result: ReloadResult }> | null = null;
@@ -99,9 +118,9 @@ export class ClusterReloads {
     }
     const hash = next.hash;
     // Bounded: a worker that does not come up in time is left out, and replaced if it comes up later (primary.ts).
-    await Promise.race([this.deps.starting(), new Promise((r) => setTimeout(r, PREPARE_TIMEOUT_MS).unref())]);
+    await Promise.race([this.deps.starting(), new Promise((r) => setTimeout(r, this.deps.prepareTimeoutMs).unref())]);
     const workers = [...this.deps.workers()].filter((w) => this.deps.ready(w));
-    const replies = (await Promise.all(workers.map((w) => askWorker(w, { type: 'prepare', id: run, hash }, 'prepared', run, PREPARE_TIMEOUT_MS)))).filter((r) => r !== 'gone');
+    const replies = (await Promise.all(workers.map((w) => askWorker(w, { type: 'prepare', id: run, hash }, 'prepared', run, this.deps.prepareTimeoutMs)))).filter((r) => r !== 'gone');
     const refused = replies.filter((r) => r === null || (r.type === 'prepared' && r.result === 'refused'));
     if (refused.length) {
       prepared.abort();
@@ -110,8 +129,8 @@ export class ClusterReloads {
       const reason = refused.map((r) => (r?.type === 'prepared' ? r.message : undefined)).find((m) => m !== undefined) ?? 'a worker did not answer in time';
       return this.#announce(run, { result: 'refused', generation: 0, problems: [], message: `a worker could not prepare the new config: ${reason}` });
     }
-    const commits = await Promise.all(workers.map((w) => askWorker(w, { type: 'commit', id: run }, 'committed', run, PREPARE_TIMEOUT_MS)));
-    this.serving = { text, hash };
+    const commits = await Promise.all(workers.map((w) => askWorker(w, { type: 'commit', id: run }, 'committed', run, this.deps.prepareTimeoutMs)));
+    this.serving = { text, hash, drainGraceMs: next.server.drainGraceMs };
     for (const w of this.deps.workers()) if (this.deps.ready(w) && w.isConnected() && !workers.includes(w)) this.deps.replaceStale(w);
     // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
     prepared.commit();

@@ -7,14 +7,17 @@ import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
 import { openConfiguredLog, reopenLogFile } from '../logger.js';
+import { CLOSE_SLACK_MS, LOG_FINISH_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
 import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
 import { askWorker } from './ask-worker.js';
-import { ClusterReloads } from './cluster-reloads.js';
+import { ClusterReloads, prepareTimeoutMs, type ServingConfig } from './cluster-reloads.js';
 import { PrimaryScaling } from './primary-scaling.js';
 
 // A worker whose figures take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
 const COLLECT_TIMEOUT_MS = 3_000;
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 30_000];
+// After a worker's own bound on its drain (its grace, closing, its log's last lines), how long it has to exit.
+const WORKER_EXIT_SLACK_MS = 1_000;
 
 export function workerCount(value: string): number {
   if (value === 'auto') return availableParallelism();
@@ -25,7 +28,7 @@ export function workerCount(value: string): number {
 
 /**
  * The cluster primary: validates the config once, forks the workers (they share the listening socket), restarts
- * a crashed one with backoff, coordinates reloads in two phases (cluster-reloads.ts), gathers the workers' figures
+ * a crashed one with backoff (a stale one it replaced on purpose at once), coordinates reloads in two phases (cluster-reloads.ts), gathers the workers' figures
  * for whichever worker answers /metrics or the dashboard, and drains every worker on SIGTERM/SIGINT.
  * It serves no traffic itself; it runs the cluster's only scaling loop on the sum of the workers' load
  * (primary-scaling.ts).
@@ -35,12 +38,12 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   let config: GatewayConfig;
   // The text of the config the workers start on: a starting worker (a restarted one too) gets the serving text from
   // the primary (ClusterReloads.serving) rather than reading the file, which may hold edits not reloaded yet, or refused.
-  let serving: { text: string; hash: string };
+  let serving: ServingConfig;
   let log: Logger;
   try {
     const text = await readRoutesFile(file);
     config = await loadRoutesText(text, file, plugins);
-    serving = { text, hash: config.hash };
+    serving = { text, hash: config.hash, drainGraceMs: config.server.drainGraceMs };
     // The file's log settings, as a single process has them; the workers append to the same file.
     log = openConfiguredLog(config);
   } catch (err) {
@@ -50,6 +53,14 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   }
   // Structured clone, not JSON: the workers' figures for /metrics carry their route counts in a Float64Array, which
   // is then copied as bytes (with 10 000 routes, JSON blocked the event loops for hundreds of ms per scrape).
+  // The workers accept connections themselves (SCHED_NONE) rather than the primary handing each one over
+  // (round-robin): a connection handed to a worker that has just died stays open in the primary with nobody to serve
+  // it, and its client hangs. Measured with 2 workers on the 2-core VM, a worker killed (SIGKILL) 10 times under 8
+  // client loops opening new connections: round-robin left one connection hanging at every kill (10) and 18 reset,
+  // SCHED_NONE none hanging and 37 reset (the dead worker's own). The price: the kernel spreads the connections. Of
+  // bursts of 20 new connections the busier worker took a median of 11 (round-robin: 15); 8 keep-alive connections
+  // opened at once served 7067:2001 and 1448:7226 requests per worker (round-robin: 4979:4914 and 5482:3523).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ args: ['start', '-c', file], serialization: 'advanced' });
   let draining = false;
   const crashes = new Map<number, number>();   // slot → crashes in a row
@@ -64,8 +75,10 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   const scaling = new PrimaryScaling(plugins, log.child({ component: 'scaling' }), () => [...slots.keys()].filter((w) => w.isConnected()));
   // The scalers start before the workers, so a scaler-fed service has its instances when the workers warm up.
   scaling.start(config);
+  // Workers drained on purpose (a stale config): their exit is no crash.
+  const replaced = new WeakSet<Worker>();
   const reloads = new ClusterReloads({
-    file, plugins, log, scaling, serving,
+    file, plugins, log, scaling, serving, prepareTimeoutMs: prepareTimeoutMs(),
     workers: () => slots.keys(),
     ready: (w) => ready.has(w),
     starting: () => Promise.all(starting.values()),
@@ -75,6 +88,9 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   function fork(slot: number): void {
     const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot) });
     slots.set(worker, slot);
+    // A message sent as the worker dies fails (EPIPE) as an 'error' event: unhandled, it would end the primary. The
+    // worker's 'exit' follows and is handled below.
+    worker.on('error', (err: Error) => log.warn({ err, event: 'worker-message-failed', worker: worker.id }, 'a message to a worker failed'));
     let started!: () => void;
     const up = new Promise<void>((resolve) => { started = resolve; });
     worker.on('message', (m: ToPrimary) => {
@@ -114,6 +130,11 @@ export async function runPrimary(file: string, count: number): Promise<void> {
       started();
       scaling.workerExited(worker.id);
       if (draining) return;
+      if (replaced.has(worker)) {
+        log.info({ event: 'worker-replaced', worker: worker.id, code, signal }, 'a stale worker drained; starting its replacement');
+        fork(slot);
+        return;
+      }
       const n = (crashes.get(slot) ?? 0) + 1;
       crashes.set(slot, n);
       const delay = RESTART_BACKOFF_MS[Math.min(n - 1, RESTART_BACKOFF_MS.length - 1)] as number;
@@ -124,6 +145,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   /** A worker that came up so late that a reload run left it out would serve a config the others left: drained. */
   function replaceStale(worker: Worker): void {
     log.warn({ event: 'worker-stale', worker: worker.id }, 'a worker is on a config the others no longer serve; replacing it');
+    replaced.add(worker);
     worker.send({ type: 'shutdown' } satisfies ToWorker);
   }
   for (let slot = 0; slot < count; slot++) fork(slot);
@@ -142,8 +164,8 @@ export async function runPrimary(file: string, count: number): Promise<void> {
     return parts;
   }
 
-  function shutdown(): void {
-    if (draining) return;
+  /** Drains every worker (each bounds its own drain; one still there after that is killed), then stops the scalers. */
+  async function drainWorkers(): Promise<number> {
     draining = true;
     log.info({ event: 'draining', workers: slots.size }, 'draining every worker');
     let worst = 0;
@@ -151,14 +173,21 @@ export async function runPrimary(file: string, count: number): Promise<void> {
       w.once('exit', (code) => { worst = Math.max(worst, code ?? 1); resolve(); });
       if (ready.has(w)) w.send({ type: 'shutdown' } satisfies ToWorker);
     }));
-    // Every worker drained; then the scalers stop (the process scaler stops its instances gracefully).
-    void Promise.all(exits).then(() => scaling.close()).catch((err: Error) => log.error({ err, event: 'scaling-close-failed' }, 'closing the scalers failed')).then(() => {
-      log.info({ event: 'stopped', exitCode: worst }, 'every worker stopped');
-      log.flush();
-      process.exitCode = worst;
-      setTimeout(() => process.exit(), 100).unref();
-    });
+    const boundMs = reloads.serving.drainGraceMs + CLOSE_SLACK_MS + LOG_FINISH_MS + WORKER_EXIT_SLACK_MS;
+    const kill = setTimeout(() => {
+      for (const w of slots.keys()) {
+        log.error({ event: 'worker-killed', worker: w.id, boundMs }, `worker still running ${boundMs} ms after it was told to drain; killing it`);
+        w.process.kill('SIGKILL');
+      }
+    }, boundMs);
+    await Promise.all(exits);
+    clearTimeout(kill);
+    // Every worker is gone; then the scalers stop (the process scaler stops its instances, within its stopGraceMs).
+    await scaling.close().catch((err: Error) => log.error({ err, event: 'scaling-close-failed' }, 'closing the scalers failed'));
+    log.info({ event: 'stopped', exitCode: worst }, 'every worker stopped');
+    return worst;
   }
+  const stop = drainThenExit(log, drainWorkers);
 
   process.on('SIGHUP', () => { void reloads.reload(); });
   // logrotate renamed the log file: every process reopens it (without a handler SIGUSR2 would end the primary).
@@ -166,9 +195,8 @@ export async function runPrimary(file: string, count: number): Promise<void> {
     if (reopenLogFile(log)) log.info({ event: 'log-reopened' }, 'log file reopened');
     for (const w of slots.keys()) if (ready.has(w) && w.isConnected()) w.send({ type: 'reopen-log' } satisfies ToWorker);
   });
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
-  // As in a single process: a bug in one piece of the primary's work must not end every worker with it.
-  process.on('uncaughtException', (err) => log.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => log.error({ err, event: 'unhandled-rejection' }, 'unhandled rejection'));
+  process.once('SIGTERM', () => stop());
+  process.once('SIGINT', () => stop());
+  // The primary drains every worker and exits 1, for its supervisor to start the cluster afresh.
+  exitOnFatalError(log, stop);
 }

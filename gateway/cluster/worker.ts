@@ -4,15 +4,20 @@ import { sharedClockMs } from '../load/load-recorder.js';
 import { mergeMetrics } from '../admin/cluster-metrics.js';
 import { mergedFigures, snapshotFigures } from '../admin/live-figures.js';
 import type { ReloadResult } from '../admin/metrics.js';
-import type { PreparedReload, ReloadOutcome } from '../runtime/reloader.js';
+import { CLOSE_SLACK_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
+import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
 import { PrimaryAsks } from './primary-asks.js';
+import { WorkerReloads } from './worker-reloads.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
 
 function send(message: ToPrimary): void {
-  // A primary that is gone cannot be told anything (and process.send would emit an error no one handles).
-  if (process.connected) process.send?.(message);
+  // A primary that is gone cannot be told anything; one that goes while this is sent fails it (EPIPE) into the
+  // callback rather than as an 'error' event nobody handles. Its 'disconnect' follows, and the worker drains.
+  if (process.connected) process.send?.(message, undefined, undefined, ignoreSendError);
 }
+
+function ignoreSendError(): void {}
 
 const channel: PrimaryChannel = {
   send,
@@ -48,7 +53,7 @@ function configFromPrimary(): Promise<string> {
  * others refused; a POST /admin/reload that reaches it asks the primary for such a run and answers with its
  * outcome. It records load as one gateway does but scales nothing: the primary sums the workers' load and runs the
  * scaler (worker-scaling.ts). SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown
- * message does.
+ * message does; an uncaught exception drains it too, and it exits 1 for the primary to replace it.
  */
 export async function runWorker(file: string): Promise<void> {
   const id = cluster.worker?.id ?? 0;
@@ -73,9 +78,7 @@ export async function runWorker(file: string): Promise<void> {
     const serving = gateway.current();
     return { what, snapshot: serving ? snapshotFigures(serving, gateway.metrics) : null };
   }
-  let prepared: { id: number; reload: PreparedReload } | undefined;
-  // This worker's last commit: an applied run's answer carries what it changed here.
-  let committed: { run: number; outcome: ReloadOutcome } | undefined;
+  const reloads = new WorkerReloads({ prepare: (hash) => gateway.prepareReload(hash), send, log: gateway.log });
   // The recording of the last run the primary announced.
   let recorded = Promise.resolve();
 
@@ -83,43 +86,26 @@ export async function runWorker(file: string): Promise<void> {
     const generation = gateway.current().generation;
     if (result.result === 'refused') return { ...result, generation };
     if (result.result === 'unchanged') return { result: 'unchanged', generation, hash: result.hash };
-    if (committed?.run === run) return committed.outcome;
+    // An applied run's answer carries what this worker's commit changed.
+    const committed = reloads.committedOutcome(run);
+    if (committed) return committed;
     // This worker was not in that run (it was not ready yet when the run began; the primary replaces it): what
     // changed here is not known.
     const none = { added: [], removed: [], changed: [] };
     return { result: 'applied', generation, hash: result.hash, changes: { routes: none, services: none, restartRequired: [] } };
   }
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void gateway.shutdown().then(({ forced }) => {
-      gateway.log.flush();
-      process.exit(forced ? 1 : 0);
-    });
-  };
+  const stop = drainThenExit(gateway.log, async () => ((await gateway.shutdown()).forced ? 1 : 0), () => gateway.current().config.server.drainGraceMs + CLOSE_SLACK_MS);
   process.on('message', (m: ToWorker) => {
     if (asks.receive(m)) return;
     switch (m.type) {
       case 'prepare':
-        void gateway.prepareReload(m.hash).then(
-          (reload) => {
-            prepared = { id: m.id, reload };
-            send({ type: 'prepared', id: m.id, result: reload.outcome.result, message: reload.outcome.result === 'refused' ? reload.outcome.message : undefined });
-          },
-          (err: Error) => send({ type: 'prepared', id: m.id, result: 'refused', message: err.message }),
-        );
+        reloads.prepare(m.id, m.hash);
         break;
       case 'commit':
-        if (prepared?.id === m.id) {
-          committed = { run: m.id, outcome: prepared.reload.commit() };
-          send({ type: 'committed', id: m.id, generation: committed.outcome.generation });
-        }
-        prepared = undefined;
+        reloads.commit(m.id);
         break;
       case 'abort':
-        if (prepared?.id === m.id) prepared.reload.abort();
-        prepared = undefined;
+        reloads.abort(m.id);
         break;
       case 'reload-result':
         recorded = gateway.clusterReloaded(m.result);
@@ -147,9 +133,9 @@ export async function runWorker(file: string): Promise<void> {
   });
   // The primary died while this worker was still starting: its 'disconnect' came before the listener above.
   if (!process.connected) stop();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  process.on('uncaughtException', (err) => gateway.log.error({ err, event: 'uncaught-exception' }, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => gateway.log.error({ err, event: 'unhandled-rejection' }, 'unhandled rejection'));
+  process.once('SIGTERM', () => stop());
+  process.once('SIGINT', () => stop());
+  // Exits 1: the primary starts a new worker in its place.
+  exitOnFatalError(gateway.log, stop);
   send({ type: 'ready', port: gateway.address().port });
 }

@@ -105,7 +105,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const ex = new Exchange(req, res, generation);
     ex.expectContinue = expectContinue;
     res.on('close', onClose);   // emitted once per response; `once` would wrap the listener for each request
-    if (!generation) return fail(ex, 'GW_ERR_SHUTTING_DOWN');
+    // Never so while serving: the listener opens after the first config is in place, and none is ever taken away.
+    if (!generation) return fail(ex, 'GW_ERR_INTERNAL');
     const snapshot = generation.snapshot;
     const limits = snapshot.config.server;
     ex.requestId = requestIdFrom(req.headers[limits.requestIdHeader]);

@@ -31,7 +31,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
       writeRawError(socket, code, requestId, idHeader);
       generation?.release();
     };
-    if (!generation) return refuse('GW_ERR_SHUTTING_DOWN');
+    if (!generation) return refuse('GW_ERR_INTERNAL');   // never so: see handle-request.ts
     const snapshot = generation.snapshot;
 
     const seen: InspectedRequest = { host: '', hostHeader: '' };

@@ -98,3 +98,18 @@ export async function workersReady(gw: GatewayProcess, n: number, timeoutMs = 20
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * With --workers the kernel, not the primary, spreads new connections over the workers (SCHED_NONE): no fixed number
+ * of requests is sure to reach each one. Repeats `request` until `done()` holds, at most `max` times, and resolves
+ * with how many it sent.
+ */
+export async function repeatUntil(request: () => Promise<unknown>, done: () => boolean, max = 50): Promise<number> {
+  let sent = 0;
+  while (!done()) {
+    if (sent === max) throw new Error(`not done after ${max} requests`);
+    await request();
+    sent++;
+  }
+  return sent;
+}

@@ -127,3 +127,9 @@ t.test('server timeouts stop at the longest a Node.js timer takes (a longer one 
   const found = problems(`server:\n  drainGraceMs: 2147483648\n  keepAliveTimeoutMs: 2147483647\n${GOOD}`);
   t.same(found, ['routes.yaml:2:17: server.drainGraceMs: must be <= 2147483647']);
 });
+
+t.test('warmTimeoutMs stops at 20 s, below the 30 s a cluster primary waits for a worker to prepare a reload', async (t) => {
+  const warm = (ms: number) => problems(GOOD.replace('    discovery:', `    warmTimeoutMs: ${ms}\n    discovery:`));
+  t.same(warm(20000), []);
+  t.same(warm(20001), ['routes.yaml:3:20: services.echo.warmTimeoutMs: must be <= 20000']);
+});
