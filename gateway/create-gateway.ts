@@ -10,7 +10,6 @@ import { localFigures, type LiveFigures } from './admin/live-figures.js';
 import { GatewayMetrics, type ReloadResult } from './admin/metrics.js';
 import type { Exposition } from './admin/request-series.js';
 import { isLoopbackHost } from './config/check-admin-auth.js';
-import type { GatewayConfig } from './config/gateway-config.js';
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
 import { ConfigError } from './errors.js';
 import { openConfiguredLog, reopenLogFile } from './logger.js';

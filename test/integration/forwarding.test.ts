@@ -206,7 +206,7 @@ t.test('503 with Retry-After when the service has no endpoint', async (t) => {
 
 t.test('a client that goes away aborts the upstream request, also while a response streams (BAD-INPUTS row 32)', async (t) => {
   let upstreamClosed = 0;
-  const up = await startRecordingUpstream((req, res) => {
+  const up = await startRecordingUpstream((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const timer = setInterval(() => res.write('data: tick\n\n'), 50);
     res.on('close', () => { clearInterval(timer); upstreamClosed++; });

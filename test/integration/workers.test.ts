@@ -39,7 +39,7 @@ async function fromBoth(gw: GatewayProcess, path: string): Promise<number[]> {
 }
 
 t.test('two workers share the port, reload together under load with 0 failures, and drain on SIGTERM', async (t) => {
-  const up = await startRecordingUpstream((req, res) => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
+  const up = await startRecordingUpstream((_req, res) => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
   const gw = await spawnGateway(config(up.url, 'a'), ['--workers', '2']);
   t.teardown(async () => { await gw.kill(); await up.close(); });
   await workersReady(gw, 2);
