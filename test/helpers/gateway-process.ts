@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -112,4 +113,14 @@ export async function repeatUntil(request: () => Promise<unknown>, done: () => b
     sent++;
   }
   return sent;
+}
+
+/** Processes whose command line names `file` (cluster workers are forked with the primary's arguments). */
+export function processesNaming(file: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try { if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(file)) pids.push(Number(entry)); } catch { /* gone */ }
+  }
+  return pids;
 }

@@ -24,6 +24,18 @@ function slice(name: string, port: number, endpoints: ({ ip: string; pod: string
   };
 }
 
+/** A gateway whose one route goes to the Service `web`, discovered through the kubeconfig `file`. */
+function gatewayOnWeb(file: string) {
+  return startGateway(`listen: 127.0.0.1:0
+log: { level: debug, access: false }
+services:
+  web:
+    discovery: { type: kubernetes, kubeconfig: "${file}", port: http, watchTimeoutS: 30, requestTimeoutMs: 1000 }
+routes:
+  - { match: { path: / }, service: web }
+`);
+}
+
 async function kubeconfig(dir: string, server: string): Promise<string> {
   const file = join(dir, 'kubeconfig');
   await writeFile(join(dir, 'token'), `${TOKEN}\n`);
@@ -97,14 +109,7 @@ t.test('kubernetes (stand-in API server): list then watch; readiness and slice c
   k8s.apply(slice('web-b', b.port, [{ ip: '127.0.0.3', ready: false, pod: 'b' }]), 'web');
   k8s.apply(slice('other', c.port, [{ ip: '127.0.0.4', ready: true, pod: 'x' }]), 'other');
   const file = await kubeconfig(dir, k8s.url);
-  const gw = await startGateway(`listen: 127.0.0.1:0
-log: { level: debug, access: false }
-services:
-  web:
-    discovery: { type: kubernetes, kubeconfig: "${file}", port: http, watchTimeoutS: 30, requestTimeoutMs: 1000 }
-routes:
-  - { match: { path: / }, service: web }
-`);
+  const gw = await gatewayOnWeb(file);
   t.teardown(async () => { await gw.close(); await k8s.close(); await Promise.all([a, b, c].map((u) => u.close())); await rm(dir, { recursive: true, force: true }); });
   const pool = gw.gateway.current().services.get('web')!.pool;
   t.same(pool.endpoints.map((e) => e.address), [a.address], 'ready endpoints of this Service only');
@@ -156,14 +161,7 @@ t.test('kubernetes (stand-in API server): a rollout whose pods all terminate kee
   const [a, b] = await Promise.all([startCountingUpstream('127.0.0.2'), startCountingUpstream('127.0.0.3')]) as [CountingUpstream, CountingUpstream];
   k8s.apply(slice('web-a', a.port, [{ ip: '127.0.0.2', ready: true, serving: true, terminating: false, pod: 'old' }]), 'web');
   const file = await kubeconfig(dir, k8s.url);
-  const gw = await startGateway(`listen: 127.0.0.1:0
-log: { level: debug, access: false }
-services:
-  web:
-    discovery: { type: kubernetes, kubeconfig: "${file}", port: http, watchTimeoutS: 30, requestTimeoutMs: 1000 }
-routes:
-  - { match: { path: / }, service: web }
-`);
+  const gw = await gatewayOnWeb(file);
   t.teardown(async () => { await gw.close(); await k8s.close(); await a.close(); await b.close(); await rm(dir, { recursive: true, force: true }); });
   const pool = gw.gateway.current().services.get('web')!.pool;
   t.same(pool.endpoints.map((e) => e.address), [a.address]);

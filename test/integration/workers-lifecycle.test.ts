@@ -1,9 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { waitFor } from '../helpers/capture-log.js';
-import { spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
+import { processesNaming, spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 const PLUGIN = fileURLToPath(new URL('../fixtures/misbehaving-discovery.js', import.meta.url));
@@ -22,16 +21,6 @@ ${extraServices}routes:
 /** A service whose first endpoints reach the worker in slot 1 only after `ms` (a slow warm there). */
 const slowInSlot1 = (upstream: string, ms: number) =>
   `  slow: { warmTimeoutMs: 10000, discovery: { type: misbehaving, endpoints: ["${upstream}"], slow: { slot: "1", ms: ${ms} } } }\n`;
-
-/** Processes whose command line names `file` (the workers are forked with the primary's arguments). */
-function processesNaming(file: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try { if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(file)) pids.push(Number(entry)); } catch { /* gone */ }
-  }
-  return pids;
-}
 
 function exitWithin(gw: GatewayProcess, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'> {
   return Promise.race([gw.exited, new Promise<'still running'>((r) => { setTimeout(r, ms, 'still running').unref(); })]);

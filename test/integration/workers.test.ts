@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { repeatUntil, spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
+import { processesNaming, repeatUntil, spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
 import { runLoad } from '../helpers/load.js';
 import { parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { getOnNewConnection as get, requestOnNewConnection } from '../helpers/get-new-connection.js';
@@ -287,15 +287,6 @@ t.test('SIGHUP while a worker is still starting: the run waits for it, and every
 function maxOpenFiles(): number {
   const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files')) as string;
   return Number(line.split(/  +/)[1]);
-}
-
-function processesNaming(file: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try { if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(file)) pids.push(Number(entry)); } catch { /* gone */ }
-  }
-  return pids;
 }
 
 t.test('SIGTERM while the workers are still starting: they drain once up, and the primary exits 0', async (t) => {
