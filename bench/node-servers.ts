@@ -96,14 +96,14 @@ const peers: Record<string, (target: string) => Promise<http.Server>> = {
     });
   },
 
-  // fast-gateway (restana + fast-proxy-lite, keep-alive by default), one catch-all route as its README shows it:
+  // fast-gateway 5 (restana + fast-proxy-lite, keep-alive by default), one catch-all route as its README shows it:
   // prefix '' + pathRegex '/*' forwards every path unchanged.
   async 'fast-gateway'(target) {
     const { default: gateway } = await import('fast-gateway');
     return gateway({ routes: [{ prefix: '', pathRegex: '/*', target }] }).getServer() as http.Server;
   },
 
-  // express 5 + http-proxy-middleware 3, given the bare proxy's keep-alive agent: without one, http-proxy sends
+  // express 5 + http-proxy-middleware 4, given the bare proxy's keep-alive agent: without one, http-proxy sends
   // `Connection: close`, and the run would measure connection set-up rather than the framework.
   async express(target) {
     const [{ default: express }, { createProxyMiddleware }] = await Promise.all([import('express'), import('http-proxy-middleware')]);
