@@ -204,7 +204,7 @@ t.test('503 with Retry-After when the service has no endpoint', async (t) => {
   t.equal(r.body.error, 'GW_ERR_NO_ENDPOINT');
 });
 
-t.test('a client that goes away aborts the upstream request, also while a response streams (BAD-INPUTS row 32)', async (t) => {
+t.test('a client that goes away aborts the upstream request, also while a response streams (docs/bad-inputs.md row 32)', async (t) => {
   let upstreamClosed = 0;
   const up = await startRecordingUpstream((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
