@@ -8,7 +8,7 @@ export type HealthState = 'healthy' | 'unhealthy';
 
 /** What the admin API, the dashboard and the metrics say about one endpoint beyond its in-flight count. */
 export interface EndpointHealth {
-  /** 'unhealthy' once a health check (or passive outlier detection) says so; without checks every endpoint is healthy. */
+  /** 'unhealthy' once active health checks say so (outlier detection ejects instead); without checks, always healthy. */
   readonly health: HealthState;
   readonly breaker: BreakerState;
   /** Taken out of balancing for a while (outlier ejection); it stays listed by discovery. */
@@ -20,9 +20,10 @@ export interface EndpointHealth {
 }
 
 /**
- * The defaults, in one place: an endpoint nobody reported on is healthy, its breaker closed, not ejected, and its
- * latency unmeasured. Resilience code changes these only through GatewayMetrics (breakerState, endpointHealth,
- * ejection, endpointLatency), which keeps the board and the metrics in step.
+ * An endpoint's entry before anything was reported on it: healthy, breaker closed, not ejected, latency unmeasured.
+ * The board's entries only record transitions: EndpointHealth (resilience/endpoint-health.ts) reports them through
+ * EndpointEvents (upstream/endpoint-events.ts), which GatewayMetrics implements by updating the entry and counting the
+ * change when the state differs from the entry's. What the board shows is read from the endpoint itself (`get`).
  */
 export const DEFAULT_ENDPOINT_HEALTH: EndpointHealth = Object.freeze({
   health: 'healthy', breaker: 'closed', ejected: false, ewmaMs: null, changedAt: null,
