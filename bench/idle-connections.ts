@@ -1,5 +1,5 @@
 /**
- * `npm run bench:idle`: Gantry's resident memory with 10 000 idle keep-alive client connections (issue 8's target:
+ * `npm run bench:idle`: Gantry's resident memory with 10 000 idle keep-alive client connections (the bound it checks:
  * RSS at most 150 MB), and with `--soak S`, whether it grows while those connections stay open and a light request
  * rate flows through some of them (target: no growth over 10 minutes). bench/README.md explains it.
  */

@@ -11,7 +11,7 @@ export interface MetricsSnapshot {
 
 /**
  * One Prometheus exposition for the whole cluster, whichever worker the scrape reached. Why: the workers share the
- * admin port, so a scrape answered by one worker's own numbers made every counter jump between the workers' values
+ * admin port, so a scrape answered by one worker's own numbers would make every counter jump between the workers' values
  * (Prometheus reads that as resets). Route counters are summed per route and service; the other metrics combine as
  * each declares (prom-client's AggregatorRegistry: request and error counters and in-flight gauges summed, copies of
  * the primary's announcements such as reload counts and replica gauges taken once, `max`, health as its worst, `min`).

@@ -19,8 +19,8 @@ export type { PhaseClock } from './check-routes-document.js';
 /**
  * Files up to this many characters are checked in the calling thread. Why: starting a worker (an isolate that loads
  * yaml and compiles the schema) took 0.5-0.9 s on a busy 2-core machine, while a file of 16 KiB (about 150 routes)
- * was checked in-thread in 10-40 ms: small files keep the quick path (a burst of SIGHUPs 40 ms apart applies as many
- * reloads as before), large ones, whose parse would block for longer, go to a worker.
+ * was checked in-thread in 10-40 ms: small files keep the quick path (a burst of SIGHUPs 40 ms apart is not held up
+ * by worker starts), large ones, whose parse would block for longer, go to a worker.
  */
 export const IN_THREAD_MAX_CHARS = 16 * 1024;
 

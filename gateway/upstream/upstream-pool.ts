@@ -38,8 +38,8 @@ export interface WatchBackoff { readonly initialMs: number; readonly maxMs: numb
 
 /**
  * 200 ms doubling to 1 s. Why 1 s: a source that is back should be watched again at once, since the endpoints kept
- * while it was down go stale (a deleted key kept its traffic for up to 9.4 s after a 5 s etcd outage with a 30 s
- * cap); one failed watch a second per service is little load even for a source that stays down.
+ * while it was down go stale (measured with a 30 s cap: a key deleted during a 5 s etcd outage kept its traffic for up
+ * to 9.4 s); one failed watch a second per service is little load even for a source that stays down.
  */
 export const DEFAULT_WATCH_BACKOFF: WatchBackoff = { initialMs: 200, maxMs: 1000 };
 
