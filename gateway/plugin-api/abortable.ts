@@ -20,7 +20,7 @@ export function aborted(signal: AbortSignal): Promise<void> {
   });
 }
 
-/** A signal aborted by either `signal` or `ms` passing (AbortSignal.any exists from Node 20.3, timeout from 17.3). */
+/** A signal aborted by either `signal` or `ms` passing. */
 export function withTimeout(signal: AbortSignal, ms: number): AbortSignal {
   return AbortSignal.any([signal, AbortSignal.timeout(ms)]);
 }
