@@ -42,6 +42,11 @@ export interface GatewayOptions {
   readonly logBindings?: Record<string, unknown>;
   /** Overrides `listen` from the file (tests use port 0). */
   readonly listen?: { host: string; port: number };
+  /**
+   * Cluster workers: the data listener binds a socket of its own on this port with SO_REUSEPORT, beside the other
+   * workers' (the port the primary chose for the file's `listen`, which may say port 0).
+   */
+  readonly reusePort?: number;
   /** Overrides `admin` from the file; null turns the admin listener off. */
   readonly admin?: { host: string; port: number } | null;
   /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
@@ -83,8 +88,9 @@ export interface Gateway {
   shutdown(graceMs?: number): Promise<{ forced: boolean }>;
 }
 
-async function listen(server: http.Server, host: string, port: number): Promise<void> {
-  server.listen(port, host);
+async function listen(server: http.Server, host: string, port: number, reusePort = false): Promise<void> {
+  // exclusive: a cluster worker binds this socket itself instead of sharing one through the primary.
+  server.listen(reusePort ? { port, host, reusePort, exclusive: true } : { port, host });
   await once(server, 'listening');
 }
 
@@ -199,7 +205,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   try {
-    await listen(server, listenAt.host, listenAt.port);
+    await listen(server, listenAt.host, options.reusePort ?? listenAt.port, options.reusePort !== undefined);
     if (adminAt) await listen(admin, adminAt.host, adminAt.port);
   } catch (err) {
     server.close();

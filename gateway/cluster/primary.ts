@@ -1,4 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
+import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { processSnapshot } from '../admin/metrics.js';
@@ -27,12 +29,25 @@ export function workerCount(value: string): number {
 }
 
 /**
- * The cluster primary: validates the config once, forks the workers (they share the listening socket), restarts
+ * The cluster primary: validates the config once, forks the workers (each listens on the port with SO_REUSEPORT), restarts
  * a crashed one with backoff (a stale one it replaced on purpose at once), coordinates reloads in two phases (cluster-reloads.ts), gathers the workers' figures
  * for whichever worker answers /metrics or the dashboard, and drains every worker on SIGTERM/SIGINT.
  * It serves no traffic itself; it runs the cluster's only scaling loop on the sum of the workers' load
  * (primary-scaling.ts).
  */
+/**
+ * A port nothing listens on now, for a `listen` that says port 0: every worker must bind the same one. Another
+ * process could take it before the first worker does; the worker then fails to listen and says so.
+ */
+async function unusedPort(host: string): Promise<number> {
+  const probe = net.createServer();
+  probe.listen(0, host);
+  await once(probe, 'listening');
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 export async function runPrimary(file: string, count: number): Promise<void> {
   const plugins = createBuiltinRegistry();
   let config: GatewayConfig;
@@ -53,13 +68,13 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   }
   // Structured clone, not JSON: the workers' figures for /metrics carry their route counts in a Float64Array, which
   // is then copied as bytes (with 10 000 routes, JSON blocked the event loops for hundreds of ms per scrape).
-  // The workers accept connections themselves (SCHED_NONE) rather than the primary handing each one over
-  // (round-robin): a connection handed to a worker that has just died stays open in the primary with nobody to serve
-  // it, and its client hangs. Measured with 2 workers on the 2-core VM, a worker killed (SIGKILL) 10 times under 8
-  // client loops opening new connections: round-robin left one connection hanging at every kill (10) and 18 reset,
-  // SCHED_NONE none hanging and 37 reset (the dead worker's own). The price: the kernel spreads the connections. Of
-  // bursts of 20 new connections the busier worker took a median of 11 (round-robin: 15); 8 keep-alive connections
-  // opened at once served 7067:2001 and 1448:7226 requests per worker (round-robin: 4979:4914 and 5482:3523).
+  // Each worker binds its own socket on the data port with SO_REUSEPORT, and the kernel spreads new connections over
+  // them by their addresses. Round-robin through the primary hung a connection handed to a worker that had just died
+  // (one per SIGKILL, 10 of 10, 2 workers, 8 client loops opening connections), and one socket shared by all
+  // (SCHED_NONE) let whichever worker woke first take them: 8 keep-alive connections opened at once served 7067:2001
+  // requests per worker. With SO_REUSEPORT the same test served 380:420 and 400:400, and after a SIGKILL nothing hung
+  // (the dead worker's queued connections are reset). The admin listener stays shared (SCHED_NONE: none hangs either).
+  const listenPort = config.listen.port || await unusedPort(config.listen.host);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ args: ['start', '-c', file], serialization: 'advanced' });
   let draining = false;
@@ -86,7 +101,7 @@ export async function runPrimary(file: string, count: number): Promise<void> {
   });
 
   function fork(slot: number): void {
-    const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot) });
+    const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot), GANTRY_LISTEN_PORT: String(listenPort) });
     slots.set(worker, slot);
     // A message sent as the worker dies fails (EPIPE) as an 'error' event: unhandled, it would end the primary. The
     // worker's 'exit' follows and is handled below.

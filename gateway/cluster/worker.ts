@@ -48,7 +48,7 @@ function configFromPrimary(): Promise<string> {
 }
 
 /**
- * A cluster worker: a whole gateway on the shared listening socket. It reloads only when the primary says so, in
+ * A cluster worker: a whole gateway on its own socket of the data port (SO_REUSEPORT). It reloads only when the primary says so, in
  * two phases (prepare on every worker, then commit on all or abort on all), so no worker ever serves a config the
  * others refused; a POST /admin/reload that reaches it asks the primary for such a run and answers with its
  * outcome. It records load as one gateway does but scales nothing: the primary sums the workers' load and runs the
@@ -60,7 +60,7 @@ export async function runWorker(file: string): Promise<void> {
   const configText = await configFromPrimary();
   const asks = new PrimaryAsks(send, () => process.connected, (what) => ownFigures(what));
   const gateway = await createGateway({
-    configFile: file, configText, logBindings: { worker: id },
+    configFile: file, configText, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
