@@ -4,8 +4,9 @@ import type { WindowSignals } from '../plugin-api/scaler.js';
 import type { Exchange } from '../proxy/exchange.js';
 import { ServiceLoad } from './service-load.js';
 import type { LoadSecond } from './window-sum.js';
+import { DEFAULT_STABLE_WINDOW_MS, WindowedServices } from './windowed-services.js';
 
-export const DEFAULT_STABLE_WINDOW_MS = 60_000;
+export { DEFAULT_STABLE_WINDOW_MS };
 export const DEFAULT_PANIC_WINDOW_MS = 6_000;
 
 /** What the scaling loop reads for one service each tick. */
@@ -61,47 +62,32 @@ export function sharedClockMs(): number {
  * Services are recorded from their first request; the scaling loop sets window lengths per service (`configure`).
  */
 export class LoadRecorder implements LoadSource {
-  readonly #services = new Map<string, ServiceLoad>();
-  readonly #windowMs = new Map<string, number>();
+  readonly #services = new WindowedServices<ServiceLoad>(
+    (windowMs) => new ServiceLoad(windowMs, this.now()),
+    (from, to) => { to.inFlight = from.inFlight; to.waiting = from.waiting; },
+  );
 
   /** `now`: a monotonic millisecond clock (injectable for tests). */
   constructor(readonly now: () => number = () => performance.now()) {}
 
-  #load(service: string): ServiceLoad {
-    let load = this.#services.get(service);
-    if (load === undefined) {
-      load = new ServiceLoad(this.#windowMs.get(service) ?? DEFAULT_STABLE_WINDOW_MS, this.now());
-      this.#services.set(service, load);
-    }
-    return load;
-  }
-
   /** Sets the longest window kept for a service; a change starts its history afresh. */
   configure(service: string, stableWindowMs: number): void {
-    this.#windowMs.set(service, stableWindowMs);
-    const load = this.#services.get(service);
-    if (load && load.windowMs !== stableWindowMs) {
-      const fresh = new ServiceLoad(stableWindowMs, this.now());
-      fresh.inFlight = load.inFlight;
-      fresh.waiting = load.waiting;
-      this.#services.set(service, fresh);
-    }
+    this.#services.configure(service, stableWindowMs);
   }
 
   /** Forgets services no longer configured (their in-flight requests finish unrecorded). */
   retain(services: ReadonlySet<string>): void {
-    for (const name of this.#services.keys()) if (!services.has(name)) this.#services.delete(name);
-    for (const name of this.#windowMs.keys()) if (!services.has(name)) this.#windowMs.delete(name);
+    this.#services.retain(services);
   }
 
   /** A request was matched to a route of `service` (hot path). */
   started(service: string): void {
-    this.#load(service).started(this.now());
+    this.#services.get(service).started(this.now());
   }
 
   /** A request of `service` finished (hot path). */
   finished(service: string, durationMs: number, error: boolean): void {
-    this.#services.get(service)?.finished(this.now(), durationMs, error);
+    this.#services.peek(service)?.finished(this.now(), durationMs, error);
   }
 
   /** HandlerContext.routed: one call per request that matched a route. */
@@ -120,20 +106,20 @@ export class LoadRecorder implements LoadSource {
 
   /** Requests held for a first endpoint: +1 when one is queued, -1 when it leaves the queue. */
   waiting(service: string, delta: number): void {
-    this.#load(service).waitingChanged(this.now(), delta);
+    this.#services.get(service).waitingChanged(this.now(), delta);
   }
 
   /** Every recorded service, with its seconds from `fromSecond` on, taken `at` (cluster workers ship this to the primary). */
   snapshot(fromSecond: number): { at: number; services: ServiceLoadSnapshot[] } {
     const at = this.now();
-    const services = [...this.#services].map(([service, load]) => ({
+    const services = [...this.#services.entries()].map(([service, load]) => ({
       service, inFlight: load.inFlight, waiting: load.waiting, lastRequestAt: load.lastRequestAt, seconds: load.seconds(at, fromSecond),
     }));
     return { at, services };
   }
 
   signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals {
-    const load = this.#load(service);
+    const load = this.#services.get(service);
     const now = this.now();
     return {
       stable: load.window(now, stableWindowMs),

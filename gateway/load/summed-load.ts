@@ -1,4 +1,5 @@
-import { DEFAULT_STABLE_WINDOW_MS, sharedClockMs, type LoadSource, type ServiceLoadSnapshot, type ServiceSignals } from './load-recorder.js';
+import { sharedClockMs, type LoadSource, type ServiceLoadSnapshot, type ServiceSignals } from './load-recorder.js';
+import { WindowedServices } from './windowed-services.js';
 import { ringSecondsFor, SECOND_MS, WindowSum, wholeSecondsOf, windowSpanMs, type LoadSecond } from './window-sum.js';
 
 /** What one worker last reported for one service. */
@@ -34,8 +35,11 @@ class SummedService {
  * Peaks are the sum of the workers' peaks in each second, an upper bound of the true concurrent peak.
  */
 export class SummedLoad implements LoadSource {
-  readonly #services = new Map<string, SummedService>();
-  readonly #windowMs = new Map<string, number>();
+  readonly #services = new WindowedServices<SummedService>(
+    (windowMs) => new SummedService(windowMs, this.now()),
+    // The gauges of live workers carry over; their seconds start afresh with the new window.
+    (from, to) => { for (const [id, w] of from.workers) if (w.live) to.workers.set(id, { ...w, seconds: new Map() }); },
+  );
   /** Ready endpoints per service as each live worker's serving config sees them. */
   readonly #ready = new Map<number, ReadonlyMap<string, number>>();
   /** Workers that exited (cluster worker ids are never reused): a message of theirs still in the pipe is ignored. */
@@ -44,29 +48,12 @@ export class SummedLoad implements LoadSource {
   /** `now`: the clock the workers record by (sharedClockMs), injectable for tests. */
   constructor(readonly now: () => number = sharedClockMs) {}
 
-  #service(name: string): SummedService {
-    let s = this.#services.get(name);
-    if (s === undefined) {
-      s = new SummedService(this.#windowMs.get(name) ?? DEFAULT_STABLE_WINDOW_MS, this.now());
-      this.#services.set(name, s);
-    }
-    return s;
-  }
-
   configure(service: string, stableWindowMs: number): void {
-    this.#windowMs.set(service, stableWindowMs);
-    const s = this.#services.get(service);
-    if (s && s.windowMs !== stableWindowMs) {
-      // As the recorder does: a new window length starts the history afresh, the gauges carry over.
-      const fresh = new SummedService(stableWindowMs, this.now());
-      for (const [id, w] of s.workers) if (w.live) fresh.workers.set(id, { ...w, seconds: new Map() });
-      this.#services.set(service, fresh);
-    }
+    this.#services.configure(service, stableWindowMs);
   }
 
   retain(services: ReadonlySet<string>): void {
-    for (const name of this.#services.keys()) if (!services.has(name)) this.#services.delete(name);
-    for (const name of this.#windowMs.keys()) if (!services.has(name)) this.#windowMs.delete(name);
+    this.#services.retain(services);
   }
 
   /** A worker's shipment: its snapshot of every service it recorded, taken at `at`, and its ready endpoint counts. */
@@ -74,7 +61,7 @@ export class SummedLoad implements LoadSource {
     if (this.#gone.has(worker)) return;
     this.#ready.set(worker, ready);
     for (const shipped of services) {
-      const s = this.#service(shipped.service);
+      const s = this.#services.get(shipped.service);
       let w = s.workers.get(worker);
       if (w === undefined) {
         w = { at, live: true, inFlight: 0, waiting: 0, lastRequestAt: -Infinity, seconds: new Map() };
@@ -110,7 +97,7 @@ export class SummedLoad implements LoadSource {
   }
 
   signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals {
-    const s = this.#service(service);
+    const s = this.#services.get(service);
     const now = this.now();
     this.#prune(s, now);
     let inFlight = 0, waiting = 0, lastRequestAt = s.createdAt;

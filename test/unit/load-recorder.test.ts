@@ -135,3 +135,19 @@ async function minorGcsDuring(run: () => void): Promise<number> {
   observer.disconnect();
   return gcs.filter((e) => ((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MINOR).length;
 }
+
+t.test('a new window length starts the history afresh and keeps the in-flight and waiting gauges', async (t) => {
+  const c = clock();
+  const rec = new LoadRecorder(c.now);
+  rec.configure('svc', 60_000);
+  for (let i = 0; i < 10; i++) { rec.started('svc'); rec.finished('svc', 5, false); }
+  rec.started('svc');
+  rec.waiting('svc', 1);
+  c.advance(1000);
+  rec.configure('svc', 60_000);
+  t.equal(rec.signals('svc', 60_000, 6_000).stable.requests, 11, 'the same length keeps the history (11 started)');
+  rec.configure('svc', 30_000);
+  const fresh = rec.signals('svc', 30_000, 6_000);
+  t.same([fresh.stable.requests, fresh.recordingMs], [0, 0], 'the history starts afresh');
+  t.same([fresh.inFlight, fresh.waiting], [1, 1], 'the gauges carry over');
+});
