@@ -15,8 +15,9 @@
  * signal that saturates at 100 % and lags (metrics-server: a sample every 15 s, each the mean utilization of the
  * ready replicas over the previous 30 s), target 70 % utilization.
  */
+import type { PolicySpec, ScalingTargets } from '../gateway/config/scaling-config.js';
 import type { WindowSignals } from '../gateway/plugin-api/scaler.js';
-import { decide, INITIAL_STATE, recordScale, type PolicySpec, type PolicyState, type ScalingTargets } from '../gateway/scaling/scale-policy.js';
+import { decide, INITIAL_STATE, recordScale, type PolicyState } from '../gateway/scaling/scale-policy.js';
 import { ReplicaModel, traces, type ModelParams, type Second, type Trace } from './scaling-model.js';
 
 const MODEL: ModelParams = { capacityRps: 100, serviceMs: 20, coldStartS: Number(process.env.COLD_START_S ?? 20), sloMs: 100 };

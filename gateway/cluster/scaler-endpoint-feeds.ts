@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
-import { SCALER_DISCOVERY_TYPE } from '../scaling/scaling-config.js';
+import { SCALER_DISCOVERY_TYPE } from '../config/scaling-config.js';
 import { PoolManager } from '../upstream/pool-manager.js';
 
 const RETRY_INITIAL_MS = 250;

@@ -2,7 +2,7 @@ import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
 import { followServices } from '../load/load-recorder.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
 import type { ScalingControl, ScalingDeps } from '../scaling/scaling-control.js';
-import { SCALER_DISCOVERY_TYPE } from '../scaling/scaling-config.js';
+import { SCALER_DISCOVERY_TYPE } from '../config/scaling-config.js';
 import type { ScalingDecisionRecord, ServiceScalingStatus } from '../scaling/scaling-loop.js';
 import { PoolManager } from '../upstream/pool-manager.js';
 import type { ToPrimary, ToWorker } from './messages.js';

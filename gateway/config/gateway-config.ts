@@ -1,4 +1,5 @@
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { ScalingConfig } from './scaling-config.js';
 
 /**
  * The validated, normalized, deep-frozen configuration. routes.schema.json describes the YAML; these types describe
@@ -166,28 +167,3 @@ export interface GatewayConfig {
   readonly plugins: PluginRegistry;
 }
 
-/** A service's `scaling:` block after loading (gateway/scaling/scaling-config.ts builds it; docs/scaling.md). */
-export interface ScalingConfig {
-  readonly scaler: {
-    readonly type: string;
-    /** The plugin's options, checked against its schema; opaque to core. */
-    readonly options: Readonly<Record<string, unknown>>;
-    /** The routes file's directory, against which the plugin resolves relative paths in its options. */
-    readonly baseDir: string;
-    /** type + options + baseDir: an equal key keeps the same scaler instance across reloads. */
-    readonly key: string;
-  };
-  readonly policy: import('../scaling/scale-policy.js').PolicySpec;
-  readonly panicWindowMs: number;
-  /** How often the loop evaluates the policy. */
-  readonly intervalMs: number;
-  /** Each scaler call is aborted after this. */
-  readonly callTimeoutMs: number;
-  /** The orchestrator's count is re-read at least this often (it may be changed from outside). */
-  readonly syncMs: number;
-  /** After a failed call, wait initialMs doubling up to maxMs (full jitter) before the next. */
-  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
-  readonly schedules: readonly import('../scaling/schedules.js').ScheduleConfig[];
-  /** Requests for a service without a ready endpoint wait in a queue of at most maxQueue, each up to timeoutMs. */
-  readonly hold: { readonly maxQueue: number; readonly timeoutMs: number };
-}

@@ -4,7 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
-import { buildScalingConfig, checkScalerDiscovery, SCALER_DISCOVERY_TYPE } from '../scaling/scaling-config.js';
+import { buildScalingConfig, checkScalerDiscovery, SCALER_DISCOVERY_TYPE } from './scaling-config.js';
 import { checkRoutesDocument, inFileOrder, Problems, type CheckedDocument, type PhaseClock } from './check-routes-document.js';
 import { deepFreeze } from './deep-freeze.js';
 import type { GatewayConfig, RouteConfig, ServiceConfig } from './gateway-config.js';

@@ -1,3 +1,4 @@
+import type { PolicySpec, ScalingRules } from '../config/scaling-config.js';
 import type { ResourceUsage, WindowSignals } from '../plugin-api/scaler.js';
 
 /**
@@ -10,51 +11,6 @@ import type { ResourceUsage, WindowSignals } from '../plugin-api/scaler.js';
  * the ready capacity, scale up at once and never down until the surge has been in the stable window for a whole
  * window. Schedules, held requests and idle-to-zero set the floor.
  */
-
-export interface RatePolicy {
-  /** percent: change by this % of the replicas at the start of the period; replicas: by this many. */
-  readonly type: 'percent' | 'replicas';
-  readonly value: number;
-  readonly periodMs: number;
-}
-
-export interface ScalingRules {
-  /** Recommendations of the last stabilizationWindowMs are considered: the lowest for scale-up, the highest for down. */
-  readonly stabilizationWindowMs: number;
-  readonly policies: readonly RatePolicy[];
-  /** max: the policy allowing the biggest change wins (HPA default); min: the smallest; disabled: no change this way. */
-  readonly selectPolicy: 'max' | 'min' | 'disabled';
-}
-
-export interface ScalingTargets {
-  /** Mean requests in flight per replica (held requests count as in flight). */
-  readonly inFlight?: number;
-  /** Requests per second per replica. */
-  readonly rps?: number;
-  /** A latency percentile to hold the service under. */
-  readonly latency?: { readonly percentile: 50 | 95 | 99; readonly ms: number };
-  /** Mean CPU per instance in cores, when the scaler reports it. */
-  readonly cpuCores?: number;
-  /** Mean resident memory per instance in MiB, when the scaler reports it. */
-  readonly memoryMiB?: number;
-}
-
-export interface PolicySpec {
-  readonly min: number;
-  readonly max: number;
-  readonly targets: ScalingTargets;
-  /** No change while |observed / target − 1| is within this (HPA: 0.1). */
-  readonly tolerance: number;
-  readonly stableWindowMs: number;
-  /** Panic when the panic window demands this many times the ready capacity; 0 turns panic mode off. */
-  readonly panicThreshold: number;
-  readonly scaleUp: ScalingRules;
-  readonly scaleDown: ScalingRules;
-  /** With min 0: no request for this long takes the service to zero. */
-  readonly idleToZeroMs: number;
-  /** Fewer requests than this in a window give no latency recommendation (a percentile of 3 requests is noise). */
-  readonly minLatencySamples: number;
-}
 
 export interface PolicyInput {
   /** Epoch ms. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ScalingConfig } from '../config/gateway-config.js';
+import type { ScalingConfig } from '../config/scaling-config.js';
 import type { Discovery } from '../plugin-api/discovery.js';
 import { pluginContext } from '../plugin-api/plugin-context.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';

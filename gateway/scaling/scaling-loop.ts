@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { GatewayConfig, ScalingConfig, ServiceConfig } from '../config/gateway-config.js';
+import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
+import { SCALER_DISCOVERY_TYPE, type ScalingConfig } from '../config/scaling-config.js';
 import { followServices, type LoadSource } from '../load/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
@@ -7,7 +8,6 @@ import type { LoadReport, ResourceUsage } from '../plugin-api/scaler.js';
 import type { ScalingControl } from './scaling-control.js';
 import { decide, INITIAL_STATE, recordScale, type DecisionCause, type PolicyDecision, type PolicyState } from './scale-policy.js';
 import { ScalerInstances, type ScalerInstance } from './scaler-instances.js';
-import { SCALER_DISCOVERY_TYPE } from './scaling-config.js';
 import { Schedules } from './schedules.js';
 
 /** A decision as the metrics count it. `at`: epoch ms when it was taken elsewhere (the cluster primary); default now. */

@@ -1,17 +1,5 @@
-import { CronExpression } from './cron.js';
-
-/** One `scaling.schedules[]` entry after loading. */
-export interface ScheduleConfig {
-  /** When a window starts: a five-field cron expression, in `timezone`. */
-  readonly cron: string;
-  readonly timezone: string;
-  /** How long the window lasts from each start. */
-  readonly durationMinutes: number;
-  /** The replica floor inside the window (demand may scale above it). */
-  readonly min: number;
-  /** The floor is raised this long before each start, so instances are warm when the window opens. */
-  readonly leadMs: number;
-}
+import { CronExpression } from '../config/cron.js';
+import type { ScheduleConfig } from '../config/scaling-config.js';
 
 export interface ActiveSchedule {
   readonly index: number;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CronExpression, CronSyntaxError } from '../../gateway/scaling/cron.js';
+import { CronExpression, CronSyntaxError } from '../../gateway/config/cron.js';
 import { Schedules } from '../../gateway/scaling/schedules.js';
 
 const at = (iso: string) => Date.parse(iso);

@@ -1,7 +1,8 @@
 import t from 'tap';
+import type { PolicySpec, ScalingRules } from '../../gateway/config/scaling-config.js';
 import type { ResourceUsage, WindowSignals } from '../../gateway/plugin-api/scaler.js';
 import {
-  decide, INITIAL_STATE, recordScale, scaleDownLimit, scaleUpLimit, type PolicyInput, type PolicySpec, type PolicyState, type ScalingRules,
+  decide, INITIAL_STATE, recordScale, scaleDownLimit, scaleUpLimit, type PolicyInput, type PolicyState,
 } from '../../gateway/scaling/scale-policy.js';
 
 const S = 1000;

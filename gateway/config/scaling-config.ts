@@ -1,13 +1,95 @@
-import type { ScalingConfig } from '../config/gateway-config.js';
-import { validatePluginOptions } from '../config/schema-validator.js';
-import { stableStringify } from '../config/stable-stringify.js';
-import type { YamlPath } from '../config/yaml-source.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { CronExpression, CronSyntaxError } from './cron.js';
-import type { RatePolicy } from './scale-policy.js';
+import { validatePluginOptions } from './schema-validator.js';
+import { stableStringify } from './stable-stringify.js';
+import type { YamlPath } from './yaml-source.js';
 
 /** The discovery type that takes a service's endpoints from its scaler (the process supervisor). */
 export const SCALER_DISCOVERY_TYPE = 'scaler';
+
+/** A service's `scaling:` block after loading (buildScalingConfig builds it; docs/scaling.md). */
+export interface ScalingConfig {
+  readonly scaler: {
+    readonly type: string;
+    /** The plugin's options, checked against its schema; opaque to core. */
+    readonly options: Readonly<Record<string, unknown>>;
+    /** The routes file's directory, against which the plugin resolves relative paths in its options. */
+    readonly baseDir: string;
+    /** type + options + baseDir: an equal key keeps the same scaler instance across reloads. */
+    readonly key: string;
+  };
+  readonly policy: PolicySpec;
+  readonly panicWindowMs: number;
+  /** How often the loop evaluates the policy. */
+  readonly intervalMs: number;
+  /** Each scaler call is aborted after this. */
+  readonly callTimeoutMs: number;
+  /** The orchestrator's count is re-read at least this often (it may be changed from outside). */
+  readonly syncMs: number;
+  /** After a failed call, wait initialMs doubling up to maxMs (full jitter) before the next. */
+  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  readonly schedules: readonly ScheduleConfig[];
+  /** Requests for a service without a ready endpoint wait in a queue of at most maxQueue, each up to timeoutMs. */
+  readonly hold: { readonly maxQueue: number; readonly timeoutMs: number };
+}
+
+/** One `scaling.schedules[]` entry after loading. */
+export interface ScheduleConfig {
+  /** When a window starts: a five-field cron expression, in `timezone`. */
+  readonly cron: string;
+  readonly timezone: string;
+  /** How long the window lasts from each start. */
+  readonly durationMinutes: number;
+  /** The replica floor inside the window (demand may scale above it). */
+  readonly min: number;
+  /** The floor is raised this long before each start, so instances are warm when the window opens. */
+  readonly leadMs: number;
+}
+
+export interface RatePolicy {
+  /** percent: change by this % of the replicas at the start of the period; replicas: by this many. */
+  readonly type: 'percent' | 'replicas';
+  readonly value: number;
+  readonly periodMs: number;
+}
+
+export interface ScalingRules {
+  /** Recommendations of the last stabilizationWindowMs are considered: the lowest for scale-up, the highest for down. */
+  readonly stabilizationWindowMs: number;
+  readonly policies: readonly RatePolicy[];
+  /** max: the policy allowing the biggest change wins (HPA default); min: the smallest; disabled: no change this way. */
+  readonly selectPolicy: 'max' | 'min' | 'disabled';
+}
+
+export interface ScalingTargets {
+  /** Mean requests in flight per replica (held requests count as in flight). */
+  readonly inFlight?: number;
+  /** Requests per second per replica. */
+  readonly rps?: number;
+  /** A latency percentile to hold the service under. */
+  readonly latency?: { readonly percentile: 50 | 95 | 99; readonly ms: number };
+  /** Mean CPU per instance in cores, when the scaler reports it. */
+  readonly cpuCores?: number;
+  /** Mean resident memory per instance in MiB, when the scaler reports it. */
+  readonly memoryMiB?: number;
+}
+
+export interface PolicySpec {
+  readonly min: number;
+  readonly max: number;
+  readonly targets: ScalingTargets;
+  /** No change while |observed / target − 1| is within this (HPA: 0.1). */
+  readonly tolerance: number;
+  readonly stableWindowMs: number;
+  /** Panic when the panic window demands this many times the ready capacity; 0 turns panic mode off. */
+  readonly panicThreshold: number;
+  readonly scaleUp: ScalingRules;
+  readonly scaleDown: ScalingRules;
+  /** With min 0: no request for this long takes the service to zero. */
+  readonly idleToZeroMs: number;
+  /** Fewer requests than this in a window give no latency recommendation (a percentile of 3 requests is noise). */
+  readonly minLatencySamples: number;
+}
 
 /** Requests fewer than this in a window give no latency recommendation. */
 const MIN_LATENCY_SAMPLES = 10;
