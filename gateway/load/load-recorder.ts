@@ -1,13 +1,20 @@
 import { performance } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import type { WindowSignals } from '../plugin-api/scaler.js';
-import type { Exchange } from '../proxy/exchange.js';
 import { ServiceLoad } from './service-load.js';
 import type { LoadSecond } from './window-sum.js';
 import { DEFAULT_STABLE_WINDOW_MS, WindowedServices } from './windowed-services.js';
 
 export { DEFAULT_STABLE_WINDOW_MS };
 export const DEFAULT_PANIC_WINDOW_MS = 6_000;
+
+/** What the recorder reads of a request (the proxy's Exchange is one; load names no proxy type). */
+export interface RecordedExchange {
+  /** The matched route, once the request is routed. */
+  readonly route: { readonly service: string } | undefined;
+  readonly status: number;
+  durationMs(): number;
+}
 
 /** What the scaling loop reads for one service each tick. */
 export interface ServiceSignals {
@@ -91,13 +98,13 @@ export class LoadRecorder implements LoadSource {
   }
 
   /** HandlerContext.routed: one call per request that matched a route. */
-  routed(ex: Exchange): void {
+  routed(ex: RecordedExchange): void {
     const route = ex.route;
     if (route !== undefined) this.started(route.service);
   }
 
   /** HandlerContext.observe: one call per finished exchange; only routed ones were counted in. */
-  observe(ex: Exchange): void {
+  observe(ex: RecordedExchange): void {
     const route = ex.route;
     if (route === undefined) return;
     const status = ex.status;

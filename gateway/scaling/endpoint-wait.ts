@@ -1,14 +1,27 @@
 import type { Logger } from 'pino';
 import type { LoadRecorder } from '../load/load-recorder.js';
-import type { Exchange } from '../proxy/exchange.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 
 /** Retry-After (s) on a 503 from the hold: an instance that is starting is usually seconds away. */
 const RETRY_AFTER_S = 1;
 
+/**
+ * What the hold needs of a request: the proxy's Exchange is one. Scaling names no proxy type, so the dependency
+ * goes one way (the proxy calls the hold).
+ */
+export interface HeldExchange {
+  readonly requestId: string;
+  /** The client has gone: nothing is sent to it. */
+  readonly closed: boolean;
+  readonly req: { pause(): unknown; resume(): unknown; isPaused(): boolean };
+  readonly res: { once(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown };
+  /** What the forward sends: `req` itself when the body is streamed. */
+  readonly body: unknown;
+}
+
 interface Held {
-  readonly ex: Exchange;
+  readonly ex: HeldExchange;
   readonly resume: () => void;
   readonly giveUp: (retryAfterS: number) => void;
   readonly timer: NodeJS.Timeout;
@@ -46,7 +59,7 @@ export class EndpointWait {
     return scaling !== null && scaling.hold.maxQueue > 0;
   }
 
-  hold(ex: Exchange, service: ServiceRuntime, resume: () => void, giveUp: (retryAfterS: number) => void): void {
+  hold(ex: HeldExchange, service: ServiceRuntime, resume: () => void, giveUp: (retryAfterS: number) => void): void {
     const pool = service.pool;
     if (pool.endpoints.length > 0) return resume();
     const name = service.config.name;
