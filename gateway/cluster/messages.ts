@@ -4,7 +4,8 @@ import type { MetricsSnapshot } from '../admin/cluster-metrics.js';
 import type { FiguresSnapshot } from '../admin/live-figures.js';
 import type { ReloadResult } from '../admin/metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
-import type { ObservedDecision, ScalingDecisionRecord, ServiceScalingStatus } from '../scaling/scaling-loop.js';
+import type { ScalingDecisionRecord } from '../scaling/decision-history.js';
+import type { ObservedDecision, ServiceScalingStatus } from '../scaling/scaling-loop.js';
 
 /** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
 export type WorkerFigures =

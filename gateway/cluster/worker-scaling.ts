@@ -3,14 +3,14 @@ import { followServices } from '../load/load-recorder.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
 import type { ScalingControl, ScalingDeps } from '../scaling/scaling-control.js';
 import { SCALER_DISCOVERY_TYPE } from '../config/scaling-config.js';
-import type { ScalingDecisionRecord, ServiceScalingStatus } from '../scaling/scaling-loop.js';
+import { DecisionHistory, type ScalingDecisionRecord } from '../scaling/decision-history.js';
+import type { ServiceScalingStatus } from '../scaling/scaling-loop.js';
 import { PoolManager } from '../upstream/pool-manager.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 
 /** How often a worker ships its load to the primary: the primary's windows lag the workers by at most this. */
 export const LOAD_SHIPMENT_INTERVAL_MS = 500;
 const SECOND_MS = 1000;
-const HISTORY_SIZE = 100;
 
 /** The worker's end of the IPC channel to the primary. */
 export interface PrimaryChannel {
@@ -33,7 +33,7 @@ export interface PrimaryChannel {
 export class WorkerScaling implements ScalingControl {
   readonly #sets = new Map<string, readonly Endpoint[]>();
   readonly #changed = new Set<() => void>();
-  readonly #history = new Map<string, ScalingDecisionRecord[]>();
+  readonly #history = new DecisionHistory();
   readonly #wakes = new Set<string>();
   readonly #unlisten: () => void;
   readonly #status = new Map<string, ServiceScalingStatus>();
@@ -55,10 +55,7 @@ export class WorkerScaling implements ScalingControl {
         break;
       case 'scaling-decision': {
         this.deps.observer.scalingDecision({ ...m.decision, at: m.record.at }, m.record);
-        const history = this.#history.get(m.record.service) ?? [];
-        history.push(m.record);
-        if (history.length > HISTORY_SIZE) history.shift();
-        this.#history.set(m.record.service, history);
+        this.#history.add(m.record);
         break;
       }
       case 'scaling-replicas':
@@ -112,9 +109,9 @@ export class WorkerScaling implements ScalingControl {
   sync(config: GatewayConfig): void {
     followServices(this.deps.load, config);
     this.#scaled = [...config.services.values()].filter((s) => s.scaling !== null).map((s) => s.name);
-    for (const known of [this.#history, this.#status]) {
-      for (const service of known.keys()) if (!config.services.get(service)?.scaling) known.delete(service);
-    }
+    const scaled = (service: string) => config.services.get(service)?.scaling;
+    for (const service of [...this.#history.services()]) if (!scaled(service)) this.#history.forget(service);
+    for (const service of this.#status.keys()) if (!scaled(service)) this.#status.delete(service);
   }
 
   start(): void {
@@ -138,8 +135,7 @@ export class WorkerScaling implements ScalingControl {
   }
 
   recentDecisions(service?: string): readonly ScalingDecisionRecord[] {
-    if (service !== undefined) return [...(this.#history.get(service) ?? [])];
-    return [...this.#history.values()].flat().sort((a, b) => a.at - b.at);
+    return this.#history.recent(service);
   }
 
   /** The last shipment (what finished while draining counts too), then silence. */

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
 import type { LoadRecorder } from '../load/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
-import type { ScalingDecisionRecord, ScalingObserver, ServiceScalingStatus } from './scaling-loop.js';
+import type { ScalingDecisionRecord } from './decision-history.js';
+import type { ScalingObserver, ServiceScalingStatus } from './scaling-loop.js';
 
 /** What the admin side reads of autoscaling (`Gateway.scaling`). */
 export interface ScalingView {

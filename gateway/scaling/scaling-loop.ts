@@ -5,6 +5,7 @@ import { followServices, type LoadSource } from '../load/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { LoadReport, ResourceUsage } from '../plugin-api/scaler.js';
+import { DecisionHistory, type ScalingDecisionRecord } from './decision-history.js';
 import type { ScalingControl } from './scaling-control.js';
 import { decide, INITIAL_STATE, recordScale, type DecisionCause, type PolicyDecision, type PolicyState } from './scale-policy.js';
 import { ScalerInstances, type ScalerInstance } from './scaler-instances.js';
@@ -25,16 +26,6 @@ export interface ScalingObserver {
   scalingDecision(d: ObservedDecision, record: ScalingDecisionRecord): void;
   /** Every evaluation, not only on a change. */
   replicas(service: string, desired: number, current: number): void;
-}
-
-/** A decision as kept for the admin API (`recentDecisions`) and written to the log. */
-export interface ScalingDecisionRecord extends PolicyDecision {
-  readonly service: string;
-  readonly scaler: string;
-  /** applied: the scaler did it; failed: it refused or timed out (see error); held: no change, for a reason worth keeping. */
-  readonly outcome: 'applied' | 'failed' | 'held';
-  readonly error?: string;
-  readonly load: LoadReport;
 }
 
 export interface ServiceScalingStatus {
@@ -127,7 +118,6 @@ class Controller {
   last: PolicyDecision | null = null;
   lastNotable: DecisionCause | null = null;
   timer: NodeJS.Timeout | undefined;
-  readonly history: ScalingDecisionRecord[] = [];
 
   constructor(readonly service: string) {}
 }
@@ -145,13 +135,13 @@ export class ScalingLoop implements ScalingControl {
   readonly #abort = new AbortController();
   readonly #now: () => number;
   readonly #random: () => number;
-  readonly #historySize: number;
+  readonly #history: DecisionHistory;
   #running = false;
 
   constructor(private readonly o: ScalingLoopOptions) {
     this.#now = o.now ?? Date.now;
     this.#random = o.random ?? Math.random;
-    this.#historySize = o.historySize ?? 100;
+    this.#history = new DecisionHistory(o.historySize);
     this.#instances = new ScalerInstances(o.plugins, o.log, this.#now);
   }
 
@@ -199,7 +189,10 @@ export class ScalingLoop implements ScalingControl {
         } catch (err) {
           // A plugin that throws while being created must not take the reload (or the gateway) down with it.
           this.o.log.error({ event: 'scaler-create-failed', service: s.name, err: message(err) }, 'cannot create the scaler; the service is not scaled');
-          if (!previous) this.#controllers.delete(s.name);
+          if (!previous) {
+            this.#controllers.delete(s.name);
+            this.#history.forget(s.name);
+          }
           continue;
         }
         // A different orchestrator (or a new set of processes) has its own count: read it before deciding.
@@ -216,6 +209,7 @@ export class ScalingLoop implements ScalingControl {
       if (config.services.get(name)?.scaling) continue;
       clearTimeout(c.timer);
       this.#controllers.delete(name);
+      this.#history.forget(name);
       void this.#instances.release(c.instance.key);
     }
   }
@@ -345,15 +339,13 @@ export class ScalingLoop implements ScalingControl {
 
   #record(c: Controller, d: PolicyDecision, load: LoadReport, outcome: ScalingDecisionRecord['outcome'], error?: string): void {
     const record: ScalingDecisionRecord = { ...d, service: c.service, scaler: c.instance.type, outcome, load, ...(error === undefined ? {} : { error }) };
-    c.history.push(record);
-    if (c.history.length > this.#historySize) c.history.shift();
+    this.#history.add(record);
     this.o.observer?.scalingDecision({ service: c.service, current: d.current, desired: outcome === 'held' ? d.current : d.desired, reason: error === undefined ? d.reason : `${d.reason} (failed: ${error})` }, record);
   }
 
   /** The latest decisions, oldest first: of one service, or of all (merged by time). For the admin API. */
   recentDecisions(service?: string): readonly ScalingDecisionRecord[] {
-    if (service !== undefined) return [...(this.#controllers.get(service)?.history ?? [])];
-    return [...this.#controllers.values()].flatMap((c) => c.history).sort((a, b) => a.at - b.at);
+    return this.#history.recent(service);
   }
 
   status(): ServiceScalingStatus[] {

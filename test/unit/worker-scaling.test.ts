@@ -5,7 +5,8 @@ import { WorkerScaling } from '../../gateway/cluster/worker-scaling.js';
 import { parseRoutes } from '../../gateway/config/load-routes-file.js';
 import { LoadRecorder } from '../../gateway/load/load-recorder.js';
 import type { DiscoveryUpdate } from '../../gateway/plugin-api/index.js';
-import type { ScalingDecisionRecord, ServiceScalingStatus } from '../../gateway/scaling/scaling-loop.js';
+import type { ScalingDecisionRecord } from '../../gateway/scaling/decision-history.js';
+import type { ServiceScalingStatus } from '../../gateway/scaling/scaling-loop.js';
 import { PoolManager } from '../../gateway/upstream/pool-manager.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
