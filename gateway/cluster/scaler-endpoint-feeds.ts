@@ -1,11 +1,13 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
-import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
 import { SCALER_DISCOVERY_TYPE } from '../config/scaling-config.js';
+import { backoffStepMs, type Backoff } from '../plugin-api/backoff.js';
+import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
 import { PoolManager } from '../upstream/pool-manager.js';
 
-const RETRY_INITIAL_MS = 250;
-const RETRY_MAX_MS = 10_000;
+/** The wait before re-watching a scaler's endpoint stream that ended or failed; reset by an update. */
+const RETRY_BACKOFF: Backoff = { initialMs: 250, maxMs: 10_000 };
 
 interface Feed {
   readonly key: string;
@@ -119,22 +121,21 @@ export class ScalerEndpointFeeds {
   /** Watches the scaler's stream until the feed closes; a stream that fails or ends is watched again with backoff. */
   async #run(feed: Feed): Promise<void> {
     const { signal } = feed.abort;
-    let delayMs = RETRY_INITIAL_MS;
+    let failures = 0;
     while (!signal.aborted) {
       try {
         for await (const u of feed.discovery.watch(feed.service, signal)) {
           const next = applyUpdate(feed.endpoints, u);
-          delayMs = RETRY_INITIAL_MS;
+          failures = 0;
           if (next === feed.endpoints || signal.aborted) continue;
           feed.endpoints = next;
           this.broadcast(feed.key, next);
         }
       } catch (err) {
         if (signal.aborted) return;
-        this.log.warn({ event: 'scaler-feed-failed', service: feed.service, err: (err as Error).message, retryInMs: delayMs }, 'the scaler\'s endpoint stream failed; the workers keep the last set');
+        this.log.warn({ event: 'scaler-feed-failed', service: feed.service, err: (err as Error).message, retryInMs: backoffStepMs(failures + 1, RETRY_BACKOFF) }, 'the scaler\'s endpoint stream failed; the workers keep the last set');
       }
-      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
-      delayMs = Math.min(RETRY_MAX_MS, delayMs * 2);
+      await delay(backoffStepMs(++failures, RETRY_BACKOFF), undefined, { ref: false });
     }
   }
 

@@ -1,15 +1,12 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 /**
  * Waiting helpers for plugins: every wait ends early when `signal` aborts, so closing a watch never leaves a timer.
  */
 
 /** Resolves after `ms`, or at once when `signal` aborts (it never rejects: callers check `signal.aborted`). */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); }
-    signal.addEventListener('abort', done, { once: true });
-  });
+export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch((err: unknown) => { if (!signal.aborted) throw err; });
 }
 
 /** Resolves when `signal` aborts. */

@@ -1,4 +1,5 @@
 export * from './abortable.js';
+export * from './backoff.js';
 export * from './discovery.js';
 export * from './plugin-context.js';
 export * from './plugin-registry.js';

@@ -3,6 +3,7 @@ import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
 import { SCALER_DISCOVERY_TYPE, type ScalingConfig } from '../config/scaling-config.js';
 import { followServices, type LoadSource } from '../load/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
+import { backoffStepMs } from '../plugin-api/backoff.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { LoadReport, ResourceUsage } from '../plugin-api/scaler.js';
 import { DecisionHistory, type ScalingDecisionRecord } from './decision-history.js';
@@ -326,9 +327,8 @@ export class ScalingLoop implements ScalingControl {
   #failed(c: Controller, err: unknown, phase: string, decision: PolicyDecision | null, report: LoadReport | null): void {
     c.failures++;
     c.lastError = `${phase}: ${message(err)}`;
-    const { initialMs, maxMs } = c.config.backoff;
     // Full jitter: many gateways (or services) retrying a recovering orchestrator spread over the interval.
-    const delayMs = Math.round(this.#random() * Math.min(maxMs, initialMs * 2 ** Math.min(c.failures - 1, 30)));
+    const delayMs = Math.round(this.#random() * backoffStepMs(c.failures, c.config.backoff));
     c.backoffUntil = this.#now() + delayMs;
     if (decision !== null && report !== null) this.#record(c, decision, report, 'failed', c.lastError);
     // Log the first failure and then every tenth: an orchestrator that stays down does not flood the log.

@@ -1,6 +1,6 @@
 import type { Lease } from 'etcd3';
 import type { Logger } from 'pino';
-import { aborted, canonicalAddress, sleep, type Endpoint } from '../../gateway/plugin-api/index.js';
+import { aborted, backoffStepMs, canonicalAddress, sleep, type Backoff, type Endpoint } from '../../gateway/plugin-api/index.js';
 import { createEtcdClient, loadEtcd3, type EtcdConnection } from './etcd-client.js';
 import { DEFAULT_PREFIX, encodeEndpointValue } from './etcd.js';
 
@@ -14,7 +14,7 @@ export interface RegistrationOptions extends EtcdConnection {
   /** Lease TTL: how long the key outlives this process when it dies without revoking. */
   readonly ttlS: number;
   /** Re-grant backoff after a lost lease (full jitter). */
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  readonly backoff?: Backoff;
 }
 
 export function registrationKey(o: Pick<RegistrationOptions, 'prefix' | 'service' | 'endpoint' | 'id'>): string {
@@ -31,7 +31,7 @@ export function registrationKey(o: Pick<RegistrationOptions, 'prefix' | 'service
 export async function keepRegistered(o: RegistrationOptions, signal: AbortSignal, log: Logger): Promise<void> {
   const key = registrationKey(o);
   const value = encodeEndpointValue({ ...o.endpoint, address: canonicalAddress(o.endpoint.address) });
-  const { initialMs, maxMs } = o.backoff ?? { initialMs: 200, maxMs: 10_000 };
+  const backoff = o.backoff ?? { initialMs: 200, maxMs: 10_000 };
   const client = createEtcdClient(o, await loadEtcd3());
   let lease: Lease | null = null;
   let registered = false;
@@ -58,7 +58,7 @@ export async function keepRegistered(o: RegistrationOptions, signal: AbortSignal
       void current.revoke().catch(() => {});
       lease = null;
       failures++;
-      await sleep(Math.random() * Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 20)), signal);
+      await sleep(Math.random() * backoffStepMs(failures, backoff), signal);
     }
   } finally {
     if (lease) {

@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
 export interface InstanceSpec {
@@ -149,7 +150,7 @@ export class ProcessInstance {
         await this.stop(1000);
         return false;
       }
-      await new Promise((r) => setTimeout(r, spec.healthIntervalMs));
+      await delay(spec.healthIntervalMs);
     }
     return false;
   }

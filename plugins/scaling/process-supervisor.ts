@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DiscoveryUpdate, Endpoint, ResourceUsage } from '../../gateway/plugin-api/index.js';
+import { backoffStepMs, type Backoff, type DiscoveryUpdate, type Endpoint, type ResourceUsage } from '../../gateway/plugin-api/index.js';
 import { ProcessInstance, type InstanceSpec } from './process-instance.js';
 import { sampleProcess } from './process-usage.js';
 
@@ -9,7 +9,7 @@ let exitHandler: (() => void) | undefined;
 
 export interface SupervisorOptions extends InstanceSpec {
   readonly stopGraceMs: number;
-  readonly restartBackoff: { readonly initialMs: number; readonly maxMs: number };
+  readonly restartBackoff: Backoff;
   /** An instance up this long resets the restart backoff. */
   readonly stableAfterMs: number;
 }
@@ -105,7 +105,7 @@ export class ProcessSupervisor {
         const upMs = instance.readyAt ? Date.now() - instance.readyAt : 0;
         if (upMs >= this.o.stableAfterMs) this.#failures = 0;
         this.#failures++;
-        const delayMs = Math.min(this.o.restartBackoff.maxMs, this.o.restartBackoff.initialMs * 2 ** Math.min(this.#failures - 1, 20));
+        const delayMs = backoffStepMs(this.#failures, this.o.restartBackoff);
         this.#nextStartAt = Date.now() + delayMs;
         this.log.warn({ event: 'instance-crashed', instance: instance.id, code: how.code, signal: how.signal, err: how.error, restartInMs: delayMs, failures: this.#failures },
           `instance ${instance.id} exited unexpectedly (${how.error ?? how.signal ?? `code ${how.code}`}); restarting in ${delayMs} ms`);

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { LoadReport, ScalerPlugin } from '../../gateway/plugin-api/index.js';
+import { backoffStepMs, sleep, type LoadReport, type ScalerPlugin } from '../../gateway/plugin-api/index.js';
 
 interface WebhookOptions {
   url: string;
@@ -33,15 +33,6 @@ class HttpStatusError extends Error {
 function retryable(err: unknown): boolean {
   if (err instanceof HttpStatusError) return err.status >= 500 || err.status === 429;
   return true;   // network errors and per-attempt timeouts
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(timer); reject(signal.reason); };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function readSecret(o: WebhookOptions, resolvePath: (path: string) => string): string {
@@ -94,7 +85,7 @@ export const webhookScaler: ScalerPlugin<WebhookOptions> = {
     // Read at the first call: a missing variable or file is a failed call (retried with backoff), not a crash.
     let secret: string | undefined;
     async function call(method: 'GET' | 'POST', url: string, body: string, idempotencyKey: string | undefined, signal: AbortSignal): Promise<string> {
-      const { attempts, initialMs, maxMs } = options.retry;
+      const { attempts } = options.retry;
       for (let attempt = 0; ; attempt++) {
         try {
           const timestamp = String(Math.floor(ctx.now() / 1000));
@@ -109,7 +100,8 @@ export const webhookScaler: ScalerPlugin<WebhookOptions> = {
           return text;
         } catch (err) {
           if (signal.aborted || attempt >= attempts || !retryable(err)) throw err;
-          await sleep(Math.random() * Math.min(maxMs, initialMs * 2 ** attempt), signal);
+          await sleep(Math.random() * backoffStepMs(attempt + 1, options.retry), signal);
+          if (signal.aborted) throw signal.reason;
         }
       }
     }
