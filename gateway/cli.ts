@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { keepRegistered } from '../plugins/discovery/etcd-register.js';
 import { createBuiltinRegistry } from '../plugins/index.js';
 import { runPrimary, workerCount } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
+import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { createGateway } from './create-gateway.js';
 import { formatProblem, isConfigError } from './errors.js';
 import { holdSignals } from './held-signals.js';
@@ -29,9 +31,9 @@ Options:
   --pid-file FILE     write the pid to signal there at start (removed at exit); the "started" log line has it too
 `;
 
-async function validate(file: string): Promise<number> {
+async function validate(file: string, plugins: PluginRegistry): Promise<number> {
   try {
-    const config = await loadRoutesFile(file, createBuiltinRegistry());
+    const config = await loadRoutesFile(file, plugins);
     process.stdout.write(`${file}: ok (${config.routes.length} routes, ${config.services.size} services)\n`);
     return 0;
   } catch (err) {
@@ -42,10 +44,10 @@ async function validate(file: string): Promise<number> {
   }
 }
 
-async function start(file: string): Promise<void> {
+async function start(file: string, plugins: PluginRegistry): Promise<void> {
   let gateway;
   try {
-    gateway = await createGateway({ configFile: file });
+    gateway = await createGateway({ configFile: file, plugins });
   } catch (err) {
     if (isConfigError(err)) {
       for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
@@ -65,7 +67,7 @@ async function start(file: string): Promise<void> {
 
 export async function main(argv: string[]): Promise<number | undefined> {
   // register has options of its own; it parses them itself.
-  if (argv[0] === 'register') return runRegister(argv.slice(1));
+  if (argv[0] === 'register') return runRegister(argv.slice(1), keepRegistered);
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
     options: {
@@ -77,14 +79,16 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const command = positionals[0];
   if (values.help || !command || command === 'help') { process.stdout.write(HELP); return values.help || command === 'help' ? 0 : 1; }
   const file = values.config ?? process.env.GANTRY_CONFIG ?? 'routes.yaml';
-  if (command === 'validate') return validate(file);
+  // The composition root: the one place that names the built-in plugins; everything below takes the registry.
+  const plugins = createBuiltinRegistry();
+  if (command === 'validate') return validate(file, plugins);
   if (command === 'start') {
-    if (cluster.isWorker) { await runWorker(file); return undefined; }
+    if (cluster.isWorker) { await runWorker(file, plugins); return undefined; }
     const signals = holdSignals();
     const count = values.workers === undefined ? undefined : workerCount(values.workers);
     if (values['pid-file'] !== undefined) writePidFile(values['pid-file']);
-    if (count !== undefined) await runPrimary(file, count);
-    else await start(file);
+    if (count !== undefined) await runPrimary(file, count, plugins);
+    else await start(file, plugins);
     signals.release();
     return undefined;
   }

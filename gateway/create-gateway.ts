@@ -3,7 +3,6 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { createBuiltinRegistry } from '../plugins/index.js';
 import { resolveAdminToken } from './admin/admin-auth.js';
 import { createAdminServer } from './admin/admin-server.js';
 import { localFigures, type LiveFigures } from './admin/live-figures.js';
@@ -35,7 +34,7 @@ export interface GatewayOptions {
   readonly configFile: string;
   /** The file's text to start on instead of reading it (cluster workers: the primary's serving config). */
   readonly configText?: string;
-  readonly plugins?: PluginRegistry;
+  readonly plugins: PluginRegistry;
   /** The logger; by default the file's `log` settings are opened (createLogger). */
   readonly log?: Logger;
   /** Fields on every line of the default logger (a cluster worker's `worker`). */
@@ -96,7 +95,7 @@ async function listen(server: http.Server, host: string, port: number, reusePort
 
 /** Loads the config (throws ConfigError), warms it, binds the listeners. The caller wires signals. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
-  const plugins = options.plugins ?? createBuiltinRegistry();
+  const { plugins } = options;
   const config = await (options.configText === undefined ? loadRoutesFile(options.configFile, plugins) : loadRoutesText(options.configText, options.configFile, plugins));
   const log = options.log ?? openConfiguredLog(config, options.logBindings);
   log.level = config.log.level;

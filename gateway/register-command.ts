@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { keepRegistered } from '../plugins/discovery/etcd-register.js';
+import type { keepRegistered } from '../plugins/discovery/etcd-register.js';
 import { canonicalAddress } from './plugin-api/index.js';
 import { createLogger } from './logger.js';
 
@@ -74,8 +74,11 @@ function parse(argv: string[]) {
   };
 }
 
-/** `gantry register`: resolves with the exit code once deregistered (and the command, if any, has exited). */
-export async function runRegister(argv: string[]): Promise<number> {
+/**
+ * `gantry register`: resolves with the exit code once deregistered (and the command, if any, has exited).
+ * `register` is the etcd plugin's keepRegistered, passed in by the CLI (the one module that names the plugins).
+ */
+export async function runRegister(argv: string[], register: typeof keepRegistered): Promise<number> {
   let parsed;
   try {
     parsed = parse(argv);
@@ -86,7 +89,7 @@ export async function runRegister(argv: string[]): Promise<number> {
   if (!parsed) { process.stdout.write(REGISTER_HELP); return 0; }
   const log = createLogger('info');
   const stop = new AbortController();
-  const registration = keepRegistered(parsed.options, stop.signal, log);
+  const registration = register(parsed.options, stop.signal, log);
   let exitCode = 0;
 
   if (parsed.command.length) {

@@ -4,11 +4,11 @@ import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { processSnapshot } from '../admin/metrics.js';
-import { createBuiltinRegistry } from '../../plugins/index.js';
 import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { formatProblem, isConfigError } from '../errors.js';
 import { openConfiguredLog, reopenLogFile } from '../logger.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { CLOSE_SLACK_MS, LOG_FINISH_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
 import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
 import { askWorker } from './ask-worker.js';
@@ -48,8 +48,7 @@ async function unusedPort(host: string): Promise<number> {
   return port;
 }
 
-export async function runPrimary(file: string, count: number): Promise<void> {
-  const plugins = createBuiltinRegistry();
+export async function runPrimary(file: string, count: number, plugins: PluginRegistry): Promise<void> {
   let config: GatewayConfig;
   // The text of the config the workers start on: a starting worker (a restarted one too) gets the serving text from
   // the primary (ClusterReloads.serving) rather than reading the file, which may hold edits not reloaded yet, or refused.

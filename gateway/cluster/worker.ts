@@ -4,6 +4,7 @@ import { sharedClockMs } from '../load/load-recorder.js';
 import { mergeMetrics } from '../admin/cluster-metrics.js';
 import { mergedFigures, snapshotFigures } from '../admin/live-figures.js';
 import type { ReloadResult } from '../admin/metrics.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { CLOSE_SLACK_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
@@ -55,12 +56,12 @@ function configFromPrimary(): Promise<string> {
  * scaler (worker-scaling.ts). SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown
  * message does; an uncaught exception drains it too, and it exits 1 for the primary to replace it.
  */
-export async function runWorker(file: string): Promise<void> {
+export async function runWorker(file: string, plugins: PluginRegistry): Promise<void> {
   const id = cluster.worker?.id ?? 0;
   const configText = await configFromPrimary();
   const asks = new PrimaryAsks(send, () => process.connected, (what) => ownFigures(what));
   const gateway = await createGateway({
-    configFile: file, configText, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
+    configFile: file, configText, plugins, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createGateway, type Gateway } from '../../gateway/create-gateway.js';
+import { createBuiltinRegistry } from '../../plugins/index.js';
 
 export interface GatewayUnderTest {
   readonly gateway: Gateway;
@@ -30,7 +31,7 @@ export async function startGateway(yaml: string): Promise<GatewayUnderTest> {
     },
   });
   const log = pino({ level: 'debug', base: undefined }, sink);
-  const gateway = await createGateway({ configFile: file, log, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } });
+  const gateway = await createGateway({ configFile: file, plugins: createBuiltinRegistry(), log, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } });
   const port = gateway.address().port;
   return {
     gateway, port, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${gateway.adminAddress()?.port}`, file, logs,

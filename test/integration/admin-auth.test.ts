@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createGateway } from '../../gateway/create-gateway.js';
+import { createBuiltinRegistry } from '../../plugins/index.js';
 import { routesYaml, startGateway } from '../helpers/gateway-under-test.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -94,11 +95,11 @@ t.test('an admin listener beyond loopback without a token never starts', async (
   const file = join(dir, 'routes.yaml');
   await writeFile(file, routesYaml(['http://127.0.0.1:1']));
   // The file says loopback; the override binds beyond it (as a wrong deployment could): refused before any bind.
-  await t.rejects(createGateway({ configFile: file, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '0.0.0.0', port: 0 } }), {
+  await t.rejects(createGateway({ configFile: file, plugins: createBuiltinRegistry(), listen: { host: '127.0.0.1', port: 0 }, admin: { host: '0.0.0.0', port: 0 } }), {
     code: 'GW_ERR_CONFIG_INVALID', message: /admin: the admin listener on 0\.0\.0\.0 needs adminAuth/,
   });
   await writeFile(file, routesYaml(['http://127.0.0.1:1']).replace('services:', 'adminAuth: { tokenEnv: GANTRY_TEST_UNSET_TOKEN }\nservices:'));
-  await t.rejects(createGateway({ configFile: file, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }), {
+  await t.rejects(createGateway({ configFile: file, plugins: createBuiltinRegistry(), listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }), {
     message: /adminAuth\.tokenEnv: the environment variable GANTRY_TEST_UNSET_TOKEN is not set/,
   });
 });
