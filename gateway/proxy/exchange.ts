@@ -7,6 +7,7 @@ import type { Selection } from '../resilience/endpoint-selector.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
+import { TimerList, type Timer } from './timer-list.js';
 import type { Attempt } from './upstream-attempt.js';
 import type { InspectedRequest } from './inspect-request.js';
 
@@ -38,7 +39,7 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   attempts = 0;
   /** Route deadline, retries included (ms since epoch), and its timer. */
   deadlineAt = 0;
-  deadlineTimer: NodeJS.Timeout | undefined = undefined;
+  deadlineTimer: Timer<Exchange> | undefined = undefined;
   idempotent = false;
   /** The body can be sent again: none, or buffered in `body`. */
   replayable = false;
@@ -71,6 +72,10 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   ) {
     req[EXCHANGE] = this;
     res[EXCHANGE] = this;
+  }
+
+  clearDeadline(): void {
+    if (this.deadlineTimer !== undefined) { TimerList.cancel(this.deadlineTimer); this.deadlineTimer = undefined; }
   }
 
   /** Time since the request arrived, in whole hundredths of a millisecond (the access log writes it from these). */

@@ -10,6 +10,7 @@ import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { Exchange } from './exchange.js';
 import { Forwarder } from './forwarder.js';
+import { TimerLists } from './timer-list.js';
 import { failure, type Attempt } from './upstream-attempt.js';
 
 export interface ForwardingContext {
@@ -41,6 +42,7 @@ function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
  * route deadline → body buffering for replay → bulkhead → retry → endpoint choice → breaker → one attempt.
  */
 export function createForwarding(ctx: ForwardingContext) {
+  const deadlines = new TimerLists<Exchange>((ex) => onDeadline(ex, ctx));
   const forwarder = new Forwarder({ answered, failed, relayFinal, released: (a) => ctx.registry.requestDone(a.endpoint) });
 
   /** The head of an answer no policy can turn down, written from undici's parser callback (upstream-attempt.ts). */
@@ -48,7 +50,7 @@ export function createForwarding(ctx: ForwardingContext) {
     const ex = a.ex;
     if (ex.settled || ex.closed || !forwarder.writeHead(ex, a, ctx.requestIdHeader(), ex.closeAfter || ctx.draining())) return false;
     ex.settled = true;
-    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    ex.clearDeadline();
     return true;
   }
 
@@ -161,7 +163,7 @@ export function createForwarding(ctx: ForwardingContext) {
       return;
     }
     ex.settled = true;
-    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    ex.clearDeadline();
     if (!forwarder.relay(ex, res, ctx.requestIdHeader(), ex.closeAfter || ctx.draining())) {
       ex.settled = false;
       ctx.fail(ex, 'GW_ERR_UPSTREAM_BAD_RESPONSE');
@@ -202,7 +204,7 @@ export function createForwarding(ctx: ForwardingContext) {
     const req = ex.req;
     ex.service = service;
     ex.deadlineAt = now + route.config.timeoutMs;
-    ex.deadlineTimer = setTimeout(onDeadline, route.config.timeoutMs, ex, ctx);
+    ex.deadlineTimer = deadlines.start(route.config.timeoutMs, ex);
     policy.budget.recordRequest(now);
     ex.idempotent = policy.retryMethods.has(req.method as string)
       || (policy.idempotencyKeyHeader !== null && req.headers[policy.idempotencyKeyHeader] !== undefined);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
+import { TimerLists } from './timer-list.js';
 import { Attempt, type AttemptHooks } from './upstream-attempt.js';
 
 function onTryTimeout(a: Attempt): void {
@@ -17,6 +18,8 @@ function onTryTimeout(a: Attempt): void {
  * before the client sees anything. WebSocket handshakes and tunnels are websocket-tunnel.ts.
  */
 export class Forwarder {
+  readonly #tryTimers = new TimerLists<Attempt>(onTryTimeout);
+
   constructor(private readonly hooks: AttemptHooks) {}
 
   /**
@@ -32,7 +35,7 @@ export class Forwarder {
       endpoint.inFlight++;
       ex.attempt = a;
       ex.endpoint = endpoint;
-      if (tryTimeoutMs > 0) a.timer = setTimeout(onTryTimeout, tryTimeoutMs, a);
+      if (tryTimeoutMs > 0) a.timer = this.#tryTimers.start(tryTimeoutMs, a);
       const req = ex.req;
       const method = req.method as Dispatcher.HttpMethod;
       // undici closes the connection after a HEAD (against servers that send a body anyway); an answer to HEAD has
