@@ -64,6 +64,8 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   /** Close the client connection after this response (draining, or an unread body). */
   closeAfter = false;
   closed = false;
+  /** The duration as first read after the close, in hundredths of a millisecond; -1 before. */
+  closedHundredths = -1;
 
   constructor(
     readonly req: WithExchange<IncomingMessage>,
@@ -80,7 +82,12 @@ export class Exchange implements InspectedRequest, RetryCandidate {
 
   /** Time since the request arrived, in whole hundredths of a millisecond (the access log writes it from these). */
   durationHundredths(): number {
-    return Math.round((performance.now() - this.startMs) * 100);
+    if (this.closedHundredths >= 0) return this.closedHundredths;
+    const h = Math.round((performance.now() - this.startMs) * 100);
+    // Metrics, load signals and the access log each read it once the exchange closed: one clock read serves all
+    // three, and they agree (callgrind: a performance.now() is about 0.2k instructions).
+    if (this.closed) this.closedHundredths = h;
+    return h;
   }
 
   durationMs(): number {
