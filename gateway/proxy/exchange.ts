@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { RetryCandidate } from '../resilience/build-service-policy.js';
+import type { Bulkhead } from '../resilience/bulkhead.js';
 import type { Selection } from '../resilience/endpoint-selector.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
@@ -50,7 +51,10 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   budgetExhausted = false;
   /** Why the last attempt did not stand (a failure kind or `status-503`): the label of the next retry. */
   retryReason = '';
-  onClosed: (() => void) | undefined = undefined;
+  /** Called when the response closes (the policy chain waits for it to give back its bulkhead slot). */
+  onClosed: ((ex: Exchange) => void) | undefined = undefined;
+  /** The bulkhead whose slot this request holds, until leaveSlot. */
+  slot: Bulkhead | null = null;
   errorCode: ErrorCode | undefined = undefined;
   status = 0;
   /** Response body bytes relayed to the client. */
@@ -74,6 +78,12 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   ) {
     req[EXCHANGE] = this;
     res[EXCHANGE] = this;
+  }
+
+  /** Gives back the bulkhead slot, if this request holds one. */
+  leaveSlot(): void {
+    const slot = this.slot;
+    if (slot !== null) { this.slot = null; slot.leave(); }
   }
 
   clearDeadline(): void {

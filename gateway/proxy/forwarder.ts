@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
+import type { AttemptFailure } from '../resilience/is-retryable.js';
 import { TimerLists } from './timer-list.js';
 import { Attempt, type AttemptHooks } from './upstream-attempt.js';
 
@@ -29,21 +30,25 @@ export class Forwarder {
    * `closedCircuit`: made outside the breaker's execute, while its circuit is closed (Attempt.closedCircuit).
    */
   attempt(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null, startedAt: number, closedCircuit: boolean): Promise<Attempt> {
-    return new Promise((resolve, reject) => {
-      const a = new Attempt(ex, endpoint, startedAt, resolve, reject, this.hooks);
-      a.closedCircuit = closedCircuit;
-      endpoint.inFlight++;
-      ex.attempt = a;
-      ex.endpoint = endpoint;
-      if (tryTimeoutMs > 0) a.timer = this.#tryTimers.start(tryTimeoutMs, a);
-      const req = ex.req;
-      const method = req.method as Dispatcher.HttpMethod;
-      // undici closes the connection after a HEAD (against servers that send a body anyway); an answer to HEAD has
-      // none (RFC 9110 §9.3.2), so the connection is kept as after a GET. Not with a request body, which a server
-      // may leave unread on the connection: undici's own close after a body on such a method stays.
-      const reset = method === 'HEAD' && body === null ? false : undefined;
-      endpoint.pool.dispatch({ method, path: req.url as string, headers: req.headers as Record<string, string>, body, reset }, a);
-    });
+    return new Promise((resolve, reject) => this.start(ex, endpoint, tryTimeoutMs, body, startedAt, closedCircuit, resolve, reject));
+  }
+
+  /** `attempt` with callbacks instead of a promise: `resolve` is called from undici's parser callback itself. */
+  start(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null, startedAt: number, closedCircuit: boolean,
+    resolve: (a: Attempt) => void, reject: (err: AttemptFailure, a: Attempt) => void): void {
+    const a = new Attempt(ex, endpoint, startedAt, resolve, reject, this.hooks);
+    a.closedCircuit = closedCircuit;
+    endpoint.inFlight++;
+    ex.attempt = a;
+    ex.endpoint = endpoint;
+    if (tryTimeoutMs > 0) a.timer = this.#tryTimers.start(tryTimeoutMs, a);
+    const req = ex.req;
+    const method = req.method as Dispatcher.HttpMethod;
+    // undici closes the connection after a HEAD (against servers that send a body anyway); an answer to HEAD has
+    // none (RFC 9110 §9.3.2), so the connection is kept as after a GET. Not with a request body, which a server
+    // may leave unread on the connection: undici's own close after a body on such a method stays.
+    const reset = method === 'HEAD' && body === null ? false : undefined;
+    endpoint.pool.dispatch({ method, path: req.url as string, headers: req.headers as Record<string, string>, body, reset }, a);
   }
 
   /**

@@ -81,7 +81,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       if (!this.writableFinished) a.cancel();
       a.release();
     }
-    ex.onClosed?.();
+    ex.onClosed?.(ex);
     ex.generation?.release();
     if (ex.budgetExhausted && ex.service) ctx.events?.retryBudgetExhausted(ex.service.config.name);
     ctx.observe?.(ex);

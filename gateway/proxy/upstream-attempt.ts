@@ -89,7 +89,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     /** When the try started (Date.now()), for the endpoint's latency. */
     readonly startedAt: number,
     readonly resolve: (res: Attempt) => void,
-    readonly reject: (err: AttemptFailure) => void,
+    readonly reject: (err: AttemptFailure, a: Attempt) => void,
     readonly hooks: AttemptHooks,
   ) {}
 
@@ -177,7 +177,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     this.#controller?.abort(err);
     this.release();
     this.hooks.failed(this, err);
-    this.reject(err);
+    this.reject(err, this);
   }
 
   /** Sends the held answer on: the caller has written the head. */
