@@ -3,10 +3,12 @@ import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { RetryCandidate } from '../resilience/build-service-policy.js';
+import type { Bulkhead } from '../resilience/bulkhead.js';
 import type { Selection } from '../resilience/endpoint-selector.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
+import { TimerList, type Timer } from './timer-list.js';
 import type { Attempt } from './upstream-attempt.js';
 import type { InspectedRequest } from './inspect-request.js';
 
@@ -38,7 +40,7 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   attempts = 0;
   /** Route deadline, retries included (ms since epoch), and its timer. */
   deadlineAt = 0;
-  deadlineTimer: NodeJS.Timeout | undefined = undefined;
+  deadlineTimer: Timer<Exchange> | undefined = undefined;
   idempotent = false;
   /** The body can be sent again: none, or buffered in `body`. */
   replayable = false;
@@ -49,7 +51,10 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   budgetExhausted = false;
   /** Why the last attempt did not stand (a failure kind or `status-503`): the label of the next retry. */
   retryReason = '';
-  onClosed: (() => void) | undefined = undefined;
+  /** Called when the response closes (the policy chain waits for it to give back its bulkhead slot). */
+  onClosed: ((ex: Exchange) => void) | undefined = undefined;
+  /** The bulkhead whose slot this request holds, until leaveSlot. */
+  slot: Bulkhead | null = null;
   errorCode: ErrorCode | undefined = undefined;
   status = 0;
   /** Response body bytes relayed to the client. */
@@ -63,6 +68,8 @@ export class Exchange implements InspectedRequest, RetryCandidate {
   /** Close the client connection after this response (draining, or an unread body). */
   closeAfter = false;
   closed = false;
+  /** The duration as first read after the close, in hundredths of a millisecond; -1 before. */
+  closedHundredths = -1;
 
   constructor(
     readonly req: WithExchange<IncomingMessage>,
@@ -73,9 +80,24 @@ export class Exchange implements InspectedRequest, RetryCandidate {
     res[EXCHANGE] = this;
   }
 
+  /** Gives back the bulkhead slot, if this request holds one. */
+  leaveSlot(): void {
+    const slot = this.slot;
+    if (slot !== null) { this.slot = null; slot.leave(); }
+  }
+
+  clearDeadline(): void {
+    if (this.deadlineTimer !== undefined) { TimerList.cancel(this.deadlineTimer); this.deadlineTimer = undefined; }
+  }
+
   /** Time since the request arrived, in whole hundredths of a millisecond (the access log writes it from these). */
   durationHundredths(): number {
-    return Math.round((performance.now() - this.startMs) * 100);
+    if (this.closedHundredths >= 0) return this.closedHundredths;
+    const h = Math.round((performance.now() - this.startMs) * 100);
+    // Metrics, load signals and the access log each read it once the exchange closed: one clock read serves all
+    // three, and they agree (callgrind: a performance.now() is about 0.2k instructions).
+    if (this.closed) this.closedHundredths = h;
+    return h;
   }
 
   durationMs(): number {

@@ -8,8 +8,10 @@ import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
+import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
 import { Forwarder } from './forwarder.js';
+import { TimerLists } from './timer-list.js';
 import { failure, type Attempt } from './upstream-attempt.js';
 
 export interface ForwardingContext {
@@ -29,6 +31,10 @@ export interface EndpointWaiter {
   hold(ex: Exchange, service: ServiceRuntime, resume: () => void, giveUp: (retryAfterS: number) => void): void;
 }
 
+function leaveSlot(ex: Exchange): void {
+  ex.leaveSlot();
+}
+
 function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
   ex.deadlineTimer = undefined;
   if (ex.settled) return;
@@ -41,6 +47,7 @@ function onDeadline(ex: Exchange, ctx: ForwardingContext): void {
  * route deadline → body buffering for replay → bulkhead → retry → endpoint choice → breaker → one attempt.
  */
 export function createForwarding(ctx: ForwardingContext) {
+  const deadlines = new TimerLists<Exchange>((ex) => onDeadline(ex, ctx));
   const forwarder = new Forwarder({ answered, failed, relayFinal, released: (a) => ctx.registry.requestDone(a.endpoint) });
 
   /** The head of an answer no policy can turn down, written from undici's parser callback (upstream-attempt.ts). */
@@ -48,7 +55,7 @@ export function createForwarding(ctx: ForwardingContext) {
     const ex = a.ex;
     if (ex.settled || ex.closed || !forwarder.writeHead(ex, a, ctx.requestIdHeader(), ex.closeAfter || ctx.draining())) return false;
     ex.settled = true;
-    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    ex.clearDeadline();
     return true;
   }
 
@@ -95,6 +102,25 @@ export function createForwarding(ctx: ForwardingContext) {
   }
 
   /**
+   * The endpoint for the next try, the balancer's pick, or why there is none. Counts the try (and a retry), and sets
+   * the Host an `endpoint` host mode sends.
+   */
+  function nextEndpoint(ex: Exchange, service: ServiceRuntime, now: number): EndpointState | GatewayError {
+    const endpoint = service.selector.select((ex.selection ??= new Selection()), ex.req, now);
+    if (endpoint === undefined) return new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) });
+    if (ex.attempts > 0) ctx.events?.retry(service.config.name, ex.retryReason);
+    ex.attempts++;
+    if (service.config.hostHeader === 'endpoint') ex.req.headers.host = endpoint.hostHeader;
+    return endpoint;
+  }
+
+  /** The try's own timeout: the route deadline covers the try unless the per-try timeout is shorter (0: none). */
+  function tryTimeoutMs(ex: Exchange, now: number): number {
+    const perTryMs = (ex.route as CompiledRoute).config.tryTimeoutMs;
+    return perTryMs < ex.deadlineAt - now ? perTryMs : 0;
+  }
+
+  /**
    * One try on an endpoint the balancer picks, under that endpoint's breaker. Not an async function: the hooks above
    * do the bookkeeping from the attempt itself (185k -> 184k instructions per request). While the circuit is closed,
    * the one state in which it lets every call through, the try is made directly and the hooks tell the breaker its
@@ -106,46 +132,80 @@ export function createForwarding(ctx: ForwardingContext) {
     // while it waited. The policy's predicates see settled/closed on the failure and stop.
     if (ex.settled || ex.closed) return Promise.reject(Object.assign(failure(ex.settled ? 'timeout' : 'cancelled'), { [CANDIDATE]: ex }));
     const now = Date.now();
-    const endpoint = service.selector.select((ex.selection ??= new Selection()), ex.req, now);
-    if (endpoint === undefined) return Promise.reject(new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) }));
-    if (ex.attempts > 0) ctx.events?.retry(service.config.name, ex.retryReason);
-    ex.attempts++;
-    const cfg = service.config;
-    if (cfg.hostHeader === 'endpoint') ex.req.headers.host = endpoint.hostHeader;
-    // The route deadline covers the try unless the per-try timeout is shorter.
-    const remaining = ex.deadlineAt - now;
-    const perTryMs = (ex.route as CompiledRoute).config.tryTimeoutMs;
-    const tryTimeoutMs = perTryMs < remaining ? perTryMs : 0;
+    const endpoint = nextEndpoint(ex, service, now);
+    if (endpoint instanceof GatewayError) return Promise.reject(endpoint);
+    return tryThroughBreaker(ex, endpoint, now);
+  }
+
+  function tryThroughBreaker(ex: Exchange, endpoint: EndpointState, now: number): Promise<Attempt> {
     const breaker = endpoint.health.breaker;
     // A closed circuit lets every call through: the try reports to the breaker from the hooks (EndpointHealth).
-    if (breaker === null || breaker.state === CircuitState.Closed) return forwarder.attempt(ex, endpoint, tryTimeoutMs, ex.body, now, true);
-    return breaker.execute(() => forwarder.attempt(ex, endpoint, tryTimeoutMs, ex.body, now, false))
+    if (breaker === null || breaker.state === CircuitState.Closed) return forwarder.attempt(ex, endpoint, tryTimeoutMs(ex, now), ex.body, now, true);
+    return breaker.execute(() => forwarder.attempt(ex, endpoint, tryTimeoutMs(ex, now), ex.body, now, false))
       .catch((err: unknown) => { throw brokenCircuit(ex, err); });
   }
 
   /**
-   * The tries of one request, then the wait for its end. The first try runs before the retry policy and is handed to
-   * it as its attempt 0, so the policy judges it and drives any retry exactly as if it had made it, except for an
-   * answer below 500: that one was relayed already (relayFinal) and is final, and the policy would only have wrapped
-   * it in two more async frames and a predicate call (npm run bench:instructions -- --requests 6000: 212k -> 209k
-   * instructions per request).
+   * The first try of a request holding its bulkhead slot. On a closed circuit it is made with callbacks, and an answer
+   * below 500 (relayed from the parser callback, relayFinal) ends the policy's part there: the slot is given back when
+   * the response closes. Anything else goes on through `rest`, the policy chain, as the try's outcome.
+   * Why: the promises, async frames and microtasks of the bulkhead's execute, the try and the wait for the close were
+   * paid on every request, for answers that no policy can act on (with bulkhead.ts, npm run bench:instructions, one
+   * run each: 182k -> 170k instructions per request).
    */
-  async function run(ex: Exchange, service: ServiceRuntime): Promise<void> {
+  function begin(ex: Exchange, service: ServiceRuntime): void {
     // Its turn in the bulkhead's queue may come after the client left or the deadline answered: the slot goes on.
-    if (ex.settled || ex.closed) return;
+    if (ex.settled || ex.closed) { ex.leaveSlot(); return; }
+    const now = Date.now();
+    const endpoint = nextEndpoint(ex, service, now);
+    if (endpoint instanceof GatewayError) { afterFirst(ex, service, undefined, endpoint); return; }
+    const breaker = endpoint.health.breaker;
+    if (breaker === null || breaker.state === CircuitState.Closed) {
+      forwarder.start(ex, endpoint, tryTimeoutMs(ex, now), ex.body, now, true, firstAnswered, firstFailed);
+      return;
+    }
+    tryThroughBreaker(ex, endpoint, now).then((a) => afterFirst(ex, service, a, undefined), (err: unknown) => afterFirst(ex, service, undefined, err));
+  }
+
+  function firstAnswered(a: Attempt): void {
+    const ex = a.ex;
+    if (a.relayed) {
+      if (ex.closed) ex.leaveSlot();
+      else ex.onClosed = leaveSlot;
+      return;
+    }
+    // Held (5xx) or not relayable: the policy judges it after the parser callback returns, as it would a promise's.
+    queueMicrotask(() => afterFirst(ex, ex.service as ServiceRuntime, a, undefined));
+  }
+
+  function firstFailed(err: AttemptFailure, a: Attempt): void {
+    const ex = a.ex;
+    queueMicrotask(() => afterFirst(ex, ex.service as ServiceRuntime, undefined, err));
+  }
+
+  function afterFirst(ex: Exchange, service: ServiceRuntime, first: Attempt | undefined, firstError: unknown): void {
+    rest(ex, service, first, firstError).then(() => ex.leaveSlot(), (err: unknown) => {
+      ex.leaveSlot();
+      onFailure(ex, service, err);
+    });
+  }
+
+  /**
+   * The policy's part after the first try, then the wait for the end. The first try is handed to the retry policy as
+   * its attempt 0, so the policy judges it and drives any retry exactly as if it had made it, except for an answer
+   * below 500: that one was relayed already (relayFinal) and is final (npm run bench:instructions -- --requests 6000:
+   * 212k -> 209k instructions per request).
+   */
+  async function rest(ex: Exchange, service: ServiceRuntime, first: Attempt | undefined, firstError: unknown): Promise<void> {
     const retry = service.policy.retry;
     let res: Attempt;
-    if (retry === null) {
-      res = await attemptOnce(ex, service);
+    if (first?.relayed) {
+      res = first;
+    } else if (retry === null) {
+      if (first === undefined) throw firstError;
+      res = first;
     } else {
-      let first: Attempt | undefined;
-      let firstError: unknown;
-      try {
-        first = await attemptOnce(ex, service);
-      } catch (err) {
-        firstError = err;
-      }
-      res = first?.relayed ? first : await retry.execute(({ attempt }) => {
+      res = await retry.execute(({ attempt }) => {
         if (attempt > 0) return attemptOnce(ex, service);
         if (first === undefined) throw firstError;
         return first;
@@ -153,7 +213,7 @@ export function createForwarding(ctx: ForwardingContext) {
     }
     if (res.relayed) {
       // Already on its way (relayFinal); the bulkhead slot is held until the response is done.
-      if (!ex.closed) await new Promise<void>((resolve) => { ex.onClosed = resolve; });
+      if (!ex.closed) await new Promise<unknown>((resolve) => { ex.onClosed = resolve; });
       return;
     }
     if (ex.settled || ex.closed) {
@@ -161,14 +221,14 @@ export function createForwarding(ctx: ForwardingContext) {
       return;
     }
     ex.settled = true;
-    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    ex.clearDeadline();
     if (!forwarder.relay(ex, res, ctx.requestIdHeader(), ex.closeAfter || ctx.draining())) {
       ex.settled = false;
       ctx.fail(ex, 'GW_ERR_UPSTREAM_BAD_RESPONSE');
       return;
     }
     // The bulkhead slot is held until the response is done, not just until its head: streaming answers count.
-    if (!ex.closed) await new Promise<void>((resolve) => { ex.onClosed = resolve; });
+    if (!ex.closed) await new Promise<unknown>((resolve) => { ex.onClosed = resolve; });
   }
 
   function onFailure(ex: Exchange, service: ServiceRuntime, err: unknown): void {
@@ -189,7 +249,14 @@ export function createForwarding(ctx: ForwardingContext) {
 
   function start(ex: Exchange, service: ServiceRuntime): void {
     if (ex.settled || ex.closed) return;
-    service.policy.bulkhead.execute(() => run(ex, service)).catch((err: unknown) => onFailure(ex, service, err));
+    const bulkhead = service.policy.bulkhead;
+    if (bulkhead.tryEnter()) {
+      ex.slot = bulkhead;
+      begin(ex, service);
+    } else if (!bulkhead.wait(() => { ex.slot = bulkhead; begin(ex, service); })) {
+      // Answered a turn later, as a refusal from a promise-based bulkhead was.
+      queueMicrotask(() => onFailure(ex, service, new BulkheadRejectedError(bulkhead.capacity, bulkhead.queueCapacity)));
+    }
   }
 
   function forward(ex: Exchange, service: ServiceRuntime, route: CompiledRoute): void {
@@ -202,7 +269,7 @@ export function createForwarding(ctx: ForwardingContext) {
     const req = ex.req;
     ex.service = service;
     ex.deadlineAt = now + route.config.timeoutMs;
-    ex.deadlineTimer = setTimeout(onDeadline, route.config.timeoutMs, ex, ctx);
+    ex.deadlineTimer = deadlines.start(route.config.timeoutMs, ex);
     policy.budget.recordRequest(now);
     ex.idempotent = policy.retryMethods.has(req.method as string)
       || (policy.idempotencyKeyHeader !== null && req.headers[policy.idempotencyKeyHeader] !== undefined);

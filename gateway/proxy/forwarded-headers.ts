@@ -107,7 +107,12 @@ export function responseHeaderList(raw: readonly Buffer[]): string[] {
     if (name.length < 32 && HOP_BY_HOP_LENGTH[name.length] === 1) {
       const lower = name.toLowerCase();
       if (RESPONSE_HOP_BY_HOP.has(lower)) {
-        if (lower === 'connection') named = addConnectionNamed((raw[i + 1] as Buffer).toString('latin1'), named);
+        if (lower === 'connection') {
+          // Node's servers answer `Connection: keep-alive`, which names only a hop-by-hop header: no parse (as on the
+          // request side, dropConnectionNamed).
+          const value = (raw[i + 1] as Buffer).toString('latin1');
+          if (value !== 'keep-alive') named = addConnectionNamed(value, named);
+        }
         continue;
       }
     }

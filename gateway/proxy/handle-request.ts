@@ -50,7 +50,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
   function fail(ex: Exchange, code: ErrorCode, extra: { allow?: readonly string[]; retryAfterS?: number; close?: boolean } = {}): void {
     ex.settled = true;
     ex.errorCode = code;
-    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    ex.clearDeadline();
     if (ex.res.headersSent) {
       ex.res.destroy();
       return;
@@ -74,14 +74,14 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const ex = this[EXCHANGE];
     if (!ex || ex.closed) return;
     ex.closed = true;
-    if (ex.deadlineTimer) { clearTimeout(ex.deadlineTimer); ex.deadlineTimer = undefined; }
+    ex.clearDeadline();
     const a = ex.attempt;
     if (a) {
       // The client left (or the response was cut): stop the upstream call too.
       if (!this.writableFinished) a.cancel();
       a.release();
     }
-    ex.onClosed?.();
+    ex.onClosed?.(ex);
     ex.generation?.release();
     if (ex.budgetExhausted && ex.service) ctx.events?.retryBudgetExhausted(ex.service.config.name);
     ctx.observe?.(ex);

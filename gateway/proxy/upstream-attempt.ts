@@ -5,6 +5,7 @@ import { AttemptFailure, type AttemptFailureKind } from '../resilience/is-retrya
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
 import { responseHeaderList } from './forwarded-headers.js';
+import { TimerList, type Timer } from './timer-list.js';
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 const BAD_RESPONSE_ERRORS = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'ERR_INVALID_CHAR']);
@@ -57,7 +58,7 @@ export interface AttemptHooks {
  * straight from undici's parser to the client's ServerResponse, with backpressure through the controller's pause and resume.
  */
 export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
-  timer: NodeJS.Timeout | undefined = undefined;
+  timer: Timer<Attempt> | undefined = undefined;
   /** Set by our timers before they abort the call, so the error that follows is classified right. */
   abortedAs: AttemptFailureKind | undefined = undefined;
   /** The head arrived or the try failed: later events only concern the body. */
@@ -88,7 +89,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     /** When the try started (Date.now()), for the endpoint's latency. */
     readonly startedAt: number,
     readonly resolve: (res: Attempt) => void,
-    readonly reject: (err: AttemptFailure) => void,
+    readonly reject: (err: AttemptFailure, a: Attempt) => void,
     readonly hooks: AttemptHooks,
   ) {}
 
@@ -176,7 +177,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     this.#controller?.abort(err);
     this.release();
     this.hooks.failed(this, err);
-    this.reject(err);
+    this.reject(err, this);
   }
 
   /** Sends the held answer on: the caller has written the head. */
@@ -210,7 +211,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   }
 
   clearTimer(): void {
-    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.timer !== undefined) { TimerList.cancel(this.timer); this.timer = undefined; }
   }
 
   /** The try is over for the endpoint (failed, or its response was read or dropped). */

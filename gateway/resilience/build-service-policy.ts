@@ -1,8 +1,9 @@
 import {
-  bulkhead, handleWhen, retry, type BulkheadPolicy, type IBackoff, type IBackoffFactory, type IRetryBackoffContext,
+  handleWhen, retry, type IBackoff, type IBackoffFactory, type IRetryBackoffContext,
   type RetryPolicy,
 } from 'cockatiel';
 import type { ServiceConfig } from '../config/gateway-config.js';
+import { Bulkhead } from './bulkhead.js';
 import { AttemptFailure, mayRetryFailure } from './is-retryable.js';
 import { RetryBudget } from './retry-budget.js';
 
@@ -45,7 +46,7 @@ const MIN_RETRY_WINDOW_MS = 5;
  * forward-request.ts: the deadline spans the bulkhead queue, the retries and their backoff.
  */
 export interface ServicePolicy {
-  readonly bulkhead: BulkheadPolicy;
+  readonly bulkhead: Bulkhead;
   /** null when retries are off (attempts: 0). */
   readonly retry: RetryPolicy | null;
   readonly budget: RetryBudget;
@@ -106,7 +107,7 @@ export function buildServicePolicy(cfg: ServiceConfig, random: () => number = Ma
   retryPolicy?.onRetry((e) => { if ('value' in e) (e.value as UpstreamResponse).drop(); });
 
   return {
-    bulkhead: bulkhead(cfg.bulkhead.maxConcurrent, cfg.bulkhead.maxQueue),
+    bulkhead: new Bulkhead(cfg.bulkhead.maxConcurrent, cfg.bulkhead.maxQueue),
     retry: retryPolicy,
     budget,
     retryStatuses,
