@@ -74,7 +74,7 @@ function fields(ex: Exchange, aborted: boolean) {
  * The access log of `log` (a child with `log: "access"` is made here). On a logger made by createLogger, whose
  * format is fixed (level label, ISO time, no base), the line is built here as one template string, the same bytes
  * pino writes (test/unit/access-log.test.ts holds them equal): pino's generic serializer, walking the object key by
- * key, was 8 % of the gateway's CPU on the 100-byte keep-alive benchmark and this line costs about a third of it
+ * key, is about 8 % of the gateway's CPU on the 100-byte keep-alive benchmark and this line costs about a third of it
  * (bench/RESULTS.md). Any other logger (tests, embedders) gets `info(fields, 'request')` through pino.
  *
  * The lines of one event-loop turn go to the stream as one write, and the line up to the request id is made once per

@@ -13,7 +13,7 @@ export interface InspectedRequest {
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
 
 /**
- * The checks Node's parser leaves to us (BAD-INPUTS.md rows 7, 9, 14, 16, 17, 25-27). On success it fills `out`,
+ * The checks Node's parser leaves to us (docs/bad-inputs.md rows 7, 9, 14, 16, 17, 25-27). On success it fills `out`,
  * drops headers with underscores (nginx's default: they alias X-Forwarded-For and friends in CGI-style stacks),
  * rewrites an absolute-form target to origin-form, and returns undefined.
  */

@@ -10,7 +10,7 @@ export function requestIdFrom(value: string | string[] | undefined): string {
 
 // New ids are version-4 UUIDs written 128 at a time into one string, each id a slice of it. crypto.randomUUID()
 // joins 20 short strings per id, which later costs a flattening wherever the id is used (the upstream's header, the
-// answer's header, the access log): 184k -> 181-182k instructions per request (npm run bench:instructions, 2 runs).
+// answer's header, the access log): 2-3k fewer instructions per request (npm run bench:instructions, 2 runs).
 // The hex digits come from Buffer's own hex encoding, 36 per id, of which JavaScript only overwrites the dashes and
 // the version and variant digits: a loop writing each byte's two digits cost about 0.9k instructions per id (callgrind).
 const BATCH = 128;

@@ -11,7 +11,7 @@ import type { TracingConfig } from '../config/gateway-config.js';
  * Off by default, as in Envoy, nginx and Traefik, which start no trace unless a tracer is configured: the gateway
  * records no spans, so a trace it starts has a root span no backend receives, and its sampled flag would decide for
  * every parent-based sampler downstream. Creating one costs about 4 % of the throughput on 100-byte answers
- * (callgrind: 197k -> 189k instructions per request without it), the extra header travelling through undici included.
+ * (callgrind: about 8k instructions per request), the extra header travelling through undici included.
  */
 
 export interface TraceParent {

@@ -21,7 +21,7 @@ const PARSER_ERRORS: Record<string, ErrorCode> = {
 };
 
 /**
- * The data-plane server with its limits (BAD-INPUTS.md rows 8-11): Node's strict parser (never insecureHTTPParser),
+ * The data-plane server with its limits (docs/bad-inputs.md rows 8-11): Node's strict parser (never insecureHTTPParser),
  * a header and a request deadline against slowloris and slow bodies, a cap on header count and size.
  */
 export function createEdgeServer(
@@ -67,8 +67,8 @@ export function applyLimits(server: http.Server, limits: ServerLimits): void {
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  // No count limit in Node: the handler counts and answers 431 GW_ERR_TOO_MANY_HEADERS (inspect-request.ts). Node 20
-  // silently truncates past the count and Node 22+ refuses with the same error as a head past maxHeaderSize, so
-  // neither could tell the two apart; maxHeaderSize still bounds how many headers can arrive.
+  // No count limit in Node: the handler counts and answers 431 GW_ERR_TOO_MANY_HEADERS (inspect-request.ts). Node's
+  // own count limit refuses with the same error as a head past maxHeaderSize, so the two could not be told apart;
+  // maxHeaderSize still bounds how many headers can arrive.
   server.maxHeadersCount = 0;
 }
