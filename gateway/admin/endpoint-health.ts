@@ -55,13 +55,6 @@ export class EndpointHealthBoard {
     };
   }
 
-  /** Cheap enough to call per response: no allocation once the endpoint has an entry. */
-  setEwma(endpoint: EndpointState, ewmaMs: number): void {
-    const entry = this.#entries.get(endpoint);
-    if (entry) entry.ewmaMs = ewmaMs;
-    else this.#entries.set(endpoint, { ...DEFAULT_ENDPOINT_HEALTH, ewmaMs });
-  }
-
   /** Applies `patch`; returns the state before it. `changedAt` moves only when health, breaker or ejection changed. */
   update(endpoint: EndpointState, patch: Partial<Pick<EndpointHealth, 'health' | 'breaker' | 'ejected'>>, nowMs: number): EndpointHealth {
     let entry = this.#entries.get(endpoint);

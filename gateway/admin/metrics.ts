@@ -292,11 +292,6 @@ export class GatewayMetrics {
     if (ejected && !before.ejected) this.#ejections.inc({ service: this.#service(endpoint.service), reason: boundedReason(reason) });
   }
 
-  /** The endpoint's latency EWMA, shown by /admin/services; cheap enough to call per response. */
-  endpointLatency(endpoint: EndpointState, ewmaMs: number): void {
-    this.health.setEwma(endpoint, ewmaMs);
-  }
-
   /** One retried attempt; `reason` is a short fixed word such as connect-error, reset, timeout, status-503. */
   retry(service: string, reason: string): void {
     this.#retries.inc({ service: this.#service(service), reason: boundedReason(reason) });
