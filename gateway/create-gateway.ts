@@ -25,7 +25,7 @@ import { applyLimits, createEdgeServer } from './server/edge-server.js';
 import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
 import { LoadRecorder } from './load/load-recorder.js';
-import { EndpointWait } from './scaling/endpoint-wait.js';
+import { EndpointHold } from './scaling/endpoint-hold.js';
 import type { ScalingControl, ScalingDeps, ScalingProvider, ScalingView } from './scaling/scaling-control.js';
 import { ScalingLoop } from './scaling/scaling-loop.js';
 import { PoolManager } from './upstream/pool-manager.js';
@@ -129,7 +129,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     observer: { scalingDecision: (d) => metricsRef?.scalingDecision(d), replicas: (s, desired, current) => metricsRef?.replicas(s, desired, current) },
   };
   const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? new ScalingLoop({ plugins, ...scalingDeps });
-  const wait = new EndpointWait(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
+  const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
   const first = await buildSnapshot(config, 1, pools, log);
   holder.swap(first, () => {});
@@ -145,7 +145,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     routed: (ex: Exchange) => load.routed(ex),
     observe: (ex: Exchange) => { metrics.requestFinished(ex); load.observe(ex); },
     events: metrics,
-    wait,
+    hold,
   };
   const handlers = createRequestHandler(handlerContext);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
@@ -220,7 +220,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     draining = true;
     log.info({ event: 'draining', graceMs }, 'draining: no new connections; finishing requests in flight');
     // Requests still waiting for a first endpoint get their 503 now rather than at the end of the grace.
-    wait.close();
+    hold.close();
     // Stop accepting now; idle keep-alive connections close at once, busy ones after their response (which carries
     // Connection: close while draining).
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,10 +1,13 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { ErrorCode } from '../errors.js';
+import type { AttemptFailure } from '../resilience/attempt-failure.js';
+import type { TryHooks, TryTransport } from '../resilience/service-call.js';
+import { TimerLists } from '../resilience/timer-list.js';
+import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
-import type { AttemptFailure } from '../resilience/is-retryable.js';
-import { TimerLists } from './timer-list.js';
-import { Attempt, type AttemptHooks } from './upstream-attempt.js';
+import { Attempt, type AttemptOwner } from './upstream-attempt.js';
 
 /**
  * The request headers as undici's flat [name, value, …] list, without those unset for the upstream
@@ -26,38 +29,43 @@ function onTryTimeout(a: Attempt): void {
   a.timeOut();
 }
 
+export interface ForwarderContext {
+  /** Answers with the gateway's own error (handle-request.ts). */
+  fail(ex: Exchange, code: ErrorCode, extra?: { retryAfterS?: number }): void;
+  requestIdHeader(): string;
+  draining(): boolean;
+  readonly registry: EndpointRegistry;
+}
+
 /**
  * Sends requests upstream. HTTP goes over each endpoint's undici Pool through a dispatch handler (upstream-attempt.ts):
  * http-proxy's web() parses and merges options, joins URLs and pipes streams per request, and costs 1.9 times the
  * instructions per request of this path (bench/RESULTS.md, "Upstream clients"). The response head is written here,
  * so hop-by-hop headers never leak, Node frames the response for this client, and a retryable answer can be dropped
- * before the client sees anything. WebSocket handshakes and tunnels are websocket-tunnel.ts.
+ * before the client sees anything. It is the service pipeline's transport (gateway/resilience/service-pipeline.ts).
+ * WebSocket handshakes and tunnels are websocket-tunnel.ts.
  */
-export class Forwarder {
+export class Forwarder implements TryTransport, AttemptOwner {
   readonly #tryTimers = new TimerLists<Attempt>(onTryTimeout);
 
-  constructor(private readonly hooks: AttemptHooks) {}
+  constructor(private readonly ctx: ForwarderContext) {}
 
   /**
-   * Starts one attempt: resolves with the held response head, rejects with an AttemptFailure. `body`: the request
-   * body to send, buffered (replayable), or the request itself to stream it once, or null when there is none.
-   * tryTimeoutMs 0: no timer of its own (the route deadline covers the try). `startedAt`: Date.now() at the try's start.
-   * `closedCircuit`: made outside the breaker's execute, while its circuit is closed (Attempt.closedCircuit).
+   * Starts one attempt: `resolve` gets the held response head (called from undici's parser callback itself),
+   * `reject` an AttemptFailure. What it sends: `ex.body`, buffered (replayable), or the request itself to stream it
+   * once, or null when there is none. tryTimeoutMs 0: no timer of its own (the route deadline covers the try).
+   * `startedAt`: Date.now() at the try's start. `closedCircuit`: made outside the breaker's execute (Attempt.closedCircuit).
    */
-  attempt(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null, startedAt: number, closedCircuit: boolean): Promise<Attempt> {
-    return new Promise((resolve, reject) => this.start(ex, endpoint, tryTimeoutMs, body, startedAt, closedCircuit, resolve, reject));
-  }
-
-  /** `attempt` with callbacks instead of a promise: `resolve` is called from undici's parser callback itself. */
-  start(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, body: Buffer | IncomingMessage | null, startedAt: number, closedCircuit: boolean,
+  start(ex: Exchange, endpoint: EndpointState, tryTimeoutMs: number, startedAt: number, closedCircuit: boolean, hooks: TryHooks,
     resolve: (a: Attempt) => void, reject: (err: AttemptFailure, a: Attempt) => void): void {
-    const a = new Attempt(ex, endpoint, startedAt, resolve, reject, this.hooks);
+    const a = new Attempt(ex, endpoint, startedAt, resolve, reject, hooks, this);
     a.closedCircuit = closedCircuit;
     endpoint.inFlight++;
     ex.attempt = a;
     ex.endpoint = endpoint;
     if (tryTimeoutMs > 0) a.timer = this.#tryTimers.start(tryTimeoutMs, a);
     const req = ex.req;
+    const body = ex.body;
     const method = req.method as Dispatcher.HttpMethod;
     // undici closes the connection after a HEAD (against servers that send a body anyway); an answer to HEAD has
     // none (RFC 9110 §9.3.2), so the connection is kept as after a GET. Not with a request body, which a server
@@ -66,13 +74,30 @@ export class Forwarder {
     endpoint.pool.dispatch({ method, path: req.url as string, headers: headerList(req.headers), body, reset }, a);
   }
 
+  fail(ex: Exchange, code: ErrorCode, extra?: { retryAfterS?: number }): void {
+    this.ctx.fail(ex, code, extra);
+  }
+
+  /** The head of an answer no policy can turn down, written from undici's parser callback (upstream-attempt.ts). */
+  relayFinal(a: Attempt): boolean {
+    const ex = a.call;
+    if (ex.settled || ex.closed || !this.writeHead(ex, a, ex.closeAfter || this.ctx.draining())) return false;
+    ex.settled = true;
+    ex.clearDeadline();
+    return true;
+  }
+
+  released(a: Attempt): void {
+    this.ctx.registry.requestDone(a.endpoint);
+  }
+
   /**
    * Writes the chosen response head and lets the body flow to the client. Returns false when the answer cannot be
    * relayed: Node refused a header value, or the upstream failed while the answer was held.
    */
-  relay(ex: Exchange, a: Attempt, requestIdHeader: string, close: boolean): boolean {
+  relay(ex: Exchange, a: Attempt): boolean {
     if (a.broken) return false;
-    if (!this.writeHead(ex, a, requestIdHeader, close)) {
+    if (!this.writeHead(ex, a, ex.closeAfter || this.ctx.draining())) {
       a.cancel();
       return false;
     }
@@ -81,9 +106,9 @@ export class Forwarder {
   }
 
   /** The response head for the client, with the request id (and Connection: close); false when Node refused it. */
-  writeHead(ex: Exchange, a: Attempt, requestIdHeader: string, close: boolean): boolean {
+  writeHead(ex: Exchange, a: Attempt, close: boolean): boolean {
     const headers = a.headers;
-    headers.push(requestIdHeader, ex.requestId);
+    headers.push(this.ctx.requestIdHeader(), ex.requestId);
     if (close) headers.push('connection', 'close');
     try {
       ex.res.writeHead(a.statusCode, a.statusText || undefined, headers);

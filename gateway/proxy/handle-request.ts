@@ -2,16 +2,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
+import { ServicePipeline, type RequestHold } from '../resilience/service-pipeline.js';
 import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
-import { ALLOWED_METHODS } from '../server/allowed-methods.js';
 import type { AccessLog } from './access-log.js';
 import { sendError } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
-import { createForwarding, type EndpointWaiter } from './forward-request.js';
-import { inspectRequest } from './inspect-request.js';
+import { Forwarder } from './forwarder.js';
+import { ALLOWED_METHODS, inspectRequest } from './inspect-request.js';
 import { requestIdFrom } from './request-id.js';
 import { applyTraceContext } from './trace-context.js';
 
@@ -29,8 +29,8 @@ export interface HandlerContext {
   readonly observe?: (ex: Exchange) => void;
   /** Called once per request matched to a route, before it is forwarded (load signals: in flight); cheap, no throw. */
   readonly routed?: (ex: Exchange) => void;
-  /** Scale from zero: lets requests for a scaled service wait for its first endpoint. */
-  readonly wait?: EndpointWaiter;
+  /** Scale from zero: holds requests for a scaled service until its first endpoint is ready. */
+  readonly hold?: RequestHold;
 }
 
 export interface RequestHandlers {
@@ -68,7 +68,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     }
   }
 
-  const { forward } = createForwarding({ registry: ctx.registry, log: ctx.log, events: ctx.events, fail, requestIdHeader, draining: ctx.draining, wait: ctx.wait });
+  const transport = new Forwarder({ fail, requestIdHeader, draining: ctx.draining, registry: ctx.registry });
+  const pipeline = new ServicePipeline({ transport, log: ctx.log, events: ctx.events, hold: ctx.hold });
 
   function onClose(this: WithExchange<ServerResponse>): void {
     const ex = this[EXCHANGE];
@@ -137,7 +138,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     }
     ex.chunked = req.headers['transfer-encoding'] !== undefined;
     const service = snapshot.services.get(route.service);
-    if (!service || (service.pool.endpoints.length === 0 && !ctx.wait?.accepts(service))) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
+    if (!service || (service.pool.endpoints.length === 0 && !ctx.hold?.accepts(service))) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
 
     prepareUpstreamHeaders(req.headers, {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
@@ -149,7 +150,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     else if (ex.hostHeader) req.headers.host = ex.hostHeader;
     req.url = route.rewrite(target.path) + target.search;
 
-    forward(ex, service, route);
+    pipeline.run(ex, service, route.config.timeoutMs, route.config.tryTimeoutMs);
     // Chunked bodies have no length up front: count them as they stream. Paused first, so our listener does not
     // start the flow before the upstream client attaches its own (it resumes the body when it starts sending).
     if (length === undefined && ex.chunked) req.pause().on('data', countBody);

@@ -1,48 +1,30 @@
 import { errors, type Dispatcher } from 'undici';
-import type { ErrorCode } from '../errors.js';
-import type { UpstreamResponse } from '../resilience/build-service-policy.js';
-import { AttemptFailure, type AttemptFailureKind } from '../resilience/is-retryable.js';
+import { AttemptFailure, failure, type AttemptFailureKind } from '../resilience/attempt-failure.js';
+import type { TryHooks, UpstreamTry } from '../resilience/service-call.js';
+import { TimerList, type Timer } from '../resilience/timer-list.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
 import { responseHeaderList } from './forwarded-headers.js';
-import { TimerList, type Timer } from './timer-list.js';
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 const BAD_RESPONSE_ERRORS = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'ERR_INVALID_CHAR']);
-const KIND_CODE: Record<AttemptFailureKind, ErrorCode> = {
-  'connect': 'GW_ERR_UPSTREAM_CONNECT',
-  'connect-timeout': 'GW_ERR_UPSTREAM_TIMEOUT',
-  'reset': 'GW_ERR_UPSTREAM_RESET',
-  'timeout': 'GW_ERR_UPSTREAM_TIMEOUT',
-  'bad-response': 'GW_ERR_UPSTREAM_BAD_RESPONSE',
-  'broken-circuit': 'GW_ERR_NO_ENDPOINT',
-  'cancelled': 'GW_ERR_UPSTREAM_RESET',
-};
 
 /** Maps an error of an upstream call (socket, parser, undici) to how the attempt failed. */
 export function classifyUpstreamError(err: unknown): AttemptFailure {
   const code = (err as { code?: string } | null)?.code ?? '';
   // undici's parser errors carry no code when llhttp gave none (garbage instead of a status line, a bare CR).
-  if (err instanceof errors.HTTPParserError) return new AttemptFailure('bad-response', KIND_CODE['bad-response'], false, { cause: err });
-  if (CONNECT_ERRORS.has(code)) return new AttemptFailure('connect', KIND_CODE.connect, true, { cause: err });
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return new AttemptFailure('connect-timeout', KIND_CODE['connect-timeout'], true, { cause: err });
-  if (code.startsWith('HPE_') || BAD_RESPONSE_ERRORS.has(code)) return new AttemptFailure('bad-response', KIND_CODE['bad-response'], false, { cause: err });
-  return new AttemptFailure('reset', KIND_CODE.reset, false, { cause: err });
-}
-
-export function failure(kind: AttemptFailureKind): AttemptFailure {
-  return new AttemptFailure(kind, KIND_CODE[kind], kind === 'connect-timeout' || kind === 'broken-circuit');
+  if (err instanceof errors.HTTPParserError) return new AttemptFailure('bad-response', false, { cause: err });
+  if (CONNECT_ERRORS.has(code)) return new AttemptFailure('connect', true, { cause: err });
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return new AttemptFailure('connect-timeout', true, { cause: err });
+  if (code.startsWith('HPE_') || BAD_RESPONSE_ERRORS.has(code)) return new AttemptFailure('bad-response', false, { cause: err });
+  return new AttemptFailure('reset', false, { cause: err });
 }
 
 const RETRY_AFTER = 'retry-after';
 
-/** What the gateway does at the turns of an attempt, set once per Forwarder (forward-request.ts). */
-export interface AttemptHooks {
-  /** The head arrived (before it is relayed or the policies see it): the endpoint's latency and health. */
-  answered(a: Attempt): void;
-  /** The try failed (before the policies see it). */
-  failed(a: Attempt, err: AttemptFailure): void;
-  /** Writes the head of a final answer at once; false leaves it to the policy chain (the request is settled). */
+/** The proxy's side of an attempt (forwarder.ts): the early relay of a final answer, and the endpoint's in-flight count. */
+export interface AttemptOwner {
+  /** Writes the head of a final answer at once; false leaves it to the pipeline (the request is settled). */
   relayFinal(a: Attempt): boolean;
   /** The try is over for the endpoint. */
   released(a: Attempt): void;
@@ -57,7 +39,7 @@ export interface AttemptHooks {
  * Callbacks rather than streams: no IncomingMessage, no pipe and its listeners per request; the body goes
  * straight from undici's parser to the client's ServerResponse, with backpressure through the controller's pause and resume.
  */
-export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
+export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
   timer: Timer<Attempt> | undefined = undefined;
   /** Set by our timers before they abort the call, so the error that follows is classified right. */
   abortedAs: AttemptFailureKind | undefined = undefined;
@@ -69,7 +51,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   retryAfter: string | undefined = undefined;
   /** The response headers to relay, hop-by-hop ones already gone. */
   headers: string[] = [];
-  /** The head was written from onResponseStart (a final answer): the policy chain only has to wait for the end. */
+  /** The head was written from onResponseStart (a final answer): the pipeline only has to wait for the end. */
   relayed = false;
   /** The answer goes to the client (relay); until relay or drop the connection is paused. */
   relaying = false;
@@ -77,20 +59,22 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   complete = false;
   /** The upstream failed after the head: a relayed body is cut. */
   broken = false;
-  /** Made while the endpoint's circuit was closed (or it has none): its outcome goes to EndpointHealth directly. */
+  /** Made while the endpoint's circuit was closed (or it has none): its outcome goes to the breaker directly. */
   closedCircuit = false;
   #controller: Dispatcher.DispatchController | undefined = undefined;
   /** Made when a client first pushes back, not for every attempt. */
   #onDrain: (() => void) | undefined = undefined;
 
   constructor(
-    readonly ex: Exchange,
+    readonly call: Exchange,
     readonly endpoint: EndpointState,
     /** When the try started (Date.now()), for the endpoint's latency. */
     readonly startedAt: number,
     readonly resolve: (res: Attempt) => void,
     readonly reject: (err: AttemptFailure, a: Attempt) => void,
-    readonly hooks: AttemptHooks,
+    /** The service pipeline (gateway/resilience/service-pipeline.ts). */
+    readonly hooks: TryHooks,
+    readonly owner: AttemptOwner,
   ) {}
 
   // ---- undici's side -------------------------------------------------------------------------------------------
@@ -117,7 +101,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     // Below 500 no policy can turn the answer down (retries and the breaker act on 5xx and failures only), so its
     // head goes out now and the body follows in this same parser run, instead of pausing the connection until the
     // policy chain has settled.
-    if (statusCode < 500 && this.hooks.relayFinal(this)) {
+    if (statusCode < 500 && this.owner.relayFinal(this)) {
       this.relayed = true;
       this.relaying = true;
       this.resolve(this);
@@ -129,8 +113,8 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.relaying) return;   // dropped: read to the end so the connection can be reused
-    const res = this.ex.res;
-    this.ex.bytes += chunk.length;
+    const res = this.call.res;
+    this.call.bytes += chunk.length;
     if (res.write(chunk)) return;
     controller.pause();
     res.once('drain', this.#onDrain ??= () => { this.#controller?.resume(); });
@@ -143,7 +127,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   }
 
   #finish(): void {
-    const { req, res } = this.ex;
+    const { req, res } = this.call;
     if (req.complete) { res.end(); return; }
     // The upstream answered before the client sent its whole body. undici stops sending it and destroys the
     // request stream, so the rest can no longer be read off the connection: close it once the answer is out.
@@ -158,13 +142,13 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
     }
     // A bodiless answer (to HEAD, or a 204 or 304) was whole with its head, so nothing after it can cut it short: a
     // reset or a length check against the Content-Length it may carry (RFC 9110 §8.6) is not a truncation.
-    if (this.statusCode === 204 || this.statusCode === 304 || this.ex.req.method === 'HEAD') {
+    if (this.statusCode === 204 || this.statusCode === 304 || this.call.req.method === 'HEAD') {
       this.onResponseEnd();
       return;
     }
     // After the head: the upstream died mid-body (or we aborted it). Cut the client so it sees the truncation.
     this.broken = true;
-    if (this.relaying && !this.ex.res.writableEnded) this.ex.res.destroy();
+    if (this.relaying && !this.call.res.writableEnded) this.call.res.destroy();
     this.release();
   }
 
@@ -218,6 +202,6 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamResponse {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.hooks.released(this);
+    this.owner.released(this);
   }
 }

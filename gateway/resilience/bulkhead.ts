@@ -3,7 +3,7 @@
  * order, and the rest are refused (503 GW_ERR_OVERLOADED). The same rules as cockatiel's BulkheadPolicy, but
  * synchronous: a request takes its slot with `enter` and gives it back with `leave`, so the common request, which finds
  * a free slot, runs without the async function, the awaits and the promises that `execute(fn)` wraps around it
- * (with the callback path of forward-request.ts, npm run bench:instructions, one run each: about 12k fewer instructions
+ * (with the first try's callback path in service-pipeline.ts, npm run bench:instructions, one run each: about 12k fewer instructions
  * per request).
  */
 export class Bulkhead {

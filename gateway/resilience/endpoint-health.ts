@@ -1,12 +1,7 @@
-import {
-  circuitBreaker, CircuitState, ConsecutiveBreaker, handleWhen, SamplingBreaker,
-  type CircuitBreakerPolicy, type IBackoff, type IBackoffFactory, type IBreaker,
-} from 'cockatiel';
+import { CircuitState, type CircuitBreakerPolicy } from 'cockatiel';
 import { stableStringify } from '../config/stable-stringify.js';
 import type { BreakerConfig, OutlierConfig } from '../config/gateway-config.js';
-import { isBreakerFailure, type AttemptFailure } from './is-retryable.js';
-
-function ignore(): void {}
+import { buildBreaker, type EndpointBreaker } from './circuit-breaker.js';
 
 // A probe that never reported back (its request was dropped before it ran) stops blocking new probes after this.
 const STALE_PROBE_MS = 30_000;
@@ -15,10 +10,9 @@ export type HealthView = 'healthy' | 'ejected' | 'unhealthy' | 'open' | 'half-op
 
 /**
  * Everything that decides whether one endpoint may take traffic, kept with the endpoint so it survives reloads:
- *  - a cockatiel circuit breaker fed by gateway-level failures (connect refused or timed out, reset before a
- *    response, per-try timeout, an answer that is not HTTP). Open: the endpoint leaves the balancer's choice; once
- *    `probeAt` passes, exactly one request is let through as the probe; each failed probe doubles the wait (up to
- *    maxHalfOpenAfterMs);
+ *  - a circuit breaker (circuit-breaker.ts) fed by gateway-level failures (connect refused or timed out, reset
+ *    before a response, per-try timeout, an answer that is not HTTP). Open: the endpoint leaves the balancer's
+ *    choice; once `probeAt` passes, exactly one request is let through as the probe;
  *  - passive outlier detection fed by 5xx answers (a malformed answer counts as a 502): consecutive5xx of them eject
  *    the endpoint for baseEjectionMs × number of ejections (up to maxEjectionMs), unless that would pass
  *    maxEjectionPercent;
@@ -27,9 +21,7 @@ export type HealthView = 'healthy' | 'ejected' | 'unhealthy' | 'open' | 'half-op
 export class EndpointHealth {
   /** Told about transitions (breaker state, active health, ejection): metrics and the admin board. */
   onChange: ((change: { breaker?: 'closed' | 'open' | 'half-open' | 'isolated'; healthy?: boolean; ejected?: boolean }) => void) | undefined;
-  breaker: CircuitBreakerPolicy | null = null;
-  /** The breaker's counter (cockatiel's IBreaker), told directly about tries made while the circuit is closed. */
-  #counter: IBreaker | null = null;
+  circuit: EndpointBreaker | null = null;
   #breakerKey = '';
   /** When the open breaker lets its probe through (ms since epoch; cockatiel uses Date.now()). */
   probeAt = 0;
@@ -41,56 +33,28 @@ export class EndpointHealth {
   /** Consecutive health-check results in the current direction, for the thresholds. */
   activeStreak = 0;
 
+  /** The breaker's cockatiel policy, null when the service has none. */
+  get breaker(): CircuitBreakerPolicy | null {
+    return this.circuit === null ? null : this.circuit.policy;
+  }
+
   /** (Re)builds the breaker when its settings change; the open/closed state carries over (cockatiel toJSON). */
   configure(cfg: BreakerConfig): void {
     const key = stableStringify(cfg);
     if (key === this.#breakerKey) return;
     this.#breakerKey = key;
-    if (!cfg.enabled) { this.breaker = null; this.#counter = null; return; }
-    const initialState = this.breaker?.toJSON();
-    const health = this;
-    const halfOpenAfter: IBackoffFactory<unknown> = {
-      next: () => backoff(1),
-    };
-    function backoff(attempt: number): IBackoff<unknown> {
-      const duration = Math.min(cfg.halfOpenAfterMs * 2 ** (attempt - 1), cfg.maxHalfOpenAfterMs);
-      health.probeAt = Date.now() + duration;   // cockatiel opens the circuit right after asking for this
-      return { duration, next: () => backoff(attempt + 1) };
-    }
-    const breaker = cfg.failureRatio
-      ? new SamplingBreaker({ threshold: cfg.failureRatio.threshold, duration: cfg.failureRatio.windowMs, minimumRps: cfg.failureRatio.minimumRps })
-      : new ConsecutiveBreaker(cfg.consecutiveFailures);
-    this.breaker = circuitBreaker(handleWhen(isBreakerFailure), { halfOpenAfter, breaker, initialState });
-    this.#counter = breaker;
-    this.breaker.onStateChange((state) => {
+    if (!cfg.enabled) { this.circuit = null; return; }
+    this.circuit = buildBreaker(cfg, this.circuit?.policy.toJSON(), (at) => { this.probeAt = at; });
+    this.circuit.policy.onStateChange((state) => {
       if (state === CircuitState.Closed || state === CircuitState.Open) this.probingSince = 0;
       const name = state === CircuitState.Closed ? 'closed' : state === CircuitState.Open ? 'open' : state === CircuitState.HalfOpen ? 'half-open' : 'isolated';
       this.onChange?.({ breaker: name });
     });
   }
 
-  /**
-   * A try made while the circuit was closed got an answer. Such tries do not go through cockatiel's execute, whose
-   * closed state does no more than this on success, in two more async frames per request
-   * (about 3k fewer instructions per request; npm run bench:instructions -- --requests 6000); a half-open or open circuit still does.
-   */
-  closedSuccess(): void {
-    this.#counter?.success(CircuitState.Closed);
-  }
-
-  /**
-   * A try made while the circuit was closed failed. A breaker failure goes through the breaker itself, which counts it
-   * and opens the circuit when it is one too many; a failure from before the circuit opened is not counted twice.
-   */
-  closedFailure(f: AttemptFailure): void {
-    const b = this.breaker;
-    if (b === null || b.state !== CircuitState.Closed || !isBreakerFailure(f)) return;
-    b.execute(() => { throw f; }).catch(ignore);
-  }
-
   /** May this endpoint take a new request now? (Panic mode, in the selector, may ignore ejection and checks.) */
   usable(now: number, ignoreSoftFailures: boolean): boolean {
-    const b = this.breaker;
+    const b = this.circuit === null ? null : this.circuit.policy;
     if (b !== null && b.state !== CircuitState.Closed) {
       if (b.state !== CircuitState.Open) return false;             // half-open: its one probe is running
       if (this.probingSince !== 0 && now - this.probingSince < STALE_PROBE_MS) return false;
@@ -101,12 +65,12 @@ export class EndpointHealth {
 
   /** Breaker closed, not ejected, passing checks: counts toward the panic threshold. */
   available(now: number): boolean {
-    return (this.breaker === null || this.breaker.state === CircuitState.Closed) && now >= this.ejectedUntil && this.activeHealthy;
+    return (this.circuit === null || this.circuit.policy.state === CircuitState.Closed) && now >= this.ejectedUntil && this.activeHealthy;
   }
 
   /** Called when the selector hands out the endpoint; marks the probe when its breaker is open. */
   picked(now: number): void {
-    if (this.breaker !== null && this.breaker.state === CircuitState.Open) this.probingSince = now;
+    if (this.circuit !== null && this.circuit.policy.state === CircuitState.Open) this.probingSince = now;
   }
 
   /**

@@ -2,12 +2,12 @@ import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { createBalancer } from '../balancing/balancer.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
-import { buildServicePolicy } from '../resilience/build-service-policy.js';
+import { buildServicePolicy, type ServiceRuntime } from '../resilience/service-policy.js';
 import { EndpointSelector } from '../resilience/endpoint-selector.js';
 import { Router } from '../routing/router.js';
 import type { PoolManager } from '../upstream/pool-manager.js';
 import type { ReloadTimer } from './reload-timer.js';
-import type { RuntimeSnapshot, ServiceRuntime } from './runtime-snapshot.js';
+import type { RuntimeSnapshot } from './runtime-snapshot.js';
 import { SliceClock } from './slice-clock.js';
 
 function buildBlockList(entries: readonly string[]): BlockList | null {

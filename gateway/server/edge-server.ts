@@ -6,7 +6,7 @@ import type { ErrorCode } from '../errors.js';
 import type { RequestHandlers } from '../proxy/handle-request.js';
 import { writeRawError } from '../proxy/raw-error.js';
 import { requestIdFrom } from '../proxy/request-id.js';
-import { ALLOWED_METHODS } from './allowed-methods.js';
+import { ALLOWED_METHODS } from '../proxy/inspect-request.js';
 
 // What Node's parser and deadlines reject before a request exists, answered with the gateway's own JSON error
 // (Node's default handler would send a bare status line).

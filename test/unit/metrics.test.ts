@@ -1,5 +1,5 @@
 import t from 'tap';
-import { AttemptFailure } from '../../gateway/resilience/is-retryable.js';
+import { AttemptFailure } from '../../gateway/resilience/attempt-failure.js';
 import { GatewayMetrics } from '../../gateway/admin/metrics.js';
 import { exposedText } from '../../gateway/admin/request-series.js';
 import type { RuntimeSnapshot } from '../../gateway/runtime/runtime-snapshot.js';
@@ -148,7 +148,7 @@ t.test('breaker, health and ejection gauges read the endpoint\'s own state; tran
 
   // The real state: a's breaker opened by a connect failure, b failing its health checks and ejected.
   a.health.configure({ enabled: true, consecutiveFailures: 1, halfOpenAfterMs: 60_000, maxHalfOpenAfterMs: 60_000 });
-  await a.health.breaker!.execute(() => { throw new AttemptFailure('connect', 'GW_ERR_UPSTREAM_CONNECT', true); }).catch(() => {});
+  await a.health.breaker!.execute(() => { throw new AttemptFailure('connect', true); }).catch(() => {});
   b.health.setActiveHealthy(false);
   b.health.ejectedUntil = Date.now() + 60_000;
   a.latency.observe(12.5, Date.now());

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { TimerList, TimerLists } from '../../gateway/proxy/timer-list.js';
+import { TimerList, TimerLists } from '../../gateway/resilience/timer-list.js';
 import { waitFor } from '../helpers/capture-log.js';
 
 t.test('timers fire in the order they were armed, and a cancelled one never fires', async (t) => {
@@ -37,7 +37,7 @@ t.test('lists are per duration; a fired timer can arm another on the same list',
 });
 
 t.test('a list whose timers were all cancelled does not keep the process alive', async (t) => {
-  const module = fileURLToPath(new URL('../../gateway/proxy/timer-list.js', import.meta.url));
+  const module = fileURLToPath(new URL('../../gateway/resilience/timer-list.js', import.meta.url));
   const script = `import { TimerList } from ${JSON.stringify(module)};
     const list = new TimerList(60000, () => {});
     const a = list.start(1);

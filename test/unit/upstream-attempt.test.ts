@@ -21,11 +21,9 @@ function controller(rawHeaders: Buffer[], calls: string[] = []) {
 function head(status: number, relayFinal: boolean) {
   const calls: string[] = [];
   let resolved = 0;
-  const hooks = {
-    answered: () => { calls.push('answered'); }, failed: () => { calls.push('failed'); }, released: () => {},
-    relayFinal: () => { calls.push('relayFinal'); return relayFinal; },
-  };
-  const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => { resolved++; }, () => {}, hooks);
+  const hooks = { answered: () => { calls.push('answered'); }, failed: () => { calls.push('failed'); } };
+  const owner = { relayFinal: () => { calls.push('relayFinal'); return relayFinal; }, released: () => {} };
+  const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => { resolved++; }, () => {}, hooks, owner);
   const c = controller([Buffer.from('content-type'), Buffer.from('text/plain')]);
   a.onResponseStart(c, status, {}, 'OK');
   return { a, calls, goOn: !c.paused, resolved };
@@ -55,12 +53,16 @@ t.test('a 5xx waits for the policies (it may be retried); a refused early relay 
   t.notOk(refused.a.relaying);
 });
 
-t.test('a failed try reports its failure to the hooks before the policy chain sees it', async (t) => {
-  const order: string[] = [];
-  const hooks = { answered: () => {}, failed: (_a: Attempt, f: { kind: string }) => { order.push(`failed:${f.kind}`); }, released: () => { order.push('released'); }, relayFinal: () => true };
-  const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => {}, (f) => { order.push(`rejected:${f.kind}`); }, hooks);
+t.test('a failed try: classified, the endpoint released once, the pipeline and the caller told the same failure', async (t) => {
+  const seen: { pipeline?: string; caller?: string; released: number } = { released: 0 };
+  const hooks = { answered: () => {}, failed: (_a: unknown, f: { kind: string }) => { seen.pipeline = f.kind; } };
+  const owner = { relayFinal: () => true, released: () => { seen.released++; } };
+  const a = new Attempt({} as Exchange, {} as EndpointState, 0, () => {}, (f) => { seen.caller = f.kind; }, hooks, owner);
   a.onResponseError(controller([]), Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
-  t.same(order, ['released', 'failed:connect', 'rejected:connect']);
+  a.cancel();   // the client leaving afterwards changes nothing
+  a.timeOut();
+  t.same(seen, { pipeline: 'connect', caller: 'connect', released: 1 });
+  t.ok(a.done);
 });
 
 t.test('an error after a bodiless head (HEAD, 204, 304) ends the relayed answer; after any other head it cuts it', async (t) => {
@@ -70,8 +72,9 @@ t.test('an error after a bodiless head (HEAD, 204, 304) ends the relayed answer;
       req: { method, complete: true },
       res: { writableEnded: false, end: () => { seen.push('end'); }, destroy: () => { seen.push('destroy'); } },
     } as unknown as Exchange;
-    const hooks = { answered: () => {}, failed: () => { seen.push('failed'); }, released: () => { seen.push('released'); }, relayFinal: () => true };
-    const a = new Attempt(ex, {} as EndpointState, 0, () => {}, () => {}, hooks);
+    const hooks = { answered: () => {}, failed: () => { seen.push('failed'); } };
+    const owner = { relayFinal: () => true, released: () => { seen.push('released'); } };
+    const a = new Attempt(ex, {} as EndpointState, 0, () => {}, () => {}, hooks, owner);
     const c = controller([Buffer.from('content-length'), Buffer.from('5')]);
     a.onResponseStart(c, status, {}, 'X');
     // A length check against the Content-Length a bodiless answer carries, or the connection lost right after it.

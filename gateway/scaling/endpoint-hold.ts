@@ -1,27 +1,15 @@
 import type { Logger } from 'pino';
 import type { LoadRecorder } from '../load/load-recorder.js';
-import type { ServiceRuntime } from '../runtime/runtime-snapshot.js';
+import type { ServiceCall } from '../resilience/service-call.js';
+import type { RequestHold } from '../resilience/service-pipeline.js';
+import type { ServiceRuntime } from '../resilience/service-policy.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 
 /** Retry-After (s) on a 503 from the hold: an instance that is starting is usually seconds away. */
 const RETRY_AFTER_S = 1;
 
-/**
- * What the hold needs of a request: the proxy's Exchange is one. Scaling names no proxy type, so the dependency
- * goes one way (the proxy calls the hold).
- */
-export interface HeldExchange {
-  readonly requestId: string;
-  /** The client has gone: nothing is sent to it. */
-  readonly closed: boolean;
-  readonly req: { pause(): unknown; resume(): unknown; isPaused(): boolean };
-  readonly res: { once(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown };
-  /** What the forward sends: `req` itself when the body is streamed. */
-  readonly body: unknown;
-}
-
 interface Held {
-  readonly ex: HeldExchange;
+  readonly ex: ServiceCall;
   readonly resume: () => void;
   readonly giveUp: (retryAfterS: number) => void;
   readonly timer: NodeJS.Timeout;
@@ -41,7 +29,7 @@ interface Queue {
  * GW_ERR_NO_ENDPOINT with Retry-After); the first endpoint the pool gets releases every waiting request in arrival
  * order; a client that leaves is dropped from the queue at once. Holding a request asks the scaling loop to act now.
  */
-export class EndpointWait {
+export class EndpointHold implements RequestHold {
   readonly #queues = new Map<UpstreamPool, Queue>();
 
   constructor(
@@ -59,7 +47,7 @@ export class EndpointWait {
     return scaling !== null && scaling.hold.maxQueue > 0;
   }
 
-  hold(ex: HeldExchange, service: ServiceRuntime, resume: () => void, giveUp: (retryAfterS: number) => void): void {
+  hold(ex: ServiceCall, service: ServiceRuntime, resume: () => void, giveUp: (retryAfterS: number) => void): void {
     const pool = service.pool;
     if (pool.endpoints.length > 0) return resume();
     const name = service.config.name;
