@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { keepRegistered } from '../plugins/discovery/etcd-register.js';
+import { runRegister } from '../plugins/discovery/etcd-register-command.js';
 import { createBuiltinRegistry } from '../plugins/index.js';
 import { runPrimary, workerCount } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
@@ -10,9 +10,9 @@ import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { createGateway } from './create-gateway.js';
 import { formatProblem, isConfigError } from './errors.js';
 import { holdSignals } from './held-signals.js';
+import { createLogger } from './logger.js';
 import { writePidFile } from './pid-file.js';
 import { CLOSE_SLACK_MS, drainThenExit, exitOnFatalError } from './process-exit.js';
-import { runRegister } from './register-command.js';
 import { gantryVersion } from './version.js';
 
 const HELP = `gantry: an edge reverse proxy and API gateway
@@ -67,7 +67,7 @@ async function start(file: string, plugins: PluginRegistry): Promise<void> {
 
 export async function main(argv: string[]): Promise<number | undefined> {
   // register has options of its own; it parses them itself.
-  if (argv[0] === 'register') return runRegister(argv.slice(1), keepRegistered);
+  if (argv[0] === 'register') return runRegister(argv.slice(1), () => createLogger('info'));
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
     options: {

@@ -1,5 +1,6 @@
 import type { EndpointState } from '../upstream/endpoint-state.js';
-import { slowStartFactor, type Balancer, type PickContext } from './balancer.js';
+import type { Balancer, PickContext } from './balancer.js';
+import { slowStartFactor } from './slow-start.js';
 
 /**
  * Fewest requests in flight relative to weight (and slow start). Scanning starts one place further each pick, so

@@ -1,5 +1,6 @@
 import type { EndpointState } from '../upstream/endpoint-state.js';
-import { slowStartFactor, type Balancer, type PickContext } from './balancer.js';
+import type { Balancer, PickContext } from './balancer.js';
+import { slowStartFactor } from './slow-start.js';
 
 /**
  * Power of two random choices over peak-EWMA cost, as Linkerd balances: of two random usable endpoints, the one

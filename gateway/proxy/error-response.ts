@@ -34,7 +34,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
   if (d.allow) headers.push('allow', d.allow.join(', '));
   if (d.close) headers.push('connection', 'close');
   // The reason phrase is given: Node keeps the one of a writeHead that threw (an upstream's reason it refused, in
-  // Forwarder.writeHead), and would send it again or throw again on it.
+  // UpstreamTransport.writeHead), and would send it again or throw again on it.
   res.writeHead(status, STATUS_CODES[status], headers);
   if (res.req?.method === 'HEAD') {
     res.end();

@@ -10,7 +10,7 @@ import type { AccessLog } from './access-log.js';
 import { sendError } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
-import { Forwarder } from './forwarder.js';
+import { UpstreamTransport } from './upstream-transport.js';
 import { ALLOWED_METHODS, inspectRequest } from './inspect-request.js';
 import { requestIdFrom } from './request-id.js';
 import { applyTraceContext } from './trace-context.js';
@@ -68,7 +68,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     }
   }
 
-  const transport = new Forwarder({ fail, requestIdHeader, draining: ctx.draining, registry: ctx.registry });
+  const transport = new UpstreamTransport({ fail, requestIdHeader, draining: ctx.draining, registry: ctx.registry });
   const pipeline = new ServicePipeline({ transport, log: ctx.log, events: ctx.events, hold: ctx.hold });
 
   function onClose(this: WithExchange<ServerResponse>): void {

@@ -22,7 +22,7 @@ export function classifyUpstreamError(err: unknown): AttemptFailure {
 
 const RETRY_AFTER = 'retry-after';
 
-/** The proxy's side of an attempt (forwarder.ts): the early relay of a final answer, and the endpoint's in-flight count. */
+/** The proxy's side of an attempt (upstream-transport.ts): the early relay of a final answer, and the endpoint's in-flight count. */
 export interface AttemptOwner {
   /** Writes the head of a final answer at once; false leaves it to the pipeline (the request is settled). */
   relayFinal(a: Attempt): boolean;

@@ -89,7 +89,7 @@ export interface TryHooks {
   failed(t: UpstreamTry, f: AttemptFailure): void;
 }
 
-/** The HTTP side the pipeline drives (gateway/proxy/forwarder.ts). */
+/** The HTTP side the pipeline drives (gateway/proxy/upstream-transport.ts). */
 export interface TryTransport {
   /**
    * Starts one try: `resolve` gets the held head (an answer below 500 already relayed from the parser callback

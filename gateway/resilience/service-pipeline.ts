@@ -17,7 +17,7 @@ export interface RequestHold {
 }
 
 export interface PipelineContext {
-  /** The HTTP side: starts tries, relays answers, answers errors (gateway/proxy/forwarder.ts). */
+  /** The HTTP side: starts tries, relays answers, answers errors (gateway/proxy/upstream-transport.ts). */
   readonly transport: TryTransport;
   readonly log: Logger;
   readonly events?: ResilienceEvents;

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { sleep } from '../plugin-api/abortable.js';
+import { backoffStepMs, type Backoff } from '../plugin-api/backoff.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
 import type { EndpointSettings, EndpointState } from './endpoint-state.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
@@ -34,7 +36,7 @@ export interface PoolOptions {
 }
 
 /** Re-watch delays after a failed watch: `initialMs` doubling per failure in a row, up to `maxMs`. */
-export interface WatchBackoff { readonly initialMs: number; readonly maxMs: number }
+export type WatchBackoff = Backoff;
 
 /**
  * 200 ms doubling to 1 s. Why 1 s: a source that is back should be watched again at once, since the endpoints kept
@@ -49,7 +51,7 @@ export const DEFAULT_WATCH_BACKOFF: WatchBackoff = { initialMs: 200, maxMs: 1000
  * draw of `random` can turn a source failing at once into a hot loop.
  */
 export function watchRetryDelayMs(attempt: number, backoff: WatchBackoff, random: () => number): number {
-  const stepMs = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt - 1, 20));
+  const stepMs = backoffStepMs(attempt, backoff);
   return stepMs / 2 + random() * (stepMs / 2);
 }
 
@@ -219,12 +221,4 @@ function sameEndpoints(before: readonly Endpoint[], next: readonly Endpoint[]): 
   if (before.length !== next.length) return false;
   const weights = new Map(before.map((e) => [e.address, e.weight]));
   return next.every((e) => weights.get(e.address) === e.weight);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

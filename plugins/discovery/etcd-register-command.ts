@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import type { keepRegistered } from '../plugins/discovery/etcd-register.js';
-import { canonicalAddress } from './plugin-api/index.js';
-import { createLogger } from './logger.js';
+import type { Logger } from 'pino';
+import { canonicalAddress } from '../../gateway/plugin-api/index.js';
+import { keepRegistered } from './etcd-register.js';
 
 export const REGISTER_HELP = `gantry register: keep an endpoint registered in etcd while it lives
 
@@ -76,9 +76,9 @@ function parse(argv: string[]) {
 
 /**
  * `gantry register`: resolves with the exit code once deregistered (and the command, if any, has exited).
- * `register` is the etcd plugin's keepRegistered, passed in by the CLI (the one module that names the plugins).
+ * `createLog` makes the gateway's logger (the CLI's), made only once the arguments are known good.
  */
-export async function runRegister(argv: string[], register: typeof keepRegistered): Promise<number> {
+export async function runRegister(argv: string[], createLog: () => Logger): Promise<number> {
   let parsed;
   try {
     parsed = parse(argv);
@@ -87,9 +87,9 @@ export async function runRegister(argv: string[], register: typeof keepRegistere
     return 1;
   }
   if (!parsed) { process.stdout.write(REGISTER_HELP); return 0; }
-  const log = createLogger('info');
+  const log = createLog();
   const stop = new AbortController();
-  const registration = register(parsed.options, stop.signal, log);
+  const registration = keepRegistered(parsed.options, stop.signal, log);
   let exitCode = 0;
 
   if (parsed.command.length) {

@@ -29,7 +29,7 @@ function onTryTimeout(a: Attempt): void {
   a.timeOut();
 }
 
-export interface ForwarderContext {
+export interface TransportContext {
   /** Answers with the gateway's own error (handle-request.ts). */
   fail(ex: Exchange, code: ErrorCode, extra?: { retryAfterS?: number }): void;
   requestIdHeader(): string;
@@ -45,10 +45,10 @@ export interface ForwarderContext {
  * before the client sees anything. It is the service pipeline's transport (gateway/resilience/service-pipeline.ts).
  * WebSocket handshakes and tunnels are websocket-tunnel.ts.
  */
-export class Forwarder implements TryTransport, AttemptOwner {
+export class UpstreamTransport implements TryTransport, AttemptOwner {
   readonly #tryTimers = new TimerLists<Attempt>(onTryTimeout);
 
-  constructor(private readonly ctx: ForwarderContext) {}
+  constructor(private readonly ctx: TransportContext) {}
 
   /**
    * Starts one attempt: `resolve` gets the held response head (called from undici's parser callback itself),
