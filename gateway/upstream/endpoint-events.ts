@@ -1,13 +1,12 @@
+import type { BreakerState } from '../resilience/circuit-breaker.js';
 import type { EndpointState } from './endpoint-state.js';
-
-export type BreakerStateName = 'closed' | 'open' | 'half-open' | 'isolated';
 
 /**
  * Changes of an endpoint's resilience state, for metrics and the admin board (GatewayMetrics implements it).
  * Called on transitions only, never per request.
  */
 export interface EndpointEvents {
-  breakerState(endpoint: EndpointState, state: BreakerStateName): void;
+  breakerState(endpoint: EndpointState, state: BreakerState): void;
   endpointHealth(endpoint: EndpointState, health: 'healthy' | 'unhealthy'): void;
   ejection(endpoint: EndpointState, ejected: boolean, reason?: string): void;
 }
