@@ -20,7 +20,11 @@ export interface EndpointHealthReport {
 interface Reported {
   health: HealthState;
   breaker: BreakerState;
-  ejected: boolean;
+  /**
+   * The end of the last ejection reported (EndpointState.health.ejectedUntil then). An ejection ends by time, with
+   * no report, so a report is a new ejection when the endpoint's end differs from this one.
+   */
+  ejectedUntil: number | null;
   changedAt: number | null;
 }
 
@@ -53,13 +57,16 @@ export class EndpointHealthBoard {
   report(endpoint: EndpointState, patch: { health?: HealthState; breaker?: BreakerState; ejected?: boolean }, nowMs: number): boolean {
     let entry = this.#reported.get(endpoint);
     if (!entry) {
-      entry = { health: 'healthy', breaker: 'closed', ejected: false, changedAt: null };
+      entry = { health: 'healthy', breaker: 'closed', ejectedUntil: null, changedAt: null };
       this.#reported.set(endpoint, entry);
     }
     let changed = false;
     if (patch.health !== undefined && patch.health !== entry.health) { entry.health = patch.health; changed = true; }
     if (patch.breaker !== undefined && patch.breaker !== entry.breaker) { entry.breaker = patch.breaker; changed = true; }
-    if (patch.ejected !== undefined && patch.ejected !== entry.ejected) { entry.ejected = patch.ejected; changed = true; }
+    if (patch.ejected !== undefined) {
+      const until = patch.ejected ? endpoint.health.ejectedUntil : null;
+      if (until !== entry.ejectedUntil) { entry.ejectedUntil = until; changed = true; }
+    }
     if (changed) entry.changedAt = nowMs;
     return changed;
   }

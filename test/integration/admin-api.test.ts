@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import type { ScalingLoop } from '../../gateway/scaling/scaling-loop.js';
+import { waitFor } from '../helpers/capture-log.js';
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway-under-test.js';
 import { parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
@@ -82,6 +83,42 @@ t.test('metrics after known traffic: requests by class, latency histogram, in fl
   t.ok(sampleValue(s, 'process_resident_memory_bytes')! > 0, 'process metrics are there');
   const labelValues = new Set(s.flatMap((x) => Object.values(x.labels)));
   t.notOk([...labelValues].some((v) => v.includes('/nowhere') || v.includes('/api/ok')), 'no request path ever becomes a label value');
+});
+
+t.test('an endpoint ejected again after its ejection ran out is counted again, and its changedAt moves', async (t) => {
+  const bad = await startRecordingUpstream((_req, res) => { res.writeHead(500); res.end('bad'); });
+  const good = await startRecordingUpstream();
+  const gw = await startGateway(`listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+log: { level: warn, access: false }
+services:
+  svc:
+    discovery: { type: static, endpoints: ["${bad.url}", "${good.url}"] }
+    balancer: round-robin
+    retry: { attempts: 0 }
+    circuitBreaker: { enabled: false }
+    outlierDetection: { consecutive5xx: 1, baseEjectionMs: 200, maxEjectionMs: 200 }
+routes:
+  - { match: { path: / }, service: svc }
+`);
+  t.teardown(async () => { await gw.close(); await bad.close(); await good.close(); });
+  const badEndpoint = () => gw.gateway.current().services.get('svc')!.pool.endpoints.find((e) => e.address === bad.url)!;
+  const ejections = async () => sampleValue(parsePromText(await (await fetch(`${gw.adminUrl}/metrics`)).text()), 'gantry_endpoint_ejections_total', { service: 'svc', reason: 'consecutive-5xx' });
+  const changedAt = async () => ((await get(`${gw.adminUrl}/admin/services`)).body.services[0].endpoints as { address: string; changedAt: string }[]).find((e) => e.address === bad.url)?.changedAt;
+  /** Requests until the bad endpoint has answered one more 500 (which ejects it). */
+  const ejectOnce = async () => {
+    const seen = bad.requests.length;
+    while (bad.requests.length === seen) await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    t.ok(Date.now() < badEndpoint().health.ejectedUntil, 'the 500 ejected it');
+  };
+
+  await ejectOnce();
+  t.equal(await ejections(), 1);
+  const first = await changedAt();
+  await waitFor(() => Date.now() >= badEndpoint().health.ejectedUntil, 5000, 'the ejection to run out');
+  await ejectOnce();
+  t.equal(await ejections(), 2, 'a second ejection is a second count');
+  t.not(await changedAt(), first, 'the second ejection is a change');
 });
 
 t.test('admin API shapes: config, routes, services, scaling, stats; 404 and 405', async (t) => {
