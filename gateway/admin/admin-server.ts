@@ -12,7 +12,7 @@ import type { Exposition } from './request-series.js';
 import type { TrafficAndHealth } from './traffic-and-health.js';
 
 export interface AdminState {
-  /** Config loaded and warm, and not draining. */
+  /** Config loaded and warm, the data listener bound, and not draining. */
   ready(): boolean;
   draining(): boolean;
   generation(): number;
