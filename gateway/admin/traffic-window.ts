@@ -42,7 +42,7 @@ export interface TrafficSummary extends TrafficFigures {
   readonly windowMs: number;
 }
 
-/** A copy of a TrafficWindow's ring (NaN: no replica count seen), for a cluster worker to send (live-figures.ts). */
+/** A copy of a TrafficWindow's ring (NaN: no replica count seen), for a cluster worker to send (traffic-and-health.ts). */
 export interface TrafficWindowData {
   readonly slots: Float64Array;
   readonly requests: Uint32Array;

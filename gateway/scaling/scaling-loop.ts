@@ -12,19 +12,10 @@ import { decide, INITIAL_STATE, recordScale, type DecisionCause, type PolicyDeci
 import { ScalerInstances, type ScalerInstance } from './scaler-instances.js';
 import { Schedules } from './schedules.js';
 
-/** A decision as the metrics count it. `at`: epoch ms when it was taken elsewhere (the cluster primary); default now. */
-export interface ObservedDecision {
-  readonly service: string;
-  readonly current: number;
-  readonly desired: number;
-  readonly reason: string;
-  readonly at?: number;
-}
-
-/** What the operability side listens to (GatewayMetrics has both methods). */
+/** What the operability side listens to (admin/scaling-metrics.ts has both methods). */
 export interface ScalingObserver {
-  /** A decision worth keeping: `d` as the metrics count it (a held count as desired = current), `record` whole. */
-  scalingDecision(d: ObservedDecision, record: ScalingDecisionRecord): void;
+  /** A decision worth keeping, as the history keeps it. */
+  scalingDecision(record: ScalingDecisionRecord): void;
   /** Every evaluation, not only on a change. */
   replicas(service: string, desired: number, current: number): void;
 }
@@ -340,7 +331,7 @@ export class ScalingLoop implements ScalingControl {
   #record(c: Controller, d: PolicyDecision, load: LoadReport, outcome: ScalingDecisionRecord['outcome'], error?: string): void {
     const record: ScalingDecisionRecord = { ...d, service: c.service, scaler: c.instance.type, outcome, load, ...(error === undefined ? {} : { error }) };
     this.#history.add(record);
-    this.o.observer?.scalingDecision({ service: c.service, current: d.current, desired: outcome === 'held' ? d.current : d.desired, reason: error === undefined ? d.reason : `${d.reason} (failed: ${error})` }, record);
+    this.o.observer?.scalingDecision(record);
   }
 
   /** The latest decisions, oldest first: of one service, or of all (merged by time). For the admin API. */

@@ -1,8 +1,19 @@
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { createGateway } from '../../gateway/create-gateway.js';
+import { createBuiltinRegistry } from '../../plugins/index.js';
+import { waitFor } from '../helpers/capture-log.js';
+import { captureLogger } from '../helpers/capture-logger.js';
 import { spawnGateway } from '../helpers/gateway-process.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+
+const ECHO = fileURLToPath(new URL('../../examples/echo-server.js', import.meta.url));
 
 function config(upstream: string, drainGraceMs: number): string {
   return `listen: 127.0.0.1:0
@@ -86,4 +97,32 @@ t.test('idle keep-alive connections are closed at once on SIGTERM', async (t) =>
   gw.child.kill('SIGTERM');
   await closed;
   t.same(await gw.exited, { code: 0, signal: null });
+});
+
+t.test('a start that fails stops what had started, in reverse: the scaler\'s instance is not left running', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-start-fails-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const taken = net.createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  t.teardown(() => new Promise((r) => taken.close(r)));
+  const file = join(dir, 'routes.yaml');
+  await writeFile(file, `listen: 127.0.0.1:0
+services:
+  app:
+    discovery: { type: scaler }
+    scaling:
+      scaler: { type: process, command: [node, ${JSON.stringify(ECHO)}], healthIntervalMs: 25, stopGraceMs: 2000, output: ignore }
+      min: 1
+routes:
+  - { match: { path: / }, service: app }
+`);
+  const { log, lines } = captureLogger();
+  // The serving config starts (its scaler runs an instance), then the admin listener cannot bind.
+  await t.rejects(createGateway({ configFile: file, plugins: createBuiltinRegistry(), log, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: (taken.address() as net.AddressInfo).port } }), { code: 'EADDRINUSE' });
+  const ready = lines.find((l) => l.event === 'instance-ready');
+  t.ok(ready, 'the instance had started');
+  const alive = () => { try { process.kill(ready?.pid as number, 0); return true; } catch { return false; } };
+  await waitFor(() => !alive(), 5000, 'the instance to stop');
+  t.notOk(alive(), 'the instance was stopped');
+  t.notOk(lines.some((l) => l.event === 'started'), 'never announced as started');
 });

@@ -103,7 +103,7 @@ t.test('a scaler-fed pool lists what the primary broadcasts: nothing before the 
 t.test('the primary\'s decisions and counts reach the metrics, status() and recentDecisions()', async (t) => {
   const w = setup();
   const record = { service: 'app', at: 1234, current: 1, desired: 2, outcome: 'applied', reason: 'demand' } as unknown as ScalingDecisionRecord;
-  w.fromPrimary({ type: 'scaling-decision', decision: { service: 'app', current: 1, desired: 2, reason: 'demand' }, record });
+  w.fromPrimary({ type: 'scaling-decision', record });
   const status = { service: 'app', current: 2, desired: 2 } as ServiceScalingStatus;
   w.fromPrimary({ type: 'scaling-replicas', service: 'app', desired: 2, current: 2, status });
   t.same(w.observed, ['decision app 1→2 at 1234', 'replicas app 2/2'], 'at the primary\'s time');
