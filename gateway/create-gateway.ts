@@ -23,7 +23,7 @@ import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer } from './server/edge-server.js';
 import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
-import { LoadRecorder } from './load/load-recorder.js';
+import { LoadRecorder } from './signals/load-recorder.js';
 import { EndpointHold } from './scaling/endpoint-hold.js';
 import type { ScalingControl, ScalingDeps, ScalingProvider, ScalingView } from './scaling/scaling-control.js';
 import { ScalingLoop } from './scaling/scaling-loop.js';

@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { directionOf, type ScalingDecisionRecord } from '../scaling/decision-history.js';
-import type { ScalingObserver } from '../scaling/scaling-loop.js';
+import type { ScalingObserver } from '../scaling/scaling-control.js';
 import { UNKNOWN_SERVICE, type KnownServices } from './label-values.js';
 import type { TrafficStats } from './traffic-window.js';
 

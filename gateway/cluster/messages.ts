@@ -1,11 +1,11 @@
-import type { ServiceLoadSnapshot } from '../load/load-recorder.js';
+import type { ServiceLoadSnapshot } from '../signals/load-recorder.js';
 import type { Endpoint } from '../plugin-api/discovery.js';
 import type { MetricsSnapshot } from '../admin/cluster-metrics.js';
 import type { TrafficAndHealthSnapshot } from '../admin/traffic-and-health.js';
 import type { ReloadResult } from '../admin/config-metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ScalingDecisionRecord } from '../scaling/decision-history.js';
-import type { ServiceScalingStatus } from '../scaling/scaling-loop.js';
+import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
 
 /** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
 export type WorkerPart =

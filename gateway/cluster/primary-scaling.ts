@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/gateway-config.js';
-import { SummedLoad } from '../load/summed-load.js';
+import { SummedLoad } from '../signals/summed-load.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { ScalingLoop } from '../scaling/scaling-loop.js';
 import type { ToPrimary, ToWorker } from './messages.js';

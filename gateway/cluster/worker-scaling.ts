@@ -1,10 +1,10 @@
 import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
-import { followServices } from '../load/load-recorder.js';
+import { followServices } from '../signals/load-recorder.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
 import type { ScalingControl, ScalingDeps } from '../scaling/scaling-control.js';
 import { SCALER_DISCOVERY_TYPE } from '../config/scaling-config.js';
 import { DecisionHistory, type ScalingDecisionRecord } from '../scaling/decision-history.js';
-import type { ServiceScalingStatus } from '../scaling/scaling-loop.js';
+import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
 import { PoolManager } from '../upstream/pool-manager.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { createGateway } from '../create-gateway.js';
-import { sharedClockMs } from '../load/load-recorder.js';
+import { sharedClockMs } from '../signals/load-recorder.js';
 import { mergeMetrics } from '../admin/cluster-metrics.js';
 import { mergedTrafficAndHealth, snapshotTrafficAndHealth } from '../admin/traffic-and-health.js';
 import type { ReloadResult } from '../admin/config-metrics.js';

@@ -2,7 +2,7 @@ import type { BreakerState } from '../resilience/circuit-breaker.js';
 import type { EndpointState } from './endpoint-state.js';
 
 /**
- * Changes of an endpoint's resilience state, for metrics and the admin board (GatewayMetrics implements it).
+ * Changes of an endpoint's resilience state, for metrics and the admin board (admin/upstream-metrics.ts implements it).
  * Called on transitions only, never per request.
  */
 export interface EndpointEvents {
@@ -11,7 +11,7 @@ export interface EndpointEvents {
   ejection(endpoint: EndpointState, ejected: boolean, reason?: string): void;
 }
 
-/** Per-service resilience counters the request path reports (GatewayMetrics implements it). */
+/** Per-service resilience counters the request path reports (admin/upstream-metrics.ts implements it). */
 export interface ResilienceEvents {
   retry(service: string, reason: string): void;
   retryBudgetExhausted(service: string): void;

@@ -3,10 +3,10 @@ import { createBuiltinRegistry } from '../../plugins/index.js';
 import type { ToPrimary, ToWorker } from '../../gateway/cluster/messages.js';
 import { WorkerScaling } from '../../gateway/cluster/worker-scaling.js';
 import { parseRoutes } from '../../gateway/config/load-routes-file.js';
-import { LoadRecorder } from '../../gateway/load/load-recorder.js';
+import { LoadRecorder } from '../../gateway/signals/load-recorder.js';
 import type { DiscoveryUpdate } from '../../gateway/plugin-api/index.js';
 import type { ScalingDecisionRecord } from '../../gateway/scaling/decision-history.js';
-import type { ServiceScalingStatus } from '../../gateway/scaling/scaling-loop.js';
+import type { ServiceScalingStatus } from '../../gateway/scaling/scaling-control.js';
 import { PoolManager } from '../../gateway/upstream/pool-manager.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
