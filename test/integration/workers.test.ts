@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { processesNaming, repeatUntil, spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
 import { runLoad } from '../helpers/load.js';
 import { parsePromText, sampleValue } from '../helpers/prom-text.js';
@@ -331,12 +332,7 @@ t.test('with log.file, the primary and every worker write to the file; SIGUSR2 t
     rmSync(dir, { recursive: true, force: true });
   });
   const read = (path: string) => { try { return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>); } catch { return []; } };
-  async function until(what: string, pred: () => boolean): Promise<void> {
-    for (const deadline = Date.now() + 20_000; !pred(); await new Promise((r) => setTimeout(r, 50))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    }
-  }
-  await until('two workers ready', () => read(logFile).filter((l) => l.event === 'worker-ready').length === 2);
+  await waitFor(() => read(logFile).filter((l) => l.event === 'worker-ready').length === 2, 20_000, 'two workers ready', 50);
   const port = (read(logFile).find((l) => l.event === 'started')!.listen as { port: number }).port;
   /** The workers whose access lines are in `path`, after 4 requests at least and until both workers answered. */
   const served = async (path: string) => {
@@ -351,14 +347,14 @@ t.test('with log.file, the primary and every worker write to the file; SIGUSR2 t
 
   renameSync(logFile, `${logFile}.1`);   // logrotate
   process.kill(child.pid!, 'SIGUSR2');
-  await until('three reopens', () => read(logFile).filter((l) => l.event === 'log-reopened').length === 3);
+  await waitFor(() => read(logFile).filter((l) => l.event === 'log-reopened').length === 3, 20_000, 'three reopens', 50);
   t.same(read(logFile).filter((l) => l.event === 'log-reopened').map((l) => l.worker ?? 0).sort(), [0, 1, 2], 'the primary and both workers reopened');
   t.same([...await served(logFile)].sort(), [1, 2], 'new lines go to the new file');
   const rotated = read(`${logFile}.1`).filter((l) => l.log === 'access').length;
 
   renameSync(logFile, `${logFile}.2`);
   process.kill(-child.pid!, 'SIGUSR2');   // the whole group: each worker gets it from the kernel and from the primary
-  await until('reopens after the group signal', () => new Set(read(logFile).filter((l) => l.event === 'log-reopened').map((l) => l.worker ?? 0)).size === 3);
+  await waitFor(() => new Set(read(logFile).filter((l) => l.event === 'log-reopened').map((l) => l.worker ?? 0)).size === 3, 20_000, 'reopens after the group signal', 50);
   t.same([...await served(logFile)].sort(), [1, 2], 'every process survived and writes to the newest file');
   t.equal(read(`${logFile}.1`).filter((l) => l.log === 'access').length, rotated, 'nothing more went to the first rotated file');
 
