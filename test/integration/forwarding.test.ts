@@ -106,7 +106,7 @@ t.test('spreads requests over endpoints by weight (weighted-round-robin through 
 
 t.test('maps upstream failures to clear JSON errors with the request id', async (t) => {
   const up = await startRecordingUpstream((req, res) => {
-    if (req.url === '/slow') return void setTimeout(() => res.end('late'), 2000);
+    if (req.url === '/slow') return void setTimeout(() => res.end('late'), 2000).unref();   // never awaited
     if (req.url === '/reset') return void req.socket.destroy();
     res.end('ok');
   });

@@ -50,7 +50,7 @@ t.test('SIGTERM: readiness turns 503, new connections are refused, slow requests
   t.teardown(async () => { await gw.kill(); await up.close(); });
 
   const inFlight = [get(gw.port, '/a'), get(gw.port, '/b'), get(gw.port, '/c')];
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor(() => up.requests.length === 3, 10_000, 'the three requests at the upstream');
   gw.child.kill('SIGTERM');
   await gw.waitForLog((l) => l.event === 'draining');
 
@@ -71,11 +71,12 @@ t.test('SIGTERM: readiness turns 503, new connections are refused, slow requests
 });
 
 t.test('SIGTERM past the drain grace closes what is left and exits 1', async (t) => {
-  const up = await startRecordingUpstream((_req, res) => setTimeout(() => res.end('too late'), 5000));
+  // Unref'd: the answer never comes in time, and its timer must not hold the test file's process open after.
+  const up = await startRecordingUpstream((_req, res) => { setTimeout(() => res.end('too late'), 5000).unref(); });
   const gw = await spawnGateway(config(up.url, 300));
   t.teardown(async () => { await gw.kill(); await up.close(); });
   const stuck = get(gw.port, '/x').then(() => 'answered', () => 'cut');
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor(() => up.requests.length === 1, 10_000, 'the request at the upstream');
   const sent = Date.now();
   gw.child.kill('SIGTERM');
   t.equal(await stuck, 'cut');

@@ -309,7 +309,8 @@ t.test('SIGTERM while the workers are still starting: they drain once up, and th
     // The primary has forked its workers; they are still loading their config.
     if (line.includes('"cluster-started"')) { termSent = true; child.kill('SIGTERM'); resolve(); }
   }));
-  const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+  // A bound that does not keep the file's process alive once the primary has exited.
+  const code = await Promise.race([exited, new Promise<'hung'>((r) => { setTimeout(() => r('hung'), 30_000).unref(); })]);
   t.equal(code, 0, 'the primary exited 0 after its workers drained');
   t.equal(readyBeforeTerm, 0, 'no worker was ready when SIGTERM arrived');
   t.same(processesNaming(file), [], 'no worker is left behind');
