@@ -22,6 +22,9 @@ import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/rel
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer } from './server/edge-server.js';
+import type { HttpsRedirect } from './tls/https-redirect.js';
+import { ticketSecret } from './tls/ticket-keys.js';
+import { TlsListener } from './tls/tls-listener.js';
 import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
 import { LoadRecorder } from './load/load-recorder.js';
@@ -46,6 +49,8 @@ export interface GatewayOptions {
    * workers' (the port the primary chose for the file's `listen`, which may say port 0).
    */
   readonly reusePort?: number;
+  /** Cluster workers: the same for the HTTPS listener (`tls.listen`). */
+  readonly reuseTlsPort?: number;
   /** Overrides `admin` from the file; null turns the admin listener off. */
   readonly admin?: { host: string; port: number } | null;
   /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
@@ -67,6 +72,8 @@ export interface Gateway {
   readonly log: Logger;
   /** The data-plane address actually bound. */
   address(): AddressInfo;
+  /** The HTTPS listener's address; null without `tls:`. */
+  tlsAddress(): AddressInfo | null;
   adminAddress(): AddressInfo | null;
   /** Every metric, and the API that resilience and scaling code report through. */
   readonly metrics: GatewayMetrics;
@@ -140,7 +147,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   scaling.sync(first.config);
 
   let draining = false;
+  // tls.redirectHttp: the TLS listener sets the port the plain one redirects to (gateway/tls/https-redirect.ts).
+  const httpsRedirect: HttpsRedirect = { port: 0 };
   const handlerContext = {
+    httpsRedirect,
     holder, registry, log, accessLog: () => accessLog, draining: () => draining,
     routed: (ex: Exchange) => load.routed(ex),
     observe: (ex: Exchange) => { metrics.requestFinished(ex); load.observe(ex); },
@@ -151,11 +161,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
   const tunnels = new Set<Duplex>();
   const upgrade = createUpgradeHandler(handlerContext, handlers);
-  const server = createEdgeServer(config.server, handlers, (req, socket, head) => {
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     tunnels.add(socket);
     socket.once('close', () => tunnels.delete(socket));
     upgrade(req, socket, head);
-  });
+  };
+  const server = createEdgeServer(config.server, handlers, onUpgrade);
+  // The HTTPS listener (docs/tls.md): the same handlers over TLS, its certificates live-reloaded (gateway/tls/).
+  const tls = config.tls ? new TlsListener({ config: config.tls, limits: config.server, handlers, onUpgrade, log, redirect: httpsRedirect, ticketSecret: ticketSecret() }) : null;
   const admin = createAdminServer({
     ready: () => !draining && holder.current !== undefined,
     draining: () => draining,
@@ -175,6 +188,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     file: options.configFile, plugins, pools, holder, log,
     onApplied: (snapshot) => {
       applyLimits(server, snapshot.config.server);
+      tls?.apply(snapshot.config.tls, snapshot.config.server);
       scaling.sync(snapshot.config);
       log.level = snapshot.config.log.level;
       accessLog = snapshot.config.log.access ? accessLogger : null;
@@ -205,15 +219,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   try {
     await listen(server, listenAt.host, options.reusePort ?? listenAt.port, options.reusePort !== undefined);
+    if (tls && config.tls) await listen(tls.server, config.tls.listen.host, options.reuseTlsPort ?? config.tls.listen.port, options.reuseTlsPort !== undefined);
     if (adminAt) await listen(admin, adminAt.host, adminAt.port);
   } catch (err) {
     server.close();
+    tls?.server.close();
     await releaseSnapshot(first, pools);
     await scaling.close();
     throw err;
   }
   scaling.start();
-  log.info({ event: 'started', pid: process.pid, listen: server.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
+  tls?.started();
+  log.info({ event: 'started', pid: process.pid, listen: server.address(), tls: tls?.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
 
   let shuttingDown: Promise<{ forced: boolean }> | undefined;
   async function shutdown(graceMs = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {
@@ -223,8 +240,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     hold.close();
     // Stop accepting now; idle keep-alive connections close at once, busy ones after their response (which carries
     // Connection: close while draining).
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    const listeners = tls ? [server, tls.server] : [server];
+    tls?.close();
+    const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())))).then(() => {});
+    for (const l of listeners) l.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
     const forced = await Promise.race([
       closed.then(() => false),
@@ -233,7 +252,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     clearTimeout(timer);
     if (forced) {
       log.warn({ event: 'drain-timeout', graceMs }, 'drain grace over: closing the remaining connections');
-      server.closeAllConnections();
+      for (const l of listeners) l.closeAllConnections();
       for (const socket of tunnels) socket.destroy();
       await closed;
     }
@@ -250,6 +269,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     log,
     address: () => server.address() as AddressInfo,
+    tlsAddress: () => tls?.address() ?? null,
     adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
     current: () => holder.current as RuntimeSnapshot,
     metrics,

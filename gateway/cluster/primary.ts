@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
 import { askWorker } from './ask-worker.js';
 import { ClusterReloads, prepareTimeoutMs, type ServingConfig } from './cluster-reloads.js';
 import { PrimaryScaling } from './primary-scaling.js';
+import { TICKET_SECRET_ENV } from '../tls/ticket-keys.js';
 
 // A worker whose figures take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
 const COLLECT_TIMEOUT_MS = 3_000;
@@ -74,6 +76,12 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   // requests per worker. With SO_REUSEPORT the same test served 380:420 and 400:400, and after a SIGKILL nothing hung
   // (the dead worker's queued connections are reset). The admin listener stays shared (SCHED_NONE: none hangs either).
   const listenPort = config.listen.port || await unusedPort(config.listen.host);
+  // The HTTPS listener likewise; its session tickets are encrypted with keys every worker derives from one secret, so
+  // a client resumes on whichever worker its next connection reaches (gateway/tls/ticket-keys.ts).
+  const tlsEnv = config.tls ? {
+    GANTRY_TLS_LISTEN_PORT: String(config.tls.listen.port || await unusedPort(config.tls.listen.host)),
+    [TICKET_SECRET_ENV]: randomBytes(32).toString('hex'),
+  } : {};
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ args: ['start', '-c', file], serialization: 'advanced' });
   let draining = false;
@@ -100,7 +108,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   });
 
   function fork(slot: number): void {
-    const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot), GANTRY_LISTEN_PORT: String(listenPort) });
+    const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot), GANTRY_LISTEN_PORT: String(listenPort), ...tlsEnv });
     slots.set(worker, slot);
     // A message sent as the worker dies fails (EPIPE) as an 'error' event: unhandled, it would end the primary. The
     // worker's 'exit' follows and is handled below.
