@@ -60,14 +60,21 @@ export function createEdgeServer(
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const message = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    // A reset needs no answer; a response already under way cannot be replaced by one.
-    if (err.code === 'ECONNRESET' || !socket.writable || message?.headersSent) {
+    // A reset needs no answer; a response already under way cannot be replaced by one; a TLS handshake that failed
+    // (https.Server passes those on as clientError) has no HTTP to answer in.
+    if (err.code === 'ECONNRESET' || !socket.writable || message?.headersSent || isTlsError(err)) {
       socket.destroy();
       return;
     }
     writeRawError(socket, PARSER_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST', requestIdFrom(undefined), handlers.requestIdHeader());
   });
   return server;
+}
+
+/** An error of the TLS layer (OpenSSL's, or Node's handshake timeout), not of the HTTP parser. */
+function isTlsError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || (err as { library?: string }).library === 'SSL routines';
 }
 
 /** The limits a reload can change on the live server; maxHeaderBytes needs a restart. */
