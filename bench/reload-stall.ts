@@ -145,7 +145,7 @@ async function retainedMemory(yaml: string): Promise<RetainedMemory | null> {
   const router = new Router(config.routes);
   const h2 = await heap();
   metrics.configLoaded({ config, generation: 1, loadedAt: Date.now(), router } as unknown as RuntimeSnapshot);
-  for (const r of config.routes) metrics.requestFinished({ route: r, status: 200, bytes: 100, errorCode: undefined, durationMs: () => 1 } as never);
+  for (const r of config.routes) metrics.requests.requestFinished({ route: r, status: 200, bytes: 100, errorCode: undefined, durationMs: () => 1 } as never);
   const h3 = await heap();
   return { configBytes: h1 - h0, routerBytes: h2 - h1, metricsBytes: h3 - h2 };
 }

@@ -3,31 +3,30 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { resolveAdminToken } from './admin/admin-auth.js';
+import { AdminToken } from './admin/admin-auth.js';
 import { createAdminServer } from './admin/admin-server.js';
-import { localFigures, type LiveFigures } from './admin/live-figures.js';
-import { GatewayMetrics, type ReloadResult } from './admin/metrics.js';
+import type { ReloadResult } from './admin/config-metrics.js';
+import { GatewayMetrics } from './admin/metrics.js';
 import type { Exposition } from './admin/request-series.js';
-import { isLoopbackHost } from './config/check-admin-auth.js';
+import { localTrafficAndHealth, type TrafficAndHealth } from './admin/traffic-and-health.js';
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
-import { ConfigError } from './errors.js';
 import { openConfiguredLog, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
-import { buildSnapshot, commitSnapshot, releaseSnapshot } from './runtime/build-snapshot.js';
+import { buildSnapshot, commitSnapshot } from './runtime/build-snapshot.js';
 import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/reloader.js';
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
-import { applyLimits, createEdgeServer } from './server/edge-server.js';
+import { applyLimits, createEdgeServer, type EdgeServer } from './server/edge-server.js';
 import type { HttpsRedirect } from './tls/https-redirect.js';
 import { ticketSecret } from './tls/ticket-keys.js';
 import { TlsListener } from './tls/tls-listener.js';
 import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
-import { LoadRecorder } from './load/load-recorder.js';
+import { LoadRecorder } from './signals/load-recorder.js';
 import { EndpointHold } from './scaling/endpoint-hold.js';
 import type { ScalingControl, ScalingDeps, ScalingProvider, ScalingView } from './scaling/scaling-control.js';
 import { ScalingLoop } from './scaling/scaling-loop.js';
@@ -64,8 +63,8 @@ export interface ClusterAdmin {
   reload(): Promise<ReloadOutcome>;
   /** GET /metrics: the sum over every worker. */
   exposeMetrics(): Promise<Exposition>;
-  /** /admin/services and /admin/stats: every worker's figures together. */
-  liveFigures(): Promise<LiveFigures>;
+  /** /admin/services and /admin/stats: every worker's traffic and health together. */
+  trafficAndHealth(): Promise<TrafficAndHealth>;
 }
 
 export interface Gateway {
@@ -94,67 +93,106 @@ export interface Gateway {
   shutdown(graceMs?: number): Promise<{ forced: boolean }>;
 }
 
-async function listen(server: http.Server, host: string, port: number, reusePort = false): Promise<void> {
+/**
+ * One part of a running gateway. The parts start in order and stop in reverse: on shutdown, or when a later part
+ * fails to start (a part whose own start failed has nothing to stop), as Caddy starts and stops its modules.
+ */
+interface Part {
+  readonly name: string;
+  start?(): Promise<void> | void;
+  stop?(): Promise<void> | void;
+}
+
+async function startInOrder(parts: readonly Part[]): Promise<void> {
+  for (let i = 0; i < parts.length; i++) {
+    try {
+      await parts[i]!.start?.();
+    } catch (err) {
+      await stopInReverse(parts.slice(0, i));
+      throw err;
+    }
+  }
+}
+
+async function stopInReverse(parts: readonly Part[]): Promise<void> {
+  for (const part of [...parts].reverse()) await part.stop?.();
+}
+
+async function listen(server: EdgeServer, host: string, port: number, reusePort = false): Promise<void> {
   // exclusive: a cluster worker binds this socket itself instead of sharing one through the primary.
   server.listen(reusePort ? { port, host, reusePort, exclusive: true } : { port, host });
   await once(server, 'listening');
 }
 
-/** Loads the config (throws ConfigError), warms it, binds the listeners. The caller wires signals. */
+/**
+ * Stops accepting and lets the requests in flight finish, up to `graceMs`; then closes what is left, upgraded
+ * sockets (WebSocket tunnels) included. True when the grace ran out.
+ */
+async function drain(servers: readonly EdgeServer[], tunnels: Set<Duplex>, graceMs: number, log: Logger): Promise<boolean> {
+  // Idle keep-alive connections close at once, busy ones after their response (which carries Connection: close
+  // while draining).
+  const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  for (const server of servers) server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const forced = await Promise.race([
+    closed.then(() => false),
+    new Promise<boolean>((resolve) => { timer = setTimeout(resolve, graceMs, true); }),
+  ]);
+  clearTimeout(timer);
+  if (forced) {
+    log.warn({ event: 'drain-timeout', graceMs }, 'drain grace over: closing the remaining connections');
+    for (const server of servers) server.closeAllConnections();
+    for (const socket of tunnels) socket.destroy();
+    await closed;
+  }
+  return forced;
+}
+
+/**
+ * Provision → validate → start: loads the config (throws ConfigError) and checks what needs more than the file (the
+ * admin token for the address actually bound); creates the parts, the metrics before everything that reports to
+ * them, none of them listening, running or connecting yet; then starts them in order. The caller wires signals.
+ */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  // ---- provision and validate the config ---------------------------------------------------------------------------
   const { plugins } = options;
   const config = await (options.configText === undefined ? loadRoutesFile(options.configFile, plugins) : loadRoutesText(options.configText, options.configFile, plugins));
   const log = options.log ?? openConfiguredLog(config, options.logBindings);
   log.level = config.log.level;
   const accessLogger = createAccessLog(log);
   let accessLog: AccessLog | null = config.log.access ? accessLogger : null;
-
   const startedAt = Date.now();
   const version = gantryVersion();
   const listenAt = options.listen ?? config.listen;
   const adminAt = options.admin === undefined ? config.admin : options.admin;
-  // Resolved before anything starts: a missing token is a start error, never an open admin listener.
-  let adminToken = await resolveAdminToken(config);
-  if (adminToken?.warning) log.warn({ event: 'admin-token-readable' }, adminToken.warning);
-  if (adminAt && !adminToken && !isLoopbackHost(adminAt.host)) {
-    throw new ConfigError([{ file: config.file, line: 0, col: 0, path: 'admin', message: `the admin listener on ${adminAt.host} needs adminAuth (a bearer token)` }]);
-  }
+  // A missing token is a start error, never an open admin listener.
+  const adminToken = new AdminToken(adminAt, log);
+  await adminToken.load(config);
 
-  // Endpoint transitions go to the metrics, which need the first snapshot to exist: bound late.
-  let metricsRef: GatewayMetrics | undefined;
-  const registry = new EndpointRegistry({
-    breakerState: (e, s) => metricsRef?.breakerState(e, s),
-    endpointHealth: (e, h) => metricsRef?.endpointHealth(e, h),
-    ejection: (e, ejected, reason) => metricsRef?.ejection(e, ejected, reason),
-  });
+  // ---- provision the parts -----------------------------------------------------------------------------------------
   const holder = new SnapshotHolder();
+  const metrics = new GatewayMetrics({ current: () => holder.current, version });
+  const registry = new EndpointRegistry(metrics.upstreams);
   // Load signals from every routed request drive the scaling loop; a scaler may also be a service's discovery source.
   const load = new LoadRecorder(options.scaling?.clock);
   const scalingDeps: ScalingDeps = {
-    load, log: log.child({ component: 'scaling' }),
+    load, log: log.child({ component: 'scaling' }), observer: metrics.scaling,
     readyEndpoints: (service) => holder.current?.services.get(service)?.pool.endpoints.length ?? 0,
-    observer: { scalingDecision: (d) => metricsRef?.scalingDecision(d), replicas: (s, desired, current) => metricsRef?.replicas(s, desired, current) },
   };
   const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? new ScalingLoop({ plugins, ...scalingDeps });
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
-  const first = await buildSnapshot(config, 1, pools, log);
-  holder.swap(first, () => {});
-  commitSnapshot(first, pools);
-  const metrics = new GatewayMetrics({ current: () => holder.current, version });
-  metricsRef = metrics;
-  metrics.configLoaded(first);
-  scaling.sync(first.config);
 
   let draining = false;
+  const requests = metrics.requests;
   // tls.redirectHttp: the TLS listener sets the port the plain one redirects to (gateway/tls/https-redirect.ts).
   const httpsRedirect: HttpsRedirect = { port: 0 };
   const handlerContext = {
     httpsRedirect,
     holder, registry, log, accessLog: () => accessLog, draining: () => draining,
     routed: (ex: Exchange) => load.routed(ex),
-    observe: (ex: Exchange) => { metrics.requestFinished(ex); load.observe(ex); },
-    events: metrics,
+    observe: (ex: Exchange) => { requests.requestFinished(ex); load.observe(ex); },
+    events: metrics.upstreams,
     hold,
   };
   const handlers = createRequestHandler(handlerContext);
@@ -170,20 +208,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // The HTTPS listener (docs/tls.md): the same handlers over TLS, its certificates live-reloaded (gateway/tls/).
   const tls = config.tls ? new TlsListener({ config: config.tls, limits: config.server, handlers, onUpgrade, log, redirect: httpsRedirect, ticketSecret: ticketSecret() }) : null;
   const admin = createAdminServer({
-    ready: () => !draining && holder.current !== undefined,
+    // The admin listener starts first: ready once the data listener has too.
+    ready: () => !draining && server.listening && holder.current !== undefined,
     draining: () => draining,
     generation: () => holder.current?.generation ?? 0,
     current: () => holder.current,
     metrics,
+    scaling,
     exposeMetrics: async () => (options.cluster ? options.cluster.exposeMetrics() : metrics.expose()),
-    liveFigures: async () => (options.cluster ? options.cluster.liveFigures() : localFigures(metrics)),
+    trafficAndHealth: async () => (options.cluster ? options.cluster.trafficAndHealth() : localTrafficAndHealth(metrics)),
     reload: () => (options.cluster ? options.cluster.reload() : reload()),
-    token: () => adminToken?.token ?? null,
+    token: () => adminToken.token,
     version,
     startedAt,
     log,
   });
-
   const reloader = new Reloader({
     file: options.configFile, plugins, pools, holder, log,
     onApplied: (snapshot) => {
@@ -194,73 +233,71 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       accessLog = snapshot.config.log.access ? accessLogger : null;
       metrics.configLoaded(snapshot);
     },
-    onOutcome: (outcome) => metrics.reload(outcome),
-    onTiming: (timing) => metrics.reloadTiming(timing),
+    onOutcome: (outcome) => metrics.config.reload(outcome),
+    onTiming: (timing) => metrics.config.reloadTiming(timing),
   });
 
   /** SIGHUP and POST /admin/reload: the config, then the admin token (rotating the token file needs only a reload). */
   async function reload(): Promise<ReloadOutcome> {
     const outcome = await reloader.reload();
-    await rereadAdminToken();
+    await adminToken.reread(holder.current?.config ?? config);
     return outcome;
   }
 
-  async function rereadAdminToken(): Promise<void> {
-    const serving = holder.current?.config ?? config;
-    try {
-      const next = await resolveAdminToken(serving);
-      if (!next && adminAt && !isLoopbackHost(adminAt.host)) throw new Error(`the admin listener on ${adminAt.host} cannot run without a token`);
-      if (next?.token !== adminToken?.token) log.info({ event: 'admin-token-changed', source: next?.source ?? null }, 'admin token changed');
-      adminToken = next;
-    } catch (err) {
-      log.error({ event: 'admin-token-kept', err: (err as Error).message }, 'cannot read the new admin token: keeping the previous one');
-    }
-  }
-
-  try {
-    await listen(server, listenAt.host, options.reusePort ?? listenAt.port, options.reusePort !== undefined);
-    if (tls && config.tls) await listen(tls.server, config.tls.listen.host, options.reuseTlsPort ?? config.tls.listen.port, options.reuseTlsPort !== undefined);
-    if (adminAt) await listen(admin, adminAt.host, adminAt.port);
-  } catch (err) {
-    server.close();
-    tls?.server.close();
-    await releaseSnapshot(first, pools);
-    await scaling.close();
-    throw err;
-  }
-  scaling.start();
-  tls?.started();
+  // ---- start, in order; stopped in reverse ------------------------------------------------------------------------
+  let graceMs = 0;
+  let forced = false;
+  const parts: Part[] = [
+    { name: 'endpoints', stop: () => registry.destroyAll() },
+    { name: 'scaling', stop: () => scaling.close() },
+    {
+      name: 'serving config',
+      // Built and warmed (first endpoints from discovery) before any listener takes a request.
+      start: async () => {
+        const first = await buildSnapshot(config, 1, pools, log);
+        holder.swap(first, () => {});
+        commitSnapshot(first, pools);
+        metrics.configLoaded(first);
+        scaling.sync(first.config);
+      },
+      stop: () => pools.closeAll(),
+    },
+    {
+      name: 'admin listener',
+      start: () => (adminAt ? listen(admin, adminAt.host, adminAt.port) : undefined),
+      stop: () => { admin.close(); admin.closeAllConnections(); },
+    },
+    {
+      // Before the plain listener, whose redirect points at it (tls-listener.ts).
+      name: 'TLS listener',
+      start: async () => {
+        if (!tls || !config.tls) return;
+        await listen(tls.server, config.tls.listen.host, options.reuseTlsPort ?? config.tls.listen.port, options.reuseTlsPort !== undefined);
+        tls.started();
+      },
+      // The data listener's drain closes its server with the plain one's; here its watcher and key rotation stop.
+      stop: () => tls?.close(),
+    },
+    {
+      name: 'data listener',
+      start: () => listen(server, listenAt.host, options.reusePort ?? listenAt.port, options.reusePort !== undefined),
+      stop: async () => {
+        draining = true;
+        log.info({ event: 'draining', graceMs }, 'draining: no new connections; finishing requests in flight');
+        // Requests still waiting for a first endpoint get their 503 now rather than at the end of the grace.
+        hold.close();
+        forced = await drain(tls ? [server, tls.server] : [server], tunnels, graceMs, log);
+      },
+    },
+    { name: 'scaling loop', start: () => scaling.start() },
+  ];
+  await startInOrder(parts);
   log.info({ event: 'started', pid: process.pid, listen: server.address(), tls: tls?.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
 
   let shuttingDown: Promise<{ forced: boolean }> | undefined;
-  async function shutdown(graceMs = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {
-    draining = true;
-    log.info({ event: 'draining', graceMs }, 'draining: no new connections; finishing requests in flight');
-    // Requests still waiting for a first endpoint get their 503 now rather than at the end of the grace.
-    hold.close();
-    // Stop accepting now; idle keep-alive connections close at once, busy ones after their response (which carries
-    // Connection: close while draining).
-    const listeners = tls ? [server, tls.server] : [server];
-    tls?.close();
-    const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())))).then(() => {});
-    for (const l of listeners) l.closeIdleConnections();
-    let timer: NodeJS.Timeout | undefined;
-    const forced = await Promise.race([
-      closed.then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(resolve, graceMs, true); }),
-    ]);
-    clearTimeout(timer);
-    if (forced) {
-      log.warn({ event: 'drain-timeout', graceMs }, 'drain grace over: closing the remaining connections');
-      for (const l of listeners) l.closeAllConnections();
-      for (const socket of tunnels) socket.destroy();
-      await closed;
-    }
-    admin.close();
-    admin.closeAllConnections();
-    await pools.closeAll();
-    await scaling.close();
-    registry.destroyAll();
+  async function shutdown(grace = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {
+    graceMs = grace;
+    await stopInReverse(parts);
     accessLogger.flush();
     log.info({ event: 'stopped', forced }, 'gantry stopped');
     return { forced };
@@ -278,8 +315,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     reload,
     prepareReload: (expectedHash) => reloader.prepare(expectedHash),
     clusterReloaded: async (result) => {
-      metrics.reload({ ...result, generation: holder.current?.generation ?? 0 });
-      await rereadAdminToken();
+      metrics.config.reload({ ...result, generation: holder.current?.generation ?? 0 });
+      await adminToken.reread(holder.current?.config ?? config);
     },
     reopenLog: () => {
       accessLogger.flush();   // this turn's lines belong to the file that was current when they were made

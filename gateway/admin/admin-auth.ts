@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { GatewayConfig } from '../config/gateway-config.js';
+import type { Logger } from 'pino';
+import { isLoopbackHost } from '../config/check-admin-auth.js';
+import type { GatewayConfig, ListenAddress } from '../config/gateway-config.js';
 import { ConfigError } from '../errors.js';
 
 /** Shorter tokens are refused: the admin API can reload the config and reveals the routing table. */
@@ -48,6 +50,48 @@ export async function resolveAdminToken(config: GatewayConfig, env: NodeJS.Proce
   if (token.length < MIN_TOKEN_LENGTH) throw problem(config, at, `the admin token from ${source} is shorter than ${MIN_TOKEN_LENGTH} characters`);
   if (/[\s\x00-\x1f\x7f]/.test(token)) throw problem(config, at, `the admin token from ${source} contains whitespace or control characters`);
   return { token, source, warning };
+}
+
+/**
+ * The admin token in force for one admin listener. Read at start, where a listener beyond loopback without a token
+ * is a start error (never an open admin API), and again on each reload (rotating the token file needs only a
+ * reload), where a token that cannot be read keeps the previous one.
+ */
+export class AdminToken {
+  #current: ResolvedToken | null = null;
+
+  /** `listener`: the admin address actually bound (the file's, or an override); null when there is none. */
+  constructor(private readonly listener: ListenAddress | null, private readonly log: Logger) {}
+
+  /** The bearer token requests need; null when none is configured (loopback only). */
+  get token(): string | null {
+    return this.#current?.token ?? null;
+  }
+
+  /** At start: throws ConfigError when the token cannot be read, or is missing for a listener beyond loopback. */
+  async load(config: GatewayConfig): Promise<void> {
+    this.#current = await this.#resolve(config);
+    if (this.#current?.warning) this.log.warn({ event: 'admin-token-readable' }, this.#current.warning);
+  }
+
+  /** After a reload, from the serving config: the new token, or the previous one if the new one cannot be used. */
+  async reread(config: GatewayConfig): Promise<void> {
+    try {
+      const next = await this.#resolve(config);
+      if (next?.token !== this.#current?.token) this.log.info({ event: 'admin-token-changed', source: next?.source ?? null }, 'admin token changed');
+      this.#current = next;
+    } catch (err) {
+      this.log.error({ event: 'admin-token-kept', err: (err as Error).message }, 'cannot read the new admin token: keeping the previous one');
+    }
+  }
+
+  async #resolve(config: GatewayConfig): Promise<ResolvedToken | null> {
+    const resolved = await resolveAdminToken(config);
+    if (!resolved && this.listener && !isLoopbackHost(this.listener.host)) {
+      throw problem(config, 'admin', `the admin listener on ${this.listener.host} needs adminAuth (a bearer token)`);
+    }
+    return resolved;
+  }
 }
 
 function digest(value: string): Buffer {

@@ -6,12 +6,13 @@ import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import { bearerMatches } from './admin-auth.js';
 import { configView, reloadResultView, routesView, scalingView, servicesView, statsView } from './admin-views.js';
-import type { LiveFigures } from './live-figures.js';
+import type { ScalingView } from '../scaling/scaling-control.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Exposition } from './request-series.js';
+import type { TrafficAndHealth } from './traffic-and-health.js';
 
 export interface AdminState {
-  /** Config loaded and warm, and not draining. */
+  /** Config loaded and warm, the data listener bound, and not draining. */
   ready(): boolean;
   draining(): boolean;
   generation(): number;
@@ -20,8 +21,10 @@ export interface AdminState {
 export interface AdminApi extends AdminState {
   current(): RuntimeSnapshot | undefined;
   readonly metrics: GatewayMetrics;
-  /** /admin/services and /admin/stats: this gateway's figures, or with --workers the whole cluster's. */
-  liveFigures(): Promise<LiveFigures>;
+  /** The scaling loop's decisions (with --workers, the primary's), for /admin/scaling and /admin/stats. */
+  readonly scaling: ScalingView;
+  /** /admin/services and /admin/stats: this gateway's traffic and health, or with --workers the whole cluster's. */
+  trafficAndHealth(): Promise<TrafficAndHealth>;
   /** GET /metrics: this gateway's, or with --workers the whole cluster's (cluster-metrics.ts). */
   exposeMetrics(): Promise<Exposition>;
   /** The same as SIGHUP. */
@@ -103,13 +106,13 @@ export function createAdminServer(api: AdminApi): http.Server {
     if (!s) return fail(res, 503, 'not_ready', 'no config is loaded');
     json(res, 200, view(s));
   };
-  // The views of what each process counts for itself: with --workers, summed over the cluster first (live-figures.ts).
-  const withFigures = (view: (s: RuntimeSnapshot, figures: LiveFigures) => unknown): Handler => async (_req, res) => {
+  // The views of what each process counts for itself: with --workers, summed over the cluster first (traffic-and-health.ts).
+  const withTrafficAndHealth = (view: (s: RuntimeSnapshot, live: TrafficAndHealth) => unknown): Handler => async (_req, res) => {
     if (!api.current()) return fail(res, 503, 'not_ready', 'no config is loaded');   // nothing to gather for
-    const figures = await api.liveFigures();
+    const live = await api.trafficAndHealth();
     const s = api.current();
     if (!s) return fail(res, 503, 'not_ready', 'no config is loaded');
-    json(res, 200, view(s, figures));
+    json(res, 200, view(s, live));
   };
   const asset = (path: string): Handler => (_req, res) => {
     if (dashboard instanceof Error) return fail(res, 500, 'dashboard_missing', `the dashboard files are missing (${dashboard.message}); npm run build copies them`);
@@ -148,9 +151,9 @@ export function createAdminServer(api: AdminApi): http.Server {
     }],
     ['/admin/config', { methods: { GET: withSnapshot((s) => configView(s, api.metrics, api)) } }],
     ['/admin/routes', { methods: { GET: withSnapshot(routesView) } }],
-    ['/admin/services', { methods: { GET: withFigures(servicesView) } }],
-    ['/admin/scaling', { methods: { GET: (_req, res) => json(res, 200, scalingView(api.metrics)) } }],
-    ['/admin/stats', { methods: { GET: withFigures((s, figures) => statsView(s, api.metrics, figures, now())) } }],
+    ['/admin/services', { methods: { GET: withTrafficAndHealth(servicesView) } }],
+    ['/admin/scaling', { methods: { GET: (_req, res) => json(res, 200, scalingView(api.metrics, api.scaling)) } }],
+    ['/admin/stats', { methods: { GET: withTrafficAndHealth((s, live) => statsView(s, api.metrics, api.scaling, live, now())) } }],
     ['/admin/reload', {
       methods: {
         POST: async (req, res) => {

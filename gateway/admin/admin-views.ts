@@ -1,8 +1,11 @@
 import { formatProblem } from '../errors.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
-import type { LiveFigures } from './live-figures.js';
-import type { GatewayMetrics, ReloadRecord } from './metrics.js';
+import { directionOf } from '../scaling/decision-history.js';
+import type { ScalingView } from '../scaling/scaling-control.js';
+import type { ReloadRecord } from './config-metrics.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { TrafficAndHealth } from './traffic-and-health.js';
 
 /**
  * The JSON bodies of the admin API, built from the serving snapshot and the metrics (docs/admin-api.md shows each).
@@ -13,13 +16,15 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 /** The summary window of /admin/services and the dashboard's service cards. */
 const SUMMARY_WINDOW_MS = 60_000;
+/** Scaling decisions listed, over all services. */
+const DECISIONS_SHOWN = 100;
 
 function reloadView(r: ReloadRecord) {
   return { at: iso(r.at), result: r.result, generation: r.generation, hash: r.hash, message: r.message, problems: r.problems };
 }
 
 export function configView(s: RuntimeSnapshot, metrics: GatewayMetrics, info: { version: string; startedAt: number }) {
-  const reloads = metrics.recentReloads();
+  const reloads = metrics.config.recentReloads();
   return {
     version: s.generation,
     hash: s.config.hash,
@@ -51,15 +56,15 @@ export function routesView(s: RuntimeSnapshot) {
   };
 }
 
-export function servicesView(s: RuntimeSnapshot, figures: LiveFigures) {
+export function servicesView(s: RuntimeSnapshot, live: TrafficAndHealth) {
   const routesOf = new Map<string, string[]>();
   for (const r of s.config.routes) routesOf.set(r.service, [...(routesOf.get(r.service) ?? []), r.name]);
   return {
     version: s.generation,
     services: [...s.services.values()].map(({ config: c, pool }) => {
       const status = pool.status;
-      const traffic = figures.traffic(c.name).summary(SUMMARY_WINDOW_MS);
-      const endpoints = pool.endpoints.map((e) => [e, figures.endpoint(c.name, e)] as const);
+      const traffic = live.traffic(c.name).summary(SUMMARY_WINDOW_MS);
+      const endpoints = pool.endpoints.map((e) => [e, live.endpoint(c.name, e)] as const);
       return {
         name: c.name,
         routes: routesOf.get(c.name) ?? [],
@@ -77,19 +82,20 @@ export function servicesView(s: RuntimeSnapshot, figures: LiveFigures) {
   };
 }
 
-export function scalingView(metrics: GatewayMetrics) {
+export function scalingView(metrics: GatewayMetrics, scaling: ScalingView) {
   return {
-    services: metrics.replicaCounts().map((r) => ({ service: r.service, desired: r.desired, current: r.current, at: iso(r.at) })),
-    decisions: metrics.recentScalingDecisions().map((d) => ({
-      at: iso(d.at), service: d.service, current: d.current, desired: d.desired, direction: d.direction, reason: d.reason,
+    services: metrics.scaling.replicaCounts().map((r) => ({ service: r.service, desired: r.desired, current: r.current, at: iso(r.at) })),
+    decisions: scaling.recentDecisions().slice(-DECISIONS_SHOWN).map((d) => ({
+      at: iso(d.at), service: d.service, current: d.current, desired: d.desired, direction: directionOf(d),
+      reason: d.error === undefined ? d.reason : `${d.reason} (failed: ${d.error})`,
     })).reverse(),
   };
 }
 
-export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, figures: LiveFigures, nowMs: number) {
+export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, scaling: ScalingView, live: TrafficAndHealth, nowMs: number) {
   const services: Record<string, unknown> = {};
   for (const name of s.services.keys()) {
-    const w = figures.traffic(name);
+    const w = live.traffic(name);
     services[name] = { summary: w.summary(SUMMARY_WINDOW_MS), points: w.points() };
   }
   return {
@@ -97,8 +103,8 @@ export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, figures: 
     bucketMs: metrics.traffic.bucketMs,
     windowMs: metrics.traffic.bucketMs * metrics.traffic.size,
     services,
-    reloads: metrics.recentReloads().map(reloadView).reverse(),
-    scaling: scalingView(metrics).decisions,
+    reloads: metrics.config.recentReloads().map(reloadView).reverse(),
+    scaling: scalingView(metrics, scaling).decisions,
   };
 }
 

@@ -8,7 +8,7 @@ import type { TrafficWindow } from './traffic-window.js';
  * labels object, and every `inc`/`observe` still validates the labels and rebuilds the hash string of the series
  * (lib/counter.js, lib/histogram.js), so caching children saves nothing. Measured on the 2-core CI VM
  * (bench/RESULTS.md, "Metrics and the load recorder"): a counter inc plus a histogram observe through cached
- * children cost 1.1-1.4 µs per request; GatewayMetrics.requestFinished, with the dashboard's window, 0.12-0.16 µs.
+ * children cost 1.1-1.4 µs per request; RequestMetrics.requestFinished (request-metrics.ts), with the dashboard's window, 0.12-0.16 µs.
  */
 
 /** Status classes, by index: 1xx..5xx, and `aborted` (the client left before a response head was sent). */
@@ -88,33 +88,6 @@ export class RouteSeries {
     }
     this.traffic?.record(durationMs, status >= 500);
   }
-}
-
-type Labels = Record<string, string | number>;
-export type Aggregator = 'sum' | 'max' | 'min' | 'first' | 'average' | 'omit';
-interface Sample { readonly labels: Labels; readonly value: number; readonly metricName?: string }
-
-/**
- * A metric whose samples are computed when scraped, in the shape prom-client's Registry formats
- * (registerMetric / getMetricsAsString / getMetricsAsJSON).
- */
-export class CollectedMetric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-    readonly labelNames: readonly string[],
-    private readonly samples: () => Sample[],
-    /** How a cluster's workers' samples combine (cluster-metrics.ts): prom-client's aggregator names. */
-    readonly aggregator: Aggregator = 'sum',
-  ) {}
-
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.samples() };
-  }
-
-  /** The numbers belong to the request path; a registry reset does not clear them. */
-  reset(): void {}
 }
 
 /** The text format's label escaping (prom-client's, and the exposition format's): backslash, newline, quote. */

@@ -21,7 +21,7 @@ function bucketValueMs(k: number): number {
 }
 
 /** Requests, rate, errors and latency percentiles over some span: a bucket or the whole window. */
-export interface TrafficFigures {
+export interface TrafficCounts {
   readonly requests: number;
   /** Requests per second over the span (over its elapsed part for the current bucket). */
   readonly rps: number;
@@ -31,18 +31,18 @@ export interface TrafficFigures {
   readonly p99Ms: number | null;
 }
 
-export interface TrafficPoint extends TrafficFigures {
+export interface TrafficPoint extends TrafficCounts {
   /** Bucket start, epoch ms. */
   readonly t: number;
   readonly desiredReplicas: number | null;
   readonly currentReplicas: number | null;
 }
 
-export interface TrafficSummary extends TrafficFigures {
+export interface TrafficSummary extends TrafficCounts {
   readonly windowMs: number;
 }
 
-/** A copy of a TrafficWindow's ring (NaN: no replica count seen), for a cluster worker to send (live-figures.ts). */
+/** A copy of a TrafficWindow's ring (NaN: no replica count seen), for a cluster worker to send (traffic-and-health.ts). */
 export interface TrafficWindowData {
   readonly slots: Float64Array;
   readonly requests: Uint32Array;

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { ReloadResult } from '../admin/metrics.js';
+import type { ReloadResult } from '../admin/config-metrics.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { loadRoutesText, readRoutesFile } from '../config/load-routes-file.js';
 import { formatProblem, isConfigError } from '../errors.js';

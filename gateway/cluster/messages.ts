@@ -1,16 +1,16 @@
-import type { ServiceLoadSnapshot } from '../load/load-recorder.js';
+import type { ServiceLoadSnapshot } from '../signals/load-recorder.js';
 import type { Endpoint } from '../plugin-api/discovery.js';
 import type { MetricsSnapshot } from '../admin/cluster-metrics.js';
-import type { FiguresSnapshot } from '../admin/live-figures.js';
-import type { ReloadResult } from '../admin/metrics.js';
+import type { TrafficAndHealthSnapshot } from '../admin/traffic-and-health.js';
+import type { ReloadResult } from '../admin/config-metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ScalingDecisionRecord } from '../scaling/decision-history.js';
-import type { ObservedDecision, ServiceScalingStatus } from '../scaling/scaling-loop.js';
+import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
 
 /** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
-export type WorkerFigures =
+export type WorkerPart =
   | { readonly what: 'metrics'; readonly snapshot: MetricsSnapshot }
-  | { readonly what: 'figures'; readonly snapshot: FiguresSnapshot | null };
+  | { readonly what: 'traffic-and-health'; readonly snapshot: TrafficAndHealthSnapshot | null };
 
 /** Primary → worker. */
 export type ToWorker =
@@ -28,16 +28,16 @@ export type ToWorker =
   /** The answer to this worker's 'reload-request' `id`: the run that read the file after the request came. */
   | { readonly type: 'reload-answer'; readonly id: number; readonly run: number; readonly result: ReloadResult }
   | { readonly type: 'shutdown' }
-  /** Send this worker's figures of kind `what` (a GET /metrics or a dashboard view reached one of the workers). */
-  | { readonly type: 'collect'; readonly id: number; readonly what: WorkerFigures['what'] }
-  /** The answer to 'collect-request' `id`: every worker's figures that came in time, the asker's included. */
-  | { readonly type: 'collect-answer'; readonly id: number; readonly parts: readonly WorkerFigures[] }
+  /** Send this worker's numbers of kind `what` (a GET /metrics or a dashboard view reached one of the workers). */
+  | { readonly type: 'collect'; readonly id: number; readonly what: WorkerPart['what'] }
+  /** The answer to 'collect-request' `id`: every worker's numbers that came in time, the asker's included. */
+  | { readonly type: 'collect-answer'; readonly id: number; readonly parts: readonly WorkerPart[] }
   /** SIGUSR2 reached the primary: reopen the log file (logrotate renamed it). */
   | { readonly type: 'reopen-log' }
   /** The ready endpoints of a scaler-fed pool (pool key), in full each time; null: the feed closed. */
   | { readonly type: 'scaler-endpoints'; readonly key: string; readonly endpoints: readonly Endpoint[] | null }
   /** A decision of the primary's scaling loop, for the worker's metrics and admin API. */
-  | { readonly type: 'scaling-decision'; readonly decision: ObservedDecision; readonly record: ScalingDecisionRecord }
+  | { readonly type: 'scaling-decision'; readonly record: ScalingDecisionRecord }
   /** Every evaluation: the replica counts, and the loop's status of that service. */
   | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined };
 
@@ -48,9 +48,9 @@ export type ToPrimary =
   | { readonly type: 'ready'; readonly port: number }
   | { readonly type: 'prepared'; readonly id: number; readonly result: ReloadOutcome['result']; readonly message?: string }
   | { readonly type: 'committed'; readonly id: number; readonly generation: number }
-  /** GET /metrics or a dashboard view reached this worker: the primary gathers every worker's figures. */
-  | { readonly type: 'collect-request'; readonly id: number; readonly what: WorkerFigures['what'] }
-  | { readonly type: 'collected'; readonly id: number; readonly part: WorkerFigures }
+  /** GET /metrics or a dashboard view reached this worker: the primary gathers every worker's numbers. */
+  | { readonly type: 'collect-request'; readonly id: number; readonly what: WorkerPart['what'] }
+  | { readonly type: 'collected'; readonly id: number; readonly part: WorkerPart }
   /** POST /admin/reload reached this worker: the primary reloads the whole cluster, as for SIGHUP. */
   | { readonly type: 'reload-request'; readonly id: number }
   /**

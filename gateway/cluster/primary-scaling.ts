@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import { RecentList } from '../admin/recent-list.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
-import { SummedLoad } from '../load/summed-load.js';
+import { SummedLoad } from '../signals/summed-load.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { ScalingLoop } from '../scaling/scaling-loop.js';
 import type { ToPrimary, ToWorker } from './messages.js';
@@ -31,8 +30,6 @@ export class PrimaryScaling {
   readonly #loop: ScalingLoop;
   readonly #feeds: ScalerEndpointFeeds;
   readonly #log: Logger;
-  /** The decisions sent so far (as many as the metrics keep), for workers that start later. */
-  readonly #decisions = new RecentList<ToWorker>(100);
   #config: GatewayConfig | undefined;
 
   constructor(plugins: PluginRegistry, log: Logger, private readonly workers: () => Iterable<WorkerPeer>) {
@@ -41,11 +38,7 @@ export class PrimaryScaling {
       plugins, load: this.load, log,
       readyEndpoints: (service) => this.load.readyEndpoints(service),
       observer: {
-        scalingDecision: (decision, record) => {
-          const message: ToWorker = { type: 'scaling-decision', decision, record };
-          this.#decisions.push(message);
-          this.#broadcast(message);
-        },
+        scalingDecision: (record) => this.#broadcast({ type: 'scaling-decision', record }),
         replicas: (service, desired, current) => {
           const status = this.#loop.status().find((s) => s.service === service);
           this.#broadcast({ type: 'scaling-replicas', service, desired, current, status });
@@ -110,9 +103,9 @@ export class PrimaryScaling {
     }
   }
 
-  /** A worker is up: it gets the decisions so far (its admin API shows the same history as the others). */
+  /** A worker is up: it gets the loop's decisions so far (its admin API shows the same history as the others). */
   workerReady(worker: WorkerPeer): void {
-    for (const message of this.#decisions.items()) worker.send(message);
+    for (const record of this.#loop.recentDecisions()) worker.send({ type: 'scaling-decision', record });
   }
 
   /** A worker exited: its load stops counting in the gauges, its pools' hold on scaler endpoints is gone. */

@@ -11,13 +11,13 @@ import { formatProblem, isConfigError } from '../errors.js';
 import { openConfiguredLog, reopenLogFile } from '../logger.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { CLOSE_SLACK_MS, LOG_FINISH_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
-import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
+import type { ToPrimary, ToWorker, WorkerPart } from './messages.js';
 import { askWorker } from './ask-worker.js';
 import { ClusterReloads, prepareTimeoutMs, type ServingConfig } from './cluster-reloads.js';
 import { PrimaryScaling } from './primary-scaling.js';
 import { TICKET_SECRET_ENV } from '../tls/ticket-keys.js';
 
-// A worker whose figures take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
+// A worker whose numbers take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
 const COLLECT_TIMEOUT_MS = 3_000;
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 30_000];
 // After a worker's own bound on its drain (its grace, closing, its log's last lines), how long it has to exit.
@@ -32,7 +32,7 @@ export function workerCount(value: string): number {
 
 /**
  * The cluster primary: validates the config once, forks the workers (each listens on the port with SO_REUSEPORT), restarts
- * a crashed one with backoff (a stale one it replaced on purpose at once), coordinates reloads in two phases (cluster-reloads.ts), gathers the workers' figures
+ * a crashed one with backoff (a stale one it replaced on purpose at once), coordinates reloads in two phases (cluster-reloads.ts), gathers the workers' numbers
  * for whichever worker answers /metrics or the dashboard, and drains every worker on SIGTERM/SIGINT.
  * It serves no traffic itself; it runs the cluster's only scaling loop on the sum of the workers' load
  * (primary-scaling.ts).
@@ -67,7 +67,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
     process.exit(1);
   }
-  // Structured clone, not JSON: the workers' figures for /metrics carry their route counts in a Float64Array, which
+  // Structured clone, not JSON: the workers' numbers for /metrics carry their route counts in a Float64Array, which
   // is then copied as bytes (with 10 000 routes, JSON blocked the event loops for hundreds of ms per scrape).
   // Each worker binds its own socket on the data port with SO_REUSEPORT, and the kernel spreads new connections over
   // them by their addresses. Round-robin through the primary hung a connection handed to a worker that had just died
@@ -173,8 +173,8 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   log.info({ event: 'cluster-started', workers: count, pid: process.pid }, `gantry primary started with ${count} workers`);
 
   let collects = 0;
-  /** Every ready worker's figures, for a request that reached one of them; one that does not answer in time is left out. */
-  async function collect(what: WorkerFigures['what']): Promise<WorkerFigures[]> {
+  /** Every ready worker's numbers, for a request that reached one of them; one that does not answer in time is left out. */
+  async function collect(what: WorkerPart['what']): Promise<WorkerPart[]> {
     const id = ++collects;
     const workers = [...slots.keys()].filter((w) => ready.has(w));
     const answers = await Promise.all(workers.map((w) => askWorker(w, { type: 'collect', id, what }, 'collected', id, COLLECT_TIMEOUT_MS)));

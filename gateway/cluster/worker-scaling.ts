@@ -1,10 +1,10 @@
 import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
-import { followServices } from '../load/load-recorder.js';
+import { followServices } from '../signals/load-recorder.js';
 import type { Discovery, DiscoveryUpdate, Endpoint } from '../plugin-api/discovery.js';
 import type { ScalingControl, ScalingDeps } from '../scaling/scaling-control.js';
 import { SCALER_DISCOVERY_TYPE } from '../config/scaling-config.js';
 import { DecisionHistory, type ScalingDecisionRecord } from '../scaling/decision-history.js';
-import type { ServiceScalingStatus } from '../scaling/scaling-loop.js';
+import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
 import { PoolManager } from '../upstream/pool-manager.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 
@@ -26,8 +26,8 @@ export interface PrimaryChannel {
  *   the scaled services go to the primary, which sums the workers.
  * - A request held for a first endpoint ships the load at once with a wake, so the primary evaluates now and sees it.
  * - `discovery: { type: scaler }` pools get the endpoint sets the primary broadcasts from the scaler it runs.
- * - The primary's decisions and replica counts come back into this worker's metrics (/admin/scaling, /metrics and
- *   the dashboard of every worker show the same), and into `status()` and `recentDecisions()`.
+ * - The primary's decisions and replica counts come back into this worker's metrics (/metrics and the dashboard's
+ *   replica chart), into `status()`, and into `recentDecisions()`, which /admin/scaling reads: every worker shows the same.
  * Nothing here calls a scaler.
  */
 export class WorkerScaling implements ScalingControl {
@@ -53,11 +53,10 @@ export class WorkerScaling implements ScalingControl {
         if (m.endpoints === null) this.#sets.delete(m.key); else this.#sets.set(m.key, m.endpoints);
         for (const notify of [...this.#changed]) notify();
         break;
-      case 'scaling-decision': {
-        this.deps.observer.scalingDecision({ ...m.decision, at: m.record.at }, m.record);
+      case 'scaling-decision':
+        this.deps.observer.scalingDecision(m.record);
         this.#history.add(m.record);
         break;
-      }
       case 'scaling-replicas':
         this.deps.observer.replicas(m.service, m.desired, m.current);
         if (m.status) this.#status.set(m.service, m.status);

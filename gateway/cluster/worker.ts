@@ -1,13 +1,13 @@
 import cluster from 'node:cluster';
 import { createGateway } from '../create-gateway.js';
-import { sharedClockMs } from '../load/load-recorder.js';
+import { sharedClockMs } from '../signals/load-recorder.js';
 import { mergeMetrics } from '../admin/cluster-metrics.js';
-import { mergedFigures, snapshotFigures } from '../admin/live-figures.js';
-import type { ReloadResult } from '../admin/metrics.js';
+import { mergedTrafficAndHealth, snapshotTrafficAndHealth } from '../admin/traffic-and-health.js';
+import type { ReloadResult } from '../admin/config-metrics.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { CLOSE_SLACK_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
-import type { ToPrimary, ToWorker, WorkerFigures } from './messages.js';
+import type { ToPrimary, ToWorker, WorkerPart } from './messages.js';
 import { PrimaryAsks } from './primary-asks.js';
 import { WorkerReloads } from './worker-reloads.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
@@ -59,14 +59,14 @@ function configFromPrimary(): Promise<string> {
 export async function runWorker(file: string, plugins: PluginRegistry): Promise<void> {
   const id = cluster.worker?.id ?? 0;
   const configText = await configFromPrimary();
-  const asks = new PrimaryAsks(send, () => process.connected, (what) => ownFigures(what));
+  const asks = new PrimaryAsks(send, () => process.connected, (what) => ownPart(what));
   const gateway = await createGateway({
     configFile: file, configText, plugins, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
     reuseTlsPort: process.env.GANTRY_TLS_LISTEN_PORT ? Number(process.env.GANTRY_TLS_LISTEN_PORT) : undefined,
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
-      liveFigures: async () => mergedFigures((await asks.collect('figures')).flatMap((p) => (p.what === 'figures' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
+      trafficAndHealth: async () => mergedTrafficAndHealth((await asks.collect('traffic-and-health')).flatMap((p) => (p.what === 'traffic-and-health' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
       reload: async () => {
         const { result, run } = await asks.reload();
         await recorded;   // the run's recording (it re-reads the admin token) is done: the answer names that state
@@ -74,11 +74,11 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
       },
     },
   });
-  /** This worker's own figures of one kind (live figures: null before a config is serving). */
-  async function ownFigures(what: WorkerFigures['what']): Promise<WorkerFigures> {
+  /** This worker's own part of one kind (traffic and health: null before a config is serving). */
+  async function ownPart(what: WorkerPart['what']): Promise<WorkerPart> {
     if (what === 'metrics') return { what, snapshot: await gateway.metrics.snapshot() };
     const serving = gateway.current();
-    return { what, snapshot: serving ? snapshotFigures(serving, gateway.metrics) : null };
+    return { what, snapshot: serving ? snapshotTrafficAndHealth(serving, gateway.metrics) : null };
   }
   const reloads = new WorkerReloads({ prepare: (hash) => gateway.prepareReload(hash), send, log: gateway.log });
   // The recording of the last run the primary announced.
@@ -113,7 +113,7 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
         recorded = gateway.clusterReloaded(m.result);
         break;
       case 'collect':
-        void ownFigures(m.what).then((part) => send({ type: 'collected', id: m.id, part }));
+        void ownPart(m.what).then((part) => send({ type: 'collected', id: m.id, part }));
         break;
       case 'reopen-log':
         gateway.reopenLog();

@@ -4,7 +4,6 @@ import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import { ServiceCall } from '../resilience/service-call.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
-import type { Attempt } from './upstream-attempt.js';
 import type { InspectedRequest } from './inspect-request.js';
 
 /** Links req and res to their exchange, for listeners that only get req or res as `this`. */
@@ -19,7 +18,6 @@ export type WithExchange<T> = T & { [EXCHANGE]?: Exchange };
 export class Exchange extends ServiceCall implements InspectedRequest {
   declare readonly req: WithExchange<IncomingMessage>;
   declare readonly res: WithExchange<ServerResponse>;
-  declare attempt: Attempt | undefined;
   readonly startMs = performance.now();
   /** W3C trace id passed on or created ('' when none): logged so a trace finds its access-log line. */
   traceId = '';

@@ -83,6 +83,11 @@ function servePlain(req: IncomingMessage, socket: Duplex, handlers: RequestHandl
   const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as never);
-  res.once('finish', () => { res.detachSocket(socket as never); socket.end(); });
+  // The server's own bookkeeping, which emits a response's 'close' (the end of its exchange: access line, in-flight
+  // count, generation), does not know this response: it closes once it is written, or when the client leaves first.
+  let closed = false;
+  const close = (): void => { if (!closed) { closed = true; res.emit('close'); } };
+  res.once('finish', () => { res.detachSocket(socket as never); socket.end(); process.nextTick(close); });
+  socket.once('close', close);
   handlers.handle(req, res);
 }

@@ -8,6 +8,10 @@ import type { ServiceCall, UpstreamTry } from './service-call.js';
 
 function ignore(): void {}
 
+/** The breaker's states by cockatiel's CircuitState value (Closed 0, Open 1, HalfOpen 2, Isolated 3): labels and views. */
+export const BREAKER_STATES = ['closed', 'open', 'half-open', 'isolated'] as const;
+export type BreakerState = typeof BREAKER_STATES[number];
+
 /**
  * What opens an endpoint's circuit: the endpoint could not be reached, did not answer, or answered something that is
  * not HTTP. A 5xx answer is not a breaker failure (the endpoint is up and talking); outlier detection counts those.

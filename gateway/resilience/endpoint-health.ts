@@ -1,7 +1,7 @@
 import { CircuitState, type CircuitBreakerPolicy } from 'cockatiel';
 import { stableStringify } from '../config/stable-stringify.js';
 import type { BreakerConfig, OutlierConfig } from '../config/gateway-config.js';
-import { buildBreaker, type EndpointBreaker } from './circuit-breaker.js';
+import { BREAKER_STATES, buildBreaker, type BreakerState, type EndpointBreaker } from './circuit-breaker.js';
 
 // A probe that never reported back (its request was dropped before it ran) stops blocking new probes after this.
 const STALE_PROBE_MS = 30_000;
@@ -20,7 +20,7 @@ export type HealthView = 'healthy' | 'ejected' | 'unhealthy' | 'open' | 'half-op
  */
 export class EndpointHealth {
   /** Told about transitions (breaker state, active health, ejection): metrics and the admin board. */
-  onChange: ((change: { breaker?: 'closed' | 'open' | 'half-open' | 'isolated'; healthy?: boolean; ejected?: boolean }) => void) | undefined;
+  onChange: ((change: { breaker?: BreakerState; healthy?: boolean; ejected?: boolean }) => void) | undefined;
   circuit: EndpointBreaker | null = null;
   #breakerKey = '';
   /** When the open breaker lets its probe through (ms since epoch; cockatiel uses Date.now()). */
@@ -47,8 +47,7 @@ export class EndpointHealth {
     this.circuit = buildBreaker(cfg, this.circuit?.policy.toJSON(), (at) => { this.probeAt = at; });
     this.circuit.policy.onStateChange((state) => {
       if (state === CircuitState.Closed || state === CircuitState.Open) this.probingSince = 0;
-      const name = state === CircuitState.Closed ? 'closed' : state === CircuitState.Open ? 'open' : state === CircuitState.HalfOpen ? 'half-open' : 'isolated';
-      this.onChange?.({ breaker: name });
+      this.onChange?.({ breaker: BREAKER_STATES[state] });
     });
   }
 

@@ -79,6 +79,8 @@ export interface UpstreamTry {
   cancel(): void;
   /** The route deadline ran out during the try. */
   timeOut(): void;
+  /** The try is over for its endpoint (the response closed); once, however often called. */
+  release(): void;
 }
 
 /** What the pipeline hears of a try from the transport, before the try's own outcome is handed on. */

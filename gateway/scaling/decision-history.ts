@@ -1,7 +1,10 @@
 import type { LoadReport } from '../plugin-api/scaler.js';
 import type { PolicyDecision } from './scale-policy.js';
 
-/** A decision as kept for the admin API (`recentDecisions`) and written to the log. */
+/**
+ * A decision as kept for the admin API (`recentDecisions`), counted by the metrics and written to the log. A held
+ * decision has desired = current; a failed one keeps the count it tried to reach.
+ */
 export interface ScalingDecisionRecord extends PolicyDecision {
   readonly service: string;
   readonly scaler: string;
@@ -9,6 +12,12 @@ export interface ScalingDecisionRecord extends PolicyDecision {
   readonly outcome: 'applied' | 'failed' | 'held';
   readonly error?: string;
   readonly load: LoadReport;
+}
+
+export type ScalingDirection = 'up' | 'down' | 'hold';
+
+export function directionOf(d: Pick<ScalingDecisionRecord, 'current' | 'desired'>): ScalingDirection {
+  return d.desired > d.current ? 'up' : d.desired < d.current ? 'down' : 'hold';
 }
 
 /**

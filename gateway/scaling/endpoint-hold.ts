@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { LoadRecorder } from '../load/load-recorder.js';
+import type { LoadRecorder } from '../signals/load-recorder.js';
 import type { ServiceCall } from '../resilience/service-call.js';
 import type { RequestHold } from '../resilience/service-pipeline.js';
 import type { ServiceRuntime } from '../resilience/service-policy.js';

@@ -1,9 +1,34 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
-import type { LoadRecorder } from '../load/load-recorder.js';
+import type { LoadRecorder } from '../signals/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
 import type { ScalingDecisionRecord } from './decision-history.js';
-import type { ScalingObserver, ServiceScalingStatus } from './scaling-loop.js';
+import type { DecisionCause } from './scale-policy.js';
+
+/** What the operability side listens to (admin/scaling-metrics.ts has both methods). */
+export interface ScalingObserver {
+  /** A decision worth keeping, as the history keeps it. */
+  scalingDecision(record: ScalingDecisionRecord): void;
+  /** Every evaluation, not only on a change. */
+  replicas(service: string, desired: number, current: number): void;
+}
+
+export interface ServiceScalingStatus {
+  readonly service: string;
+  readonly scaler: string;
+  readonly current: number | null;
+  readonly desired: number | null;
+  readonly ready: number;
+  readonly min: number;
+  readonly max: number;
+  readonly panic: boolean;
+  readonly lastCause: DecisionCause | null;
+  readonly lastReason: string | null;
+  readonly consecutiveFailures: number;
+  readonly lastError: string | null;
+  /** Epoch ms before which no call is made after failures (0 when not backing off). */
+  readonly backoffUntil: number;
+}
 
 /** What the admin side reads of autoscaling (`Gateway.scaling`). */
 export interface ScalingView {

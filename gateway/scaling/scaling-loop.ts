@@ -1,50 +1,16 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
 import { SCALER_DISCOVERY_TYPE, type ScalingConfig } from '../config/scaling-config.js';
-import { followServices, type LoadSource } from '../load/load-recorder.js';
+import { followServices, type LoadSource } from '../signals/load-recorder.js';
 import type { Discovery } from '../plugin-api/discovery.js';
 import { backoffStepMs } from '../plugin-api/backoff.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { LoadReport, ResourceUsage } from '../plugin-api/scaler.js';
 import { DecisionHistory, type ScalingDecisionRecord } from './decision-history.js';
-import type { ScalingControl } from './scaling-control.js';
+import type { ScalingControl, ScalingObserver, ServiceScalingStatus } from './scaling-control.js';
 import { decide, INITIAL_STATE, recordScale, type DecisionCause, type PolicyDecision, type PolicyState } from './scale-policy.js';
 import { ScalerInstances, type ScalerInstance } from './scaler-instances.js';
 import { Schedules } from './schedules.js';
-
-/** A decision as the metrics count it. `at`: epoch ms when it was taken elsewhere (the cluster primary); default now. */
-export interface ObservedDecision {
-  readonly service: string;
-  readonly current: number;
-  readonly desired: number;
-  readonly reason: string;
-  readonly at?: number;
-}
-
-/** What the operability side listens to (GatewayMetrics has both methods). */
-export interface ScalingObserver {
-  /** A decision worth keeping: `d` as the metrics count it (a held count as desired = current), `record` whole. */
-  scalingDecision(d: ObservedDecision, record: ScalingDecisionRecord): void;
-  /** Every evaluation, not only on a change. */
-  replicas(service: string, desired: number, current: number): void;
-}
-
-export interface ServiceScalingStatus {
-  readonly service: string;
-  readonly scaler: string;
-  readonly current: number | null;
-  readonly desired: number | null;
-  readonly ready: number;
-  readonly min: number;
-  readonly max: number;
-  readonly panic: boolean;
-  readonly lastCause: DecisionCause | null;
-  readonly lastReason: string | null;
-  readonly consecutiveFailures: number;
-  readonly lastError: string | null;
-  /** Epoch ms before which no call is made after failures (0 when not backing off). */
-  readonly backoffUntil: number;
-}
 
 export interface ScalingLoopOptions {
   readonly plugins: PluginRegistry;
@@ -340,7 +306,7 @@ export class ScalingLoop implements ScalingControl {
   #record(c: Controller, d: PolicyDecision, load: LoadReport, outcome: ScalingDecisionRecord['outcome'], error?: string): void {
     const record: ScalingDecisionRecord = { ...d, service: c.service, scaler: c.instance.type, outcome, load, ...(error === undefined ? {} : { error }) };
     this.#history.add(record);
-    this.o.observer?.scalingDecision({ service: c.service, current: d.current, desired: outcome === 'held' ? d.current : d.desired, reason: error === undefined ? d.reason : `${d.reason} (failed: ${error})` }, record);
+    this.o.observer?.scalingDecision(record);
   }
 
   /** The latest decisions, oldest first: of one service, or of all (merged by time). For the admin API. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { TlsMaterial } from '../discovery/http-json.js';
-import type { KubernetesAccess, KubernetesCredentials } from './api-access.js';
+import type { KubernetesAccess, KubernetesCredentials } from './kubernetes-access.js';
 import { ExecCredentialPlugin, type ExecConfig } from './exec-credential.js';
 
 type Fields = Record<string, unknown>;

@@ -13,12 +13,17 @@ export function captureLog(level: pino.LevelWithSilent = 'debug'): { log: Logger
   return { log: pino({ level, base: undefined }, sink), lines };
 }
 
-/** Polls `pred` every `everyMs` until it holds or `timeoutMs` passes; resolves with the elapsed milliseconds. */
-export async function waitFor(pred: () => boolean, timeoutMs = 5000, what = 'condition', everyMs = 5): Promise<number> {
-  const started = Date.now();
-  while (!pred()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what} not met within ${timeoutMs} ms`);
+/**
+ * Polls `probe` every `everyMs` until it returns something other than `false` or `undefined` (a predicate's `true`,
+ * or the value looked for) and resolves with that; rejects with `what` once `timeoutMs` passed. The probe may be async.
+ * The one way tests wait: for a condition, never for a fixed time.
+ */
+export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs = 5000, what = 'condition', everyMs = 5): Promise<Exclude<T, false | undefined>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== false && value !== undefined) return value as Exclude<T, false | undefined>;
+    if (Date.now() > deadline) throw new Error(`${what}: not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  return Date.now() - started;
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './capture-log.js';
 import { freePort } from './free-port.js';
 
 export interface Dnsmasq {
@@ -45,13 +46,12 @@ export async function startDnsmasq(args: string[], options: { port?: number; hos
   child.stderr?.on('data', onData);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('error', (err) => log.push(`spawn error: ${err.message}`));
-  const started = Date.now();
-  while (!log.some((l) => l.includes('read ' + hostsFile))) {
-    if (child.exitCode !== null || log.some((l) => l.startsWith('spawn error')) || Date.now() - started > 5000) {
-      child.kill('SIGKILL');
-      throw new Error(`dnsmasq did not start: ${log.join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
+  const outcome = await waitFor(() => (log.some((l) => l.includes('read ' + hostsFile)) ? 'started'
+    : child.exitCode !== null || log.some((l) => l.startsWith('spawn error')) ? 'failed' : undefined), 5000, 'dnsmasq started', 20)
+    .catch(() => 'failed');
+  if (outcome === 'failed') {
+    child.kill('SIGKILL');
+    throw new Error(`dnsmasq did not start: ${log.join('\n')}`);
   }
   return {
     port, server: `127.0.0.1:${port}`, dir, log,
@@ -59,8 +59,7 @@ export async function startDnsmasq(args: string[], options: { port?: number; hos
       const before = log.length;
       await writeFile(hostsFile, text);
       child.kill('SIGHUP');
-      const t0 = Date.now();
-      while (!log.slice(before).some((l) => l.includes('read ' + hostsFile)) && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => log.slice(before).some((l) => l.includes('read ' + hostsFile)), 3000, 'dnsmasq re-read its hosts file', 10);
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './capture-log.js';
 import { freePort } from './free-port.js';
 
 export interface EtcdServer {
@@ -34,16 +35,17 @@ export async function startEtcd(): Promise<EtcdServer> {
     c.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
     c.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
     c.once('error', (err) => { output += `spawn error: ${err.message}`; });
-    const started = Date.now();
-    for (;;) {
+    const healthy = async () => {
       if (c.exitCode !== null || output.includes('spawn error')) throw new Error(`etcd did not start: ${output}`);
-      if (Date.now() - started > 10_000) { c.kill('SIGKILL'); throw new Error(`etcd not healthy in 10 s: ${output}`); }
       try {
         const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
-        if (r.ok && ((await r.json()) as { health?: string }).health === 'true') return;
-      } catch { /* not up yet */ }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+        return r.ok && ((await r.json()) as { health?: string }).health === 'true';
+      } catch { return false; }
+    };
+    await waitFor(healthy, 10_000, 'etcd healthy', 50).catch((err: Error) => {
+      c.kill('SIGKILL');
+      throw new Error(`${err.message}: ${output}`);
+    });
   }
 
   async function halt(signal: NodeJS.Signals): Promise<void> {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './capture-log.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 
@@ -93,11 +94,8 @@ export async function spawnGateway(yaml: string, extraArgs: string[] = [], optio
 
 /** Waits until `n` workers of a `--workers` gateway said they are ready (counting restarted ones). */
 export async function workersReady(gw: GatewayProcess, n: number, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (gw.logs.filter((l) => l.event === 'worker-ready').length < n) {
-    if (Date.now() > deadline) throw new Error(`workers did not start; stderr: ${gw.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(() => gw.logs.filter((l) => l.event === 'worker-ready').length >= n, timeoutMs, `${n} workers ready`, 20)
+    .catch((err: Error) => { throw new Error(`${err.message}; stderr: ${gw.stderr()}`); });
 }
 
 /**

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
+import type { ScalingLoop } from '../../gateway/scaling/scaling-loop.js';
+import { waitFor } from '../helpers/capture-log.js';
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway-under-test.js';
 import { parsePromText, sampleValue } from '../helpers/prom-text.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
@@ -12,14 +14,18 @@ async function get(url: string, init: RequestInit = {}): Promise<{ status: numbe
   return { status: res.status, headers: res.headers, body, text };
 }
 
-function config(up: string, extraRoutes = ''): string {
+// With `scaled`, users is scaled by a command that reports 1 replica, under a floor of 3: its first evaluation scales
+// up. The loop's own tick (every 60 s) does not come during a test; the test evaluates when it wants a decision.
+const SCALED = '\n    scaling: { scaler: { type: exec, scale: "true {replicas}", current: "echo 1" }, min: 3, max: 5, intervalMs: 60000 }';
+
+function config(up: string, extraRoutes = '', scaled = false): string {
   return `listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 log: { level: info }
 services:
   users:
     discovery: { type: static, endpoints: ["${up}"] }
-    balancer: round-robin
+    balancer: round-robin${scaled ? SCALED : ''}
 routes:
   - name: users-api
     match: { path: /api, methods: [GET, POST] }
@@ -34,14 +40,14 @@ async function scrape(gw: GatewayUnderTest) {
   return parsePromText(await res.text());
 }
 
-async function setup(t: Test): Promise<{ up: RecordingUpstream; gw: GatewayUnderTest }> {
+async function setup(t: Test, scaled = false): Promise<{ up: RecordingUpstream; gw: GatewayUnderTest }> {
   const up = await startRecordingUpstream((req, res) => {
     const status = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('status') ?? 200);
     if (req.url?.startsWith('/slow')) return void setTimeout(() => res.end('slow'), 400);
     res.writeHead(status, { 'content-type': 'text/plain' });
     res.end(`upstream saw ${req.url}`);
   });
-  const gw = await startGateway(config(up.url));
+  const gw = await startGateway(config(up.url, '', scaled));
   t.teardown(async () => { await gw.close(); await up.close(); });
   return { up, gw };
 }
@@ -79,8 +85,44 @@ t.test('metrics after known traffic: requests by class, latency histogram, in fl
   t.notOk([...labelValues].some((v) => v.includes('/nowhere') || v.includes('/api/ok')), 'no request path ever becomes a label value');
 });
 
+t.test('an endpoint ejected again after its ejection ran out is counted again, and its changedAt moves', async (t) => {
+  const bad = await startRecordingUpstream((_req, res) => { res.writeHead(500); res.end('bad'); });
+  const good = await startRecordingUpstream();
+  const gw = await startGateway(`listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+log: { level: warn, access: false }
+services:
+  svc:
+    discovery: { type: static, endpoints: ["${bad.url}", "${good.url}"] }
+    balancer: round-robin
+    retry: { attempts: 0 }
+    circuitBreaker: { enabled: false }
+    outlierDetection: { consecutive5xx: 1, baseEjectionMs: 200, maxEjectionMs: 200 }
+routes:
+  - { match: { path: / }, service: svc }
+`);
+  t.teardown(async () => { await gw.close(); await bad.close(); await good.close(); });
+  const badEndpoint = () => gw.gateway.current().services.get('svc')!.pool.endpoints.find((e) => e.address === bad.url)!;
+  const ejections = async () => sampleValue(parsePromText(await (await fetch(`${gw.adminUrl}/metrics`)).text()), 'gantry_endpoint_ejections_total', { service: 'svc', reason: 'consecutive-5xx' });
+  const changedAt = async () => ((await get(`${gw.adminUrl}/admin/services`)).body.services[0].endpoints as { address: string; changedAt: string }[]).find((e) => e.address === bad.url)?.changedAt;
+  /** Requests until the bad endpoint has answered one more 500 (which ejects it). */
+  const ejectOnce = async () => {
+    const seen = bad.requests.length;
+    while (bad.requests.length === seen) await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    t.ok(Date.now() < badEndpoint().health.ejectedUntil, 'the 500 ejected it');
+  };
+
+  await ejectOnce();
+  t.equal(await ejections(), 1);
+  const first = await changedAt();
+  await waitFor(() => Date.now() >= badEndpoint().health.ejectedUntil, 5000, 'the ejection to run out');
+  await ejectOnce();
+  t.equal(await ejections(), 2, 'a second ejection is a second count');
+  t.not(await changedAt(), first, 'the second ejection is a change');
+});
+
 t.test('admin API shapes: config, routes, services, scaling, stats; 404 and 405', async (t) => {
-  const { gw } = await setup(t);
+  const { gw } = await setup(t, true);
   await get(`${gw.url}/api/ok`);
   const cfg = await get(`${gw.adminUrl}/admin/config`);
   t.equal(cfg.status, 200);
@@ -113,12 +155,13 @@ t.test('admin API shapes: config, routes, services, scaling, stats; 404 and 405'
   });
 
   t.same((await get(`${gw.adminUrl}/admin/scaling`)).body, { services: [], decisions: [] }, 'no scaling yet: empty lists');
-  gw.gateway.metrics.scalingDecision({ service: 'users', current: 1, desired: 3, reason: 'in-flight 40 over target 10' });
-  gw.gateway.metrics.replicas('users', 3, 1);
+  await (gw.gateway.scaling as ScalingLoop).evaluate('users');
+  const [decision] = gw.gateway.scaling.recentDecisions('users');
+  t.match(decision, { outcome: 'applied', cause: 'min', current: 1, desired: 3 }, 'the loop decided and the scaler carried it out');
   t.match((await get(`${gw.adminUrl}/admin/scaling`)).body, {
     services: [{ service: 'users', desired: 3, current: 1, at: /T/ }],
-    decisions: [{ service: 'users', current: 1, desired: 3, direction: 'up', reason: 'in-flight 40 over target 10', at: /T/ }],
-  });
+    decisions: [{ service: 'users', current: 1, desired: 3, direction: 'up', reason: decision?.reason, at: /T/ }],
+  }, 'the admin API lists the loop\'s own decision');
 
   const stats = await get(`${gw.adminUrl}/admin/stats`);
   t.match(stats.body, { now: Number, bucketMs: 5000, windowMs: 300000, reloads: [], scaling: [{ direction: 'up' }] });

@@ -73,7 +73,9 @@ t.test('an upstream that does not read holds the client\'s upload back, and then
   let held: { req: http.IncomingMessage; res: http.ServerResponse } | undefined;
   const up = await listenOnLoopback(http.createServer((req, res) => { held = { req, res }; }));
   t.teardown(() => up.close());
-  const gw = await startGateway(routesYaml([up.url], `  - match: { path: / }\n    service: svc\n    maxBodyBytes: ${CHUNK * TOTAL_CHUNKS}\n`));
+  // The upstream answers only once it has read all 128 MiB: on a loaded machine that can take longer than the default
+  // per-try timeout (a third of 15 s), which is not what this test is about.
+  const gw = await startGateway(routesYaml([up.url], `  - match: { path: / }\n    service: svc\n    maxBodyBytes: ${CHUNK * TOTAL_CHUNKS}\n    timeoutMs: 120000\n`));
   t.teardown(() => gw.close());
 
   // Chunked: a body of unknown length is streamed once, not buffered for a retry.

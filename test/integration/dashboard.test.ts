@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
+import type { ScalingLoop } from '../../gateway/scaling/scaling-loop.js';
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway-under-test.js';
 import { runLoad } from '../helpers/load.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
@@ -46,6 +47,8 @@ log: { level: warn, access: false }
 ${extra}services:
   users:
     discovery: { type: static, endpoints: ["${ups[0]!.url}", "${ups[1]!.url}"] }
+    # Reports 2 replicas under a floor of 3; the loop's own tick (60 s) does not come during a test.
+    scaling: { scaler: { type: exec, scale: "true {replicas}", current: "echo 2" }, min: 3, max: 5, intervalMs: 60000 }
   orders:
     discovery: { type: static, endpoints: ["${ups[2]!.url}"] }
     balancer: least-request
@@ -62,9 +65,8 @@ t.test('the dashboard shows the running config live, with no console errors; scr
   await runLoad({ url: `${gw.url}/users/a`, connections: 4, amount: 400 });
   for (let i = 0; i < 20; i++) await (await fetch(`${gw.url}/users/fail`)).text();
   await runLoad({ url: `${gw.url}/orders/1`, connections: 2, amount: 60, headers: { host: 'shop.example' } });
-  // Scaling does not exist yet: report through the metrics API as the scaling loop will.
-  gw.gateway.metrics.scalingDecision({ service: 'users', current: 2, desired: 3, reason: 'in-flight per replica 12 over target 8' });
-  gw.gateway.metrics.replicas('users', 3, 2);
+  // users' scaler reports 2 replicas under a floor of 3: one evaluation of the loop decides 2 → 3.
+  await (gw.gateway.scaling as ScalingLoop).evaluate('users');
   await gw.rewrite('routes: [oops');
   await gw.gateway.reload();
 
@@ -89,7 +91,9 @@ t.test('the dashboard shows the running config live, with no console errors; scr
   t.equal(await page.locator('.card[data-service="users"] svg.chart').count(), 3, 'rate, latency and replicas for users');
   t.match(await page.locator('.card[data-service="orders"]').innerText(), /no scaling for this service/);
   t.match(await page.locator('#reloads').innerText(), /refused/);
-  t.match(await page.locator('#decisions').innerText(), /users: 2 → 3 · in-flight per replica 12 over target 8/);
+  const decision = gw.gateway.scaling.recentDecisions('users')[0];
+  t.match(decision, { current: 2, desired: 3 });
+  t.ok((await page.locator('#decisions').innerText()).includes(`users: 2 → 3 · ${decision?.reason}`), 'the loop\'s decision, with its reason');
 
   // Live: new traffic shows up on the next poll without a reload of the page.
   const before = await page.locator('.row[data-service="orders"] .service .meta').nth(1).innerText();

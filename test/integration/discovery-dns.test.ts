@@ -62,8 +62,9 @@ t.test('dns A records (dnsmasq): a changed record is followed after its TTL, re-
 
   const changed = Date.now();
   await dns.setHosts('127.0.0.3 api.test\n');
-  const tookMs = await waitFor(() => pool.endpoints[0]?.address === b.address, 4000, 'changed record');
-  t.ok(tookMs <= 2500, `followed ${Date.now() - changed} ms after the change (TTL 1 s)`);
+  await waitFor(() => pool.endpoints[0]?.address === b.address, 4000, 'changed record');
+  const tookMs = Date.now() - changed;
+  t.ok(tookMs <= 2500, `followed ${tookMs} ms after the change (TTL 1 s)`);
   for (let i = 0; i < 3; i++) t.equal((await get(`${gw.url}/`)).body, b.address);
   t.equal(pool.status.up, true);
 

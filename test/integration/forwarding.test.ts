@@ -5,6 +5,7 @@ import t from 'tap';
 import { startGateway, routesYaml } from '../helpers/gateway-under-test.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+import { waitFor } from '../helpers/capture-log.js';
 
 async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: any }> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
@@ -105,7 +106,7 @@ t.test('spreads requests over endpoints by weight (weighted-round-robin through 
 
 t.test('maps upstream failures to clear JSON errors with the request id', async (t) => {
   const up = await startRecordingUpstream((req, res) => {
-    if (req.url === '/slow') return void setTimeout(() => res.end('late'), 2000);
+    if (req.url === '/slow') return void setTimeout(() => res.end('late'), 2000).unref();   // never awaited
     if (req.url === '/reset') return void req.socket.destroy();
     res.end('ok');
   });
@@ -218,8 +219,7 @@ t.test('a client that goes away aborts the upstream request, also while a respon
   const [res] = await once(req, 'response') as [http.IncomingMessage];
   await once(res, 'data');
   req.destroy();
-  const deadline = Date.now() + 1000;
-  while (upstreamClosed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => upstreamClosed > 0, 1000, 'the upstream response closed').catch(() => {});
   t.equal(upstreamClosed, 1, 'the upstream saw its response closed within 1 s');
   const line = gw.logs.find((l) => l.log === 'access' && l.path === '/stream');
   t.equal(line?.aborted, true, 'the access log marks the exchange aborted');
@@ -235,6 +235,8 @@ t.test('an upstream that dies mid-body cuts the client connection instead of lea
   t.teardown(async () => { await gw.close(); await up.close(); });
   const started = Date.now();
   const outcome = await new Promise<string>((resolve) => {
+    // A bound, so that a connection left hanging fails here and not by the file's timeout.
+    setTimeout(() => resolve('still open after 5 s'), 5000).unref();
     http.get(`${gw.url}/x`, (res) => {
       res.on('data', () => {});
       res.on('end', () => resolve('clean end'));

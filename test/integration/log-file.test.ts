@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
@@ -14,15 +15,6 @@ async function linesOf(file: string): Promise<Record<string, unknown>[]> {
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > until) throw new Error(`not seen in ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('log.file: lines go to the file; SIGUSR2 reopens it after logrotate renamed it, losing none', async (t) => {
   const up = await startRecordingUpstream();
@@ -45,16 +37,16 @@ routes:
     await rm(dir, { recursive: true, force: true });
   });
   const log = join(dir, 'gantry.log');   // relative to the routes file, not to the working directory
-  const started = await waitFor('started line', async () => (await linesOf(log)).find((l) => l.event === 'started'));
+  const started = await waitFor(async () => (await linesOf(log)).find((l) => l.event === 'started'), 10_000, 'started line', 50);
   const port = (started.listen as { port: number }).port;
 
   for (let i = 0; i < 3; i++) await (await fetch(`http://127.0.0.1:${port}/before-${i}`)).text();
-  await waitFor('3 access lines', async () => ((await linesOf(log)).filter((l) => l.msg === 'request').length === 3 ? true : undefined));
+  await waitFor(async () => ((await linesOf(log)).filter((l) => l.msg === 'request').length === 3 ? true : undefined), 10_000, '3 access lines', 50);
   await rename(log, join(dir, 'gantry.log.1'));
   // Written after the rename and before the signal: still goes to the renamed file (the fd is unchanged).
   await (await fetch(`http://127.0.0.1:${port}/between`)).text();
   child.kill('SIGUSR2');
-  await waitFor('reopened line', async () => (await linesOf(log)).find((l) => l.event === 'log-reopened'));
+  await waitFor(async () => (await linesOf(log)).find((l) => l.event === 'log-reopened'), 10_000, 'reopened line', 50);
   for (let i = 0; i < 2; i++) await (await fetch(`http://127.0.0.1:${port}/after-${i}`)).text();
 
   child.kill('SIGTERM');

@@ -7,18 +7,13 @@ import { pluginContext, type DiscoveryUpdate, type Scaler } from '../../gateway/
 import { validatePluginOptions } from '../../gateway/config/schema-validator.js';
 import { processScaler } from '../../plugins/scaling/process.js';
 import { findExecutable } from '../../plugins/scaling/process-instance.js';
+import { waitFor } from '../helpers/capture-log.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/scaling-instance.js', import.meta.url));
 
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
-}
-
-async function until(pred: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return pred();
 }
 
 function start(t: { teardown(fn: () => unknown): void }, extra: Record<string, unknown> = {}, initial = 0) {
@@ -113,7 +108,7 @@ t.test('stops extra instances gracefully: out of the list first, SIGTERM, SIGKIL
   await p.waitFor((l) => l.msg === 'SIGTERM: closing');
   t.notOk(p.lines.some((l) => l.event === 'instance-killed'), 'a well-behaved instance needs no SIGKILL');
   t.notOk(p.lines.some((l) => l.event === 'instance-crashed'), 'a stop is not a crash: no restart');
-  t.ok(await until(() => pids.filter(alive).length === 2), 'the stopped instance exited; the others run');
+  await t.resolves(waitFor(() => pids.filter(alive).length === 2, 5000, 'the stopped instance exited', 20), 'the stopped instance exited; the others run');
 
   const stubborn = start(t, { stopGraceMs: 300, env: { IGNORE_SIGTERM: '1' } });
   await stubborn.scaler.scale('svc', 1, null as never, AbortSignal.timeout(5000));
@@ -123,8 +118,7 @@ t.test('stops extra instances gracefully: out of the list first, SIGTERM, SIGKIL
   await stubborn.scaler.scale('svc', 0, null as never, AbortSignal.timeout(5000));
   await stubborn.waitFor((l) => l.event === 'instance-killed');
   t.ok(Date.now() - stopping >= 250, 'SIGKILL only after the grace');
-  await new Promise((r) => setTimeout(r, 100));
-  t.notOk(alive(pid), 'gone');
+  await t.resolves(waitFor(() => !alive(pid), 5000, 'the killed instance gone', 20), 'gone');
 });
 
 t.test('close stops every instance; a command that cannot start is retried, never crashes the gateway', async (t) => {
@@ -133,7 +127,7 @@ t.test('close stops every instance; a command that cannot start is retried, neve
   await p.endpointsAre(2);
   const pids = await Promise.all(p.latest().map(async (a) => (await whoami(a)).pid));
   await p.scaler.close();
-  t.ok(await until(() => pids.filter(alive).length === 0), 'no orphan');
+  await t.resolves(waitFor(() => pids.filter(alive).length === 0, 5000, 'no orphan', 20), 'no orphan');
 
   const broken = start(t, { command: ['/nonexistent/binary'] });
   await broken.scaler.scale('svc', 1, null as never, AbortSignal.timeout(5000));

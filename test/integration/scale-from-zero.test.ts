@@ -80,11 +80,10 @@ hold: { maxQueue: 50, timeoutMs: 15000 }`));
   t.equal(gw.gateway.load.signals('app', 1000, 1000).waiting, 0, 'nothing left waiting');
 
   // Idle for idleToZeroMs: back to zero, the instance stopped.
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && !gw.logs.some((l) => l.event === 'scaled' && l.to === 0)) await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => gw.logs.some((l) => l.event === 'scaled' && l.to === 0), 10_000, 'scaled to zero', 20);
   const down = gw.logs.find((l) => l.event === 'scaled' && l.to === 0);
   t.match(down, { from: 1, to: 0, cause: 'idle-to-zero' }, 'idle: back to zero');
-  while (Date.now() < deadline && gw.gateway.current().services.get('app')?.pool.endpoints.length !== 0) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => gw.gateway.current().services.get('app')?.pool.endpoints.length === 0, 10_000, 'no endpoint left', 20);
   t.equal(gw.gateway.current().services.get('app')?.pool.endpoints.length, 0);
 
   // And from zero again.
@@ -161,8 +160,7 @@ scaleDown: { stabilizationWindowMs: 1000 }`));
   t.ok(up.length >= 1, 'scaled up');
   t.equal(Math.max(...up.map((l) => l.to as number)), 3, 'to max');
   t.ok(instances.size >= 2, `requests reached ${instances.size} instances`);
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline && gw.gateway.scaling.status()[0]?.current !== 1) await new Promise((r) => setTimeout(r, 100));
+  await waitFor(() => gw.gateway.scaling.status()[0]?.current === 1, 15_000, 'back to min', 20);
   t.equal(gw.gateway.scaling.status()[0]?.current, 1, 'back to min once the load stopped');
   t.notOk(gw.logs.some((l) => l.status === 502 || l.status === 503), 'no failed request while instances came and went');
 });

@@ -6,6 +6,7 @@ import t from 'tap';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { runLoad } from '../helpers/load.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+import { waitFor } from '../helpers/capture-log.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/scaling-instance.js', import.meta.url));
 
@@ -42,8 +43,7 @@ t.test('a reload with new scaler options starts a new set of instances before it
   t.same(after.filter((a) => before.includes(a)), [], 'all new');
   const result = await load;
   t.equal(result.errors + result.non2xx + result.timeouts, 0, `${result.requests.total} requests through the reload, none failed`);
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && gw.logs.filter((l) => l.event === 'instance-stopping').length < 2) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => gw.logs.filter((l) => l.event === 'instance-stopping').length >= 2, 10_000, 'the old instances stopping', 20);
   t.equal(gw.logs.filter((l) => l.event === 'instance-stopping').length, 2, 'the old set was stopped once the old config retired');
   t.equal(gw.gateway.scaling.status()[0]?.current, 2);
 

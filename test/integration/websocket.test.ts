@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import t from 'tap';
 import { startGateway } from '../helpers/gateway-under-test.js';
 import { waitFor } from '../helpers/capture-log.js';
-import { openWebSocket, startWebSocketEcho, webSocketHandshake } from '../helpers/websocket.js';
+import { openWebSocket, startWebSocketEcho, webSocketHandshake, type HandshakeAnswer } from '../helpers/websocket.js';
 
 function yaml(port: number): string {
   return `listen: 127.0.0.1:0
@@ -35,18 +35,10 @@ t.test('closing the client side closes the upstream side of the tunnel', async (
   t.teardown(async () => { await gw.close(); await up.close(); });
   const ws = await openWebSocket(gw.port, '/ws');
   await ws.send('x');
-  const upstreamSocketClosed = new Promise<void>((resolve) => {
-    up.server.on('close', resolve);
-    const check = setInterval(async () => {
-      const count = await new Promise<number>((r) => up.server.getConnections((_e, n) => r(n)));
-      if (count === 0) { clearInterval(check); resolve(); }
-    }, 20);
-    setTimeout(() => clearInterval(check), 2000);
-  });
+  const upstreamConnections = () => new Promise<number>((r) => up.server.getConnections((_e, n) => r(n)));
+  t.equal(await upstreamConnections(), 1, 'the open tunnel holds one upstream connection');
   ws.socket.destroy();
-  await upstreamSocketClosed;
-  const count = await new Promise<number>((r) => up.server.getConnections((_e, n) => r(n)));
-  t.equal(count, 0);
+  await t.resolves(waitFor(async () => (await upstreamConnections()) === 0, 2000, 'the upstream connection closed', 20), 'the upstream side closes within 2 s');
 });
 
 t.test('a WebSocket upgrade on a route without websocket: true is refused and nothing is tunnelled', async (t) => {
@@ -54,11 +46,23 @@ t.test('a WebSocket upgrade on a route without websocket: true is refused and no
   const gw = await startGateway(yaml(up.port));
   t.teardown(async () => { await gw.close(); await up.close(); });
   const answer = await webSocketHandshake(gw.port, '/plain', { 'x-request-id': 'ws-plain-1' });
+  if ('socket' in answer) answer.socket.destroy();
   t.equal(answer.status, 400);
-  t.match(answer, { headers: { 'x-request-id': 'ws-plain-1', connection: 'close' } });
-  t.match(JSON.parse('body' in answer ? answer.body : ''), { error: 'GW_ERR_UPGRADE_NOT_ALLOWED', request_id: 'ws-plain-1' });
+  t.same([answer.headers['x-request-id'], answer.headers.connection], ['ws-plain-1', 'close'], 'the request id, and close');
+  t.same(refusal(answer), { error: 'GW_ERR_UPGRADE_NOT_ALLOWED', request_id: 'ws-plain-1' }, 'the gateway\'s error code and the request id');
   t.equal(up.upgrades.length, 0);
 });
+
+/** The error code and request id of the gateway's JSON answer to a handshake; empty for a 101 or a body not JSON. */
+function refusal(answer: HandshakeAnswer): { error?: unknown; request_id?: unknown } {
+  if (!('body' in answer)) return {};
+  try {
+    const { error, request_id } = JSON.parse(answer.body) as { error?: unknown; request_id?: unknown };
+    return { error, request_id };
+  } catch {
+    return {};
+  }
+}
 
 /** A TCP upstream that does `onRequest` with each connection once the handshake's head has arrived. */
 async function rawUpstream(onRequest: (s: net.Socket) => void): Promise<{ port: number; closed: () => number; close(): Promise<void> }> {
@@ -112,9 +116,10 @@ ${Object.keys(names).map((name) => `  - { match: { path: /${name} }, service: ${
     ['silent', 504, 'GW_ERR_UPSTREAM_TIMEOUT'],
   ] as const) {
     const answer = await webSocketHandshake(gw.port, `/${service}`, { 'x-request-id': `ws-${service}` });
+    if ('socket' in answer) answer.socket.destroy();
     t.equal(answer.status, status, service);
-    t.match(answer.headers, { 'x-request-id': `ws-${service}`, connection: 'close' }, `${service}: the request id`);
-    t.match(JSON.parse('body' in answer ? answer.body : ''), { error: code, request_id: `ws-${service}` }, `${service}: ${code}`);
+    t.same([answer.headers['x-request-id'], answer.headers.connection], [`ws-${service}`, 'close'], `${service}: the request id`);
+    t.same(refusal(answer), { error: code, request_id: `ws-${service}` }, `${service}: ${code}`);
     await waitFor(() => inFlight(service) === 0, 2000, `${service}: the endpoint's slot freed`);
   }
   await waitFor(() => silent.closed() === 1, 2000, 'the silent upstream\'s connection closed by the deadline');

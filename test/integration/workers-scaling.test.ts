@@ -3,21 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { repeatUntil, spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
 import { getOnNewConnection as get } from '../helpers/get-new-connection.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/scaling-instance.js', import.meta.url));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The parent pid of a process, from /proc: who started it. */
 async function parentOf(pid: number): Promise<number> {
@@ -85,11 +76,11 @@ routes:
   t.equal(results.filter((r) => r.status === 200).length, sent, 'every request answered');
   t.same([...fromWorkers(accessLines(gw))].sort(), [1, 2], 'both workers served traffic');
 
-  const first = await until('a scale decision', async () => {
+  const first = await waitFor(async () => {
     const text = await readFile(decisions, 'utf8').catch(() => '');
     const line = text.split('\n').find((l) => l.trim());
     return line === undefined ? undefined : JSON.parse(line) as { desired: number; current: number; load: { stable: { requests: number; completed: number }; readyEndpoints: number } };
-  });
+  }, 20_000, 'a scale decision', 100);
   t.equal(first.load.stable.requests, sent, `the scaler saw ${sent} requests: the sum over the workers, not one worker's share`);
   t.equal(first.load.stable.completed, sent);
   t.equal(first.load.readyEndpoints, 1);
@@ -131,7 +122,7 @@ t.test('the process scaler runs once, in the primary: every worker routes to its
     const from = accessLines(gw).length;
     const results = await Promise.all(Array.from({ length: n }, (_, i) => get(gw.port, `/p${i}`)));
     await repeatUntil(async () => results.push(await get(gw.port, `/p${results.length}`)), () => fromWorkers(accessLines(gw).slice(from)).size === 2);
-    await until('their access lines', () => (accessLines(gw).length >= from + results.length ? true : undefined));
+    await waitFor(() => accessLines(gw).length >= from + results.length, 20_000, 'their access lines', 20);
     return results.every((r) => r.status === 200) ? accessLines(gw).slice(from, from + results.length) : undefined;
   };
   let lines = await routed(20);
@@ -155,10 +146,7 @@ t.test('the process scaler runs once, in the primary: every worker routes to its
   gw.child.kill('SIGHUP');
   await gw.waitForLog((l) => l.event === 'cluster-reloaded');
   await gw.waitForLog((l) => l.event === 'scaled' && l.to === 3);
-  await until('requests reaching the third instance', async () => {
-    const seen = new Set((await routed(12))?.map((l) => l.endpoint));
-    return seen.size === 3 ? seen : undefined;
-  });
+  await waitFor(async () => new Set((await routed(12))?.map((l) => l.endpoint)).size === 3, 20_000, 'requests reaching the third instance', 100);
   t.equal(started().length, 3, 'the third instance, started once');
   t.ok(started().every((l) => l.worker === undefined));
 
@@ -203,12 +191,12 @@ for (const args of [[], ['--workers', '2']]) {
   t.test(`kill -9 of the gateway${args.length ? ' primary' : ''}: the kernel sends its process-scaler instances SIGTERM, none is left running`, async (t) => {
     const gw = await spawnGateway(processScaled('min: 2\nmax: 2\nintervalMs: 200'), args);
     t.teardown(() => gw.kill());
-    await until('two instances ready', () => (gw.logs.filter((l) => l.event === 'instance-ready').length >= 2 ? true : undefined));
+    await waitFor(() => gw.logs.filter((l) => l.event === 'instance-ready').length >= 2, 20_000, 'two instances ready', 20);
     const pids = gw.logs.filter((l) => l.event === 'instance-starting').map((l) => l.pid as number);
     t.equal(pids.filter(alive).length, 2, 'both instances run');
     gw.child.kill('SIGKILL');
     await gw.exited;
-    await until('every instance gone', () => (pids.filter(alive).length === 0 ? true : undefined), 10_000);
+    await waitFor(() => pids.filter(alive).length === 0, 10_000, 'every instance gone', 20);
     t.pass('no instance outlived the gateway');
   });
 }

@@ -1,7 +1,7 @@
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import t from 'tap';
-import { binOf, binUpperMs, BIN_COUNT, quantileOf } from '../../gateway/load/latency-bins.js';
-import { LoadRecorder } from '../../gateway/load/load-recorder.js';
+import { binOf, binUpperMs, BIN_COUNT, quantileOf } from '../../gateway/signals/latency-bins.js';
+import { LoadRecorder } from '../../gateway/signals/load-recorder.js';
 
 function clock(start = 1_000_000) {
   let now = start;

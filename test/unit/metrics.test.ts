@@ -3,6 +3,7 @@ import { AttemptFailure } from '../../gateway/resilience/attempt-failure.js';
 import { GatewayMetrics } from '../../gateway/admin/metrics.js';
 import { exposedText } from '../../gateway/admin/request-series.js';
 import type { RuntimeSnapshot } from '../../gateway/runtime/runtime-snapshot.js';
+import type { ScalingDecisionRecord } from '../../gateway/scaling/decision-history.js';
 import { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 import type { DiscoveryStatus } from '../../gateway/upstream/upstream-pool.js';
 import { parsePromText, promTypes, sampleValue, type PromSample } from '../helpers/prom-text.js';
@@ -27,6 +28,11 @@ function exchange(route: [string, string] | undefined, status: number, durationM
   return { route: route && { name: route[0], service: route[1] }, status, bytes, errorCode, durationMs: () => durationMs } as never;
 }
 
+/** A decision of the scaling loop with what the metrics read of it. */
+function decision(d: Partial<ScalingDecisionRecord>): ScalingDecisionRecord {
+  return { service: 'users', at: 1_700_000_100_000, reason: 'demand', ...d } as ScalingDecisionRecord;
+}
+
 const up: DiscoveryStatus = { up: true, since: 1_700_000_000_000, lastSuccessAt: 1_700_000_000_500, lastError: null, lastErrorAt: null, failures: 0, endpoints: 2 };
 
 function setup() {
@@ -47,11 +53,11 @@ function setup() {
 t.test('requests by route, service and status class; latency histogram; body bytes', async (t) => {
   const { metrics, scrape, destroy } = setup();
   t.teardown(destroy);
-  for (const ms of [0.5, 3, 7, 40, 40]) metrics.requestFinished(exchange(['api', 'users'], 200, ms, 100));
-  metrics.requestFinished(exchange(['api', 'users'], 503, 2500, 20, 'GW_ERR_NO_ENDPOINT'));
-  metrics.requestFinished(exchange(['admin', 'users'], 404, 1));
-  metrics.requestFinished(exchange(undefined, 400, 0.2, 5, 'GW_ERR_BAD_PATH'));
-  metrics.requestFinished(exchange(['api', 'users'], 0, 12, 0));   // the client left before a response head
+  for (const ms of [0.5, 3, 7, 40, 40]) metrics.requests.requestFinished(exchange(['api', 'users'], 200, ms, 100));
+  metrics.requests.requestFinished(exchange(['api', 'users'], 503, 2500, 20, 'GW_ERR_NO_ENDPOINT'));
+  metrics.requests.requestFinished(exchange(['admin', 'users'], 404, 1));
+  metrics.requests.requestFinished(exchange(undefined, 400, 0.2, 5, 'GW_ERR_BAD_PATH'));
+  metrics.requests.requestFinished(exchange(['api', 'users'], 0, 12, 0));   // the client left before a response head
 
   const s = await scrape();
   const total = (route: string, service: string, status_class: string) => sampleValue(s, 'gantry_requests_total', { route, service, status_class });
@@ -83,15 +89,15 @@ t.test('a route exports series from its first request; dropped routes go at the 
   t.teardown(destroy);
   let s = await scrape();
   t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), undefined, 'no series before traffic');
-  metrics.requestFinished(exchange(['admin', 'users'], 200, 1));
-  metrics.requestFinished(exchange(['api', 'users'], 200, 1));
+  metrics.requests.requestFinished(exchange(['admin', 'users'], 200, 1));
+  metrics.requests.requestFinished(exchange(['api', 'users'], 200, 1));
   s = await scrape();
   t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), 1);
   swap(snapshot(2, [['api', 'users']], { users: { endpoints: [a], status: up } }));
   s = await scrape();
   t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'admin', service: 'users' }), undefined, 'the dropped route has no series');
   t.equal(sampleValue(s, 'gantry_request_duration_seconds_count', { route: 'api', service: 'users' }), 1, 'a kept route keeps its counts');
-  metrics.requestFinished(exchange(['admin', 'users'], 200, 1));   // still in flight on the old config
+  metrics.requests.requestFinished(exchange(['admin', 'users'], 200, 1));   // still in flight on the old config
   s = await scrape();
   t.equal(sampleValue(s, 'gantry_requests_total', { route: 'admin', service: 'users', status_class: '2xx' }), 1, 'a straggler is still counted');
 });
@@ -99,7 +105,7 @@ t.test('a route exports series from its first request; dropped routes go at the 
 t.test('route and service names are escaped in label values; every sample line parses', async (t) => {
   const { scrape, metrics, destroy } = setup();
   t.teardown(destroy);
-  metrics.requestFinished(exchange(['we"ird\\name', 'users'], 200, 1));
+  metrics.requests.requestFinished(exchange(['we"ird\\name', 'users'], 200, 1));
   const s = await scrape();
   t.equal(sampleValue(s, 'gantry_requests_total', { route: 'we"ird\\name', service: 'users', status_class: '2xx' }), 1);
   const types = promTypes(await exposedText(metrics.expose()));
@@ -110,11 +116,11 @@ t.test('route and service names are escaped in label values; every sample line p
 t.test('a route that moves to another service counts under the new service', async (t) => {
   const { scrape, swap, metrics, a, b, destroy } = setup();
   t.teardown(destroy);
-  metrics.requestFinished(exchange(['api', 'users'], 200, 1));
+  metrics.requests.requestFinished(exchange(['api', 'users'], 200, 1));
   swap(snapshot(2, [['api', 'orders']], { users: { endpoints: [a], status: up }, orders: { endpoints: [b], status: up } }));
-  metrics.requestFinished(exchange(['api', 'orders'], 200, 1));
-  metrics.requestFinished(exchange(['api', 'users'], 200, 1));   // an old-generation request finishing late
-  metrics.requestFinished(exchange(['api', 'orders'], 200, 1));
+  metrics.requests.requestFinished(exchange(['api', 'orders'], 200, 1));
+  metrics.requests.requestFinished(exchange(['api', 'users'], 200, 1));   // an old-generation request finishing late
+  metrics.requests.requestFinished(exchange(['api', 'orders'], 200, 1));
   const s = await scrape();
   t.equal(sampleValue(s, 'gantry_requests_total', { route: 'api', service: 'orders', status_class: '2xx' }), 2);
   t.equal(sampleValue(s, 'gantry_requests_total', { route: 'api', service: 'users', status_class: '2xx' }), 1);
@@ -153,13 +159,13 @@ t.test('breaker, health and ejection gauges read the endpoint\'s own state; tran
   b.health.ejectedUntil = Date.now() + 60_000;
   a.latency.observe(12.5, Date.now());
   // What the registry forwards from those transitions (reported twice: counted once).
-  metrics.breakerState(a, 'open');
-  metrics.breakerState(a, 'open');
+  metrics.upstreams.breakerState(a, 'open');
+  metrics.upstreams.breakerState(a, 'open');
   tick(1000);
-  metrics.endpointHealth(b, 'unhealthy');
-  metrics.ejection(b, true, 'consecutive-5xx');
-  metrics.ejection(b, true, 'consecutive-5xx');
-  metrics.ejection(a, true, 'Mozilla/5.0 (evil)');
+  metrics.upstreams.endpointHealth(b, 'unhealthy');
+  metrics.upstreams.ejection(b, true, 'consecutive-5xx');
+  metrics.upstreams.ejection(b, true, 'consecutive-5xx');
+  metrics.upstreams.ejection(a, true, 'Mozilla/5.0 (evil)');
   s = await scrape();
   t.same(['closed', 'open', 'half-open', 'isolated'].map((state) => sampleValue(s, 'gantry_breaker_state', { endpoint: 'http://10.0.0.5:8000', state })), [0, 1, 0, 0]);
   t.equal(sampleValue(s, 'gantry_breaker_transitions_total', { service: 'users', state: 'open' }), 1);
@@ -168,10 +174,10 @@ t.test('breaker, health and ejection gauges read the endpoint\'s own state; tran
   t.equal(sampleValue(s, 'gantry_endpoint_ejected', { endpoint: 'http://10.0.0.6:8000' }), 1);
   t.equal(sampleValue(s, 'gantry_endpoint_ejections_total', { service: 'users', reason: 'consecutive-5xx' }), 1, 'one ejection, however often it is reported');
   t.equal(sampleValue(s, 'gantry_endpoint_ejections_total', { service: 'users', reason: 'other' }), 1, 'a reason that is not a short word becomes other');
-  t.match(metrics.health.get(a), { breaker: 'open', ewmaMs: Number });
+  t.match(metrics.upstreams.health.get(a), { breaker: 'open', ewmaMs: Number });
 
   const isolation = a.health.breaker!.isolate();
-  t.equal(metrics.health.get(a).breaker, 'isolated');
+  t.equal(metrics.upstreams.health.get(a).breaker, 'isolated');
   isolation.dispose();
   b.health.ejectedUntil = 0;
   s = await scrape();
@@ -181,13 +187,13 @@ t.test('breaker, health and ejection gauges read the endpoint\'s own state; tran
 t.test('retries, retry budget and bulkhead counters; unknown services do not create series', async (t) => {
   const { metrics, scrape, destroy } = setup();
   t.teardown(destroy);
-  metrics.retry('users', 'connect-error');
-  metrics.retry('users', 'connect-error');
-  metrics.retry('users', 'timeout');
-  metrics.retryBudgetExhausted('users');
-  metrics.bulkheadRejected('users');
-  metrics.bulkheadRejected('users');
-  metrics.retry('/etc/passwd', 'connect-error');
+  metrics.upstreams.retry('users', 'connect-error');
+  metrics.upstreams.retry('users', 'connect-error');
+  metrics.upstreams.retry('users', 'timeout');
+  metrics.upstreams.retryBudgetExhausted('users');
+  metrics.upstreams.bulkheadRejected('users');
+  metrics.upstreams.bulkheadRejected('users');
+  metrics.upstreams.retry('/etc/passwd', 'connect-error');
   const s = await scrape();
   t.equal(sampleValue(s, 'gantry_retries_total', { service: 'users', reason: 'connect-error' }), 2);
   t.equal(sampleValue(s, 'gantry_retries_total', { service: 'users', reason: 'timeout' }), 1);
@@ -204,14 +210,14 @@ t.test('reloads by result, the last reload flag, the config version and info', a
   t.equal(sampleValue(s, 'gantry_config_info', { hash: 'hash-1', file: '/etc/gantry/routes.yaml' }), 1);
   t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'refused' }), 0, 'every result is exported from the start');
 
-  metrics.reload({ result: 'refused', generation: 1, problems: [{ file: 'f', line: 1, col: 2, path: 'x', message: 'bad' }], message: 'f:1:2: x: bad' });
+  metrics.config.reload({ result: 'refused', generation: 1, problems: [{ file: 'f', line: 1, col: 2, path: 'x', message: 'bad' }], message: 'f:1:2: x: bad' });
   s = await scrape();
   t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'refused' }), 1);
   t.equal(sampleValue(s, 'gantry_config_last_reload_successful'), 0);
 
   swap(snapshot(2, [['api', 'users']], { users: { endpoints: [a], status: up } }));
-  metrics.reload({ result: 'applied', generation: 2, hash: 'hash-2' });
-  metrics.reload({ result: 'unchanged', generation: 2, hash: 'hash-2' });
+  metrics.config.reload({ result: 'applied', generation: 2, hash: 'hash-2' });
+  metrics.config.reload({ result: 'unchanged', generation: 2, hash: 'hash-2' });
   s = await scrape();
   t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'applied' }), 1);
   t.equal(sampleValue(s, 'gantry_config_reloads_total', { result: 'unchanged' }), 1);
@@ -220,29 +226,30 @@ t.test('reloads by result, the last reload flag, the config version and info', a
   t.equal(sampleValue(s, 'gantry_config_info', { hash: 'hash-1' }), undefined, 'the old hash is gone');
   t.equal(sampleValue(s, 'gantry_config_info', { hash: 'hash-2' }), 1);
   t.equal(sampleValue(s, 'gantry_config_loaded_timestamp_seconds'), 1_700_000_002);
-  t.same(metrics.recentReloads().map((r) => [r.result, r.generation, r.problems]), [['refused', 1, 1], ['applied', 2, 0], ['unchanged', 2, 0]]);
+  t.same(metrics.config.recentReloads().map((r) => [r.result, r.generation, r.problems]), [['refused', 1, 1], ['applied', 2, 0], ['unchanged', 2, 0]]);
 });
 
-t.test('scaling decisions by direction, replicas desired and current, and their history', async (t) => {
-  const { metrics, scrape, swap, a, destroy, tick } = setup();
+t.test('scaling decisions by direction, replicas desired and current', async (t) => {
+  const { metrics, scrape, swap, a, destroy } = setup();
   t.teardown(destroy);
-  metrics.scalingDecision({ service: 'users', current: 2, desired: 4, reason: 'p99 1.8 s over 1 s for 60 s' });
-  tick(5000);
-  metrics.scalingDecision({ service: 'users', current: 4, desired: 4, reason: 'within target' });
-  metrics.replicas('users', 4, 3);
+  metrics.scaling.scalingDecision(decision({ current: 2, desired: 4, outcome: 'applied' }));
+  metrics.scaling.scalingDecision(decision({ current: 4, desired: 4, outcome: 'held' }));
+  metrics.scaling.scalingDecision(decision({ current: 4, desired: 6, outcome: 'failed', error: 'timed out' }));
+  metrics.scaling.scalingDecision(decision({ service: '/etc/passwd', current: 4, desired: 2, outcome: 'applied' }));
+  metrics.scaling.replicas('users', 4, 3);
   let s = await scrape();
-  t.equal(sampleValue(s, 'gantry_scaling_decisions_total', { service: 'users', direction: 'up' }), 1);
+  t.equal(sampleValue(s, 'gantry_scaling_decisions_total', { service: 'users', direction: 'up' }), 2, 'a failed decision counts the way it tried');
   t.equal(sampleValue(s, 'gantry_scaling_decisions_total', { service: 'users', direction: 'hold' }), 1);
+  t.equal(sampleValue(s, 'gantry_scaling_decisions_total', { service: '_unknown', direction: 'down' }), 1);
   t.equal(sampleValue(s, 'gantry_replicas_desired', { service: 'users' }), 4);
   t.equal(sampleValue(s, 'gantry_replicas_current', { service: 'users' }), 3);
-  t.match(metrics.recentScalingDecisions(), [{ service: 'users', direction: 'up', reason: 'p99 1.8 s over 1 s for 60 s', at: 1_700_000_100_000 }, { direction: 'hold' }]);
   const points = metrics.traffic.window('users').points();
   t.match(points.at(-1), { desiredReplicas: 4, currentReplicas: 3 });
 
   swap(snapshot(2, [['api', 'orders']], { orders: { endpoints: [a], status: up } }));
   s = await scrape();
   t.equal(sampleValue(s, 'gantry_replicas_desired', { service: 'users' }), undefined, 'a service gone from the config has no replica series');
-  t.same(metrics.replicaCounts(), []);
+  t.same(metrics.scaling.replicaCounts(), []);
 });
 
 t.test('every family has the documented type, process metrics included', async (t) => {

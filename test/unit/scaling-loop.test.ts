@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 import { parseRoutes } from '../../gateway/config/load-routes-file.js';
-import { LoadRecorder } from '../../gateway/load/load-recorder.js';
+import { LoadRecorder } from '../../gateway/signals/load-recorder.js';
 import { PluginRegistry, type LoadReport, type Scaler, type ScalerPlugin } from '../../gateway/plugin-api/index.js';
 import { ScalingLoop } from '../../gateway/scaling/scaling-loop.js';
 import { builtinPlugins } from '../../plugins/index.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { LoadRecorder } from '../../gateway/load/load-recorder.js';
-import { SummedLoad } from '../../gateway/load/summed-load.js';
+import { LoadRecorder } from '../../gateway/signals/load-recorder.js';
+import { SummedLoad } from '../../gateway/signals/summed-load.js';
 
 /** One clock for every "process": the shared clock of a cluster. */
 function clock(start = 1_700_000_000_250) {

@@ -3,10 +3,10 @@ import { createBuiltinRegistry } from '../../plugins/index.js';
 import type { ToPrimary, ToWorker } from '../../gateway/cluster/messages.js';
 import { WorkerScaling } from '../../gateway/cluster/worker-scaling.js';
 import { parseRoutes } from '../../gateway/config/load-routes-file.js';
-import { LoadRecorder } from '../../gateway/load/load-recorder.js';
+import { LoadRecorder } from '../../gateway/signals/load-recorder.js';
 import type { DiscoveryUpdate } from '../../gateway/plugin-api/index.js';
 import type { ScalingDecisionRecord } from '../../gateway/scaling/decision-history.js';
-import type { ServiceScalingStatus } from '../../gateway/scaling/scaling-loop.js';
+import type { ServiceScalingStatus } from '../../gateway/scaling/scaling-control.js';
 import { PoolManager } from '../../gateway/upstream/pool-manager.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 
@@ -103,7 +103,7 @@ t.test('a scaler-fed pool lists what the primary broadcasts: nothing before the 
 t.test('the primary\'s decisions and counts reach the metrics, status() and recentDecisions()', async (t) => {
   const w = setup();
   const record = { service: 'app', at: 1234, current: 1, desired: 2, outcome: 'applied', reason: 'demand' } as unknown as ScalingDecisionRecord;
-  w.fromPrimary({ type: 'scaling-decision', decision: { service: 'app', current: 1, desired: 2, reason: 'demand' }, record });
+  w.fromPrimary({ type: 'scaling-decision', record });
   const status = { service: 'app', current: 2, desired: 2 } as ServiceScalingStatus;
   w.fromPrimary({ type: 'scaling-replicas', service: 'app', desired: 2, current: 2, status });
   t.same(w.observed, ['decision app 1→2 at 1234', 'replicas app 2/2'], 'at the primary\'s time');

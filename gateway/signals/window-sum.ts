@@ -4,7 +4,7 @@ import { BIN_COUNT, quantileOf } from './latency-bins.js';
 export const SECOND_MS = 1000;
 
 /**
- * One second of one service's load, as a cluster worker ships it to the primary (gateway/load/summed-load.ts).
+ * One second of one service's load, as a cluster worker ships it to the primary (gateway/signals/summed-load.ts).
  * `second` is floor(ms / 1000) on the recorder's clock; the in-flight and waiting integrals are in request-ms.
  */
 export interface LoadSecond {

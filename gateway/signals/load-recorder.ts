@@ -43,7 +43,7 @@ export function followServices(load: LoadSource, config: GatewayConfig): void {
   load.retain(new Set(config.services.keys()));
 }
 
-/** One service's load in a cluster worker, as shipped to the primary (gateway/load/summed-load.ts sums them). */
+/** One service's load in a cluster worker, as shipped to the primary (gateway/signals/summed-load.ts sums them). */
 export interface ServiceLoadSnapshot {
   readonly service: string;
   readonly inFlight: number;

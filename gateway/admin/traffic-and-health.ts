@@ -1,40 +1,41 @@
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
-import type { EndpointHealth } from './endpoint-health.js';
+import type { BreakerState } from '../resilience/circuit-breaker.js';
+import type { EndpointHealthReport } from './endpoint-health-board.js';
 import type { GatewayMetrics } from './metrics.js';
 import { TrafficWindow, type TrafficPoint, type TrafficSummary, type TrafficWindowData } from './traffic-window.js';
 
-export interface EndpointFigures extends EndpointHealth {
+export interface EndpointStatus extends EndpointHealthReport {
   readonly inFlight: number;
 }
 
 /**
  * What /admin/services and /admin/stats (the dashboard) show that each process counts for itself: each service's
- * traffic window and each endpoint's in-flight count and health. One process's own (localFigures), or with
- * --workers the whole cluster's (mergedFigures), so the dashboard does not flip between workers' numbers.
+ * traffic window and each endpoint's in-flight count and health. One process's own (localTrafficAndHealth), or with
+ * --workers the whole cluster's (mergedTrafficAndHealth), so the dashboard does not flip between workers' numbers.
  */
-export interface LiveFigures {
+export interface TrafficAndHealth {
   traffic(service: string): { summary(windowMs: number): TrafficSummary; points(): TrafficPoint[] };
-  endpoint(service: string, endpoint: EndpointState): EndpointFigures;
+  endpoint(service: string, endpoint: EndpointState): EndpointStatus;
 }
 
-export function localFigures(metrics: GatewayMetrics): LiveFigures {
+export function localTrafficAndHealth(metrics: GatewayMetrics): TrafficAndHealth {
   return {
     traffic: (service) => metrics.traffic.window(service),
-    endpoint: (_service, e) => ({ ...metrics.health.get(e), inFlight: e.inFlight }),
+    endpoint: (_service, e) => ({ ...metrics.upstreams.health.get(e), inFlight: e.inFlight }),
   };
 }
 
-/** One worker's figures, sent over the cluster's IPC, for the services of the config it serves. */
-export interface FiguresSnapshot {
+/** One worker's traffic and health, sent over the cluster's IPC, for the services of the config it serves. */
+export interface TrafficAndHealthSnapshot {
   readonly bucketMs: number;
   readonly size: number;
   readonly traffic: readonly (readonly [service: string, TrafficWindowData])[];
-  readonly endpoints: readonly (readonly [service: string, address: string, EndpointFigures])[];
+  readonly endpoints: readonly (readonly [service: string, address: string, EndpointStatus])[];
 }
 
-export function snapshotFigures(s: RuntimeSnapshot, metrics: GatewayMetrics): FiguresSnapshot {
-  const local = localFigures(metrics);
+export function snapshotTrafficAndHealth(s: RuntimeSnapshot, metrics: GatewayMetrics): TrafficAndHealthSnapshot {
+  const local = localTrafficAndHealth(metrics);
   return {
     bucketMs: metrics.traffic.bucketMs,
     size: metrics.traffic.size,
@@ -50,24 +51,24 @@ function listIn<T>(map: Map<string, T[]>, key: string): T[] {
 }
 
 // Worst last: an open breaker is further from closed than a half-open one, which is already probing.
-const BREAKER_RANK = new Map<string, number>([['closed', 0], ['half-open', 1], ['open', 2], ['isolated', 3]]);
+const BREAKER_RANK: Readonly<Record<BreakerState, number>> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
 
 /**
- * The cluster's figures: traffic summed bucket by bucket; per endpoint the in-flight counts summed, and its health
- * as the worst any worker sees (unhealthy, ejected, the breaker state furthest from closed: each worker has its own
- * checks and breakers), the latency EWMA averaged over the workers that measured it.
+ * The cluster's traffic and health: traffic summed bucket by bucket; per endpoint the in-flight counts summed, and its
+ * health as the worst any worker sees (unhealthy, ejected, the breaker state furthest from closed: each worker has
+ * its own checks and breakers), the latency EWMA averaged over the workers that measured it.
  */
-export function mergedFigures(snapshots: readonly FiguresSnapshot[], fallback: GatewayMetrics): LiveFigures {
+export function mergedTrafficAndHealth(snapshots: readonly TrafficAndHealthSnapshot[], fallback: GatewayMetrics): TrafficAndHealth {
   const bucketMs = snapshots[0]?.bucketMs ?? fallback.traffic.bucketMs;
   const size = snapshots[0]?.size ?? fallback.traffic.size;
   const windows = new Map<string, TrafficWindowData[]>();
-  const endpoints = new Map<string, EndpointFigures[]>();
+  const endpoints = new Map<string, EndpointStatus[]>();
   for (const snapshot of snapshots) {
     for (const [service, data] of snapshot.traffic) listIn(windows, service).push(data);
-    for (const [service, address, figures] of snapshot.endpoints) listIn(endpoints, `${service}\n${address}`).push(figures);
+    for (const [service, address, status] of snapshot.endpoints) listIn(endpoints, `${service}\n${address}`).push(status);
   }
   const merged = new Map<string, TrafficWindow>();
-  const local = localFigures(fallback);
+  const local = localTrafficAndHealth(fallback);
   return {
     traffic(service) {
       let w = merged.get(service);
@@ -81,7 +82,7 @@ export function mergedFigures(snapshots: readonly FiguresSnapshot[], fallback: G
       return {
         inFlight: all.reduce((n, f) => n + f.inFlight, 0),
         health: all.some((f) => f.health === 'unhealthy') ? 'unhealthy' : 'healthy',
-        breaker: all.reduce((worst, f) => ((BREAKER_RANK.get(f.breaker) ?? 0) > (BREAKER_RANK.get(worst) ?? 0) ? f.breaker : worst), all[0]!.breaker),
+        breaker: all.reduce((worst, f) => (BREAKER_RANK[f.breaker] > BREAKER_RANK[worst] ? f.breaker : worst), all[0]!.breaker),
         ejected: all.some((f) => f.ejected),
         ewmaMs: ewmas.length ? Math.round((ewmas.reduce((a, b) => a + b, 0) / ewmas.length) * 100) / 100 : null,
         changedAt: all.reduce<number | null>((latest, f) => (f.changedAt !== null && (latest === null || f.changedAt > latest) ? f.changedAt : latest), null),
