@@ -20,7 +20,10 @@ import { buildSnapshot, commitSnapshot } from './runtime/build-snapshot.js';
 import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/reloader.js';
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
-import { applyLimits, createEdgeServer } from './server/edge-server.js';
+import { applyLimits, createEdgeServer, type EdgeServer } from './server/edge-server.js';
+import type { HttpsRedirect } from './tls/https-redirect.js';
+import { ticketSecret } from './tls/ticket-keys.js';
+import { TlsListener } from './tls/tls-listener.js';
 import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
 import { LoadRecorder } from './signals/load-recorder.js';
@@ -45,6 +48,8 @@ export interface GatewayOptions {
    * workers' (the port the primary chose for the file's `listen`, which may say port 0).
    */
   readonly reusePort?: number;
+  /** Cluster workers: the same for the HTTPS listener (`tls.listen`). */
+  readonly reuseTlsPort?: number;
   /** Overrides `admin` from the file; null turns the admin listener off. */
   readonly admin?: { host: string; port: number } | null;
   /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
@@ -66,6 +71,8 @@ export interface Gateway {
   readonly log: Logger;
   /** The data-plane address actually bound. */
   address(): AddressInfo;
+  /** The HTTPS listener's address; null without `tls:`. */
+  tlsAddress(): AddressInfo | null;
   adminAddress(): AddressInfo | null;
   /** Every metric, and the API that resilience and scaling code report through. */
   readonly metrics: GatewayMetrics;
@@ -111,7 +118,7 @@ async function stopInReverse(parts: readonly Part[]): Promise<void> {
   for (const part of [...parts].reverse()) await part.stop?.();
 }
 
-async function listen(server: http.Server, host: string, port: number, reusePort = false): Promise<void> {
+async function listen(server: EdgeServer, host: string, port: number, reusePort = false): Promise<void> {
   // exclusive: a cluster worker binds this socket itself instead of sharing one through the primary.
   server.listen(reusePort ? { port, host, reusePort, exclusive: true } : { port, host });
   await once(server, 'listening');
@@ -121,11 +128,11 @@ async function listen(server: http.Server, host: string, port: number, reusePort
  * Stops accepting and lets the requests in flight finish, up to `graceMs`; then closes what is left, upgraded
  * sockets (WebSocket tunnels) included. True when the grace ran out.
  */
-async function drain(server: http.Server, tunnels: Set<Duplex>, graceMs: number, log: Logger): Promise<boolean> {
+async function drain(servers: readonly EdgeServer[], tunnels: Set<Duplex>, graceMs: number, log: Logger): Promise<boolean> {
   // Idle keep-alive connections close at once, busy ones after their response (which carries Connection: close
   // while draining).
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
+  const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  for (const server of servers) server.closeIdleConnections();
   let timer: NodeJS.Timeout | undefined;
   const forced = await Promise.race([
     closed.then(() => false),
@@ -134,7 +141,7 @@ async function drain(server: http.Server, tunnels: Set<Duplex>, graceMs: number,
   clearTimeout(timer);
   if (forced) {
     log.warn({ event: 'drain-timeout', graceMs }, 'drain grace over: closing the remaining connections');
-    server.closeAllConnections();
+    for (const server of servers) server.closeAllConnections();
     for (const socket of tunnels) socket.destroy();
     await closed;
   }
@@ -178,7 +185,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   let draining = false;
   const requests = metrics.requests;
+  // tls.redirectHttp: the TLS listener sets the port the plain one redirects to (gateway/tls/https-redirect.ts).
+  const httpsRedirect: HttpsRedirect = { port: 0 };
   const handlerContext = {
+    httpsRedirect,
     holder, registry, log, accessLog: () => accessLog, draining: () => draining,
     routed: (ex: Exchange) => load.routed(ex),
     observe: (ex: Exchange) => { requests.requestFinished(ex); load.observe(ex); },
@@ -189,11 +199,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
   const tunnels = new Set<Duplex>();
   const upgrade = createUpgradeHandler(handlerContext, handlers);
-  const server = createEdgeServer(config.server, handlers, (req, socket, head) => {
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     tunnels.add(socket);
     socket.once('close', () => tunnels.delete(socket));
     upgrade(req, socket, head);
-  });
+  };
+  const server = createEdgeServer(config.server, handlers, onUpgrade);
+  // The HTTPS listener (docs/tls.md): the same handlers over TLS, its certificates live-reloaded (gateway/tls/).
+  const tls = config.tls ? new TlsListener({ config: config.tls, limits: config.server, handlers, onUpgrade, log, redirect: httpsRedirect, ticketSecret: ticketSecret() }) : null;
   const admin = createAdminServer({
     // The admin listener starts first: ready once the data listener has too.
     ready: () => !draining && server.listening && holder.current !== undefined,
@@ -214,6 +227,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     file: options.configFile, plugins, pools, holder, log,
     onApplied: (snapshot) => {
       applyLimits(server, snapshot.config.server);
+      tls?.apply(snapshot.config.tls, snapshot.config.server);
       scaling.sync(snapshot.config);
       log.level = snapshot.config.log.level;
       accessLog = snapshot.config.log.access ? accessLogger : null;
@@ -254,6 +268,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       stop: () => { admin.close(); admin.closeAllConnections(); },
     },
     {
+      // Before the plain listener, whose redirect points at it (tls-listener.ts).
+      name: 'TLS listener',
+      start: async () => {
+        if (!tls || !config.tls) return;
+        await listen(tls.server, config.tls.listen.host, options.reuseTlsPort ?? config.tls.listen.port, options.reuseTlsPort !== undefined);
+        tls.started();
+      },
+      // The data listener's drain closes its server with the plain one's; here its watcher and key rotation stop.
+      stop: () => tls?.close(),
+    },
+    {
       name: 'data listener',
       start: () => listen(server, listenAt.host, options.reusePort ?? listenAt.port, options.reusePort !== undefined),
       stop: async () => {
@@ -261,13 +286,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         log.info({ event: 'draining', graceMs }, 'draining: no new connections; finishing requests in flight');
         // Requests still waiting for a first endpoint get their 503 now rather than at the end of the grace.
         hold.close();
-        forced = await drain(server, tunnels, graceMs, log);
+        forced = await drain(tls ? [server, tls.server] : [server], tunnels, graceMs, log);
       },
     },
     { name: 'scaling loop', start: () => scaling.start() },
   ];
   await startInOrder(parts);
-  log.info({ event: 'started', pid: process.pid, listen: server.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
+  log.info({ event: 'started', pid: process.pid, listen: server.address(), tls: tls?.address(), admin: adminAt ? admin.address() : null, generation: 1, routes: config.routes.length, services: config.services.size }, 'gantry started');
 
   let shuttingDown: Promise<{ forced: boolean }> | undefined;
   async function shutdown(grace = holder.current?.config.server.drainGraceMs ?? 30_000): Promise<{ forced: boolean }> {
@@ -281,6 +306,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     log,
     address: () => server.address() as AddressInfo,
+    tlsAddress: () => tls?.address() ?? null,
     adminAddress: () => (adminAt ? (admin.address() as AddressInfo) : null),
     current: () => holder.current as RuntimeSnapshot,
     metrics,

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import type { ToPrimary, ToWorker, WorkerPart } from './messages.js';
 import { askWorker } from './ask-worker.js';
 import { ClusterReloads, prepareTimeoutMs, type ServingConfig } from './cluster-reloads.js';
 import { PrimaryScaling } from './primary-scaling.js';
+import { TICKET_SECRET_ENV } from '../tls/ticket-keys.js';
 
 // A worker whose numbers take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
 const COLLECT_TIMEOUT_MS = 3_000;
@@ -36,16 +38,16 @@ export function workerCount(value: string): number {
  * (primary-scaling.ts).
  */
 /**
- * A port nothing listens on now, for a `listen` that says port 0: every worker must bind the same one. Another
- * process could take it before the first worker does; the worker then fails to listen and says so.
+ * Ports nothing listens on now, one per host, for a `listen` (or `tls.listen`) that says port 0: every worker must
+ * bind the same one. The probes are held open together, so two of them never get the same port. Another process
+ * could take one before the first worker does; the worker then fails to listen and says so.
  */
-async function unusedPort(host: string): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, host);
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
+async function unusedPorts(hosts: readonly string[]): Promise<number[]> {
+  const probes = hosts.map((host) => net.createServer().listen(0, host));
+  await Promise.all(probes.map((probe) => once(probe, 'listening')));
+  const ports = probes.map((probe) => (probe.address() as net.AddressInfo).port);
+  await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))));
+  return ports;
 }
 
 export async function runPrimary(file: string, count: number, plugins: PluginRegistry): Promise<void> {
@@ -73,7 +75,12 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   // (SCHED_NONE) let whichever worker woke first take them: 8 keep-alive connections opened at once served 7067:2001
   // requests per worker. With SO_REUSEPORT the same test served 380:420 and 400:400, and after a SIGKILL nothing hung
   // (the dead worker's queued connections are reset). The admin listener stays shared (SCHED_NONE: none hangs either).
-  const listenPort = config.listen.port || await unusedPort(config.listen.host);
+  // The HTTPS listener likewise; its session tickets are encrypted with keys every worker derives from one secret, so
+  // a client resumes on whichever worker its next connection reaches (gateway/tls/ticket-keys.ts).
+  const addresses = config.tls ? [config.listen, config.tls.listen] : [config.listen];
+  const picked = await unusedPorts(addresses.filter((a) => a.port === 0).map((a) => a.host));
+  const [listenPort, tlsPort] = addresses.map((a) => a.port || (picked.shift() as number)) as [number, number | undefined];
+  const tlsEnv = tlsPort === undefined ? {} : { GANTRY_TLS_LISTEN_PORT: String(tlsPort), [TICKET_SECRET_ENV]: randomBytes(32).toString('hex') };
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ args: ['start', '-c', file], serialization: 'advanced' });
   let draining = false;
@@ -100,7 +107,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   });
 
   function fork(slot: number): void {
-    const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot), GANTRY_LISTEN_PORT: String(listenPort) });
+    const worker = cluster.fork({ GANTRY_WORKER_SLOT: String(slot), GANTRY_LISTEN_PORT: String(listenPort), ...tlsEnv });
     slots.set(worker, slot);
     // A message sent as the worker dies fails (EPIPE) as an 'error' event: unhandled, it would end the primary. The
     // worker's 'exit' follows and is handled below.

@@ -62,6 +62,7 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
   const asks = new PrimaryAsks(send, () => process.connected, (what) => ownPart(what));
   const gateway = await createGateway({
     configFile: file, configText, plugins, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
+    reuseTlsPort: process.env.GANTRY_TLS_LISTEN_PORT ? Number(process.env.GANTRY_TLS_LISTEN_PORT) : undefined,
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),

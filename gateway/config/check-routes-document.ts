@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { isScalar, isSeq } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
 import type { RawScaling } from './scaling-config.js';
 import { checkAdminAuth } from './check-admin-auth.js';
 import type {
   AdminAuthConfig, BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
-  RetryConfig, RouteConfig, ServerLimits, TracingConfig,
+  RetryConfig, RouteConfig, ServerLimits, TlsConfig, TlsVersion, TracingConfig,
 } from './gateway-config.js';
 import { validateRoutesDocument } from './schema-validator.js';
 import { stableStringify } from './stable-stringify.js';
@@ -38,6 +39,10 @@ interface RawConfig {
   admin: string | null;
   adminAuth?: AdminAuthConfig;
   server: ServerLimits;
+  tls?: {
+    listen: string; certificates: { cert: string; key: string }[]; minVersion: TlsVersion; redirectHttp: boolean;
+    hsts?: { maxAgeS: number; includeSubDomains: boolean };
+  };
   log: LogConfig;
   tracing: TracingConfig;
   services: Record<string, RawService>;
@@ -69,8 +74,11 @@ export interface PluginEntry {
   readonly col: number;
 }
 
-/** The settings of a GatewayConfig that need no plugin to check. */
-export type DocumentSettings = Pick<GatewayConfig, 'listen' | 'admin' | 'adminAuth' | 'server' | 'log' | 'tracing'>;
+/** `tls:` before its files are read: the certificates as absolute paths (read-certificates.ts reads them). */
+export type TlsSettings = Omit<TlsConfig, 'certificates'> & { readonly certificates: readonly { readonly cert: string; readonly key: string }[] };
+
+/** The settings of a GatewayConfig that need no plugin (nor any file) to check. */
+export type DocumentSettings = Pick<GatewayConfig, 'listen' | 'admin' | 'adminAuth' | 'server' | 'log' | 'tracing'> & { readonly tls: TlsSettings | null };
 
 /**
  * Everything about a routes file that can be checked without the plugin registry: plain data, so the parse worker
@@ -89,7 +97,7 @@ export interface CheckedDocument {
   readonly settings: DocumentSettings | null;
   readonly services: Record<string, RawService>;
   readonly routes: RouteConfig[];
-  /** Where every node under `services:` stands, for the problems the main thread finds there. */
+  /** Where every node under `services:` and `tls:` stands, for the problems the main thread finds there. */
   readonly locations: LocationData;
 }
 
@@ -146,22 +154,38 @@ export function checkRoutesDocument(text: string, file: string, clock?: PhaseClo
   if (problems.list.length) return result('schema', { plugins: plugins, problems: inFileOrder(problems.list) });
 
   const config = raw as RawConfig;
-  const settings = checkSettings(config, problems);
+  const settings = checkSettings(config, problems, dirname(resolve(file)));
   const routes = checkRoutes(config, problems);
   clock?.lap('check');
-  return result('checked', { plugins, settings, services: config.services, routes, locations: collectLocations(source, ['services']) });
+  return result('checked', { plugins, settings, services: config.services, routes, locations: collectLocations(source, ['services', 'tls']) });
 }
 
-function checkSettings(raw: RawConfig, problems: Problems): DocumentSettings {
+function checkSettings(raw: RawConfig, problems: Problems, baseDir: string): DocumentSettings {
   const listen = parseAddress(raw.listen, ['listen'], problems);
+  const tls = raw.tls ? checkTls(raw.tls, listen, problems, baseDir) : null;
   const admin = raw.admin === null ? null : parseAddress(raw.admin, ['admin'], problems);
   for (const [path, message] of checkAdminAuth(admin, raw.adminAuth ?? null)) problems.add(path, message);
   if (raw.server.headersTimeoutMs > raw.server.requestTimeoutMs) {
     problems.add(['server', 'headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${raw.server.requestTimeoutMs})`);
   }
   raw.server.trustedProxies.forEach((v, i) => checkCidr(v, ['server', 'trustedProxies', i], problems));
-  return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, log: raw.log, tracing: raw.tracing };
+  return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, tls, log: raw.log, tracing: raw.tracing };
 }
+
+/** `tls:` as far as it can be checked without reading the certificates (load-routes-file.ts reads them). */
+function checkTls(raw: NonNullable<RawConfig['tls']>, plain: ListenAddress, problems: Problems, baseDir: string): TlsSettings {
+  const listen = parseAddress(raw.listen, ['tls', 'listen'], problems);
+  if (listen.port !== 0 && listen.port === plain.port && (listen.host === plain.host || isAnyAddress(listen.host) || isAnyAddress(plain.host))) {
+    problems.add(['tls', 'listen'], `the HTTPS listener cannot share port ${listen.port} with listen (plain HTTP)`);
+  }
+  const hsts = raw.hsts ? `max-age=${raw.hsts.maxAgeS}${raw.hsts.includeSubDomains ? '; includeSubDomains' : ''}` : null;
+  return {
+    listen, minVersion: raw.minVersion, redirectHttp: raw.redirectHttp, hsts,
+    certificates: raw.certificates.map((c) => ({ cert: resolve(baseDir, c.cert), key: resolve(baseDir, c.key) })),
+  };
+}
+
+const isAnyAddress = (host: string) => host === '0.0.0.0' || host === '::';
 
 function checkRoutes(raw: RawConfig, problems: Problems): RouteConfig[] {
   const services = new Map(Object.entries(raw.services));

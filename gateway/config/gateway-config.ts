@@ -150,15 +150,49 @@ export interface AdminAuthConfig {
   readonly tokenEnv?: string;
 }
 
+/** A certificate and its key as read and checked at load (gateway/tls/read-certificates.ts). */
+export interface TlsCertificate {
+  /** Absolute paths (the file names them relative to itself). */
+  readonly cert: string;
+  readonly key: string;
+  /** The PEM text that was checked: what the listener serves, so a file that changes afterwards changes nothing. */
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** DNS subjectAltNames, lower-case: exact names and `*.` wildcards. */
+  readonly names: readonly string[];
+  /** SHA-256 fingerprint of the leaf certificate, for logs. */
+  readonly fingerprint: string;
+  /** ISO time after which the leaf certificate is no longer valid. */
+  readonly validTo: string;
+}
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** The HTTPS listener (docs/tls.md). */
+export interface TlsConfig {
+  readonly listen: ListenAddress;
+  /** In file order; the first is the default for clients without SNI or with a name none covers. */
+  readonly certificates: readonly TlsCertificate[];
+  readonly minVersion: TlsVersion;
+  readonly redirectHttp: boolean;
+  /** The Strict-Transport-Security value sent on HTTPS answers; null: none. */
+  readonly hsts: string | null;
+}
+
 export interface GatewayConfig {
   readonly file: string;
-  /** sha256 of the file's bytes, shown by the admin API; equal hashes make a reload a no-op. */
+  /**
+   * sha256 of the file's bytes (and, with `tls:`, of the certificates and keys it names, so a reload picks up files
+   * rotated on disk), shown by the admin API; equal hashes make a reload a no-op.
+   */
   readonly hash: string;
   readonly listen: ListenAddress;
   readonly admin: ListenAddress | null;
   /** Required when `admin` is not a loopback address. */
   readonly adminAuth: AdminAuthConfig | null;
   readonly server: ServerLimits;
+  /** The HTTPS listener; null when the file has no `tls:`. */
+  readonly tls: TlsConfig | null;
   readonly log: LogConfig;
   readonly tracing: TracingConfig;
   readonly services: ReadonlyMap<string, ServiceConfig>;

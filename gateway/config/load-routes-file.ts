@@ -1,13 +1,15 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import { readCertificates } from '../tls/read-certificates.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { buildScalingConfig, checkScalerDiscovery, SCALER_DISCOVERY_TYPE } from './scaling-config.js';
 import { checkRoutesDocument, inFileOrder, Problems, type CheckedDocument, type PhaseClock } from './check-routes-document.js';
 import { deepFreeze } from './deep-freeze.js';
-import type { GatewayConfig, RouteConfig, ServiceConfig } from './gateway-config.js';
+import type { GatewayConfig, RouteConfig, ServiceConfig, TlsConfig } from './gateway-config.js';
 import { loadPluginModules } from './load-plugin-modules.js';
 import type { FromParseWorker, ParseWorkerData } from './routes-file-worker.js';
 import { validatePluginOptions } from './schema-validator.js';
@@ -100,9 +102,20 @@ function assembleConfig(doc: CheckedDocument, plugins: PluginRegistry, origins: 
   if (doc.stage !== 'checked' || !doc.settings) throw new ConfigError(doc.problems);
   const problems = new Problems(doc.file, new YamlLocations(doc.locations));
   const services = buildServices(doc, problems, plugins, origins);
+  const tls = readTls(doc.settings.tls, problems);
   const all: ConfigProblem[] = [...doc.problems, ...problems.list];
   if (all.length) throw new ConfigError(inFileOrder(all));
-  return deepFreeze({ file: doc.file, hash: doc.hash, ...doc.settings, services, routes: doc.routes, plugins });
+  // The certificates count in the hash: a reload after a rotation on disk is not "unchanged".
+  const hash = tls ? createHash('sha256').update(doc.hash).update(tls.certificates.map((c) => c.certPem + c.keyPem).join('\0')).digest('hex') : doc.hash;
+  return deepFreeze({ file: doc.file, hash, ...doc.settings, tls, services, routes: doc.routes, plugins });
+}
+
+/** `tls:` with its certificates read and checked (gateway/tls/read-certificates.ts); problems at their entries. */
+function readTls(settings: NonNullable<CheckedDocument['settings']>['tls'], problems: Problems): TlsConfig | null {
+  if (!settings) return null;
+  const read = readCertificates(settings.certificates, settings.minVersion);
+  for (const p of read.problems) problems.add(['tls', 'certificates', p.index, p.field], p.message);
+  return { ...settings, certificates: read.certificates };
 }
 
 function buildServices(doc: CheckedDocument, problems: Problems, plugins: PluginRegistry, origins: ReadonlyMap<string, string>): Map<string, ServiceConfig> {

@@ -38,6 +38,8 @@ export interface ForwardingFacts {
   readonly trustedProxies: BlockList | null;
   /** The Host the client asked for, as X-Forwarded-Host. */
   readonly clientHost: string;
+  /** The scheme the client used, as X-Forwarded-Proto: `https` on the TLS listener; `http` when not given. */
+  readonly proto?: 'http' | 'https';
   readonly requestIdHeader: string;
   readonly requestId: string;
 }
@@ -64,11 +66,11 @@ export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: Forw
   if (trusted) {
     const xff = headers['x-forwarded-for'];
     headers['x-forwarded-for'] = xff ? `${xff}, ${peer}` : peer;
-    headers['x-forwarded-proto'] ??= 'http';
+    headers['x-forwarded-proto'] ??= facts.proto ?? 'http';
     headers['x-forwarded-host'] ??= facts.clientHost;
   } else {
     headers['x-forwarded-for'] = peer;
-    headers['x-forwarded-proto'] = 'http';
+    headers['x-forwarded-proto'] = facts.proto ?? 'http';
     if (facts.clientHost) headers['x-forwarded-host'] = facts.clientHost;
   }
   headers[facts.requestIdHeader] = facts.requestId;

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { ServicePipeline, type RequestHold } from '../resilience/service-pipeline.js';
 import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
+import { ACME_CHALLENGE_PATH, redirectToHttps, type HttpsRedirect } from '../tls/https-redirect.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { AccessLog } from './access-log.js';
@@ -31,6 +33,8 @@ export interface HandlerContext {
   readonly routed?: (ex: Exchange) => void;
   /** Scale from zero: holds requests for a scaled service until its first endpoint is ready. */
   readonly hold?: RequestHold;
+  /** tls.redirectHttp: plain requests answered with 308 to this HTTPS port (0: served). */
+  readonly httpsRedirect?: HttpsRedirect;
 }
 
 export interface RequestHandlers {
@@ -40,6 +44,7 @@ export interface RequestHandlers {
 }
 
 const RETRY_AFTER_NO_ENDPOINT_S = 1;
+const NO_REDIRECT: HttpsRedirect = { port: 0 };
 const ALLOWED = ALLOWED_METHODS.split(', ');
 
 export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
@@ -68,6 +73,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     }
   }
 
+  const redirect = ctx.httpsRedirect ?? NO_REDIRECT;
   const transport = new UpstreamTransport({ fail, requestIdHeader, draining: ctx.draining, registry: ctx.registry });
   const pipeline = new ServicePipeline({ transport, log: ctx.log, events: ctx.events, hold: ctx.hold });
 
@@ -124,6 +130,10 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const target = normalizeTarget(req.url as string);
     if (!target) return fail(ex, 'GW_ERR_BAD_PATH');
     ex.path = target.path;
+    // tls.redirectHttp: plain HTTP goes to https:// (a redirect needs a host), except ACME HTTP-01 challenges.
+    if (redirect.port !== 0 && (req.socket as TLSSocket).encrypted !== true && !target.path.startsWith(ACME_CHALLENGE_PATH)) {
+      return ex.host ? redirectToHttps(ex, redirect.port, limits.requestIdHeader, ctx.draining()) : fail(ex, 'GW_ERR_BAD_HOST');
+    }
 
     const match = snapshot.router.match(req.method as string, ex.host, target.path, req.headers);
     if (match.kind === 'none') return fail(ex, 'GW_ERR_NO_ROUTE');
@@ -142,6 +152,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
 
     prepareUpstreamHeaders(req.headers, {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
+      proto: (req.socket as TLSSocket).encrypted === true ? 'https' : 'http',
       requestIdHeader: limits.requestIdHeader, requestId: ex.requestId,
     });
     ex.traceId = applyTraceContext(req.headers, snapshot.config.tracing);

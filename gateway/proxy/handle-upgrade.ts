@@ -1,5 +1,6 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../errors.js';
 import { Selection } from '../resilience/endpoint-selector.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
@@ -50,6 +51,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     const upgrade = req.headers.upgrade as string;
     prepareUpstreamHeaders(req.headers, {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: seen.hostHeader,
+      proto: (req.socket as TLSSocket).encrypted === true ? 'https' : 'http',
       requestIdHeader: idHeader, requestId,
     });
     const traceId = applyTraceContext(req.headers, snapshot.config.tracing);
@@ -64,7 +66,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     // endpoint's load, as least-request and p2c weigh it. The generation is released once the handshake is over: a
     // tunnel needs only its two sockets and the endpoint's state, which the registry keeps while it is in flight.
     endpoint.inFlight++;
-    ctx.accessLog()?.logger.info({ reqId: requestId, traceId: traceId || undefined, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket' }, 'upgrade');
+    ctx.accessLog()?.logger.info({ reqId: requestId, traceId: traceId || undefined, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket', tls: (req.socket as TLSSocket).encrypted === true ? (req.socket as TLSSocket).getProtocol() : undefined }, 'upgrade');
     tunnelWebSocket(req, socket, head, {
       target: endpoint.target, timeoutMs: route.config.timeoutMs, requestId, requestIdHeader: idHeader,
       handshakeDone: () => generation.release(),

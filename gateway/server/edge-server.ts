@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { ServerLimits } from '../config/gateway-config.js';
 import type { ErrorCode } from '../errors.js';
@@ -20,16 +21,21 @@ const PARSER_ERRORS: Record<string, ErrorCode> = {
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 'GW_ERR_BAD_FRAMING',
 };
 
+/** The plain listener (http.Server) or the HTTPS one (https.Server): the same HTTP server over TCP or TLS. */
+export type EdgeServer = http.Server | https.Server;
+
 /**
  * The data-plane server with its limits (docs/bad-inputs.md rows 8-11): Node's strict parser (never insecureHTTPParser),
- * a header and a request deadline against slowloris and slow bodies, a cap on header count and size.
+ * a header and a request deadline against slowloris and slow bodies, a cap on header count and size. With `secure`
+ * (gateway/tls/tls-listener.ts) it is an HTTPS server with the same options, limits and handlers.
  */
 export function createEdgeServer(
   limits: ServerLimits,
   handlers: RequestHandlers,
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
-): http.Server {
-  const server = http.createServer({
+  secure?: https.ServerOptions,
+): EdgeServer {
+  const options: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
     insecureHTTPParser: false,
     // Off: inspect-request.ts answers a missing Host with the gateway's JSON error instead of Node's bare 400.
@@ -40,7 +46,9 @@ export function createEdgeServer(
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-  }, (req, res) => handlers.handle(req, res));
+  };
+  const listener: http.RequestListener = (req, res) => handlers.handle(req, res);
+  const server = secure ? https.createServer({ ...options, ...secure }, listener) : http.createServer(options, listener);
   applyLimits(server, limits);
   // Answer 100 Continue only after the request passed routing and the body limit (413 without reading the body).
   server.on('checkContinue', (req, res) => handlers.handle(req, res, true));
@@ -52,8 +60,9 @@ export function createEdgeServer(
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const message = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    // A reset needs no answer; a response already under way cannot be replaced by one.
-    if (err.code === 'ECONNRESET' || !socket.writable || message?.headersSent) {
+    // A reset needs no answer; a response already under way cannot be replaced by one; a TLS handshake that failed
+    // (https.Server passes those on as clientError) has no HTTP to answer in.
+    if (err.code === 'ECONNRESET' || !socket.writable || message?.headersSent || isTlsError(err)) {
       socket.destroy();
       return;
     }
@@ -62,8 +71,14 @@ export function createEdgeServer(
   return server;
 }
 
+/** An error of the TLS layer (OpenSSL's, or Node's handshake timeout), not of the HTTP parser. */
+function isTlsError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || (err as { library?: string }).library === 'SSL routines';
+}
+
 /** The limits a reload can change on the live server; maxHeaderBytes needs a restart. */
-export function applyLimits(server: http.Server, limits: ServerLimits): void {
+export function applyLimits(server: EdgeServer, limits: ServerLimits): void {
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;

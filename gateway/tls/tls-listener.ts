@@ -1,0 +1,143 @@
+import type { IncomingMessage } from 'node:http';
+import type https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { ServerLimits, TlsCertificate, TlsConfig } from '../config/gateway-config.js';
+import type { RequestHandlers } from '../proxy/handle-request.js';
+import { applyLimits, createEdgeServer } from '../server/edge-server.js';
+import { CertificateStore } from './certificate-store.js';
+import { CertificateWatcher } from './certificate-watcher.js';
+import { hstsResponseClass, type HstsSetting } from './hsts-response.js';
+import type { HttpsRedirect } from './https-redirect.js';
+import { readCertificates } from './read-certificates.js';
+import { TicketKeyRotation } from './ticket-keys.js';
+
+export interface TlsListenerOptions {
+  readonly config: TlsConfig;
+  readonly limits: ServerLimits;
+  readonly handlers: RequestHandlers;
+  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly log: Logger;
+  /** The plain listener's redirect, which this listener points at itself when `redirectHttp` is on. */
+  readonly redirect: HttpsRedirect;
+  /** What the session-ticket keys derive from (ticket-keys.ts: shared by a cluster's workers). */
+  readonly ticketSecret: Buffer;
+}
+
+const summary = (certificates: readonly TlsCertificate[]) => certificates.map((c) => ({ names: c.names, fingerprint: c.fingerprint, validTo: c.validTo }));
+
+/**
+ * The HTTPS listener: the edge server (server/edge-server.ts, the plain listener's options, limits and handlers) over
+ * TLS, its certificates chosen by SNI (certificate-store.ts). They change at a committed reload (`apply`) and when a
+ * certificate file changes on disk (certificate-watcher.ts): the files are read and checked again, and a bad one is
+ * logged while the served ones stay. HTTP/1.1 only (ALPN offers http/1.1).
+ */
+export class TlsListener {
+  readonly server: https.Server;
+  readonly #store: CertificateStore;
+  readonly #hsts: HstsSetting;
+  readonly #redirect: HttpsRedirect;
+  readonly #tickets: TicketKeyRotation;
+  readonly #watcher: CertificateWatcher;
+  readonly #log: Logger;
+  #config: TlsConfig;
+  /** The files on disk were served since the last reload: that reload's certificates, read earlier, may be older. */
+  #fromFiles = false;
+
+  constructor(options: TlsListenerOptions) {
+    const { config, log } = options;
+    this.#config = config;
+    this.#log = log;
+    this.#redirect = options.redirect;
+    this.#hsts = { value: config.hsts };
+    this.#store = new CertificateStore(config.certificates, config.minVersion);
+    this.#tickets = new TicketKeyRotation(options.ticketSecret, (keys) => this.server.setTicketKeys(keys));
+    this.server = createEdgeServer(options.limits, options.handlers, options.onUpgrade, {
+      ...this.#store.defaultOptions(),
+      SNICallback: this.#store.sniCallback,
+      ALPNProtocols: ['http/1.1'],
+      ticketKeys: this.#tickets.current(),
+      // Sessions resumed by id (TLS 1.2) are tied to this name, the same in every worker of a cluster.
+      sessionIdContext: 'gantry',
+      // A client that connects and never finishes its handshake holds a socket: the same bound as a slow head.
+      handshakeTimeout: options.limits.headersTimeoutMs,
+      ServerResponse: hstsResponseClass(this.#hsts),
+    }) as https.Server;
+    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+      log.debug({ event: 'tls-handshake-failed', err: err.code ?? err.message, peer: socket.remoteAddress }, 'TLS handshake failed');
+    });
+    this.#watcher = new CertificateWatcher(() => this.#filesChanged(),
+      (dir, err) => log.warn({ event: 'tls-watch-failed', dir, err: err.message }, `cannot watch ${dir} for certificate changes; trying again`));
+  }
+
+  /** Once bound: rotates ticket keys, watches the certificate files, points the plain listener's redirect here. */
+  started(): void {
+    this.#tickets.start();
+    this.#watcher.watch(this.#files());
+    this.#setRedirect();
+  }
+
+  /** A committed reload: its certificates (read and checked while it was prepared), limits, redirect and HSTS. */
+  apply(config: TlsConfig | null, limits: ServerLimits): void {
+    applyLimits(this.server, limits);
+    // Without `tls:` (a restart closes the listener), plain requests are no longer redirected to it.
+    if (config === null) { this.#redirect.port = 0; return; }
+    this.#config = config;
+    this.#hsts.value = config.hsts;
+    this.#setRedirect();
+    this.#watcher.watch(this.#files());
+    this.#serve(config.certificates, 'reload');
+    if (this.#fromFiles) {
+      this.#fromFiles = false;
+      this.#filesChanged();
+    }
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  /** The certificates served now. */
+  certificates(): readonly TlsCertificate[] {
+    return this.#store.certificates;
+  }
+
+  /** Stops the watcher and the key rotation (the server is closed with the plain one). */
+  close(): void {
+    this.#watcher.close();
+    this.#tickets.stop();
+  }
+
+  #files(): string[] {
+    return this.#config.certificates.flatMap((c) => [c.cert, c.key]);
+  }
+
+  #setRedirect(): void {
+    this.#redirect.port = this.#config.redirectHttp && this.server.listening ? this.address().port : 0;
+  }
+
+  /** Serves `certificates` from the next handshake on; false when they are what is served already. */
+  #serve(certificates: readonly TlsCertificate[], cause: 'reload' | 'file-change'): boolean {
+    const { minVersion } = this.#config;
+    if (this.#store.serves(certificates, minVersion)) return false;
+    this.#store.replace(certificates, minVersion);
+    // Clients without SNI get the server's own context: the first certificate, rebuilt with the session-ticket keys.
+    this.server.setSecureContext(this.#store.defaultOptions());
+    this.server.setTicketKeys(this.#tickets.current());
+    this.#log.info({ event: 'tls-certificates-loaded', cause, certificates: summary(certificates) }, `serving ${certificates.length} TLS certificate(s) after a ${cause}`);
+    return true;
+  }
+
+  /** A certificate file changed on disk: the same entries read again; a bad set leaves the served one in place. */
+  #filesChanged(): void {
+    const config = this.#config;
+    const read = readCertificates(config.certificates, config.minVersion);
+    if (read.problems.length) {
+      this.#log.error({ event: 'tls-certificates-refused', problems: read.problems.map((p) => `certificates[${p.index}].${p.field}: ${p.message}`) },
+        'a certificate file changed but cannot be served; the previous certificates stay');
+      return;
+    }
+    this.#fromFiles = this.#serve(read.certificates, 'file-change') || this.#fromFiles;
+  }
+}
