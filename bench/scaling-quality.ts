@@ -78,7 +78,7 @@ function gantry(kind: string, config: ScalingConfig): BenchPolicy {
       const r = decide(config.policy, state, {
         now: t * 1000, current, ready,
         stable: windowOf(history, config.policy.stableWindowMs, withLatency), panic: windowOf(history, config.panicWindowMs, withLatency),
-        waiting: 0, idleMs: 0, recordingMs: history.length * 1000, resources: null, scheduleFloor: 0,
+        inFlight: history[history.length - 1]?.inFlightNow ?? 0, waiting: 0, idleMs: 0, recordingMs: history.length * 1000, resources: null, scheduleFloor: 0,
       });
       state = r.state;
       return r.decision.desired;

@@ -23,6 +23,8 @@ export interface PolicyInput {
   readonly ready: number;
   readonly stable: WindowSignals;
   readonly panic: WindowSignals;
+  /** Requests in flight right now (held ones included): a clear step shows here before any window mean moves. */
+  readonly inFlight?: number;
   /** Requests held for a first endpoint right now. */
   readonly waiting: number;
   readonly idleMs: number;
@@ -181,7 +183,6 @@ function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, drain
     short: perReplicaRps === null ? null : perReplicaRps === Infinity ? 0 : shortRps / perReplicaRps,
   });
   const out: Demand[] = [];
-  if (t.rps !== undefined) out.push(rate('rps', stable.requestsPerSecond, t.rps, t.rps));
   if (t.inFlight !== undefined) {
     const line = lineOf(state.fits.inFlight);
     const target = t.inFlight;
@@ -193,8 +194,12 @@ function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, drain
     const d = perReplica === null
       ? { metric: 'inFlight' as const, observed: stable.inFlightMean, target, perReplicaRps: null, missing: false, stable: stable.inFlightMean / target, short: Math.max(panic.inFlightMean, stable.inFlightMean) / target }
       : rate('inFlight', stable.inFlightMean, target, perReplica);
-    out.push(d);
+    // A clear step (in flight now at panic level of the ready capacity) is acted on at once, before the means move.
+    const now = (input.inFlight ?? 0) / target;
+    const clear = spec.panicThreshold > 0 && now >= spec.panicThreshold * Math.max(ready, 1);
+    out.push(clear && now > (d.short ?? 0) ? { ...d, short: now } : d);
   }
+  if (t.rps !== undefined) out.push(rate('rps', stable.requestsPerSecond, t.rps, t.rps));
   if (t.latency !== undefined) {
     const target = t.latency.ms;
     const observed = latencyOf(stable, t.latency.percentile);
@@ -204,13 +209,15 @@ function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, drain
     } else {
       const line = lineOf(state.fits.latency);
       const x = stable.requestsPerSecond / base;
-      let perReplica = x > 0 ? (x * target) / observed : Infinity;
+      let perReplica = (x * target) / observed;
       // The fit may lower the count only while latency is within target: over it, its extrapolation is not trusted.
       if (line !== null && line.b > 0 && line.a > 1000 / target) {
         const fitted = (line.a - 1000 / target) / line.b;
         perReplica = observed > target ? Math.min(perReplica, fitted) : fitted;
       }
-      const d = rate('latency', observed, target, perReplica);
+      // No arrival rate to divide (requests longer than the window): replicas in proportion to latency.
+      const d = x > 0 ? rate('latency', observed, target, perReplica)
+        : { metric: 'latency' as const, observed, target, perReplicaRps: null, missing: false, stable: (base * observed) / target, short: null };
       // Latency measured while instances are still starting says nothing about the full count: never down on it then.
       out.push(ready < current && (d.stable ?? 0) < current ? { ...d, stable: current } : d);
     }
