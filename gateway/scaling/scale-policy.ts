@@ -189,15 +189,23 @@ function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, drain
     let perReplica: number | null = null;
     if (line !== null) perReplica = (target * line.a) / (1 + target * line.b);
     else if (stable.inFlightMean > 0 && stable.requestsPerSecond > 0) perReplica = (target * stable.requestsPerSecond) / stable.inFlightMean;
-    else if (stable.requests === 0 && input.waiting === 0) perReplica = Infinity;   // no traffic: no demand
+    else if (stable.requests === 0 && stable.inFlightMean === 0 && input.waiting === 0) perReplica = Infinity;   // no traffic: no demand
     // In flight but nothing arrived in the window (long requests): the plain ratio is all there is.
     const d = perReplica === null
       ? { metric: 'inFlight' as const, observed: stable.inFlightMean, target, perReplicaRps: null, missing: false, stable: stable.inFlightMean / target, short: Math.max(panic.inFlightMean, stable.inFlightMean) / target }
       : rate('inFlight', stable.inFlightMean, target, perReplica);
-    // A clear step (in flight now at panic level of the ready capacity) is acted on at once, before the means move.
-    const now = (input.inFlight ?? 0) / target;
-    const clear = spec.panicThreshold > 0 && now >= spec.panicThreshold * Math.max(ready, 1);
-    out.push(clear && now > (d.short ?? 0) ? { ...d, short: now } : d);
+    // A clear step (in flight now at panic level of the ready capacity) is acted on at once, before the means move:
+    // the count in flight read back as a rate through the same line (bounded by the capacity it implies).
+    const gauge = input.inFlight ?? 0;
+    let short = d.short;
+    if (spec.panicThreshold > 0 && gauge >= spec.panicThreshold * target * base) {
+      const a = line?.a ?? (stable.inFlightMean > 0 ? stable.requestsPerSecond / stable.inFlightMean : 0);
+      const perReplicaNow = gauge / base;
+      const rateNow = (base * perReplicaNow * a) / (1 + perReplicaNow * (line?.b ?? 0));
+      const step = perReplica === null || perReplica === Infinity || a === 0 ? gauge / target : rateNow / perReplica;
+      short = Math.max(short ?? 0, step);
+    }
+    out.push({ ...d, short });
   }
   if (t.rps !== undefined) out.push(rate('rps', stable.requestsPerSecond, t.rps, t.rps));
   if (t.latency !== undefined) {
