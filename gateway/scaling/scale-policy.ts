@@ -5,11 +5,13 @@ import type { ResourceUsage, WindowSignals } from '../plugin-api/scaler.js';
  * The scaling decision as a pure function: signals and the previous state in, a replica count, a reason and the next
  * state out. No I/O, no clock of its own, so every rule is table-tested (test/unit/scale-policy.test.ts).
  *
- * It is Kubernetes' HPA algorithm (desired = ceil(current × observed / target), a tolerance band, the highest
- * recommendation of the scale-down stabilization window, scale-up/-down rate policies, min/max) fed with the
- * gateway's demand signals, plus Knative's panic mode: when the short window demands at least `panicThreshold` ×
- * the ready capacity, scale up at once and never down until the surge has been in the stable window for a whole
- * window. Schedules, held requests and idle-to-zero set the floor.
+ * Demand is a request rate: every demand target (rps, inFlight, latency) becomes the rate one replica takes at the
+ * target, so the count is arrivals ÷ that rate, linear in replicas whatever the target (inFlight and latency through
+ * a fit of how latency grows with the rate per replica). Up as soon as the stable or the short window, with the
+ * backlog to drain, needs more (no tolerance); down only from the stable window and only to a count that keeps
+ * `tolerance` of headroom. Around that, Kubernetes' HPA (the highest recommendation of the scale-down stabilization
+ * window, scale-up/-down rate policies, min/max) and Knative's panic mode (the short window at `panicThreshold` × the
+ * ready capacity: all of it at once, past the rate policies). Schedules, held requests and idle-to-zero set the floor.
  */
 
 export interface PolicyInput {
@@ -21,6 +23,8 @@ export interface PolicyInput {
   readonly ready: number;
   readonly stable: WindowSignals;
   readonly panic: WindowSignals;
+  /** Requests in flight right now (held ones included): a clear step shows here before any window mean moves. */
+  readonly inFlight?: number;
   /** Requests held for a first endpoint right now. */
   readonly waiting: number;
   readonly idleMs: number;
@@ -32,18 +36,35 @@ export interface PolicyInput {
   readonly schedule?: string;
 }
 
+/** A weighted least-squares fit of 1/latency against the per-replica request rate, decaying with age. */
+export interface LatencyFit {
+  readonly at: number;
+  readonly w: number;
+  readonly x: number;
+  readonly y: number;
+  readonly xx: number;
+  readonly xy: number;
+}
+
 export interface PolicyState {
   /** Unstabilized recommendations with their time, newest last (pruned to the longest stabilization window). */
   readonly recommendations: readonly { readonly at: number; readonly replicas: number }[];
   /** Scale changes carried out, signed (+2 = two added), for the rate policies (pruned to the longest period). */
   readonly events: readonly { readonly at: number; readonly change: number }[];
-  /** Last time the panic window was over the threshold; null when not panicking. */
+  /** Last time the short window demanded a panic; null when not panicking. */
   readonly panicSince: number | null;
-  /** The highest count decided during this panic: a panic never scales down. */
+  /** The highest count decided during this panic. */
   readonly panicMax: number;
+  /** How mean latency (inFlight targets) and the latency percentile (latency targets) respond to the per-replica rate. */
+  readonly fits: { readonly inFlight: LatencyFit | null; readonly latency: LatencyFit | null };
+  /** Since when more replicas are asked for than are ready (null: all ready), and the last measured cold start. */
+  readonly startingSince: number | null;
+  readonly coldStartMs: number;
 }
 
-export const INITIAL_STATE: PolicyState = Object.freeze({ recommendations: [], events: [], panicSince: null, panicMax: 0 });
+export const INITIAL_STATE: PolicyState = Object.freeze({
+  recommendations: [], events: [], panicSince: null, panicMax: 0, fits: { inFlight: null, latency: null }, startingSince: null, coldStartMs: 0,
+});
 
 export type MetricName = 'inFlight' | 'rps' | 'latency' | 'cpuCores' | 'memoryMiB';
 
@@ -55,6 +76,8 @@ export interface MetricRecommendation {
   /** Replicas this metric asks for; null when it has no data (missing) or no say (too few latency samples). */
   readonly replicas: number | null;
   readonly missing: boolean;
+  /** For demand targets: the request rate one replica takes at the target (rps as configured, the others measured). */
+  readonly perReplicaRps?: number | null;
 }
 
 export type DecisionCause =
@@ -79,15 +102,25 @@ export interface PolicyDecision {
 }
 
 const EPSILON = 1e-9;
+/** The backlog (requests that arrived and did not finish) is sized to drain within this many seconds. */
+const DRAIN_S = 10;
+/** A latency fit forgets with this time constant, so a new release or payload mix is learned within minutes. */
+const FIT_DECAY_MS = 600_000;
+/** A fit needs this much weight (about this many evaluations) before it says anything. */
+const FIT_MIN_WEIGHT = 20;
+/** Ridge: a slope is believed only as far as the per-replica rate varied by more than this share of its mean. */
+const FIT_SPREAD = 0.01;
+/** The utilization a fit may infer at most: the curve is steep beyond it and a few noisy points would dominate. */
+const FIT_MAX_RHO = 0.95;
 
 function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(n < 10 ? 2 : 1);
 }
 
-/** Replicas for a ratio observed/target of a per-instance value over `base` instances, with the tolerance band. */
+/** Replicas for a ratio observed/target of a per-instance value over `base` instances: no tolerance up, `tolerance` down. */
 function byRatio(current: number, base: number, ratio: number, tolerance: number): number {
   const raw = base * ratio;
-  if (current > 0 && Math.abs(raw / current - 1) <= tolerance + EPSILON) return current;
+  if (current > 0 && raw <= current + EPSILON && raw >= current * (1 - tolerance) - EPSILON) return current;
   return Math.max(0, Math.ceil(raw - EPSILON));
 }
 
@@ -95,43 +128,136 @@ function latencyOf(w: WindowSignals, percentile: 50 | 95 | 99): number | null {
   return percentile === 50 ? w.latencyP50Ms : percentile === 95 ? w.latencyP95Ms : w.latencyP99Ms;
 }
 
-/** What each configured target asks for over one window. Resources only for the stable window. */
-export function recommend(spec: PolicySpec, input: PolicyInput, w: WindowSignals, withResources: boolean): MetricRecommendation[] {
-  const { targets: t, tolerance } = spec;
-  const { current, ready } = input;
-  const base = ready > 0 ? ready : current;
-  const out: MetricRecommendation[] = [];
+/** Adds one point (x: requests per second per ready replica, y: 1 / latency in seconds) to a decaying fit. */
+function addPoint(fit: LatencyFit | null, now: number, x: number, y: number): LatencyFit {
+  const k = fit === null ? 0 : Math.exp(-Math.max(0, now - fit.at) / FIT_DECAY_MS);
+  return {
+    at: now, w: (fit?.w ?? 0) * k + 1, x: (fit?.x ?? 0) * k + x, y: (fit?.y ?? 0) * k + y,
+    xx: (fit?.xx ?? 0) * k + x * x, xy: (fit?.xy ?? 0) * k + x * y,
+  };
+}
+
+/**
+ * The line 1/latency = a − b × rate per replica through the fit's points: the shape of a processor-sharing server,
+ * latency = service time / (1 − utilization), with a = 1 / service time and b = a / capacity; a server with many
+ * workers has b ≈ 0 (latency flat). Null until enough points.
+ */
+function lineOf(fit: LatencyFit | null): { a: number; b: number } | null {
+  if (fit === null || fit.w < FIT_MIN_WEIGHT) return null;
+  const mx = fit.x / fit.w, my = fit.y / fit.w;
+  const vx = fit.xx / fit.w - mx * mx, cxy = fit.xy / fit.w - mx * my;
+  let b = Math.max(0, -cxy / (vx + (FIT_SPREAD * mx) ** 2));
+  let a = my + b * mx;
+  if (!(a > 0) || !(mx > 0)) return null;
+  if (b * mx > FIT_MAX_RHO * a) { b = (FIT_MAX_RHO * a) / mx; a = my + b * mx; }
+  return { a, b };
+}
+
+/** What one target asks for, in replicas (fractional), over the stable and the short window. */
+interface Demand {
+  readonly metric: MetricName;
+  readonly observed: number | null;
+  readonly target: number;
+  /** The request rate one replica can take at the target; null for resource targets. */
+  readonly perReplicaRps: number | null;
+  readonly stable: number | null;
+  readonly short: number | null;
+  readonly missing: boolean;
+}
+
+/**
+ * Every demand target becomes a request rate one replica can take at the target, so demand is arrivals ÷ that rate:
+ * linear in replicas whatever the target. `rps` is one already. `inFlight` goes through Little's law with latency as
+ * measured, corrected by the fit of how latency grows with the rate (near saturation in flight grows as ρ/(1−ρ), not
+ * in proportion, and the plain ratio overshoots both ways). `latency` solves the fit for the rate at the target
+ * latency; until the fit knows the slope, replicas scale with latency / target.
+ */
+function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, drainRps: number): Demand[] {
+  const { targets: t } = spec;
+  const { stable, panic, ready, current } = input;
+  const base = Math.max(ready > 0 ? ready : current, 1);
+  const shortRps = panic.requestsPerSecond + drainRps;
+  const rate = (metric: MetricName, observed: number | null, target: number, perReplicaRps: number | null): Demand => ({
+    metric, observed, target, perReplicaRps, missing: false,
+    stable: perReplicaRps === null ? null : perReplicaRps === Infinity ? 0 : stable.requestsPerSecond / perReplicaRps,
+    short: perReplicaRps === null ? null : perReplicaRps === Infinity ? 0 : shortRps / perReplicaRps,
+  });
+  const out: Demand[] = [];
   if (t.inFlight !== undefined) {
-    const observed = w.inFlightMean;
-    out.push({ metric: 'inFlight', observed, target: t.inFlight, replicas: byRatio(current, 1, observed / t.inFlight, tolerance), missing: false });
+    const line = lineOf(state.fits.inFlight);
+    const target = t.inFlight;
+    let perReplica: number | null = null;
+    if (line !== null) perReplica = (target * line.a) / (1 + target * line.b);
+    else if (stable.inFlightMean > 0 && stable.requestsPerSecond > 0) perReplica = (target * stable.requestsPerSecond) / stable.inFlightMean;
+    else if (stable.requests === 0 && stable.inFlightMean === 0 && input.waiting === 0) perReplica = Infinity;   // no traffic: no demand
+    // In flight but nothing arrived in the window (long requests): the plain ratio is all there is.
+    const d = perReplica === null
+      ? { metric: 'inFlight' as const, observed: stable.inFlightMean, target, perReplicaRps: null, missing: false, stable: stable.inFlightMean / target, short: Math.max(panic.inFlightMean, stable.inFlightMean) / target }
+      : rate('inFlight', stable.inFlightMean, target, perReplica);
+    // A clear step (in flight now at panic level of the ready capacity) is acted on at once, before the means move:
+    // the count in flight read back as a rate through the same line (bounded by the capacity it implies).
+    const gauge = input.inFlight ?? 0;
+    let short = d.short;
+    if (spec.panicThreshold > 0 && gauge >= spec.panicThreshold * target * base) {
+      const a = line?.a ?? (stable.inFlightMean > 0 ? stable.requestsPerSecond / stable.inFlightMean : 0);
+      const perReplicaNow = gauge / base;
+      const rateNow = (base * perReplicaNow * a) / (1 + perReplicaNow * (line?.b ?? 0));
+      const step = perReplica === null || perReplica === Infinity || a === 0 ? gauge / target : rateNow / perReplica;
+      short = Math.max(short ?? 0, step);
+    }
+    out.push({ ...d, short });
   }
-  if (t.rps !== undefined) {
-    const observed = w.requestsPerSecond;
-    out.push({ metric: 'rps', observed, target: t.rps, replicas: byRatio(current, 1, observed / t.rps, tolerance), missing: false });
-  }
+  if (t.rps !== undefined) out.push(rate('rps', stable.requestsPerSecond, t.rps, t.rps));
   if (t.latency !== undefined) {
-    const observed = latencyOf(w, t.latency.percentile);
-    const enough = observed !== null && w.completed >= spec.minLatencySamples;
-    // Without traffic there is no latency to hold down: no say either way (demand targets decide).
-    let replicas = enough ? byRatio(current, Math.max(base, 1), (observed as number) / t.latency.ms, tolerance) : null;
-    // Latency measured while instances are still starting says nothing about the full count: never down on it then.
-    if (replicas !== null && ready < current && replicas < current) replicas = current;
-    out.push({ metric: 'latency', observed, target: t.latency.ms, missing: false, replicas });
+    const target = t.latency.ms;
+    const observed = latencyOf(stable, t.latency.percentile);
+    if (observed === null || stable.completed < spec.minLatencySamples) {
+      // Without traffic there is no latency to hold down: no say either way (demand targets decide).
+      out.push({ metric: 'latency', observed, target, perReplicaRps: null, missing: false, stable: null, short: null });
+    } else {
+      const line = lineOf(state.fits.latency);
+      const x = stable.requestsPerSecond / base;
+      let perReplica = (x * target) / observed;
+      // The fit may lower the count only while latency is within target: over it, its extrapolation is not trusted.
+      if (line !== null && line.b > 0 && line.a > 1000 / target) {
+        const fitted = (line.a - 1000 / target) / line.b;
+        perReplica = observed > target ? Math.min(perReplica, fitted) : fitted;
+      }
+      // No arrival rate to divide (requests longer than the window): replicas in proportion to latency.
+      const d = x > 0 ? rate('latency', observed, target, perReplica)
+        : { metric: 'latency' as const, observed, target, perReplicaRps: null, missing: false, stable: (base * observed) / target, short: null };
+      // Latency measured while instances are still starting says nothing about the full count: never down on it then.
+      out.push(ready < current && (d.stable ?? 0) < current ? { ...d, stable: current } : d);
+    }
   }
-  if (withResources) {
-    const r = input.resources;
-    if (t.cpuCores !== undefined) {
-      const observed = r?.cpuCoresMean ?? null;
-      const ok = observed !== null && r !== null && r.instances > 0;
-      out.push({ metric: 'cpuCores', observed, target: t.cpuCores, missing: !ok, replicas: ok ? byRatio(current, r.instances, observed / t.cpuCores, tolerance) : null });
-    }
-    if (t.memoryMiB !== undefined) {
-      const observed = r?.memoryBytesMean ?? null;
-      const ok = observed !== null && r !== null && r.instances > 0;
-      out.push({ metric: 'memoryMiB', observed, target: t.memoryMiB, missing: !ok, replicas: ok ? byRatio(current, r.instances, observed / (t.memoryMiB * 1048576), tolerance) : null });
-    }
+  const r = input.resources;
+  if (t.cpuCores !== undefined) {
+    const observed = r?.cpuCoresMean ?? null;
+    const ok = observed !== null && r !== null && r.instances > 0;
+    const need = ok ? (r.instances * observed) / t.cpuCores : null;
+    out.push({ metric: 'cpuCores', observed, target: t.cpuCores, perReplicaRps: null, missing: !ok, stable: need, short: null });
+  }
+  if (t.memoryMiB !== undefined) {
+    const observed = r?.memoryBytesMean ?? null;
+    const ok = observed !== null && r !== null && r.instances > 0;
+    const need = ok ? (r.instances * observed) / (t.memoryMiB * 1048576) : null;
+    out.push({ metric: 'memoryMiB', observed, target: t.memoryMiB, perReplicaRps: null, missing: !ok, stable: need, short: null });
   }
   return out;
+}
+
+/**
+ * Replicas one target asks for: up as soon as either window needs more than there are (no tolerance: holding until
+ * the band is crossed lets noise push seconds past the SLO); down only to a count that leaves `tolerance` of headroom
+ * over the stable window's demand, so the next noisy short window does not ask for the replica back.
+ */
+function replicasFor(d: Demand, current: number, tolerance: number): number | null {
+  if (d.stable === null) return null;
+  const short = d.short ?? 0;
+  const need = Math.max(0, Math.ceil(Math.max(d.stable, short) - EPSILON));
+  if (need > current) return need;
+  if (d.short === null) return byRatio(current, 1, d.stable, tolerance);   // resources: the HPA rule, downward band
+  return Math.min(current, Math.max(0, Math.ceil(Math.max(d.stable * (1 + tolerance), short) - EPSILON)));
 }
 
 /** Replicas changed in the last `periodMs` in one direction (sum of |change| of events with that sign). */
@@ -180,7 +306,8 @@ function describeMetrics(metrics: readonly MetricRecommendation[]): string {
     if (m.missing) return `${m.metric} missing`;
     if (m.replicas === null) return `${m.metric} no data`;
     const unit = m.metric === 'latency' ? ' ms' : m.metric === 'memoryMiB' ? ' B' : '';
-    return `${m.metric} ${fmt(m.observed ?? 0)}${unit} vs ${fmt(m.target)}${m.metric === 'memoryMiB' ? ' MiB' : unit}${m.metric === 'inFlight' || m.metric === 'rps' ? '/replica' : ''} → ${m.replicas}`;
+    const rate = m.perReplicaRps !== undefined && m.perReplicaRps !== null && m.metric !== 'rps' && Number.isFinite(m.perReplicaRps) ? ` (${fmt(m.perReplicaRps)} rps/replica)` : '';
+    return `${m.metric} ${fmt(m.observed ?? 0)}${unit} vs ${fmt(m.target)}${m.metric === 'memoryMiB' ? ' MiB' : unit}${m.metric === 'inFlight' || m.metric === 'rps' ? '/replica' : ''}${rate} → ${m.replicas}`;
   }).join(', ');
 }
 
@@ -190,40 +317,51 @@ export function recordScale(state: PolicyState, at: number, from: number, to: nu
   return { ...state, events: [...state.events, { at, change: to - from }] };
 }
 
+/** The fits after this evaluation: a point from the short window when it is settled (all ready, no backlog growing). */
+function learn(spec: PolicySpec, state: PolicyState, input: PolicyInput): PolicyState['fits'] {
+  const { panic: w, ready, current, now } = input;
+  const t = spec.targets;
+  let { inFlight, latency } = state.fits;
+  const settled = ready > 0 && ready === current && w.requests > 0 && w.completed >= 0.97 * w.requests && w.completed >= spec.minLatencySamples;
+  if (!settled) return state.fits;
+  const x = w.requestsPerSecond / ready;
+  if (t.inFlight !== undefined && w.inFlightMean > 0) inFlight = addPoint(inFlight, now, x, w.requestsPerSecond / w.inFlightMean);
+  const p = t.latency === undefined ? null : latencyOf(w, t.latency.percentile);
+  if (p !== null && p > 0) latency = addPoint(latency, now, x, 1000 / p);
+  return { inFlight, latency };
+}
+
 /** One evaluation. Returns the decision and the state to pass to the next call. */
 export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput): { decision: PolicyDecision; state: PolicyState } {
   const { now, current, ready } = input;
-  const metrics = recommend(spec, input, input.stable, true);
+  const fits = learn(spec, state, input);
+  // The backlog: what arrived in the stable window and has not finished (held requests included), to drain within
+  // DRAIN_S on top of the arrivals. In steady state it is the noise of the in-flight count, a few requests.
+  // Replicas still starting will drain it too: the horizon grows by the cold start last measured.
+  const backlog = Math.max(0, input.stable.requests - input.stable.completed);
+  const all = demands(spec, { ...state, fits }, input, backlog / (DRAIN_S + state.coldStartMs / 1000));
+  const metrics: MetricRecommendation[] = all.map((d) => ({
+    metric: d.metric, observed: d.observed, target: d.target, perReplicaRps: d.perReplicaRps !== null && Number.isFinite(d.perReplicaRps) ? d.perReplicaRps : null, missing: d.missing,
+    replicas: replicasFor(d, current, spec.tolerance),
+  }));
   const missing = metrics.filter((m) => m.missing).map((m) => m.metric);
   const voting = metrics.filter((m) => m.replicas !== null);
   // No metric has a say (only a latency target, and too few requests to judge): idle if nothing came, else hold.
   let recommended = voting.length ? Math.max(...voting.map((m) => m.replicas as number))
     : input.stable.requests === 0 && input.stable.completed === 0 && input.waiting === 0 ? 0 : current;
-  // Up fast, down slow: demand over the short window may raise the recommendation (it lags a ramp by 3 s, the stable
-  // window by 30 s); only the stable window can lower it. Tolerance applies to both, so noise does not move it.
-  const short = recommend(spec, input, input.panic, false);
-  let raisedBy: MetricRecommendation | null = null;
-  for (const m of short) {
-    if (m.replicas !== null && m.replicas > current && m.replicas > recommended) { recommended = m.replicas; raisedBy = m; }
-  }
   // Never down because a signal is missing, nor before the stable window has filled once.
   const windowPartial = input.recordingMs < spec.stableWindowMs;
   const holdFloor = missing.length > 0 || windowPartial;
   if (holdFloor && recommended < current) recommended = current;
 
-  // Panic (Knative KPA): demand over the short window against the capacity that is ready now.
+  // Panic (Knative KPA): the short window (with the backlog) demands `panicThreshold` × the ready capacity: all of it
+  // at once, past the rate policies. The scale-down stabilization window then keeps it as long as any other peak.
   let { panicSince, panicMax } = state;
-  let panicRaw = 0;
-  if (spec.panicThreshold > 0) {
-    for (const m of short) {
-      if (m.replicas === null || m.observed === null) continue;
-      const raw = m.metric === 'inFlight' || m.metric === 'rps' ? m.observed / m.target : Math.max(ready, 1) * m.observed / m.target;
-      panicRaw = Math.max(panicRaw, raw);
-    }
-    const over = panicRaw / Math.max(ready, 1) >= spec.panicThreshold && panicRaw > current;
-    if (over) panicSince = now;
-    else if (panicSince !== null && now - panicSince >= spec.stableWindowMs) { panicSince = null; panicMax = 0; }
-  }
+  let shortDemand = 0;
+  for (const d of all) if (d.short !== null) shortDemand = Math.max(shortDemand, d.short);
+  const over = spec.panicThreshold > 0 && shortDemand / Math.max(ready, 1) >= spec.panicThreshold && shortDemand > current;
+  if (over) panicSince = now;
+  else { panicSince = null; panicMax = 0; }
   const panic = panicSince !== null;
 
   // HPA stabilization: the lowest recommendation of the up-window, the highest of the down-window, around current.
@@ -240,9 +378,14 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   const stabilized = desired !== recommended;
 
   if (panic) {
-    desired = Math.max(desired, recommended, Math.ceil(panicRaw - EPSILON), current);
-    if (desired > panicMax) panicMax = desired; else desired = panicMax;
+    desired = Math.max(desired, recommended, current);
+    panicMax = Math.max(panicMax, desired);
   }
+
+  // The cold start, measured from the first evaluation with replicas starting to the first with all ready.
+  let { startingSince, coldStartMs } = state;
+  if (ready < current) startingSince ??= now;
+  else if (startingSince !== null) { coldStartMs = now - startingSince; startingSince = null; }
 
   // Floors: configured min, open schedule, held requests (scale from zero), recent traffic (idle-to-zero).
   const idle = spec.min === 0 && input.idleMs >= spec.idleToZeroMs && input.waiting === 0;
@@ -261,7 +404,7 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   const minAllowed = Math.max(floor, panic ? current : downLimit);
   const unbounded = desired;
   let cause: DecisionCause;
-  if (idle && input.scheduleFloor === 0 && recommended === 0) {
+  if (idle && input.scheduleFloor === 0) {
     desired = 0;
     cause = 'idle-to-zero';
   } else if (desired < minAllowed) {
@@ -286,8 +429,10 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   if (desired < 0) desired = 0;
 
   const parts = [describeMetrics(metrics)];
-  if (raisedBy !== null) parts.push(`last ${Math.round(input.panic.windowMs / 1000)} s: ${describeMetrics([raisedBy])}`);
-  if (panic) parts.push(`panic: short window wants ${fmt(panicRaw)} vs ${ready} ready`);
+  const stableDemand = Math.max(0, ...all.map((d) => d.stable ?? 0));
+  if (shortDemand > stableDemand && Math.ceil(shortDemand - EPSILON) > current) parts.push(`last ${Math.round(input.panic.windowMs / 1000)} s want ${fmt(shortDemand)}`);
+  if (panic) parts.push(`panic: last ${Math.round(input.panic.windowMs / 1000)} s want ${fmt(shortDemand)} vs ${ready} ready`);
+  if (backlog >= 1) parts.push(`backlog ${Math.round(backlog)}`);
   if (holdFloor && recommended === current) parts.push(windowPartial ? 'stable window not yet full: no scale-down' : `no scale-down while ${missing.join(', ')} missing`);
   if (input.waiting > 0) parts.push(`${input.waiting} requests waiting`);
   if (input.schedule !== undefined && input.scheduleFloor > 0) parts.push(`schedule ${input.schedule} floor ${input.scheduleFloor}`);
@@ -303,6 +448,6 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
 
   return {
     decision: { at: now, current, ready, desired, cause, reason, panic, metrics, recommended, minAllowed, maxAllowed },
-    state: { recommendations, events, panicSince, panicMax },
+    state: { recommendations, events, panicSince, panicMax, fits, startingSince, coldStartMs },
   };
 }

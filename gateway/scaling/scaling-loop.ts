@@ -245,7 +245,7 @@ export class ScalingLoop implements ScalingControl {
       const schedule = c.schedules.active(now);
       const current = c.current;
       const result = decide(config.policy, c.state, {
-        now, current, ready, stable: signals.stable, panic: signals.panic, waiting: signals.waiting, idleMs: signals.idleMs,
+        now, current, ready, stable: signals.stable, panic: signals.panic, inFlight: signals.inFlight, waiting: signals.waiting, idleMs: signals.idleMs,
         recordingMs: signals.recordingMs, resources, scheduleFloor: schedule?.min ?? 0,
         schedule: schedule ? `#${schedule.index} (${schedule.cron})` : undefined,
       });
