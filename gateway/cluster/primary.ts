@@ -38,16 +38,24 @@ export function workerCount(value: string): number {
  * (primary-scaling.ts).
  */
 /**
- * Ports nothing listens on now, one per host, for a `listen` (or `tls.listen`) that says port 0: every worker must
- * bind the same one. The probes are held open together, so two of them never get the same port. Another process
- * could take one before the first worker does; the worker then fails to listen and says so.
+ * A port per host for a `listen` (or `tls.listen`) that says port 0, which every worker must bind. Each is reserved
+ * by a listening socket with SO_REUSEPORT, which the workers' sockets join, held until the first worker is ready: a
+ * probe closed before the workers bind left a moment in which another process could take the port (a worker then
+ * failed with EADDRINUSE). A connection that reaches the reservation meanwhile is closed: the gateway is not up yet.
  */
-async function unusedPorts(hosts: readonly string[]): Promise<number[]> {
-  const probes = hosts.map((host) => net.createServer().listen(0, host));
-  await Promise.all(probes.map((probe) => once(probe, 'listening')));
-  const ports = probes.map((probe) => (probe.address() as net.AddressInfo).port);
-  await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))));
-  return ports;
+async function reservePorts(hosts: readonly string[]): Promise<{ ports: number[]; release(): void }> {
+  // Unref'd: a primary that gives up before any worker is ready is not kept alive by them.
+  const servers = hosts.map((host) => net.createServer((socket) => socket.destroy()).listen({ port: 0, host, reusePort: true }).unref());
+  await Promise.all(servers.map((server) => once(server, 'listening')));
+  let held = true;
+  return {
+    ports: servers.map((server) => (server.address() as net.AddressInfo).port),
+    release: () => {
+      if (!held) return;
+      held = false;
+      for (const server of servers) server.close();
+    },
+  };
 }
 
 export async function runPrimary(file: string, count: number, plugins: PluginRegistry): Promise<void> {
@@ -78,7 +86,8 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   // The HTTPS listener likewise; its session tickets are encrypted with keys every worker derives from one secret, so
   // a client resumes on whichever worker its next connection reaches (gateway/tls/ticket-keys.ts).
   const addresses = config.tls ? [config.listen, config.tls.listen] : [config.listen];
-  const picked = await unusedPorts(addresses.filter((a) => a.port === 0).map((a) => a.host));
+  const reserved = await reservePorts(addresses.filter((a) => a.port === 0).map((a) => a.host));
+  const picked = [...reserved.ports];
   const [listenPort, tlsPort] = addresses.map((a) => a.port || (picked.shift() as number)) as [number, number | undefined];
   const tlsEnv = tlsPort === undefined ? {} : { GANTRY_TLS_LISTEN_PORT: String(tlsPort), [TICKET_SECRET_ENV]: randomBytes(32).toString('hex') };
   cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -135,6 +144,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
         return;
       }
       if (m.type === 'ready') {
+        reserved.release();   // the worker holds the ports now
         ready.add(worker);
         starting.delete(worker);
         started();
