@@ -16,7 +16,7 @@ export type BreakerState = typeof BREAKER_STATES[number];
  * What opens an endpoint's circuit: the endpoint could not be reached, did not answer, or answered something that is
  * not HTTP. A 5xx answer is not a breaker failure (the endpoint is up and talking); outlier detection counts those.
  */
-export function isBreakerFailure(err: unknown): boolean {
+function isBreakerFailure(err: unknown): boolean {
   return err instanceof AttemptFailure && err.kind !== 'broken-circuit' && err.kind !== 'cancelled';
 }
 

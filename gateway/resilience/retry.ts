@@ -11,7 +11,7 @@ const MIN_RETRY_WINDOW_MS = 5;
  * RFC 9110 §9.2.2 idempotent methods are retried after a reset, a timeout, a malformed answer or a retryable status;
  * a request with an idempotency key is treated the same. Any request is retried when nothing was sent (connect failed).
  */
-export function mayRetryFailure(f: AttemptFailure, idempotent: boolean): boolean {
+function mayRetryFailure(f: AttemptFailure, idempotent: boolean): boolean {
   if (f.kind === 'cancelled') return false;
   return f.nothingSent || idempotent;
 }

@@ -32,25 +32,22 @@ export interface PoolOptions {
   readonly log: Logger;
   readonly now: () => number;
   readonly random?: () => number;
-  readonly backoff?: WatchBackoff;
+  readonly backoff?: Backoff;
 }
-
-/** Re-watch delays after a failed watch: `initialMs` doubling per failure in a row, up to `maxMs`. */
-export type WatchBackoff = Backoff;
 
 /**
  * 200 ms doubling to 1 s. Why 1 s: a source that is back should be watched again at once, since the endpoints kept
  * while it was down go stale (measured with a 30 s cap: a key deleted during a 5 s etcd outage kept its traffic for up
  * to 9.4 s); one failed watch a second per service is little load even for a source that stays down.
  */
-export const DEFAULT_WATCH_BACKOFF: WatchBackoff = { initialMs: 200, maxMs: 1000 };
+export const DEFAULT_WATCH_BACKOFF: Backoff = { initialMs: 200, maxMs: 1000 };
 
 /**
  * The wait before re-watch number `attempt` (1 for the first failure): a random point in the upper half of the
  * step (equal jitter). The jitter spreads the re-watches of many gateways; the half kept fixed means that no
  * draw of `random` can turn a source failing at once into a hot loop.
  */
-export function watchRetryDelayMs(attempt: number, backoff: WatchBackoff, random: () => number): number {
+export function watchRetryDelayMs(attempt: number, backoff: Backoff, random: () => number): number {
   const stepMs = backoffStepMs(attempt, backoff);
   return stepMs / 2 + random() * (stepMs / 2);
 }

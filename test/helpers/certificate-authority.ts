@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +25,8 @@ export interface CertificateAuthority {
   readonly dir: string;
   /** The CA certificate (PEM file), for clients' trust. */
   readonly caFile: string;
+  /** Its content, for clients given the CA as a buffer. */
+  readonly caPem: Buffer;
   /** Issues `<file>.crt` and `<file>.key` in `dir` (or in `into`) for `names` (DNS subjectAltNames; none: no SAN). */
   issue(file: string, names: readonly string[], options?: IssueOptions, into?: string): Promise<IssuedCertificate>;
   remove(): Promise<void>;
@@ -72,7 +74,8 @@ export async function createCertificateAuthority(): Promise<CertificateAuthority
     await done;
     return { cert, key };
   };
-  return { dir, caFile: join(dir, 'ca.crt'), issue, remove: () => rm(dir, { recursive: true, force: true }) };
+  const caFile = join(dir, 'ca.crt');
+  return { dir, caFile, caPem: await readFile(caFile), issue, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** What `openssl s_client` saw: the served certificate's subject CN, the protocol, or the handshake's failure. */

@@ -19,11 +19,7 @@ const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 
 let ca: CertificateAuthority;
-let caPem: Buffer;
-t.before(async () => {
-  ca = await createCertificateAuthority();
-  caPem = await readFile(ca.caFile);
-});
+t.before(async () => { ca = await createCertificateAuthority(); });
 t.teardown(() => ca.remove());
 
 function routes(upstream: string, tlsBlock: string): string {
@@ -106,7 +102,7 @@ t.test('SNI chooses the exact name, then a one-label wildcard, then the first ce
   t.equal(await served('unknown.test'), 'default.test', 'a name no certificate covers gets the first one');
   t.equal(await served(null), 'default.test', 'so does a client without SNI');
 
-  const answer = await httpsGet(port, 'api.example.test', '/hello', caPem);
+  const answer = await httpsGet(port, 'api.example.test', '/hello', ca.caPem);
   t.equal(answer.status, 200, 'a client that verifies the chain and the name is served');
   t.equal(answer.subjectCN, 'api.example.test');
 });
@@ -143,18 +139,18 @@ t.test('SIGHUP serves a new certificate; a bad one is refused at file:line:col a
   const gw = await spawnGateway(routes(up.url, certificatesBlock([first])));
   t.teardown(async () => { await gw.kill(); await up.close(); });
   const port = (gw.logs.find((l) => l.event === 'started')!.tls as { port: number }).port;
-  const firstPrint = (await handshake(port, 'hup.test', caPem)).fingerprint;
+  const firstPrint = (await handshake(port, 'hup.test', ca.caPem)).fingerprint;
 
   // In a directory of its own, which no watcher looks at: only the reload can pick it up.
   await mkdir(join(ca.dir, 'hup'), { recursive: true });
   const second = await ca.issue('hup-second', ['hup.test'], {}, join(ca.dir, 'hup'));
   await gw.rewrite(routes(up.url, certificatesBlock([second])));
-  t.equal((await handshake(port, 'hup.test', caPem)).fingerprint, firstPrint, 'nothing changes before the signal');
+  t.equal((await handshake(port, 'hup.test', ca.caPem)).fingerprint, firstPrint, 'nothing changes before the signal');
   gw.child.kill('SIGHUP');
   await gw.waitForLog((l) => l.event === 'reloaded');
-  const secondPrint = (await handshake(port, 'hup.test', caPem)).fingerprint;
+  const secondPrint = (await handshake(port, 'hup.test', ca.caPem)).fingerprint;
   t.not(secondPrint, firstPrint, 'the new certificate is served after SIGHUP');
-  t.equal((await httpsGet(port, 'hup.test', '/x', caPem)).status, 200);
+  t.equal((await httpsGet(port, 'hup.test', '/x', ca.caPem)).status, 200);
 
   // The key of another certificate: refused with its position, the served certificate stays.
   const from = gw.logs.length;
@@ -164,7 +160,7 @@ t.test('SIGHUP serves a new certificate; a bad one is refused at file:line:col a
   const refused = await gw.waitForLog((l) => l.event === 'reload-refused', 10_000, from);
   const line = yaml.split('\n').findIndex((l) => l.startsWith('    - {')) + 1;
   t.match(String(refused.msg), new RegExp(`routes\\.yaml:${line}:\\d+: tls\\.certificates\\[0\\]\\.key: .* is not the key of `));
-  t.equal((await handshake(port, 'hup.test', caPem)).fingerprint, secondPrint, 'the previous certificate still serves');
+  t.equal((await handshake(port, 'hup.test', ca.caPem)).fingerprint, secondPrint, 'the previous certificate still serves');
 });
 
 /** A Kubernetes secret volume: the files are symlinks through `..data`, which is swapped to a new timestamped directory. */
@@ -201,7 +197,7 @@ t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTP
   const gw = await startGateway(routes(up.url, certificatesBlock([volume])));
   t.teardown(async () => { await gw.close(); await up.close(); });
   const port = gw.gateway.tlsAddress()!.port;
-  const before = (await handshake(port, 'rotate.test', caPem)).fingerprint;
+  const before = (await handshake(port, 'rotate.test', ca.caPem)).fingerprint;
 
   // Two client loops, each request on a new connection (a new handshake, so each sees the certificate of its time).
   const seen = new Set<string>();
@@ -211,7 +207,7 @@ t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTP
   const loop = async () => {
     while (running) {
       try {
-        const answer = await httpsGet(port, 'rotate.test', '/loop', caPem);
+        const answer = await httpsGet(port, 'rotate.test', '/loop', ca.caPem);
         if (answer.status === 200) ok++; else failures.push(`status ${answer.status}`);
         seen.add(answer.fingerprint);
       } catch (err) {
@@ -245,7 +241,7 @@ t.test('a bad certificate swapped in on disk is logged and the served one stays;
   const gw = await startGateway(routes(up.url, certificatesBlock([volume])));
   t.teardown(async () => { await gw.close(); await up.close(); });
   const port = gw.gateway.tlsAddress()!.port;
-  const served = (await handshake(port, 'bad.test', caPem)).fingerprint;
+  const served = (await handshake(port, 'bad.test', ca.caPem)).fingerprint;
 
   const other = await ca.issue('bad-other', ['bad.test'], {}, ca.dir);
   const expired = await ca.issue('bad-expired', ['bad.test'], { startDate: '20200101000000Z', endDate: '20200201000000Z' }, ca.dir);
@@ -259,11 +255,11 @@ t.test('a bad certificate swapped in on disk is logged and the served one stays;
     await waitFor(() => gw.logs.slice(from).some((l) => l.event === 'tls-certificates-refused'), 5000, 'the refusal logged');
     const refusal = gw.logs.slice(from).find((l) => l.event === 'tls-certificates-refused')!;
     t.match(String((refusal.problems as string[])[0]), problem);
-    t.equal((await handshake(port, 'bad.test', caPem)).fingerprint, served, 'the previous certificate still serves');
-    t.equal((await httpsGet(port, 'bad.test', '/', caPem)).status, 200);
+    t.equal((await handshake(port, 'bad.test', ca.caPem)).fingerprint, served, 'the previous certificate still serves');
+    t.equal((await httpsGet(port, 'bad.test', '/', ca.caPem)).status, 200);
   }
 
   await volume.swap(issueAs('bad-good', ['bad.test']));
   await waitFor(() => gw.logs.some((l) => l.event === 'tls-certificates-loaded'), 5000, 'the good one loaded');
-  t.not((await handshake(port, 'bad.test', caPem)).fingerprint, served, 'a good certificate after a bad one is served');
+  t.not((await handshake(port, 'bad.test', ca.caPem)).fingerprint, served, 'a good certificate after a bad one is served');
 });

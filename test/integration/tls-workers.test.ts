@@ -11,11 +11,7 @@ import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 import { httpsGet } from '../helpers/tls-clients.js';
 
 let ca: CertificateAuthority;
-let caPem: Buffer;
-t.before(async () => {
-  ca = await createCertificateAuthority();
-  caPem = await readFile(ca.caFile);
-});
+t.before(async () => { ca = await createCertificateAuthority(); });
 t.teardown(() => ca.remove());
 
 t.test('--workers: every worker serves HTTPS on one port, resumes the others\' sessions, and picks up a rotated certificate', async (t) => {
@@ -59,13 +55,13 @@ routes:
   t.equal(stdout.trim().split('\n').filter(Boolean).length, 2, 'two listening sockets on the TLS port');
 
   // Every request on a new connection, resuming the first one's session: the kernel spreads them over both workers.
-  const firstAnswer = await httpsGet(port, 'workers.test', '/first', caPem);
+  const firstAnswer = await httpsGet(port, 'workers.test', '/first', ca.caPem);
   t.equal(firstAnswer.fingerprint, first);
   const workersOf = () => new Set(gw.logs.filter((l) => l.log === 'access' && l.path === '/resumed').map((l) => l.worker));
   const notReused: number[] = [];
   let n = 0;
   await repeatUntil(async () => {
-    const answer = await httpsGet(port, 'workers.test', '/resumed', caPem, {}, firstAnswer.session);
+    const answer = await httpsGet(port, 'workers.test', '/resumed', ca.caPem, {}, firstAnswer.session);
     n++;
     if (!answer.reused) notReused.push(n);
   }, () => workersOf().size === 2, 60);
@@ -77,6 +73,6 @@ routes:
   const second = await swapIn('workers-2');
   await waitFor(() => new Set(gw.logs.slice(from).filter((l) => l.event === 'tls-certificates-loaded').map((l) => l.worker)).size === 2, 2000, 'both workers loaded it');
   const after = new Set<string>();
-  for (let i = 0; i < 10; i++) after.add((await httpsGet(port, 'workers.test', '/after', caPem)).fingerprint);
+  for (let i = 0; i < 10; i++) after.add((await httpsGet(port, 'workers.test', '/after', ca.caPem)).fingerprint);
   t.same([...after], [second], 'every new connection gets the new certificate');
 });
