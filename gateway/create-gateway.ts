@@ -21,6 +21,7 @@ import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/rel
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer, type EdgeServer } from './server/edge-server.js';
+import { closeAllConnections } from './server/http2-sessions.js';
 import type { HttpsRedirect } from './tls/https-redirect.js';
 import { ticketSecret } from './tls/ticket-keys.js';
 import { TlsListener } from './tls/tls-listener.js';
@@ -130,9 +131,9 @@ async function listen(server: EdgeServer, host: string, port: number, reusePort 
  */
 async function drain(servers: readonly EdgeServer[], tunnels: Set<Duplex>, graceMs: number, log: Logger): Promise<boolean> {
   // Idle keep-alive connections close at once, busy ones after their response (which carries Connection: close
-  // while draining).
+  // while draining). An HTTP/2 session gets GOAWAY from close() and ends once its open streams have.
   const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-  for (const server of servers) server.closeIdleConnections();
+  for (const server of servers) (server as http.Server).closeIdleConnections();   // an http2 server's: its HTTP/1.1 ones
   let timer: NodeJS.Timeout | undefined;
   const forced = await Promise.race([
     closed.then(() => false),
@@ -141,7 +142,7 @@ async function drain(servers: readonly EdgeServer[], tunnels: Set<Duplex>, grace
   clearTimeout(timer);
   if (forced) {
     log.warn({ event: 'drain-timeout', graceMs }, 'drain grace over: closing the remaining connections');
-    for (const server of servers) server.closeAllConnections();
+    for (const server of servers) closeAllConnections(server);
     for (const socket of tunnels) socket.destroy();
     await closed;
   }

@@ -40,7 +40,7 @@ interface RawConfig {
   adminAuth?: AdminAuthConfig;
   server: ServerLimits;
   tls?: {
-    listen: string; certificates: { cert: string; key: string }[]; minVersion: TlsVersion; redirectHttp: boolean;
+    listen: string; certificates: { cert: string; key: string }[]; minVersion: TlsVersion; http2: boolean; redirectHttp: boolean;
     hsts?: { maxAgeS: number; includeSubDomains: boolean };
   };
   log: LogConfig;
@@ -180,7 +180,7 @@ function checkTls(raw: NonNullable<RawConfig['tls']>, plain: ListenAddress, prob
   }
   const hsts = raw.hsts ? `max-age=${raw.hsts.maxAgeS}${raw.hsts.includeSubDomains ? '; includeSubDomains' : ''}` : null;
   return {
-    listen, minVersion: raw.minVersion, redirectHttp: raw.redirectHttp, hsts,
+    listen, minVersion: raw.minVersion, http2: raw.http2, redirectHttp: raw.redirectHttp, hsts,
     certificates: raw.certificates.map((c) => ({ cert: resolve(baseDir, c.cert), key: resolve(baseDir, c.key) })),
   };
 }

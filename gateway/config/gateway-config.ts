@@ -174,6 +174,8 @@ export interface TlsConfig {
   /** In file order; the first is the default for clients without SNI or with a name none covers. */
   readonly certificates: readonly TlsCertificate[];
   readonly minVersion: TlsVersion;
+  /** ALPN offers h2 (then http/1.1): HTTP/2 to clients on this listener. Restart to change. */
+  readonly http2: boolean;
   readonly redirectHttp: boolean;
   /** The Strict-Transport-Security value sent on HTTPS answers; null: none. */
   readonly hsts: string | null;

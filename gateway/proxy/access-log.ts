@@ -62,6 +62,15 @@ function formattedOnce<K extends object>(format: (key: K) => string): (key: K) =
 
 /** The TLS listener's connection of a request (its socket is a TLSSocket), or undefined on the plain listener. */
 function tlsSocketOf(ex: Exchange): TLSSocket | undefined {
+  // An HTTP/2 request's socket is a stand-in per stream; its session's (one per connection) reaches the TLSSocket
+  // while the connection is open.
+  if (ex.http2) {
+    try {
+      return ex.http2Socket?.destroyed === false ? ex.http2Socket : undefined;
+    } catch {
+      return undefined;   // the session let go of its socket (ERR_HTTP2_SOCKET_UNBOUND)
+    }
+  }
   const socket = ex.req.socket as TLSSocket | null;
   return socket?.encrypted === true ? socket : undefined;
 }
@@ -74,7 +83,7 @@ function fields(ex: Exchange, aborted: boolean) {
     endpoint: ex.endpoint?.address, status: ex.status, durationMs: ex.durationMs(), bytes: ex.bytes,
     attempts: ex.attempts > 1 ? ex.attempts : undefined, err: ex.errorCode, aborted: aborted || undefined,
     retryBudgetExhausted: ex.budgetExhausted || undefined,
-    traceId: ex.traceId || undefined,
+    traceId: ex.traceId || undefined, proto: ex.http2 ? 'h2' : undefined,
     tls: tls?.getProtocol() ?? undefined, alpn: tls?.alpnProtocol || undefined,
   };
 }
@@ -151,7 +160,7 @@ export function createAccessLog(log: Logger): AccessLog {
       statusField(ex.status)}${hundredthsText(ex.durationHundredths())},"bytes":${ex.bytes}${
       ex.attempts > 1 ? `,"attempts":${ex.attempts}` : ''}${ex.errorCode === undefined ? '' : `,"err":${str(ex.errorCode)}`}${
       aborted ? ',"aborted":true' : ''}${ex.budgetExhausted ? ',"retryBudgetExhausted":true' : ''}${
-      ex.traceId ? `,"traceId":"${ex.traceId}"` : ''}${tls === undefined ? '' : tlsFields(tls)},"msg":"request"}\n`;
+      ex.traceId ? `,"traceId":"${ex.traceId}"` : ''}${ex.http2 ? ',"proto":"h2"' : ''}${tls === undefined ? '' : tlsFields(tls)},"msg":"request"}\n`;
   }
   return { logger: access, request, flush };
 }

@@ -1,4 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { constants, type Http2ServerResponse } from 'node:http2';
 import { ERRORS, type ErrorCode } from '../errors.js';
 
 export interface ErrorDetails {
@@ -9,6 +10,11 @@ export interface ErrorDetails {
   readonly allow?: readonly string[] | undefined;
   /** Close the connection after the answer (the request body was not read, or the gateway is draining). */
   readonly close?: boolean;
+  /**
+   * An HTTP/2 answer: no reason phrase, no Connection header (HTTP/2 has neither); `close` ends the stream after the
+   * answer (RST_STREAM NO_ERROR, RFC 9113 §8.1) so an unread body stops, and leaves the connection's other streams.
+   */
+  readonly http2?: boolean;
 }
 
 /**
@@ -32,6 +38,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
   ];
   if (d.retryAfterS !== undefined) headers.push('retry-after', String(d.retryAfterS));
   if (d.allow) headers.push('allow', d.allow.join(', '));
+  if (d.http2) return sendHttp2Error(res as unknown as Http2ServerResponse, status, headers, body, length, d.close === true);
   if (d.close) headers.push('connection', 'close');
   // The reason phrase is given: Node keeps the one of a writeHead that threw (an upstream's reason it refused, in
   // UpstreamTransport.writeHead), and would send it again or throw again on it.
@@ -42,4 +49,14 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
   }
   res.end(body);
   return length;
+}
+
+function sendHttp2Error(res: Http2ServerResponse, status: number, headers: string[], body: string, length: number, close: boolean): number {
+  // Headers an upstream answer Node refused left behind (UpstreamTransport.writeHead) are not this answer's.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.writeHead(status, headers);
+  const head = res.req.method === 'HEAD';
+  const stream = res.stream;
+  res.end(head ? '' : body, close ? () => { if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR); } : undefined);
+  return head ? 0 : length;
 }

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
@@ -36,6 +38,13 @@ export class Exchange extends ServiceCall implements InspectedRequest {
   closeAfter = false;
   /** The duration as first read after the close, in hundredths of a millisecond; -1 before. */
   closedHundredths = -1;
+  /** An HTTP/2 request (Node's Http2ServerRequest/Response behind the IncomingMessage/ServerResponse types). */
+  readonly http2: boolean;
+  /**
+   * An HTTP/2 request's connection (its session's socket), for the access line: `req.socket` stands in for the stream,
+   * and the stream no longer knows its session once it has closed.
+   */
+  readonly http2Socket: TLSSocket | undefined = undefined;
 
   constructor(
     req: WithExchange<IncomingMessage>,
@@ -43,6 +52,8 @@ export class Exchange extends ServiceCall implements InspectedRequest {
     readonly generation: Generation | undefined,
   ) {
     super(req, res);
+    this.http2 = req.httpVersionMajor === 2;
+    if (this.http2) this.http2Socket = (req as unknown as Http2ServerRequest).stream.session?.socket as TLSSocket | undefined;
     req[EXCHANGE] = this;
     res[EXCHANGE] = this;
   }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
@@ -64,7 +65,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     try {
       ex.bytes = sendError(ex.res, code, {
         requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
-        retryAfterS: extra.retryAfterS, allow: extra.allow, close: extra.close || ex.closeAfter || ctx.draining(),
+        retryAfterS: extra.retryAfterS, allow: extra.allow, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {
       // The exchange is settled and its deadline cleared: a client left waiting here would wait forever.
@@ -146,7 +147,9 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (length !== undefined && Number(length) > route.config.maxBodyBytes) {
       return fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
     }
-    ex.chunked = req.headers['transfer-encoding'] !== undefined;
+    // An HTTP/2 body has no framing header: it is there unless the request's HEADERS frame ended the stream.
+    ex.chunked = req.headers['transfer-encoding'] !== undefined
+      || (ex.http2 && length === undefined && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders);
     const service = snapshot.services.get(route.service);
     if (!service || (service.pool.endpoints.length === 0 && !ctx.hold?.accepts(service))) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { ServerLimits } from '../config/gateway-config.js';
 import type { ErrorCode } from '../errors.js';
 import { parseHost } from './parse-host.js';
@@ -21,7 +22,7 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
  * rewrites an absolute-form target to origin-form, and returns undefined.
  */
 export function inspectRequest(req: IncomingMessage, limits: ServerLimits, out: InspectedRequest): ErrorCode | undefined {
-  if (req.httpVersionMajor !== 1) return 'GW_ERR_VERSION_NOT_SUPPORTED';
+  if (req.httpVersionMajor !== 1) return req.httpVersionMajor === 2 ? inspectHttp2Request(req, limits, out) : 'GW_ERR_VERSION_NOT_SUPPORTED';
   const method = req.method as string;
   if (method === 'TRACE' || method === 'CONNECT') return 'GW_ERR_METHOD_NOT_ALLOWED';
   if ((req.url as string).length > limits.maxUriBytes) return 'GW_ERR_URI_TOO_LONG';
@@ -59,6 +60,46 @@ export function inspectRequest(req: IncomingMessage, limits: ServerLimits, out: 
   }
   const host = parseHost(hostHeader);
   if (host === null) return 'GW_ERR_BAD_HOST';
+  out.host = host;
+  out.hostHeader = hostHeader;
+  return undefined;
+}
+
+const PSEUDO_HEADERS = [':method', ':path', ':scheme', ':authority', ':protocol'];
+
+/**
+ * The same checks for an HTTP/2 request (docs/bad-inputs.md), whose head nghttp2 has already checked for what HTTP/2
+ * forbids (connection-specific headers, upper-case names, a missing pseudo-header). `:authority` is the host, as Host
+ * is for HTTP/1.1 (RFC 9113 §8.3.1); a Host beside it must name the same. The request is then made to look like an
+ * HTTP/1.1 one to the rest of the path: its method and target become plain properties (Node's compatibility request
+ * reads them from the pseudo-headers), and the pseudo-headers are unset so they are never forwarded.
+ */
+function inspectHttp2Request(req: IncomingMessage, limits: ServerLimits, out: InspectedRequest): ErrorCode | undefined {
+  const headers = req.headers;
+  const method = headers[':method'] as string;
+  const url = headers[':path'] as string | undefined;
+  const authority = headers[':authority'] as string | undefined;
+  Object.defineProperty(req as unknown as Http2ServerRequest, 'method', { value: method, writable: true });
+  Object.defineProperty(req as unknown as Http2ServerRequest, 'url', { value: url ?? '', writable: true });
+  for (const name of PSEUDO_HEADERS) if (headers[name] !== undefined) headers[name] = undefined;
+  if (method === 'TRACE' || method === 'CONNECT') return 'GW_ERR_METHOD_NOT_ALLOWED';
+  if (url === undefined) return 'GW_ERR_BAD_PATH';
+  if (url.length > limits.maxUriBytes) return 'GW_ERR_URI_TOO_LONG';
+  const raw = req.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) === 0x3a) continue;
+    count++;
+    if (name.includes('_')) delete headers[name];
+  }
+  if (count > limits.maxHeaders) return 'GW_ERR_TOO_MANY_HEADERS';
+  if (url.charCodeAt(0) !== 0x2f && (url !== '*' || method !== 'OPTIONS')) return 'GW_ERR_BAD_PATH';
+  const hostHeader = authority ?? headers.host;
+  if (hostHeader === undefined) return 'GW_ERR_BAD_HOST';
+  const host = parseHost(hostHeader);
+  if (host === null) return 'GW_ERR_BAD_HOST';
+  if (authority !== undefined && headers.host !== undefined && parseHost(headers.host) !== host) return 'GW_ERR_BAD_HOST';
   out.host = host;
   out.hostHeader = hostHeader;
   return undefined;

@@ -109,9 +109,11 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
   writeHead(ex: Exchange, a: Attempt, close: boolean): boolean {
     const headers = a.headers;
     headers.push(this.ctx.requestIdHeader(), ex.requestId);
+    // HTTP/2 has neither a Connection header nor a reason phrase: a draining session ends with GOAWAY instead.
+    if (ex.http2) close = false;
     if (close) headers.push('connection', 'close');
     try {
-      ex.res.writeHead(a.statusCode, a.statusText || undefined, headers);
+      ex.res.writeHead(a.statusCode, ex.http2 ? undefined : a.statusText || undefined, headers);
     } catch {
       // Node refuses a header value the upstream's parser let through (e.g. a bad reason phrase).
       headers.length -= close ? 4 : 2;

@@ -62,6 +62,7 @@ export async function describeChanges(before: GatewayConfig, after: GatewayConfi
   // The HTTPS listener opens and closes with the process; its certificates, redirect and HSTS follow reloads.
   if ((before.tls === null) !== (after.tls === null)) restartRequired.push('tls');
   else if (!jsonEqual(before.tls?.listen, after.tls?.listen)) restartRequired.push('tls.listen');
+  if (before.tls && after.tls && before.tls.http2 !== after.tls.http2) restartRequired.push('tls.http2');
   return {
     routes: await diff(byName(before.routes), byName(after.routes), sameRoute, slices),
     services: await diff(before.services, after.services, jsonEqual, slices),

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
+import http2, { Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { ServerLimits } from '../config/gateway-config.js';
 import type { ErrorCode } from '../errors.js';
@@ -21,8 +22,18 @@ const PARSER_ERRORS: Record<string, ErrorCode> = {
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 'GW_ERR_BAD_FRAMING',
 };
 
-/** The plain listener (http.Server) or the HTTPS one (https.Server): the same HTTP server over TCP or TLS. */
-export type EdgeServer = http.Server | https.Server;
+/**
+ * The plain listener (http.Server) or the HTTPS one: https.Server, or with HTTP/2 an http2 secure server that serves
+ * HTTP/1.1 too (ALPN http/1.1, allowHTTP1) with the same HTTP options: the same HTTP server over TCP or TLS.
+ */
+export type EdgeServer = http.Server | https.Server | http2.Http2SecureServer;
+
+/** What the TLS listener adds: its TLS options and whether ALPN offers h2 (with its session bounds, http2-limits.ts). */
+export interface SecureEdgeOptions {
+  readonly tls: https.ServerOptions;
+  /** Options of http2.createSecureServer (settings, session bounds); null: HTTP/1.1 only (https.Server). */
+  readonly http2: http2.SecureServerOptions | null;
+}
 
 /**
  * The data-plane server with its limits (docs/bad-inputs.md rows 8-11): Node's strict parser (never insecureHTTPParser),
@@ -33,7 +44,7 @@ export function createEdgeServer(
   limits: ServerLimits,
   handlers: RequestHandlers,
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
-  secure?: https.ServerOptions,
+  secure?: SecureEdgeOptions,
 ): EdgeServer {
   const options: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
@@ -48,13 +59,19 @@ export function createEdgeServer(
     keepAliveTimeout: limits.keepAliveTimeoutMs,
   };
   const listener: http.RequestListener = (req, res) => handlers.handle(req, res);
-  const server = secure ? https.createServer({ ...options, ...secure }, listener) : http.createServer(options, listener);
+  const server: http.Server = !secure ? http.createServer(options, listener)
+    : secure.http2 === null ? https.createServer({ ...options, ...secure.tls }, listener)
+    // HTTP/2 requests (Http2ServerRequest/Response, Node's compatibility API) take the same handler as HTTP/1.1 ones:
+    // the request path reads what the two share and checks `httpVersionMajor` where they differ (inspect-request.ts).
+    : http2.createSecureServer({ ...options, ...secure.tls, ...secure.http2, allowHTTP1: true }, listener as never) as unknown as http.Server;
   applyLimits(server, limits);
   // Answer 100 Continue only after the request passed routing and the body limit (413 without reading the body).
   server.on('checkContinue', (req, res) => handlers.handle(req, res, true));
   server.on('upgrade', onUpgrade);
-  // Not a forward proxy: CONNECT is refused on the raw socket.
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+  // Not a forward proxy: CONNECT is refused on the raw socket; an HTTP/2 CONNECT (a stream, answered with a response)
+  // is refused by the request path like any other method it does not forward.
+  server.on('connect', (req: IncomingMessage, socket: Duplex | Http2ServerResponse) => {
+    if (socket instanceof Http2ServerResponse) { handlers.handle(req, socket as never); return; }
     socket.on('error', () => socket.destroy());
     writeRawError(socket, 'GW_ERR_METHOD_NOT_ALLOWED', requestIdFrom(undefined), handlers.requestIdHeader(), `allow: ${ALLOWED_METHODS}\r\n`);
   });
@@ -78,7 +95,9 @@ function isTlsError(err: NodeJS.ErrnoException): boolean {
 }
 
 /** The limits a reload can change on the live server; maxHeaderBytes needs a restart. */
-export function applyLimits(server: EdgeServer, limits: ServerLimits): void {
+export function applyLimits(server: EdgeServer | http.Server, limits: ServerLimits): void {
+  // An http2 secure server keeps these HTTP/1.1 settings as an http.Server does (allowHTTP1); its types omit them.
+  server = server as http.Server;
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;

@@ -1,14 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import type https from 'node:https';
+import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ServerLimits, TlsCertificate, TlsConfig } from '../config/gateway-config.js';
 import type { RequestHandlers } from '../proxy/handle-request.js';
 import { applyLimits, createEdgeServer } from '../server/edge-server.js';
+import { http2Options, watchSessions } from '../server/http2-sessions.js';
 import { CertificateStore } from './certificate-store.js';
 import { CertificateWatcher } from './certificate-watcher.js';
-import { hstsResponseClass, type HstsSetting } from './hsts-response.js';
+import { hstsHttp2ResponseClass, hstsResponseClass, type HstsSetting } from './hsts-response.js';
 import type { HttpsRedirect } from './https-redirect.js';
 import { readCertificates } from './read-certificates.js';
 import { TicketKeyRotation } from './ticket-keys.js';
@@ -31,16 +33,19 @@ const summary = (certificates: readonly TlsCertificate[]) => certificates.map((c
  * The HTTPS listener: the edge server (server/edge-server.ts, the plain listener's options, limits and handlers) over
  * TLS, its certificates chosen by SNI (certificate-store.ts). They change at a committed reload (`apply`) and when a
  * certificate file changes on disk (certificate-watcher.ts): the files are read and checked again, and a bad one is
- * logged while the served ones stay. HTTP/1.1 only (ALPN offers http/1.1).
+ * logged while the served ones stay. With `http2` (the default) ALPN offers h2 before http/1.1 and the server is
+ * Node's http2 one serving both; without, an https.Server serving HTTP/1.1.
  */
 export class TlsListener {
-  readonly server: https.Server;
+  readonly server: https.Server | http2.Http2SecureServer;
   readonly #store: CertificateStore;
   readonly #hsts: HstsSetting;
   readonly #redirect: HttpsRedirect;
   readonly #tickets: TicketKeyRotation;
   readonly #watcher: CertificateWatcher;
   readonly #log: Logger;
+  /** The served config's (a reload changes the idle timeout of HTTP/2 sessions opened after it). */
+  #limits: ServerLimits;
   #config: TlsConfig;
   /** The files on disk were served since the last reload: that reload's certificates, read earlier, may be older. */
   #fromFiles = false;
@@ -53,17 +58,20 @@ export class TlsListener {
     this.#hsts = { value: config.hsts };
     this.#store = new CertificateStore(config.certificates, config.minVersion);
     this.#tickets = new TicketKeyRotation(options.ticketSecret, (keys) => this.server.setTicketKeys(keys));
-    this.server = createEdgeServer(options.limits, options.handlers, options.onUpgrade, {
+    this.#limits = options.limits;
+    const h2 = config.http2 ? { ...http2Options(options.limits), Http1ServerResponse: hstsResponseClass(this.#hsts), Http2ServerResponse: hstsHttp2ResponseClass(this.#hsts) } : null;
+    this.server = createEdgeServer(options.limits, options.handlers, options.onUpgrade, { http2: h2, tls: {
       ...this.#store.defaultOptions(),
       SNICallback: this.#store.sniCallback,
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: config.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
       ticketKeys: this.#tickets.current(),
       // Sessions resumed by id (TLS 1.2) are tied to this name, the same in every worker of a cluster.
       sessionIdContext: 'gantry',
       // A client that connects and never finishes its handshake holds a socket: the same bound as a slow head.
       handshakeTimeout: options.limits.headersTimeoutMs,
       ServerResponse: hstsResponseClass(this.#hsts),
-    }) as https.Server;
+    } }) as https.Server | http2.Http2SecureServer;
+    if (h2) watchSessions(this.server as http2.Http2SecureServer, () => this.#limits, log);
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
       log.debug({ event: 'tls-handshake-failed', err: err.code ?? err.message, peer: socket.remoteAddress }, 'TLS handshake failed');
     });
@@ -81,6 +89,7 @@ export class TlsListener {
   /** A committed reload: its certificates (read and checked while it was prepared), limits, redirect and HSTS. */
   apply(config: TlsConfig | null, limits: ServerLimits): void {
     applyLimits(this.server, limits);
+    this.#limits = limits;
     // Without `tls:` (a restart closes the listener), plain requests are no longer redirected to it.
     if (config === null) { this.#redirect.port = 0; return; }
     this.#config = config;
