@@ -59,7 +59,7 @@ export function watchSessions(server: http2.Http2SecureServer, limits: () => Ser
     });
   });
   server.on('sessionError', (err: NodeJS.ErrnoException, session: http2.ServerHttp2Session) => {
-    log.debug({ event: 'http2-session-error', err: err.code ?? err.message, peer: session.socket?.remoteAddress }, 'HTTP/2 session error');
+    log.debug({ event: 'http2-session-error', err: err.code, message: err.message, peer: session.socket?.remoteAddress }, 'HTTP/2 session error');
   });
 }
 
