@@ -14,6 +14,10 @@ import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recor
 
 const run = promisify(execFile);
 
+// Node warns (once per process) when an HTTP/2 answer is given a reason phrase or a Connection header.
+const warnings: string[] = [];
+process.on('warning', (w) => { warnings.push(w.message); });
+
 let ca: CertificateAuthority;
 let cert: IssuedCertificate;
 t.before(async () => {
@@ -180,4 +184,8 @@ t.test('an idle HTTP/2 session is closed after server.keepAliveTimeoutMs', async
   t.equal((await request(session, { ':path': '/idle' })).status, 200);
   await waitFor(() => session.closed || session.destroyed, 5000, 'the idle session closed by the gateway');
   t.pass('closed');
+});
+
+t.test('no answer above made Node warn about an HTTP/1.1-only header or reason phrase', async (t) => {
+  t.same(warnings, []);
 });
