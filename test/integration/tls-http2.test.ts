@@ -147,6 +147,18 @@ t.test(':authority is the host routing sees', async (t) => {
   t.equal(JSON.parse(mismatch.body).error, 'GW_ERR_BAD_HOST');
 });
 
+t.test('too many header fields: 431 on that stream', async (t) => {
+  const { up, port } = await start(t);
+  const session = connect(t, port);
+  const headers: http2.OutgoingHttpHeaders = { ':path': '/many-headers' };
+  for (let i = 0; i < 101; i++) headers[`x-h${i}`] = 'v';
+  const answer = await request(session, headers);
+  t.equal(answer.status, 431);
+  t.equal(JSON.parse(answer.body).error, 'GW_ERR_TOO_MANY_HEADERS');
+  t.equal(up.requests.length, 0);
+  t.equal((await request(session, { ':path': '/fine' })).status, 200, 'the connection goes on');
+});
+
 t.test('an upstream that is down: the gateway\'s error over h2 with the request id', async (t) => {
   const { gw, port } = await start(t);
   const session = connect(t, port);
