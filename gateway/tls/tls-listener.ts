@@ -59,7 +59,7 @@ export class TlsListener {
     this.#store = new CertificateStore(config.certificates, config.minVersion);
     this.#tickets = new TicketKeyRotation(options.ticketSecret, (keys) => this.server.setTicketKeys(keys));
     this.#limits = options.limits;
-    const h2 = config.http2 ? { ...http2Options(options.limits), Http1ServerResponse: hstsResponseClass(this.#hsts), Http2ServerResponse: hstsHttp2ResponseClass(this.#hsts) } : null;
+    const h2 = config.http2 ? { ...http2Options(options.limits), Http2ServerResponse: hstsHttp2ResponseClass(this.#hsts) } : null;
     this.server = createEdgeServer(options.limits, options.handlers, options.onUpgrade, { http2: h2, tls: {
       ...this.#store.defaultOptions(),
       SNICallback: this.#store.sniCallback,
@@ -69,6 +69,7 @@ export class TlsListener {
       sessionIdContext: 'gantry',
       // A client that connects and never finishes its handshake holds a socket: the same bound as a slow head.
       handshakeTimeout: options.limits.headersTimeoutMs,
+      // HTTP/1.1 answers' class, on the http2 server too (its HTTP/1.1 side takes the same HTTP options).
       ServerResponse: hstsResponseClass(this.#hsts),
     } }) as https.Server | http2.Http2SecureServer;
     if (h2) watchSessions(this.server as http2.Http2SecureServer, () => this.#limits, log);

@@ -198,6 +198,42 @@ t.test('an idle HTTP/2 session is closed after server.keepAliveTimeoutMs', async
   t.pass('closed');
 });
 
+t.test('HSTS on HTTPS answers over HTTP/2 and over HTTP/1.1 on the same port', async (t) => {
+  const { port } = await start(t, '  hsts: { maxAgeS: 600 }\n');
+  for (const version of ['--http2', '--http1.1']) {
+    const { stdout } = await run('curl', ['-sk', '-D', '-', '-o', '/dev/null', version, '--max-time', '10', `https://127.0.0.1:${port}/hsts`]);
+    t.match(stdout, /^strict-transport-security: max-age=600\r$/im, version);
+  }
+});
+
+t.test('shutdown: an HTTP/2 request in flight finishes and its connection gets GOAWAY; past the grace it is cut', async (t) => {
+  let answer: (() => void) | undefined;
+  const up = await startRecordingUpstream((_req, res) => { answer = () => { res.writeHead(200); res.end('late'); }; });
+  t.teardown(() => up.close());
+  const yaml = routes(up.url, 'http://127.0.0.1:1');
+  const gw = await startGateway(yaml);
+  const session = connect(t, gw.gateway.tlsAddress()!.port);
+  const goaway = once(session, 'goaway');
+  const inFlight = request(session, { ':path': '/slow' });
+  await waitFor(() => answer, 5000, 'the request upstream');
+  const stopped = gw.gateway.shutdown(5000);
+  await goaway;
+  answer!();
+  t.equal((await inFlight).status, 200, 'the request in flight is answered');
+  t.same(await stopped, { forced: false });
+
+  answer = undefined;
+  const gw2 = await startGateway(yaml);
+  t.teardown(() => gw2.close());
+  const session2 = connect(t, gw2.gateway.tlsAddress()!.port);
+  const stream = session2.request({ ':path': '/never' });
+  stream.on('error', () => {});
+  const cut = new Promise((resolve) => { stream.on('response', () => resolve('answered')); stream.on('close', () => resolve('cut')); });
+  await waitFor(() => answer, 5000, 'the request upstream');
+  t.same(await gw2.gateway.shutdown(200), { forced: true }, 'the grace ran out: the session is destroyed');
+  t.equal(await cut, 'cut');
+});
+
 t.test('no answer above made Node warn about an HTTP/1.1-only header or reason phrase', async (t) => {
   t.same(warnings, []);
 });
