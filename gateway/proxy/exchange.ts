@@ -6,7 +6,7 @@ import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import { ServiceCall } from '../resilience/service-call.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
-import type { InspectedRequest } from './inspect-request.js';
+import { isHttp2Request, type InspectedRequest } from './inspect-request.js';
 
 /** Links req and res to their exchange, for listeners that only get req or res as `this`. */
 export const EXCHANGE = Symbol('gantry.exchange');
@@ -52,7 +52,7 @@ export class Exchange extends ServiceCall implements InspectedRequest {
     readonly generation: Generation | undefined,
   ) {
     super(req, res);
-    this.http2 = req.httpVersionMajor === 2;
+    this.http2 = isHttp2Request(req);
     if (this.http2) this.http2Socket = (req as unknown as Http2ServerRequest).stream.session?.socket as TLSSocket | undefined;
     req[EXCHANGE] = this;
     res[EXCHANGE] = this;

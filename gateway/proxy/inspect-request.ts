@@ -22,7 +22,7 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
  * rewrites an absolute-form target to origin-form, and returns undefined.
  */
 export function inspectRequest(req: IncomingMessage, limits: ServerLimits, out: InspectedRequest): ErrorCode | undefined {
-  if (req.httpVersionMajor !== 1) return req.httpVersionMajor === 2 ? inspectHttp2Request(req, limits, out) : 'GW_ERR_VERSION_NOT_SUPPORTED';
+  if (req.httpVersionMajor !== 1) return isHttp2Request(req) ? inspectHttp2Request(req, limits, out) : 'GW_ERR_VERSION_NOT_SUPPORTED';
   const method = req.method as string;
   if (method === 'TRACE' || method === 'CONNECT') return 'GW_ERR_METHOD_NOT_ALLOWED';
   if ((req.url as string).length > limits.maxUriBytes) return 'GW_ERR_URI_TOO_LONG';
@@ -63,6 +63,14 @@ export function inspectRequest(req: IncomingMessage, limits: ServerLimits, out: 
   out.host = host;
   out.hostHeader = hostHeader;
   return undefined;
+}
+
+/**
+ * A request that came over HTTP/2 (an Http2ServerRequest, with its stream), not an HTTP/1 request line that says
+ * `HTTP/2.0` (refused with 505). An HTTP/1.x request is told apart by its first comparison.
+ */
+export function isHttp2Request(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2 && (req as unknown as Http2ServerRequest).stream !== undefined;
 }
 
 const PSEUDO_HEADERS = [':method', ':path', ':scheme', ':authority', ':protocol'];

@@ -135,6 +135,28 @@ t.test('a body over maxBodyBytes is refused with 413, with or without content-le
   t.equal(up.requests.at(-1)?.body.length, 500);
 });
 
+t.test('an upstream answer before the whole body arrived is relayed whole; the stream ends, the connection goes on', async (t) => {
+  const up = await startRecordingUpstream();
+  t.teardown(() => up.close());
+  // Answers at once, without reading the upload.
+  up.server.removeAllListeners('request');
+  up.server.on('request', (_req, res) => { res.writeHead(200, { 'content-length': '5' }); res.end('early'); });
+  const gw = await startGateway(routes(up.url, 'http://127.0.0.1:1'));
+  t.teardown(() => gw.close());
+  const session = connect(t, gw.gateway.tlsAddress()!.port);
+  const stream = session.request({ ':method': 'POST', ':path': '/early' }, { endStream: false });
+  stream.on('error', () => {});
+  stream.write(Buffer.alloc(1000, 'a'));   // and never ends its body
+  const [head] = await once(stream, 'response') as [http2.IncomingHttpHeaders];
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  await once(stream, 'close');
+  t.equal(head[':status'], 200);
+  t.equal(Buffer.concat(chunks).toString(), 'early', 'the whole answer');
+  t.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR, 'the stream is reset without error (RFC 9113 §8.1)');
+  t.equal((await request(session, { ':path': '/next' })).status, 200, 'the connection goes on');
+});
+
 t.test(':authority is the host routing sees', async (t) => {
   const { up, port } = await start(t);
   const session = connect(t, port);
