@@ -92,10 +92,12 @@ t.test('curl --http2 gets 200 over h2; HTTP/1.1 on the same TLS port still works
   t.notOk('proto' in h1, 'an HTTP/1.1 line has no proto field');
 });
 
-t.test('tls.http2: false offers http/1.1 only', async (t) => {
-  const { port } = await start(t, '  http2: false\n');
+t.test('tls.http2: false offers http/1.1 only; changing it needs a restart', async (t) => {
+  const { gw, up, port } = await start(t, '  http2: false\n');
   const { stdout } = await run('curl', ['-sk', '--http2', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `https://127.0.0.1:${port}/x`]);
   t.equal(stdout, '200 1.1');
+  await gw.rewrite(routes(up.url, 'http://127.0.0.1:1'));
+  t.match(await gw.gateway.reload(), { result: 'applied', changes: { restartRequired: ['tls.http2'] } });
 });
 
 t.test('nghttp: a GET and a POST with a body go through', async (t) => {

@@ -29,6 +29,7 @@ const CASES: [string, Exchange, boolean][] = [
   // The method, status and host fields are cached: a change and a change back must show in the line.
   ['another method, status and host', exchange({ req: { method: 'POST' }, status: 503, host: 'b.example' }), false],
   ['the first method, status and host again', exchange({}), false],
+  ['an HTTP/2 request on the TLS listener', exchange({ http2: true, http2Socket: { destroyed: false, encrypted: true, getProtocol: () => 'TLSv1.3', alpnProtocol: 'h2' } }), false],
 ];
 
 /** pino's own line for the same exchange, in createLogger's format (level label, ISO time, no base). */
