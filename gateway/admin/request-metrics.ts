@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import type { Exchange } from '../proxy/exchange.js';
@@ -16,10 +17,24 @@ export class RequestMetrics {
   readonly #allSeries = new Map<string, RouteSeries>();
   readonly #unmatched = new RouteSeries(NO_ROUTE, NO_ROUTE, null);
   readonly #errors: Counter<'service' | 'code'>;
+  /** Requests by protocol, indexed as PROTOCOLS; plain numbers on the request path, handed to prom-client when scraped. */
+  readonly #byProtocol = PROTOCOLS.map(() => 0);
 
   constructor(registry: Registry, private readonly traffic: TrafficStats) {
     this.#allSeries.set(`${NO_ROUTE}\n${NO_ROUTE}`, this.#unmatched);
     this.#errors = new Counter({ name: 'gantry_errors_total', help: 'Answers the gateway made itself (docs/errors.md), by service and error code.', labelNames: ['service', 'code'], registers: [registry] });
+    const byProtocol = this.#byProtocol;
+    const reported = PROTOCOLS.map(() => 0);
+    new Counter({
+      name: 'gantry_requests_by_protocol_total', help: 'Requests answered, by HTTP version and whether they came over TLS.',
+      labelNames: ['protocol', 'tls'], registers: [registry],
+      collect() {
+        for (let i = 0; i < PROTOCOLS.length; i++) {
+          if (byProtocol[i]! > reported[i]!) this.inc(PROTOCOLS[i]!, byProtocol[i]! - reported[i]!);
+          reported[i] = byProtocol[i]!;
+        }
+      },
+    });
   }
 
   /** Once per finished exchange (HandlerContext.observe). A Map lookup and a few array writes. */
@@ -31,6 +46,7 @@ export class RequestMetrics {
       s = found !== undefined && found.service === route.service ? found : this.#seriesFor(route.name, route.service);
     }
     s.record(ex.status, ex.durationMs(), ex.bytes);
+    this.#byProtocol[protocolIndex(ex)]!++;
     if (ex.errorCode !== undefined) this.#errors.inc({ service: s.service, code: ex.errorCode });
   }
 
@@ -65,4 +81,16 @@ export class RequestMetrics {
   series(): RouteSeries[] {
     return [...this.#allSeries.values()];
   }
+}
+
+/** The label sets of gantry_requests_by_protocol_total; HTTP/2 is only offered on the TLS listener (ALPN h2). */
+const PROTOCOLS = [
+  { protocol: 'HTTP/1.0', tls: 'false' }, { protocol: 'HTTP/1.1', tls: 'false' },
+  { protocol: 'HTTP/1.0', tls: 'true' }, { protocol: 'HTTP/1.1', tls: 'true' },
+  { protocol: 'HTTP/2', tls: 'true' },
+] as const;
+
+function protocolIndex(ex: Exchange): number {
+  if (ex.http2) return 4;
+  return ((ex.req.socket as TLSSocket | null)?.encrypted === true ? 2 : 0) + (ex.req.httpVersionMinor === 0 ? 0 : 1);
 }

@@ -90,6 +90,12 @@ t.test('curl --http2 gets 200 over h2; HTTP/1.1 on the same TLS port still works
   const h1 = accessLines(gw).at(-1)!;
   t.match(h1, { status: 200, alpn: 'http/1.1' });
   t.notOk('proto' in h1, 'an HTTP/1.1 line has no proto field');
+
+  t.equal((await fetch(`${gw.url}/plain`)).status, 200, 'the plain listener');
+  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  t.match(metrics, 'gantry_requests_by_protocol_total{protocol="HTTP/2",tls="true"} 1\n', 'counted per protocol');
+  t.match(metrics, 'gantry_requests_by_protocol_total{protocol="HTTP/1.1",tls="true"} 1\n');
+  t.match(metrics, 'gantry_requests_by_protocol_total{protocol="HTTP/1.1",tls="false"} 1\n');
 });
 
 t.test('tls.http2: false offers http/1.1 only; changing it needs a restart', async (t) => {

@@ -25,7 +25,10 @@ function snapshot(generation: number, routes: [name: string, service: string][],
 }
 
 function exchange(route: [string, string] | undefined, status: number, durationMs: number, bytes = 10, errorCode?: string) {
-  return { route: route && { name: route[0], service: route[1] }, status, bytes, errorCode, durationMs: () => durationMs } as never;
+  return {
+    route: route && { name: route[0], service: route[1] }, status, bytes, errorCode, durationMs: () => durationMs,
+    http2: false, req: { httpVersionMinor: 1, socket: { encrypted: false } },
+  } as never;
 }
 
 /** A decision of the scaling loop with what the metrics read of it. */
