@@ -12,11 +12,12 @@ import { localTrafficAndHealth, type TrafficAndHealth } from './admin/traffic-an
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
 import { openConfiguredLog, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
+import type { PolicyRuntime } from './policies/policy.js';
 import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
-import { buildSnapshot, commitSnapshot } from './runtime/build-snapshot.js';
+import { buildSnapshot, closePolicies, commitSnapshot } from './runtime/build-snapshot.js';
 import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/reloader.js';
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
@@ -183,6 +184,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? new ScalingLoop({ plugins, ...scalingDeps });
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
+  // What the routes' policies keep across reloads and report to (docs/policies.md).
+  const policyRuntime: PolicyRuntime = { log: log.child({ component: 'policies' }), events: metrics.policies };
 
   let draining = false;
   const requests = metrics.requests;
@@ -225,7 +228,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     log,
   });
   const reloader = new Reloader({
-    file: options.configFile, plugins, pools, holder, log,
+    file: options.configFile, plugins, pools, policies: policyRuntime, holder, log,
     onApplied: (snapshot) => {
       applyLimits(server, snapshot.config.server);
       tls?.apply(snapshot.config.tls, snapshot.config.server);
@@ -255,13 +258,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       name: 'serving config',
       // Built and warmed (first endpoints from discovery) before any listener takes a request.
       start: async () => {
-        const first = await buildSnapshot(config, 1, pools, log);
+        const first = await buildSnapshot(config, 1, pools, policyRuntime, log);
         holder.swap(first, () => {});
         commitSnapshot(first, pools);
         metrics.configLoaded(first);
         scaling.sync(first.config);
       },
-      stop: () => pools.closeAll(),
+      stop: async () => {
+        await pools.closeAll();
+        if (holder.current) await closePolicies(holder.current.policies);
+      },
     },
     {
       name: 'admin listener',

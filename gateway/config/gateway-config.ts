@@ -140,6 +140,22 @@ export interface RouteConfig {
   /** Per try: the service's tryTimeoutMs, else derived from timeoutMs (config/try-timeout.ts). */
   readonly tryTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** Names of top-level policies, run in this order before forwarding (docs/policies.md); checked to exist. */
+  readonly policies: readonly string[];
+}
+
+/** A named policy (docs/policies.md): its kind and the options its kind loaded (files read, values checked). */
+export interface PolicyConfig {
+  readonly name: string;
+  readonly kind: string;
+  /** What the kind's `load` made of the options: plain data, opaque to core. */
+  readonly options: unknown;
+}
+
+/** Where rateLimit policies keep their buckets; null in GatewayConfig: in the gateway itself. */
+export interface RateLimitStoreConfig {
+  readonly redis: { readonly url: string; readonly timeoutMs: number };
+  readonly onStoreDown: 'allow' | 'deny';
 }
 
 /** Where the admin listener's bearer token comes from (exactly one of the two); the token itself never enters the config. */
@@ -199,6 +215,9 @@ export interface GatewayConfig {
   readonly tracing: TracingConfig;
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly routes: readonly RouteConfig[];
+  /** Named policies, by name; routes refer to them. */
+  readonly policies: ReadonlyMap<string, PolicyConfig>;
+  readonly rateLimitStore: RateLimitStoreConfig | null;
   /** The plugins this config was validated against: the built-ins plus the modules under `plugins:`. */
   readonly plugins: PluginRegistry;
 }
