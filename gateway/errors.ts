@@ -16,6 +16,7 @@ export const ERRORS = {
   GW_ERR_TOO_MANY_HEADERS: { status: 431, message: 'too many request headers' },
   GW_ERR_UPGRADE_NOT_ALLOWED: { status: 400, message: 'protocol upgrade not allowed on this route' },
   GW_ERR_VERSION_NOT_SUPPORTED: { status: 505, message: 'HTTP version not supported' },
+  GW_ERR_UNAUTHORIZED: { status: 401, message: 'missing or invalid credentials' },
   GW_ERR_FORBIDDEN: { status: 403, message: 'a policy of this route refuses this client' },
   GW_ERR_NO_ENDPOINT: { status: 503, message: 'no healthy endpoint for this service' },
   GW_ERR_OVERLOADED: { status: 503, message: 'the service is at its concurrency limit' },
