@@ -185,7 +185,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
   // What the routes' policies keep across reloads and report to (docs/policies.md).
-  const policyRuntime: PolicyRuntime = { log: log.child({ component: 'policies' }), events: metrics.policies };
+  const lasting = new Map<string, unknown>();
+  const policyRuntime: PolicyRuntime = {
+    log: log.child({ component: 'policies' }), events: metrics.policies,
+    lasting: <T>(key: string, make: () => T): T => {
+      if (!lasting.has(key)) lasting.set(key, make());
+      return lasting.get(key) as T;
+    },
+  };
 
   let draining = false;
   const requests = metrics.requests;

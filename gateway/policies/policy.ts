@@ -66,6 +66,11 @@ export interface PolicyDecisions {
 export interface PolicyRuntime {
   readonly log: Logger;
   readonly events: PolicyEvents;
+  /**
+   * What is kept under `key` for the gateway's lifetime, made by `make` the first time: state a policy needs across
+   * reloads (a fetched key set), shared by every config that asks with the same key.
+   */
+  lasting<T>(key: string, make: () => T): T;
 }
 
 /** What a kind gets at load, to check its options beyond their schema and to read the files they name. */
