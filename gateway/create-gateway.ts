@@ -12,7 +12,9 @@ import { localTrafficAndHealth, type TrafficAndHealth } from './admin/traffic-an
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
 import { openConfiguredLog, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
+import { GcraTable } from './policies/gcra.js';
 import type { PolicyRuntime } from './policies/policy.js';
+import type { RateLimiter } from './policies/rate-limiter.js';
 import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
@@ -58,6 +60,8 @@ export interface GatewayOptions {
   readonly scaling?: ScalingProvider;
   /** Cluster workers: what the admin API answers for the whole cluster, by way of the primary (gateway/cluster/). */
   readonly cluster?: ClusterAdmin;
+  /** Cluster workers: the rate-limit buckets the primary keeps for every worker (default: this process's own). */
+  readonly rateLimiter?: RateLimiter;
 }
 
 export interface ClusterAdmin {
@@ -187,7 +191,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // What the routes' policies keep across reloads and report to (docs/policies.md).
   const lasting = new Map<string, unknown>();
   const policyRuntime: PolicyRuntime = {
-    log: log.child({ component: 'policies' }), events: metrics.policies,
+    log: log.child({ component: 'policies' }), events: metrics.policies, localLimiter: options.rateLimiter ?? new GcraTable(),
     lasting: <T>(key: string, make: () => T): T => {
       if (!lasting.has(key)) lasting.set(key, make());
       return lasting.get(key) as T;
@@ -274,6 +278,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       stop: async () => {
         await pools.closeAll();
         if (holder.current) await closePolicies(holder.current.policies);
+        // What the policies kept across configs (a Redis client): closed last, nothing uses it any more.
+        await Promise.all([...lasting.values()].map(async (kept) => (await kept as { close?: () => unknown } | null)?.close?.()));
       },
     },
     {

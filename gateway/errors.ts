@@ -18,6 +18,8 @@ export const ERRORS = {
   GW_ERR_VERSION_NOT_SUPPORTED: { status: 505, message: 'HTTP version not supported' },
   GW_ERR_UNAUTHORIZED: { status: 401, message: 'missing or invalid credentials' },
   GW_ERR_FORBIDDEN: { status: 403, message: 'a policy of this route refuses this client' },
+  GW_ERR_RATE_LIMITED: { status: 429, message: 'too many requests' },
+  GW_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, message: 'the rate-limit store cannot be reached' },
   GW_ERR_AUTH_UNAVAILABLE: { status: 503, message: 'the service that vouches for credentials cannot be reached' },
   GW_ERR_NO_ENDPOINT: { status: 503, message: 'no healthy endpoint for this service' },
   GW_ERR_OVERLOADED: { status: 503, message: 'the service is at its concurrency limit' },

@@ -1,4 +1,5 @@
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { RateLimitStoreConfig } from '../policies/rate-limiter.js';
 import type { ScalingConfig } from './scaling-config.js';
 
 /**
@@ -152,11 +153,7 @@ export interface PolicyConfig {
   readonly options: unknown;
 }
 
-/** Where rateLimit policies keep their buckets; null in GatewayConfig: in the gateway itself. */
-export interface RateLimitStoreConfig {
-  readonly redis: { readonly url: string; readonly timeoutMs: number };
-  readonly onStoreDown: 'allow' | 'deny';
-}
+export type { RateLimitStoreConfig } from '../policies/rate-limiter.js';
 
 /** Where the admin listener's bearer token comes from (exactly one of the two); the token itself never enters the config. */
 export interface AdminAuthConfig {
@@ -217,6 +214,7 @@ export interface GatewayConfig {
   readonly routes: readonly RouteConfig[];
   /** Named policies, by name; routes refer to them. */
   readonly policies: ReadonlyMap<string, PolicyConfig>;
+  /** Where rateLimit policies keep their buckets; null: in the gateway itself (the primary with --workers). */
   readonly rateLimitStore: RateLimitStoreConfig | null;
   /** The plugins this config was validated against: the built-ins plus the modules under `plugins:`. */
   readonly plugins: PluginRegistry;

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
+import type { RateLimiter, RateLimitStoreConfig } from './rate-limiter.js';
 
 /**
  * What a policy sees of a request: its head (headers may be changed: a credential removed, a claim added) and the
@@ -55,6 +56,10 @@ export interface Policy {
 /** Counts each policy's decisions (admin/policy-metrics.ts); called on the request path, so cheap. */
 export interface PolicyEvents {
   decisions(policy: string, kind: string): PolicyDecisions;
+  /** The shared rate-limit store (Redis) answers, or stopped answering. */
+  rateLimitStore(up: boolean): void;
+  /** A request could not use the rate-limit store (down, past its timeout, or skipped while it is). */
+  rateLimitStoreFailed(): void;
 }
 
 export interface PolicyDecisions {
@@ -66,6 +71,8 @@ export interface PolicyDecisions {
 export interface PolicyRuntime {
   readonly log: Logger;
   readonly events: PolicyEvents;
+  /** The gateway's own rate-limit buckets: in this process, or with --workers in the primary. */
+  readonly localLimiter: RateLimiter;
   /**
    * What is kept under `key` for the gateway's lifetime, made by `make` the first time: state a policy needs across
    * reloads (a fetched key set), shared by every config that asks with the same key.
@@ -85,6 +92,8 @@ export interface PolicyLoadContext {
 export interface PolicyBuildContext {
   readonly runtime: PolicyRuntime;
   readonly clientAddress: (req: IncomingMessage) => string;
+  /** The config's `rateLimitStore:`; null: the gateway's own buckets (`runtime.localLimiter`). */
+  readonly rateLimitStore: RateLimitStoreConfig | null;
 }
 
 /**

@@ -69,7 +69,7 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
 /** Each named policy built once for this config (kinds that need a library import it now, on first use). */
 async function buildPolicies(config: GatewayConfig, runtime: PolicyRuntime, trustedProxies: BlockList | null): Promise<Map<string, Policy>> {
   const built = new Map<string, Policy>();
-  const ctx = { runtime, clientAddress: (req: IncomingMessage) => clientAddress(req, trustedProxies) };
+  const ctx = { runtime, clientAddress: (req: IncomingMessage) => clientAddress(req, trustedProxies), rateLimitStore: config.rateLimitStore };
   try {
     for (const p of config.policies.values()) {
       const kind = policyKind(p.kind);
