@@ -21,6 +21,7 @@ export const ERRORS = {
   GW_ERR_RATE_LIMITED: { status: 429, message: 'too many requests' },
   GW_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, message: 'the rate-limit store cannot be reached' },
   GW_ERR_AUTH_UNAVAILABLE: { status: 503, message: 'the service that vouches for credentials cannot be reached' },
+  GW_ERR_AUTH_TIMEOUT: { status: 504, message: 'the service that vouches for credentials did not answer in time' },
   GW_ERR_NO_ENDPOINT: { status: 503, message: 'no healthy endpoint for this service' },
   GW_ERR_OVERLOADED: { status: 503, message: 'the service is at its concurrency limit' },
   GW_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream' },

@@ -1,5 +1,6 @@
 import { apiKey } from './api-key.js';
 import { basicAuth } from './basic-auth.js';
+import { forwardAuth } from './forward-auth.js';
 import { ipAllow, ipDeny } from './ip-rules.js';
 import { jwt } from './jwt-auth.js';
 import { rateLimit } from './rate-limit.js';
@@ -9,7 +10,7 @@ import type { PolicyKind } from './policy.js';
  * Every kind of policy, by the key that names it under a policy (`ipAllow: [...]`). A new kind is a module exporting
  * a PolicyKind and one entry here; the loader, the chain and the request path need no change.
  */
-const KINDS: ReadonlyMap<string, PolicyKind> = new Map(([ipAllow, ipDeny, apiKey, basicAuth, jwt, rateLimit] as PolicyKind<never>[]).map((k) => [k.kind, k as PolicyKind]));
+const KINDS: ReadonlyMap<string, PolicyKind> = new Map(([ipAllow, ipDeny, apiKey, basicAuth, jwt, rateLimit, forwardAuth] as PolicyKind<never>[]).map((k) => [k.kind, k as PolicyKind]));
 
 export function policyKind(kind: string): PolicyKind | undefined {
   return KINDS.get(kind);
