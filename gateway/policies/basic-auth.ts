@@ -43,8 +43,8 @@ async function create(name: string, options: BasicAuthOptions): Promise<Policy> 
   const decoy = bcrypt.hashSync('decoy', rounds);
   /**
    * Credentials verified lately, by the SHA-256 of the whole Authorization value (no password is kept), with when
-   * they stop counting. Why: bcrypt is slow on purpose (cost 5, htpasswd -B's default, took 3 ms per check in
-   * bcryptjs here; cost 10 took 200-350 ms), and a client sends the same credential with every request: without
+   * they stop counting. Why: bcrypt is slow on purpose (cost 5, htpasswd -B's default, took 4-11 ms per check in
+   * bcryptjs here; cost 10 took 190-350 ms), and a client sends the same credential with every request: without
    * the cache each request would pay it and a few clients would saturate a core. Only successes are kept, so a
    * client cannot fill it with guesses; the policy and its cache are rebuilt on every reload, so a user removed from
    * the file is refused from the reload on, and otherwise after cacheTtlMs at most.
