@@ -12,11 +12,14 @@ import { localTrafficAndHealth, type TrafficAndHealth } from './admin/traffic-an
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
 import { openConfiguredLog, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
+import { GcraTable } from './policies/gcra.js';
+import type { PolicyRuntime } from './policies/policy.js';
+import type { RateLimiter } from './policies/rate-limiter.js';
 import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
 import { createUpgradeHandler } from './proxy/handle-upgrade.js';
-import { buildSnapshot, commitSnapshot } from './runtime/build-snapshot.js';
+import { buildSnapshot, closePolicies, commitSnapshot } from './runtime/build-snapshot.js';
 import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/reloader.js';
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
@@ -57,6 +60,8 @@ export interface GatewayOptions {
   readonly scaling?: ScalingProvider;
   /** Cluster workers: what the admin API answers for the whole cluster, by way of the primary (gateway/cluster/). */
   readonly cluster?: ClusterAdmin;
+  /** Cluster workers: the rate-limit buckets the primary keeps for every worker (default: this process's own). */
+  readonly rateLimiter?: RateLimiter;
 }
 
 export interface ClusterAdmin {
@@ -183,6 +188,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? new ScalingLoop({ plugins, ...scalingDeps });
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
+  // What the routes' policies keep across reloads and report to (docs/policies.md).
+  const lasting = new Map<string, unknown>();
+  const policyRuntime: PolicyRuntime = {
+    log: log.child({ component: 'policies' }), events: metrics.policies, localLimiter: options.rateLimiter ?? new GcraTable(),
+    lasting: <T>(key: string, make: () => T): T => {
+      if (!lasting.has(key)) lasting.set(key, make());
+      return lasting.get(key) as T;
+    },
+  };
 
   let draining = false;
   const requests = metrics.requests;
@@ -225,7 +239,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     log,
   });
   const reloader = new Reloader({
-    file: options.configFile, plugins, pools, holder, log,
+    file: options.configFile, plugins, pools, policies: policyRuntime, holder, log,
     onApplied: (snapshot) => {
       applyLimits(server, snapshot.config.server);
       tls?.apply(snapshot.config.tls, snapshot.config.server);
@@ -255,13 +269,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       name: 'serving config',
       // Built and warmed (first endpoints from discovery) before any listener takes a request.
       start: async () => {
-        const first = await buildSnapshot(config, 1, pools, log);
+        const first = await buildSnapshot(config, 1, pools, policyRuntime, log);
         holder.swap(first, () => {});
         commitSnapshot(first, pools);
         metrics.configLoaded(first);
         scaling.sync(first.config);
       },
-      stop: () => pools.closeAll(),
+      stop: async () => {
+        await pools.closeAll();
+        if (holder.current) await closePolicies(holder.current.policies);
+        // What the policies kept across configs (a Redis client): closed last, nothing uses it any more.
+        await Promise.all([...lasting.values()].map(async (kept) => (await kept as { close?: () => unknown } | null)?.close?.()));
+      },
     },
     {
       name: 'admin listener',

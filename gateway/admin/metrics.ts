@@ -4,6 +4,7 @@ import { SliceClock } from '../runtime/slice-clock.js';
 import type { MetricsSnapshot } from './cluster-metrics.js';
 import { ConfigMetrics } from './config-metrics.js';
 import { KnownServices } from './label-values.js';
+import { PolicyMetrics } from './policy-metrics.js';
 import { RequestMetrics } from './request-metrics.js';
 import { exposition, ROUTE_FAMILIES, SERIES_WIDTH, type Exposition } from './request-series.js';
 import { ScalingMetrics } from './scaling-metrics.js';
@@ -56,6 +57,8 @@ export class GatewayMetrics {
   readonly upstreams: UpstreamMetrics;
   readonly config: ConfigMetrics;
   readonly scaling: ScalingMetrics;
+  /** Each policy's decisions (the routes' policy chains report to it). */
+  readonly policies: PolicyMetrics;
   readonly #services = new KnownServices();
 
   constructor(options: GatewayMetricsOptions) {
@@ -64,6 +67,7 @@ export class GatewayMetrics {
     // Registered in the order of the exposition.
     this.requests = new RequestMetrics(this.registry, this.traffic);
     this.upstreams = new UpstreamMetrics(this.registry, options.current, this.#services, now);
+    this.policies = new PolicyMetrics(this.registry);
     this.config = new ConfigMetrics(this.registry, now);
     this.scaling = new ScalingMetrics(this.registry, this.#services, this.traffic, now);
     const build = new Gauge({ name: 'gantry_build_info', help: 'Always 1; labels: gantry and Node.js versions.', labelNames: ['version', 'node'], aggregator: 'max', registers: [this.registry] });

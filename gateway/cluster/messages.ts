@@ -6,6 +6,7 @@ import type { ReloadResult } from '../admin/config-metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ScalingDecisionRecord } from '../scaling/decision-history.js';
 import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
+import type { RateLimitAsk } from './cluster-rate-limiter.js';
 
 /** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
 export type WorkerPart =
@@ -39,7 +40,9 @@ export type ToWorker =
   /** A decision of the primary's scaling loop, for the worker's metrics and admin API. */
   | { readonly type: 'scaling-decision'; readonly record: ScalingDecisionRecord }
   /** Every evaluation: the replica counts, and the loop's status of that service. */
-  | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined };
+  | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined }
+  /** The answer to 'rate-limit' `id`: per ask, allowed (0/1), remaining, resetMs, retryAfterMs. */
+  | { readonly type: 'rate-limit-answer'; readonly id: number; readonly decisions: readonly number[] };
 
 /** Worker → primary. */
 export type ToPrimary =
@@ -60,4 +63,6 @@ export type ToPrimary =
   | { readonly type: 'load'; readonly at: number; readonly services: readonly ServiceLoadSnapshot[]; readonly ready: readonly (readonly [string, number])[]; readonly wake: readonly string[] }
   /** A pool of this worker takes (or gives back) the endpoints of a scaler-fed service, by pool key. */
   | { readonly type: 'scaler-endpoints-watch'; readonly key: string }
-  | { readonly type: 'scaler-endpoints-unwatch'; readonly key: string };
+  | { readonly type: 'scaler-endpoints-unwatch'; readonly key: string }
+  /** Rate-limit requests of one event-loop turn against the primary's buckets (cluster-rate-limiter.ts). */
+  | { readonly type: 'rate-limit'; readonly id: number; readonly asks: readonly RateLimitAsk[] };

@@ -13,6 +13,7 @@ import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { CLOSE_SLACK_MS, LOG_FINISH_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
 import type { ToPrimary, ToWorker, WorkerPart } from './messages.js';
 import { askWorker } from './ask-worker.js';
+import { PrimaryRateLimits } from './cluster-rate-limiter.js';
 import { ClusterReloads, prepareTimeoutMs, type ServingConfig } from './cluster-reloads.js';
 import { PrimaryScaling } from './primary-scaling.js';
 import { TICKET_SECRET_ENV } from '../tls/ticket-keys.js';
@@ -105,6 +106,8 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   const scaling = new PrimaryScaling(plugins, log.child({ component: 'scaling' }), () => [...slots.keys()].filter((w) => w.isConnected()));
   // The scalers start before the workers, so a scaler-fed service has its instances when the workers warm up.
   scaling.start(config);
+  // The rate-limit buckets of every worker (policies without rateLimitStore): the limit is the gateway's.
+  const rateLimits = new PrimaryRateLimits();
   // Workers drained on purpose (a stale config): their exit is no crash.
   const replaced = new WeakSet<Worker>();
   const reloads = new ClusterReloads({
@@ -124,6 +127,10 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
     let started!: () => void;
     const up = new Promise<void>((resolve) => { started = resolve; });
     worker.on('message', (m: ToPrimary) => {
+      if (m.type === 'rate-limit') {
+        if (worker.isConnected()) worker.send(rateLimits.answer(m.id, m.asks));
+        return;
+      }
       if (scaling.receive(worker, m)) return;
       if (m.type === 'config-request') {
         // During a reload run, the answer waits for its end: the worker starts on what the run leaves serving.

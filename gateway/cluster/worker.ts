@@ -8,6 +8,7 @@ import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { CLOSE_SLACK_MS, drainThenExit, exitOnFatalError } from '../process-exit.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ToPrimary, ToWorker, WorkerPart } from './messages.js';
+import { ClusterRateLimiter } from './cluster-rate-limiter.js';
 import { PrimaryAsks } from './primary-asks.js';
 import { WorkerReloads } from './worker-reloads.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
@@ -64,6 +65,7 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
     configFile: file, configText, plugins, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
     reuseTlsPort: process.env.GANTRY_TLS_LISTEN_PORT ? Number(process.env.GANTRY_TLS_LISTEN_PORT) : undefined,
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
+    rateLimiter: new ClusterRateLimiter(channel),
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
       trafficAndHealth: async () => mergedTrafficAndHealth((await asks.collect('traffic-and-health')).flatMap((p) => (p.what === 'traffic-and-health' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),

@@ -7,7 +7,7 @@ import type { RawScaling } from './scaling-config.js';
 import { checkAdminAuth } from './check-admin-auth.js';
 import type {
   AdminAuthConfig, BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
-  RetryConfig, RouteConfig, ServerLimits, TlsConfig, TlsVersion, TracingConfig,
+  RateLimitStoreConfig, RetryConfig, RouteConfig, ServerLimits, TlsConfig, TlsVersion, TracingConfig,
 } from './gateway-config.js';
 import { validateRoutesDocument } from './schema-validator.js';
 import { stableStringify } from './stable-stringify.js';
@@ -46,10 +46,12 @@ interface RawConfig {
   log: LogConfig;
   tracing: TracingConfig;
   services: Record<string, RawService>;
+  policies: Record<string, Record<string, unknown>>;
+  rateLimitStore?: RateLimitStoreConfig;
   routes: {
     name?: string;
     match: { host?: string | string[]; path?: string; exactPath?: string; pathRegex?: string; methods?: string[]; headers?: Record<string, string> };
-    service: string; stripPrefix: boolean; replacePrefix?: string; websocket: boolean; timeoutMs?: number; maxBodyBytes?: number;
+    service: string; stripPrefix: boolean; replacePrefix?: string; websocket: boolean; timeoutMs?: number; maxBodyBytes?: number; policies: string[];
   }[];
 }
 
@@ -78,7 +80,7 @@ export interface PluginEntry {
 export type TlsSettings = Omit<TlsConfig, 'certificates'> & { readonly certificates: readonly { readonly cert: string; readonly key: string }[] };
 
 /** The settings of a GatewayConfig that need no plugin (nor any file) to check. */
-export type DocumentSettings = Pick<GatewayConfig, 'listen' | 'admin' | 'adminAuth' | 'server' | 'log' | 'tracing'> & { readonly tls: TlsSettings | null };
+export type DocumentSettings = Pick<GatewayConfig, 'listen' | 'admin' | 'adminAuth' | 'server' | 'log' | 'tracing' | 'rateLimitStore'> & { readonly tls: TlsSettings | null };
 
 /**
  * Everything about a routes file that can be checked without the plugin registry: plain data, so the parse worker
@@ -96,8 +98,10 @@ export interface CheckedDocument {
   /** At stage checked; null before. */
   readonly settings: DocumentSettings | null;
   readonly services: Record<string, RawService>;
+  /** `policies:` as written (each one kind key): their options are checked with the kinds (load-policies.ts). */
+  readonly policies: Record<string, Record<string, unknown>>;
   readonly routes: RouteConfig[];
-  /** Where every node under `services:` and `tls:` stands, for the problems the main thread finds there. */
+  /** Where every node under `services:`, `tls:` and `policies:` stands, for the problems the main thread finds there. */
   readonly locations: LocationData;
 }
 
@@ -138,7 +142,7 @@ export function checkRoutesDocument(text: string, file: string, clock?: PhaseClo
   clock?.lap('parse');
   const problems = new Problems(file, source);
   const result = (stage: CheckedDocument['stage'], rest: Partial<CheckedDocument> = {}): CheckedDocument => ({
-    file, hash, stage, problems: problems.list, plugins: [], settings: null, services: {}, routes: [], locations: new Map(), ...rest,
+    file, hash, stage, problems: problems.list, plugins: [], settings: null, services: {}, policies: {}, routes: [], locations: new Map(), ...rest,
   });
   for (const p of source.syntaxProblems()) problems.list.push({ file, ...p.pos, path: '', message: p.message });
   if (problems.list.length) return result('syntax');
@@ -157,7 +161,7 @@ export function checkRoutesDocument(text: string, file: string, clock?: PhaseClo
   const settings = checkSettings(config, problems, dirname(resolve(file)));
   const routes = checkRoutes(config, problems);
   clock?.lap('check');
-  return result('checked', { plugins, settings, services: config.services, routes, locations: collectLocations(source, ['services', 'tls']) });
+  return result('checked', { plugins, settings, services: config.services, policies: config.policies, routes, locations: collectLocations(source, ['services', 'tls', 'policies']) });
 }
 
 function checkSettings(raw: RawConfig, problems: Problems, baseDir: string): DocumentSettings {
@@ -169,7 +173,7 @@ function checkSettings(raw: RawConfig, problems: Problems, baseDir: string): Doc
     problems.add(['server', 'headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${raw.server.requestTimeoutMs})`);
   }
   raw.server.trustedProxies.forEach((v, i) => checkCidr(v, ['server', 'trustedProxies', i], problems));
-  return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, tls, log: raw.log, tracing: raw.tracing };
+  return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, tls, log: raw.log, tracing: raw.tracing, rateLimitStore: raw.rateLimitStore ?? null };
 }
 
 /** `tls:` as far as it can be checked without reading the certificates (load-routes-file.ts reads them). */
@@ -221,6 +225,9 @@ function checkRoutes(raw: RawConfig, problems: Problems): RouteConfig[] {
       if (k.toLowerCase() === 'host') problems.add(at('match', 'headers'), 'match the host with match.host', k);
       headers[k.toLowerCase()] = v;
     }
+    r.policies.forEach((p, i) => {
+      if (!Object.hasOwn(raw.policies, p)) problems.add(at('policies', i), `unknown policy "${p}" (defined: ${Object.keys(raw.policies).join(', ') || 'none'})`);
+    });
     const hosts = (m.host === undefined ? [] : Array.isArray(m.host) ? m.host : [m.host]).map((h) => h.toLowerCase());
     const methods = [...(m.methods ?? [])].sort();
 
@@ -234,6 +241,7 @@ function checkRoutes(raw: RawConfig, problems: Problems): RouteConfig[] {
       timeoutMs,
       tryTimeoutMs: tryTimeoutMs(service?.tryTimeoutMs, timeoutMs, service?.retry.attempts ?? 1),
       maxBodyBytes: r.maxBodyBytes ?? raw.server.maxBodyBytes,
+      policies: r.policies,
       match: { hosts, path: m.path, exactPath: m.exactPath, pathRegex: m.pathRegex, methods, headers },
     };
   });

@@ -1,4 +1,5 @@
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { RateLimitStoreConfig } from '../policies/rate-limiter.js';
 import type { ScalingConfig } from './scaling-config.js';
 
 /**
@@ -140,7 +141,19 @@ export interface RouteConfig {
   /** Per try: the service's tryTimeoutMs, else derived from timeoutMs (config/try-timeout.ts). */
   readonly tryTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** Names of top-level policies, run in this order before forwarding (docs/policies.md); checked to exist. */
+  readonly policies: readonly string[];
 }
+
+/** A named policy (docs/policies.md): its kind and the options its kind loaded (files read, values checked). */
+export interface PolicyConfig {
+  readonly name: string;
+  readonly kind: string;
+  /** What the kind's `load` made of the options: plain data, opaque to core. */
+  readonly options: unknown;
+}
+
+export type { RateLimitStoreConfig } from '../policies/rate-limiter.js';
 
 /** Where the admin listener's bearer token comes from (exactly one of the two); the token itself never enters the config. */
 export interface AdminAuthConfig {
@@ -199,6 +212,10 @@ export interface GatewayConfig {
   readonly tracing: TracingConfig;
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly routes: readonly RouteConfig[];
+  /** Named policies, by name; routes refer to them. */
+  readonly policies: ReadonlyMap<string, PolicyConfig>;
+  /** Where rateLimit policies keep their buckets; null: in the gateway itself (the primary with --workers). */
+  readonly rateLimitStore: RateLimitStoreConfig | null;
   /** The plugins this config was validated against: the built-ins plus the modules under `plugins:`. */
   readonly plugins: PluginRegistry;
 }

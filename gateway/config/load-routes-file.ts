@@ -11,6 +11,7 @@ import { checkRoutesDocument, inFileOrder, Problems, type CheckedDocument, type 
 import { deepFreeze } from './deep-freeze.js';
 import type { GatewayConfig, RouteConfig, ServiceConfig, TlsConfig } from './gateway-config.js';
 import { loadPluginModules } from './load-plugin-modules.js';
+import { loadPolicies } from './load-policies.js';
 import type { FromParseWorker, ParseWorkerData } from './routes-file-worker.js';
 import { validatePluginOptions } from './schema-validator.js';
 import { stableStringify } from './stable-stringify.js';
@@ -103,11 +104,13 @@ function assembleConfig(doc: CheckedDocument, plugins: PluginRegistry, origins: 
   const problems = new Problems(doc.file, new YamlLocations(doc.locations));
   const services = buildServices(doc, problems, plugins, origins);
   const tls = readTls(doc.settings.tls, problems);
+  const policies = loadPolicies(doc.policies, problems, dirname(resolve(doc.file)));
   const all: ConfigProblem[] = [...doc.problems, ...problems.list];
   if (all.length) throw new ConfigError(inFileOrder(all));
-  // The certificates count in the hash: a reload after a rotation on disk is not "unchanged".
-  const hash = tls ? createHash('sha256').update(doc.hash).update(tls.certificates.map((c) => c.certPem + c.keyPem).join('\0')).digest('hex') : doc.hash;
-  return deepFreeze({ file: doc.file, hash, ...doc.settings, tls, services, routes: doc.routes, plugins });
+  // The certificates and the policies' files count in the hash: a reload after one changed on disk is not "unchanged".
+  const read = [...(tls?.certificates.map((c) => c.certPem + c.keyPem) ?? []), ...policies.fileTexts];
+  const hash = read.length ? createHash('sha256').update(doc.hash).update(read.join('\0')).digest('hex') : doc.hash;
+  return deepFreeze({ file: doc.file, hash, ...doc.settings, tls, services, routes: doc.routes, policies: policies.byName, plugins });
 }
 
 /** `tls:` with its certificates read and checked (gateway/tls/read-certificates.ts); problems at their entries. */

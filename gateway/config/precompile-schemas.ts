@@ -1,6 +1,6 @@
 /**
- * Run by `npm run build` after tsc: compiles routes.schema.json and every built-in plugin's options schema with Ajv
- * and writes the validators as one CommonJS module next to schema-validator.js, which loads it instead of Ajv's
+ * Run by `npm run build` after tsc: compiles routes.schema.json, every built-in plugin's options schema and every
+ * policy kind's with Ajv and writes the validators as one CommonJS module next to schema-validator.js, which loads it instead of Ajv's
  * compiler (schema-validator.ts says why). Same Ajv version and options as at run time, so the generated code
  * validates exactly as a compile at run time would.
  *
@@ -11,10 +11,11 @@ import { Ajv } from 'ajv';
 // A CommonJS module: its default export is the namespace's `default` when imported from ESM.
 import standalone from 'ajv/dist/standalone/index.js';
 import { builtinPlugins, builtinScalers } from '../../plugins/index.js';
+import { policySchemas } from '../policies/policy-kinds.js';
 import routesSchema from './routes.schema.json' with { type: 'json' };
 import { AJV_OPTIONS, PRECOMPILED_FILE, schemaKey } from './schema-validator.js';
 
-const schemas: Readonly<Record<string, unknown>>[] = [routesSchema, ...[...builtinPlugins, ...builtinScalers].map((p) => p.optionsSchema)];
+const schemas: Readonly<Record<string, unknown>>[] = [routesSchema, ...[...builtinPlugins, ...builtinScalers].map((p) => p.optionsSchema), ...policySchemas()];
 const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true } });
 const exportNames: Record<string, string> = {};
 const keys: Record<string, string> = {};

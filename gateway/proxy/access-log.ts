@@ -80,6 +80,7 @@ function fields(ex: Exchange, aborted: boolean) {
   const tls = tlsSocketOf(ex);
   return {
     reqId: ex.requestId, method: ex.req.method, host: ex.host, path: ex.path, route: ex.route?.name, service: ex.route?.service,
+    consumer: ex.consumer || undefined,
     endpoint: ex.endpoint?.address, status: ex.status, durationMs: ex.durationMs(), bytes: ex.bytes,
     attempts: ex.attempts > 1 ? ex.attempts : undefined, err: ex.errorCode, aborted: aborted || undefined,
     retryBudgetExhausted: ex.budgetExhausted || undefined,
@@ -156,7 +157,8 @@ export function createAccessLog(log: Logger): AccessLog {
     // The request id (request-id.ts), the method (a token Node's parser accepted) and the trace id (hex) never need
     // escaping; host and path may.
     batch += `${head}${ex.requestId}${methodField(ex.req.method as string)}${hostField(ex.host)},"path":${quote(ex.path)}${
-      route === undefined ? '' : routeFields(route)}${endpoint === undefined ? '' : endpointField(endpoint)}${
+      // The consumer (set only by a route's policies) in the route's piece: a line without one joins no extra piece.
+      route === undefined ? '' : ex.consumer === '' ? routeFields(route) : `${routeFields(route)},"consumer":${quote(ex.consumer)}`}${endpoint === undefined ? '' : endpointField(endpoint)}${
       statusField(ex.status)}${hundredthsText(ex.durationHundredths())},"bytes":${ex.bytes}${
       ex.attempts > 1 ? `,"attempts":${ex.attempts}` : ''}${ex.errorCode === undefined ? '' : `,"err":${str(ex.errorCode)}`}${
       aborted ? ',"aborted":true' : ''}${ex.budgetExhausted ? ',"retryBudgetExhausted":true' : ''}${

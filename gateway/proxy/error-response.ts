@@ -8,6 +8,8 @@ export interface ErrorDetails {
   readonly route?: string | undefined;
   readonly retryAfterS?: number | undefined;
   readonly allow?: readonly string[] | undefined;
+  /** More response headers as a flat [name, value, ...] list (a policy's WWW-Authenticate, RateLimit). */
+  readonly headers?: readonly string[] | undefined;
   /** Close the connection after the answer (the request body was not read, or the gateway is draining). */
   readonly close?: boolean;
   /**
@@ -38,6 +40,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
   ];
   if (d.retryAfterS !== undefined) headers.push('retry-after', String(d.retryAfterS));
   if (d.allow) headers.push('allow', d.allow.join(', '));
+  if (d.headers) headers.push(...d.headers);
   if (d.http2) return sendHttp2Error(res as unknown as Http2ServerResponse, status, headers, body, length, d.close === true);
   if (d.close) headers.push('connection', 'close');
   // The reason phrase is given: Node keeps the one of a writeHead that threw (an upstream's reason it refused, in
@@ -51,7 +54,24 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
   return length;
 }
 
-function sendHttp2Error(res: Http2ServerResponse, status: number, headers: string[], body: string, length: number, close: boolean): number {
+/**
+ * Answers with another service's answer (a forward-auth refusal: its status, chosen headers and body) and the
+ * request id. Returns the body bytes written.
+ */
+export function sendRelayed(res: ServerResponse, status: number, relayed: readonly string[], body: Buffer, d: ErrorDetails): number {
+  const headers = [...relayed, 'content-length', String(body.length), 'cache-control', 'no-store', d.requestIdHeader, d.requestId];
+  if (d.http2) return sendHttp2Error(res as unknown as Http2ServerResponse, status, headers, body, body.length, d.close === true);
+  if (d.close) headers.push('connection', 'close');
+  res.writeHead(status, STATUS_CODES[status] ?? 'unknown', headers);
+  if (res.req?.method === 'HEAD') {
+    res.end();
+    return 0;
+  }
+  res.end(body);
+  return body.length;
+}
+
+function sendHttp2Error(res: Http2ServerResponse, status: number, headers: string[], body: string | Buffer, length: number, close: boolean): number {
   // Headers an upstream answer Node refused left behind (UpstreamTransport.writeHead) are not this answer's.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.writeHead(status, headers);

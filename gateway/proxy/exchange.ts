@@ -3,6 +3,7 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors.js';
+import type { PolicyExchange } from '../policies/policy.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import { ServiceCall } from '../resilience/service-call.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
@@ -17,7 +18,7 @@ export type WithExchange<T> = T & { [EXCHANGE]?: Exchange };
  * One request's journey: what it matched, where it went, how it ended. One object per request, with every field
  * declared up front so V8 keeps a single shape; the access log line is written from it when the response closes.
  */
-export class Exchange extends ServiceCall implements InspectedRequest {
+export class Exchange extends ServiceCall implements InspectedRequest, PolicyExchange {
   declare readonly req: WithExchange<IncomingMessage>;
   declare readonly res: WithExchange<ServerResponse>;
   readonly startMs = performance.now();
@@ -28,6 +29,8 @@ export class Exchange extends ServiceCall implements InspectedRequest {
   /** Normalized path, before any rewrite: what was matched and what the access log shows. */
   path = '';
   route: CompiledRoute | undefined = undefined;
+  /** Who the request is from, as a policy of its route established it (docs/policies.md); '' when none did. */
+  consumer = '';
   errorCode: ErrorCode | undefined = undefined;
   status = 0;
   /** Response body bytes relayed to the client. */

@@ -5,12 +5,15 @@ import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { ServicePipeline, type RequestHold } from '../resilience/service-pipeline.js';
+import type { Refusal } from '../policies/policy.js';
+import type { CompiledRoute } from '../routing/compiled-route.js';
+import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
 import { ACME_CHALLENGE_PATH, redirectToHttps, type HttpsRedirect } from '../tls/https-redirect.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { AccessLog } from './access-log.js';
-import { sendError } from './error-response.js';
+import { sendError, sendRelayed } from './error-response.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
 import { UpstreamTransport } from './upstream-transport.js';
@@ -53,7 +56,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     return ctx.holder.current?.config.server.requestIdHeader ?? 'x-request-id';
   }
 
-  function fail(ex: Exchange, code: ErrorCode, extra: { allow?: readonly string[]; retryAfterS?: number; close?: boolean } = {}): void {
+  function fail(ex: Exchange, code: ErrorCode, extra: { allow?: readonly string[]; retryAfterS?: number; close?: boolean; headers?: readonly string[] } = {}): void {
     ex.settled = true;
     ex.errorCode = code;
     ex.clearDeadline();
@@ -65,7 +68,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     try {
       ex.bytes = sendError(ex.res, code, {
         requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
-        retryAfterS: extra.retryAfterS, allow: extra.allow, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
+        retryAfterS: extra.retryAfterS, allow: extra.allow, headers: extra.headers, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {
       // The exchange is settled and its deadline cleared: a client left waiting here would wait forever.
@@ -147,12 +150,47 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (length !== undefined && Number(length) > route.config.maxBodyBytes) {
       return fail(ex, 'GW_ERR_BODY_TOO_LARGE', { close: true });
     }
+    // The route's policies (docs/policies.md) after the checks that need no policy and before anything is forwarded;
+    // a route without any goes straight on.
+    const policies = route.policies;
+    if (policies === null) return forward(ex, snapshot, route, target.search);
+    const search = target.search;
+    policies.run(ex, (ex, refusal) => {
+      if (ex.closed) return;   // the client left while a policy waited: its close was logged already
+      if (refusal === undefined) return forward(ex, snapshot, route, search);
+      refuse(ex, refusal);
+    });
+  }
+
+  /** A policy's refusal; an unread request body closes the connection after it (as for any answer before the body). */
+  function refuse(ex: Exchange, refusal: Refusal): void {
+    const req = ex.req;
+    const close = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+      || (ex.http2 && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders);
+    if ('code' in refusal) return fail(ex, refusal.code, { close, headers: refusal.headers });
+    ex.settled = true;
+    ex.status = refusal.relay.status;
+    try {
+      ex.bytes = sendRelayed(ex.res, refusal.relay.status, refusal.relay.headers, refusal.relay.body, {
+        requestId: ex.requestId, requestIdHeader: requestIdHeader(), close: close || ctx.draining(), http2: ex.http2,
+      });
+    } catch (err) {
+      ctx.log.error({ err, reqId: ex.requestId }, 'could not write a policy\'s answer; closing the connection');
+      ex.res.destroy();
+    }
+  }
+
+  /** From the service lookup to the pipeline: the request passed every check and policy of its route. */
+  function forward(ex: Exchange, snapshot: RuntimeSnapshot, route: CompiledRoute, search: string): void {
+    const req = ex.req;
+    const length = req.headers['content-length'];
     // An HTTP/2 body has no framing header: it is there unless the request's HEADERS frame ended the stream.
     ex.chunked = req.headers['transfer-encoding'] !== undefined
       || (ex.http2 && length === undefined && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders);
     const service = snapshot.services.get(route.service);
     if (!service || (service.pool.endpoints.length === 0 && !ctx.hold?.accepts(service))) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
 
+    const limits = snapshot.config.server;
     prepareUpstreamHeaders(req.headers, {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
       proto: (req.socket as TLSSocket).encrypted === true ? 'https' : 'http',
@@ -162,7 +200,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const hostMode = service.config.hostHeader;
     if (hostMode !== 'preserve' && hostMode !== 'endpoint') req.headers.host = hostMode;
     else if (ex.hostHeader) req.headers.host = ex.hostHeader;
-    req.url = route.rewrite(target.path) + target.search;
+    req.url = route.rewrite(ex.path) + search;
 
     pipeline.run(ex, service, route.config.timeoutMs, route.config.tryTimeoutMs);
     // Chunked bodies have no length up front: count them as they stream. Paused first, so our listener does not

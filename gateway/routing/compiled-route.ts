@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../config/gateway-config.js';
+import type { PolicyChain } from '../policies/policy-chain.js';
 
 /** A route with everything the hot path needs precomputed: method set, header pairs, the path rewrite. */
 export interface CompiledRoute {
@@ -9,6 +10,8 @@ export interface CompiledRoute {
   readonly methods: ReadonlySet<string> | null;
   readonly headers: readonly (readonly [name: string, value: string])[];
   readonly rewrite: (path: string) => string;
+  /** The route's policies, built with the config; null when it lists none (the request path then skips them). */
+  readonly policies: PolicyChain | null;
   /** Sort key inside one path bucket: more header conditions first, then routes that name methods, then file order. */
   readonly rank: readonly [number, number, number];
 }
@@ -32,7 +35,7 @@ function compileRewrite(r: RouteConfig): (path: string) => string {
   return (path) => path;
 }
 
-export function compileRoute(r: RouteConfig): CompiledRoute {
+export function compileRoute(r: RouteConfig, policies: PolicyChain | null = null): CompiledRoute {
   const headers = Object.entries(r.match.headers);
   return {
     config: r,
@@ -41,6 +44,7 @@ export function compileRoute(r: RouteConfig): CompiledRoute {
     methods: r.match.methods.length ? new Set(r.match.methods) : null,
     headers,
     rewrite: compileRewrite(r),
+    policies,
     rank: [-headers.length, r.match.methods.length ? 0 : 1, r.index],
   };
 }

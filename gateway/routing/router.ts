@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/gateway-config.js';
+import type { PolicyChain } from '../policies/policy-chain.js';
 import { compareRank, compileRoute, type CompiledRoute } from './compiled-route.js';
 
 /**
@@ -134,10 +135,10 @@ export class Router {
    * The same table, built with a turn of the event loop whenever `slices` is due. Why: compiling and indexing
    * 10 000 routes took 27-82 ms in one piece on the 2-core VM, the largest stall of a reload (bench:reload).
    */
-  static async build(routes: readonly RouteConfig[], slices: Slices): Promise<Router> {
+  static async build(routes: readonly RouteConfig[], slices: Slices, chainOf?: (route: RouteConfig) => PolicyChain | null): Promise<Router> {
     const router = new Router();
     for (const config of routes) {
-      router.#add(config);
+      router.#add(config, chainOf?.(config) ?? null);
       if (slices.due()) await slices.pause();
     }
     for (const table of router.#tables()) {
@@ -151,9 +152,9 @@ export class Router {
     return this.#size;
   }
 
-  #add(config: RouteConfig): void {
+  #add(config: RouteConfig, policies: PolicyChain | null = null): void {
     this.#size++;
-    const route = compileRoute(config);
+    const route = compileRoute(config, policies);
     if (config.match.hosts.length === 0) {
       (this.#anyHost ??= new PathTable()).add(route);
       return;

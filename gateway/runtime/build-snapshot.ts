@@ -1,9 +1,14 @@
+import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { createBalancer } from '../balancing/balancer.js';
-import type { GatewayConfig } from '../config/gateway-config.js';
+import type { GatewayConfig, RouteConfig } from '../config/gateway-config.js';
 import { buildServicePolicy, type ServiceRuntime } from '../resilience/service-policy.js';
 import { EndpointSelector } from '../resilience/endpoint-selector.js';
+import { clientAddress } from '../policies/client-address.js';
+import { PolicyChain } from '../policies/policy-chain.js';
+import { policyKind } from '../policies/policy-kinds.js';
+import type { Policy, PolicyRuntime } from '../policies/policy.js';
 import { Router } from '../routing/router.js';
 import type { PoolManager } from '../upstream/pool-manager.js';
 import type { ReloadTimer } from './reload-timer.js';
@@ -32,9 +37,13 @@ function waitOrTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
  * can take traffic. Pools are acquired from the manager; `releaseSnapshot` gives them back. Nothing the serving
  * snapshot uses changes until `commitSnapshot`, so a snapshot that is released unused leaves it as it was.
  */
-export async function buildSnapshot(config: GatewayConfig, generation: number, pools: PoolManager, log: Logger, timer?: ReloadTimer): Promise<RuntimeSnapshot> {
+export async function buildSnapshot(config: GatewayConfig, generation: number, pools: PoolManager, policyRuntime: PolicyRuntime, log: Logger, timer?: ReloadTimer): Promise<RuntimeSnapshot> {
+  const trustedProxies = buildBlockList(config.server.trustedProxies);
+  const policies = await buildPolicies(config, policyRuntime, trustedProxies);
+  const chainOf = (route: RouteConfig): PolicyChain | null => (route.policies.length === 0 ? null
+    : new PolicyChain(route.policies.map((name) => (policies.get(name) as Policy).forRoute(route.name)), policyRuntime.events, log));
   // In slices: the routing table of a large file is the biggest piece of a reload (Router.build says why).
-  const router = await Router.build(config.routes, new SliceClock());
+  const router = await Router.build(config.routes, new SliceClock(), chainOf);
   const services = new Map<string, ServiceRuntime>();
   try {
     for (const s of config.services.values()) {
@@ -44,9 +53,9 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
     }
   } catch (err) {
     await Promise.all([...services.values()].map((r) => pools.release(r.config)));
+    await closePolicies(policies);
     throw err;
   }
-  const trustedProxies = buildBlockList(config.server.trustedProxies);
   timer?.lap('build');
   await Promise.all([...services.values()].map(async ({ config: s, pool }) => {
     if (!(await waitOrTimeout(pool.ready, s.warmTimeoutMs))) {
@@ -54,7 +63,29 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
     }
   }));
   timer?.lap('warm');
-  return { generation, config, loadedAt: Date.now(), router, services, trustedProxies };
+  return { generation, config, loadedAt: Date.now(), router, services, trustedProxies, policies };
+}
+
+/** Each named policy built once for this config (kinds that need a library import it now, on first use). */
+async function buildPolicies(config: GatewayConfig, runtime: PolicyRuntime, trustedProxies: BlockList | null): Promise<Map<string, Policy>> {
+  const built = new Map<string, Policy>();
+  const ctx = { runtime, clientAddress: (req: IncomingMessage) => clientAddress(req, trustedProxies), rateLimitStore: config.rateLimitStore };
+  try {
+    for (const p of config.policies.values()) {
+      const kind = policyKind(p.kind);
+      if (!kind) throw new Error(`unknown policy kind "${p.kind}"`);   // refused at load: never so
+      built.set(p.name, await kind.create(p.name, p.options, ctx));
+    }
+  } catch (err) {
+    await closePolicies(built);
+    throw err;
+  }
+  return built;
+}
+
+/** Closes what the policies of a config hold (connections, timers): at release, and for the serving one at shutdown. */
+export async function closePolicies(policies: ReadonlyMap<string, Policy>): Promise<void> {
+  await Promise.all([...policies.values()].map(async (p) => p.close?.()));
 }
 
 /** The snapshot was swapped in: its services' endpoint settings, discovery weights and health checks take effect. */
@@ -64,4 +95,5 @@ export function commitSnapshot(snapshot: RuntimeSnapshot, pools: PoolManager): v
 
 export async function releaseSnapshot(snapshot: RuntimeSnapshot, pools: PoolManager): Promise<void> {
   await Promise.all([...snapshot.config.services.values()].map((s) => pools.release(s)));
+  await closePolicies(snapshot.policies);
 }

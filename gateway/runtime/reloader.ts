@@ -6,6 +6,7 @@ import { loadRoutesFile } from '../config/load-routes-file.js';
 import { formatProblem, isConfigError, type ConfigProblem } from '../errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { PoolManager } from '../upstream/pool-manager.js';
+import type { PolicyRuntime } from '../policies/policy.js';
 import { buildSnapshot, commitSnapshot, releaseSnapshot } from './build-snapshot.js';
 import { ReloadTimer, type ReloadTiming } from './reload-timer.js';
 import { SliceClock } from './slice-clock.js';
@@ -74,6 +75,8 @@ export interface ReloaderDeps {
   readonly file: string;
   readonly plugins: PluginRegistry;
   readonly pools: PoolManager;
+  /** What policies keep across configs (rate-limit buckets, fetched keys) and report to. */
+  readonly policies: PolicyRuntime;
   readonly holder: SnapshotHolder;
   readonly log: Logger;
   /** Applies what the new config changes outside the snapshot (server limits, log level). */
@@ -157,7 +160,7 @@ export class Reloader {
     timer.lap('diff');
     let next: RuntimeSnapshot;
     try {
-      next = await buildSnapshot(config, current.generation + 1, pools, log, timer);
+      next = await buildSnapshot(config, current.generation + 1, pools, this.deps.policies, log, timer);
     } catch (err) {
       const message = `cannot start the new config: ${(err as Error).message}`;
       log.error({ event: 'reload-refused', generation: current.generation, err }, message);

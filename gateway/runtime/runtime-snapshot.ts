@@ -1,5 +1,6 @@
 import type { BlockList } from 'node:net';
 import type { GatewayConfig } from '../config/gateway-config.js';
+import type { Policy } from '../policies/policy.js';
 import type { ServiceRuntime } from '../resilience/service-policy.js';
 import type { Router } from '../routing/router.js';
 
@@ -12,4 +13,6 @@ export interface RuntimeSnapshot {
   readonly services: ReadonlyMap<string, ServiceRuntime>;
   /** Peers whose X-Forwarded-For is trusted; null when none are. */
   readonly trustedProxies: BlockList | null;
+  /** The config's named policies as built for it (the routes' chains hold their steps); closed when it retires. */
+  readonly policies: ReadonlyMap<string, Policy>;
 }

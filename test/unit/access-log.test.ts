@@ -16,7 +16,7 @@ function exchange(over: Partial<Record<string, unknown>>): Exchange {
   return {
     requestId: 'r-1', req: { method: 'GET' }, host: 'api.example', path: '/a/b', route: { name: 'api', service: 'svc' },
     endpoint: { address: 'http://127.0.0.1:8080' }, status: 200, durationMs: () => 1.25, durationHundredths: () => 125, bytes: 100, attempts: 1,
-    errorCode: undefined, budgetExhausted: false, traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    errorCode: undefined, budgetExhausted: false, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', consumer: '',
     ...over,
   } as unknown as Exchange;
 }
@@ -29,6 +29,7 @@ const CASES: [string, Exchange, boolean][] = [
   // The method, status and host fields are cached: a change and a change back must show in the line.
   ['another method, status and host', exchange({ req: { method: 'POST' }, status: 503, host: 'b.example' }), false],
   ['the first method, status and host again', exchange({}), false],
+  ['a consumer a policy established', exchange({ consumer: 'partner "a"' }), false],
   ['an HTTP/2 request on the TLS listener', exchange({ http2: true, http2Socket: { destroyed: false, encrypted: true, getProtocol: () => 'TLSv1.3', alpnProtocol: 'h2' } }), false],
 ];
 

@@ -5,7 +5,7 @@ import { Router } from '../../gateway/routing/router.js';
 let index = 0;
 function route(name: string, match: Partial<RouteConfig['match']>, extra: Partial<RouteConfig> = {}): RouteConfig {
   return {
-    name, index: index++, service: name, stripPrefix: false, websocket: false, timeoutMs: 1000, tryTimeoutMs: 1000, maxBodyBytes: 1000,
+    name, index: index++, service: name, stripPrefix: false, websocket: false, timeoutMs: 1000, tryTimeoutMs: 1000, maxBodyBytes: 1000, policies: [],
     match: { hosts: [], methods: [], headers: {}, ...match }, ...extra,
   };
 }

@@ -1,0 +1,111 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
+import type { RateLimiter, RateLimitStoreConfig } from './rate-limiter.js';
+
+/**
+ * What a policy sees of a request: its head (headers may be changed: a credential removed, a claim added) and the
+ * identity an earlier policy established. The proxy's Exchange is one.
+ */
+export interface PolicyExchange {
+  readonly req: IncomingMessage;
+  readonly requestId: string;
+  /** Who the request is from, as an authentication policy established it ('' until one did); in the access log. */
+  consumer: string;
+}
+
+/** A refusal the gateway answers with its own JSON error (docs/errors.md), plus the kind's headers. */
+export interface ErrorRefusal {
+  readonly code: ErrorCode;
+  /** A short fixed word for the metrics (`missing`, `invalid`, `expired`...): never anything the client sent. */
+  readonly reason: string;
+  /** Extra response headers as a flat [name, value, ...] list (WWW-Authenticate, Retry-After, RateLimit). */
+  readonly headers?: readonly string[];
+}
+
+/** A refusal answered with another service's answer (forwardAuth: the auth service's status, headers and body). */
+export interface RelayedRefusal {
+  readonly relay: { readonly status: number; readonly headers: readonly string[]; readonly body: Buffer };
+  readonly reason: string;
+}
+
+export type Refusal = ErrorRefusal | RelayedRefusal;
+
+/** undefined lets the request go on to the next policy. */
+export type Verdict = Refusal | undefined;
+
+/**
+ * One policy as it runs on one route. `apply` is called once per request, in the route's order; it answers at once
+ * when it can (a synchronous verdict costs no promise) and with a promise when it must wait (a JWKS fetch, a store).
+ * It must not throw; a promise it returns must not reject (either is a gateway bug, answered 500).
+ */
+export interface PolicyStep {
+  readonly policy: string;
+  readonly kind: string;
+  apply(ex: PolicyExchange): Verdict | Promise<Verdict>;
+}
+
+/** A policy built for one config: a step per route that lists it, and what it holds released with the config. */
+export interface Policy {
+  /** Per-route work done once (a rate limit's bucket prefix): the route's name scopes what needs scoping. */
+  forRoute(route: string): PolicyStep;
+  /** The config that built it is retired: close connections, timers. */
+  close?(): Promise<void> | void;
+}
+
+/** Counts each policy's decisions (admin/policy-metrics.ts); called on the request path, so cheap. */
+export interface PolicyEvents {
+  decisions(policy: string, kind: string): PolicyDecisions;
+  /** The shared rate-limit store (Redis) answers, or stopped answering. */
+  rateLimitStore(up: boolean): void;
+  /** A request could not use the rate-limit store (down, past its timeout, or skipped while it is). */
+  rateLimitStoreFailed(): void;
+}
+
+export interface PolicyDecisions {
+  allowed(): void;
+  refused(reason: string): void;
+}
+
+/** What outlives one config: state that must survive a reload (rate-limit buckets, fetched keys) and the reporters. */
+export interface PolicyRuntime {
+  readonly log: Logger;
+  readonly events: PolicyEvents;
+  /** The gateway's own rate-limit buckets: in this process, or with --workers in the primary. */
+  readonly localLimiter: RateLimiter;
+  /**
+   * What is kept under `key` for the gateway's lifetime, made by `make` the first time: state a policy needs across
+   * reloads (a fetched key set), shared by every config that asks with the same key.
+   */
+  lasting<T>(key: string, make: () => T): T;
+}
+
+/** What a kind gets at load, to check its options beyond their schema and to read the files they name. */
+export interface PolicyLoadContext {
+  /** A problem at `path` under the policy's options (`[]`: the options themselves). */
+  report(path: readonly (string | number)[], message: string): void;
+  /** The text of a file named by the option at `path` (relative to the routes file); undefined after reporting it. */
+  readFile(file: string, path: readonly (string | number)[]): string | undefined;
+}
+
+/** What a kind gets when a config is built: the gateway's lasting state, and the client address as trustedProxies decide it. */
+export interface PolicyBuildContext {
+  readonly runtime: PolicyRuntime;
+  readonly clientAddress: (req: IncomingMessage) => string;
+  /** The config's `rateLimitStore:`; null: the gateway's own buckets (`runtime.localLimiter`). */
+  readonly rateLimitStore: RateLimitStoreConfig | null;
+}
+
+/**
+ * A kind of policy, registered by name (policy-kinds.ts). `load` runs when the file is loaded (validate, a reload):
+ * it turns the schema-checked options into what `create` needs, reading files then, so a reload re-reads them and a
+ * file that changed makes the config's hash change. `create` runs for each config built from it.
+ */
+export interface PolicyKind<Options = unknown> {
+  readonly kind: string;
+  /** JSON Schema of the options (the value under the kind's key), precompiled at build time like plugins' schemas. */
+  readonly optionsSchema: Readonly<Record<string, unknown>>;
+  load(options: unknown, ctx: PolicyLoadContext): Options;
+  /** May import what the kind needs on first use (a JWT library, a Redis client): a config without it loads none. */
+  create(name: string, options: Options, ctx: PolicyBuildContext): Policy | Promise<Policy>;
+}
