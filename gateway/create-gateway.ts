@@ -31,6 +31,7 @@ import { LoadRecorder } from './signals/load-recorder.js';
 import { EndpointHold } from './scaling/endpoint-hold.js';
 import type { ScalingControl, ScalingDeps, ScalingProvider, ScalingView } from './scaling/scaling-control.js';
 import { ScalingLoop } from './scaling/scaling-loop.js';
+import { FleetScaling, type FleetView } from './fleet/fleet-scaling.js';
 import { PoolManager } from './upstream/pool-manager.js';
 
 export interface GatewayOptions {
@@ -55,6 +56,8 @@ export interface GatewayOptions {
   readonly admin?: { host: string; port: number } | null;
   /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
   readonly scaling?: ScalingProvider;
+  /** Cluster workers: the primary's fleet, as it last told them (/admin/fleet, the fleet's metrics). */
+  readonly fleet?: FleetView;
   /** Cluster workers: what the admin API answers for the whole cluster, by way of the primary (gateway/cluster/). */
   readonly cluster?: ClusterAdmin;
 }
@@ -180,7 +183,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     load, log: log.child({ component: 'scaling' }), observer: metrics.scaling,
     readyEndpoints: (service) => holder.current?.services.get(service)?.pool.endpoints.length ?? 0,
   };
-  const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? new ScalingLoop({ plugins, ...scalingDeps });
+  // In a fleet the loop sums the fleet's load and acts only while this gateway leads (gateway/fleet/).
+  const fleet = !options.scaling && config.fleet
+    ? new FleetScaling({ fleet: config.fleet, plugins, own: load, ...scalingDeps, version, generation: () => holder.current?.generation ?? 0 })
+    : null;
+  if (fleet) metrics.fleet.follow(fleet);
+  const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? fleet ?? new ScalingLoop({ plugins, ...scalingDeps });
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
 
@@ -216,6 +224,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     current: () => holder.current,
     metrics,
     scaling,
+    fleet: options.fleet ?? fleet,
     exposeMetrics: async () => (options.cluster ? options.cluster.exposeMetrics() : metrics.expose()),
     trafficAndHealth: async () => (options.cluster ? options.cluster.trafficAndHealth() : localTrafficAndHealth(metrics)),
     reload: () => (options.cluster ? options.cluster.reload() : reload()),

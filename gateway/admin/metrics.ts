@@ -3,6 +3,7 @@ import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import { SliceClock } from '../runtime/slice-clock.js';
 import type { MetricsSnapshot } from './cluster-metrics.js';
 import { ConfigMetrics } from './config-metrics.js';
+import { FleetMetrics } from './fleet-metrics.js';
 import { KnownServices } from './label-values.js';
 import { RequestMetrics } from './request-metrics.js';
 import { exposition, ROUTE_FAMILIES, SERIES_WIDTH, type Exposition } from './request-series.js';
@@ -56,6 +57,7 @@ export class GatewayMetrics {
   readonly upstreams: UpstreamMetrics;
   readonly config: ConfigMetrics;
   readonly scaling: ScalingMetrics;
+  readonly fleet: FleetMetrics;
   readonly #services = new KnownServices();
 
   constructor(options: GatewayMetricsOptions) {
@@ -66,6 +68,7 @@ export class GatewayMetrics {
     this.upstreams = new UpstreamMetrics(this.registry, options.current, this.#services, now);
     this.config = new ConfigMetrics(this.registry, now);
     this.scaling = new ScalingMetrics(this.registry, this.#services, this.traffic, now);
+    this.fleet = new FleetMetrics(this.registry);
     const build = new Gauge({ name: 'gantry_build_info', help: 'Always 1; labels: gantry and Node.js versions.', labelNames: ['version', 'node'], aggregator: 'max', registers: [this.registry] });
     build.set({ version: options.version, node: process.versions.node }, 1);
   }
