@@ -1,6 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { waitFor } from '../helpers/capture-log.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
@@ -31,22 +33,21 @@ async function files(t: { teardown(fn: () => unknown): void }, initial: number, 
  * One gateway of the fleet: an exec scaler that records each call with the caller's instance (as `kubectl scale`
  * would be called from each host), in-flight target 2.5 per replica (the counts below fall between two integers), short windows so a test is bounded.
  */
-function gatewayConfig(instance: string, etcd: EtcdServer, f: FleetFiles, service: string, scaling = ''): string {
+function gatewayConfig(instance: string | null, etcd: EtcdServer, f: FleetFiles, service: string, scaling = ''): string {
   return `listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 log: { level: info, access: false }
 fleet:
   name: test-fleet
   etcd: { endpoints: ["${etcd.url}"] }
-  instance: ${instance}
-  leaseTtlS: ${TTL_S}
+${instance === null ? '' : `  instance: ${instance}\n`}  leaseTtlS: ${TTL_S}
 services:
   api:
 ${service}
     scaling:
       scaler:
         type: exec
-        scale: 'sh ${f.script} ${instance} {replicas}'
+        scale: 'sh ${f.script} ${instance ?? 'any'} {replicas}'
         current: 'cat ${f.count}'
       min: 1
       max: 10
@@ -220,4 +221,47 @@ t.test('scale from zero through a follower: the request is held there, the leade
   const calls = await scaleCalls(f.calls);
   t.same(calls.map((c) => c.replicas), [1]);
   t.equal(calls[0]!.instance, (await fleetOf(leader.adminPort!)).self, 'the leader scaled from zero');
+});
+
+const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+
+function gantry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+t.test('two gateways on different configs: gantry fleet status and /admin/fleet flag the one that differs', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const up = await slowUpstream(10);
+  t.teardown(() => up.close());
+  const f = await files(t, 1);
+  const service = `    discovery: { type: static, endpoints: ["${up.url}"] }`;
+  // One file for both, as a fleet shares it: each gateway is named after its host and pid.
+  const text = gatewayConfig(null, etcd, f, service);
+  const same = await spawnGateway(text);
+  t.teardown(() => same.kill());
+  const other = await spawnGateway(`${text}  - match: { path: /other }\n    service: api\n`);
+  t.teardown(() => other.kill());
+  const [a, b] = [(await fleetOf(same.adminPort!)).self, (await fleetOf(other.adminPort!)).self];
+  t.match(a, /-\d+$/, 'the default instance is hostname-pid');
+  await leaderOf([same]);
+  await waitFor(async () => (await fleetOf(same.adminPort!)).gateways.length === 2, 10_000, 'both reports', 100);
+
+  const status = await gantry(['fleet', 'status', '-c', same.file]);
+  t.equal(status.code, 2, `exit 2 when configs differ: ${status.stderr}`);
+  t.match(status.stdout, `fleet test-fleet: 2 gateways, leader ${a}`);
+  t.match(status.stdout, new RegExp(`${b} +[0-9a-f]{12} \\(differs\\)`), status.stdout);
+  t.notMatch(status.stdout, new RegExp(`${a} .*\\(differs\\)`));
+  const json = JSON.parse((await gantry(['fleet', 'status', '-c', same.file, '--json'])).stdout) as { configMismatch: string[] };
+  t.same(json.configMismatch, [b]);
+  t.same((await fleetOf(other.adminPort!)).gateways.filter((g) => g.configDiffers).map((g) => g.instance), [b], '/admin/fleet says the same');
+
+  await other.rewrite(text);
+  other.child.kill('SIGHUP');
+  await waitFor(async () => (await gantry(['fleet', 'status', '-c', same.file])).code === 0, 15_000, 'the same config after a reload', 200)
+    .catch(async (err: Error) => { throw new Error(`${err.message}: ${(await gantry(['fleet', 'status', '-c', same.file])).stdout} ${JSON.stringify(other.logs.slice(-5))}`); });
 });
