@@ -187,7 +187,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const fleet = !options.scaling && config.fleet
     ? new FleetScaling({ fleet: config.fleet, plugins, own: load, ...scalingDeps, version, generation: () => holder.current?.generation ?? 0 })
     : null;
-  if (fleet) metrics.fleet.follow(fleet);
+  const fleetView = config.fleet ? options.fleet ?? fleet : null;
+  if (fleetView) metrics.fleet.follow(fleetView);
   const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? fleet ?? new ScalingLoop({ plugins, ...scalingDeps });
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
@@ -224,7 +225,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     current: () => holder.current,
     metrics,
     scaling,
-    fleet: options.fleet ?? fleet,
+    fleet: fleetView,
     exposeMetrics: async () => (options.cluster ? options.cluster.exposeMetrics() : metrics.expose()),
     trafficAndHealth: async () => (options.cluster ? options.cluster.trafficAndHealth() : localTrafficAndHealth(metrics)),
     reload: () => (options.cluster ? options.cluster.reload() : reload()),

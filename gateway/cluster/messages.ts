@@ -6,6 +6,7 @@ import type { ReloadResult } from '../admin/config-metrics.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ScalingDecisionRecord } from '../scaling/decision-history.js';
 import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
+import type { FleetStatus } from '../fleet/fleet-status.js';
 
 /** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
 export type WorkerPart =
@@ -39,7 +40,9 @@ export type ToWorker =
   /** A decision of the primary's scaling loop, for the worker's metrics and admin API. */
   | { readonly type: 'scaling-decision'; readonly record: ScalingDecisionRecord }
   /** Every evaluation: the replica counts, and the loop's status of that service. */
-  | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined };
+  | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined }
+  /** In a fleet, every second: the fleet as the primary sees it, for the workers' /admin/fleet and gauges. */
+  | { readonly type: 'fleet-status'; readonly status: FleetStatus; readonly leading: boolean };
 
 /** Worker → primary. */
 export type ToPrimary =

@@ -11,6 +11,7 @@ import type { ToPrimary, ToWorker, WorkerPart } from './messages.js';
 import { PrimaryAsks } from './primary-asks.js';
 import { WorkerReloads } from './worker-reloads.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
+import { WorkerFleetView } from './worker-fleet-view.js';
 
 function send(message: ToPrimary): void {
   // A primary that is gone cannot be told anything; one that goes while this is sent fails it (EPIPE) into the
@@ -64,6 +65,7 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
     configFile: file, configText, plugins, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
     reuseTlsPort: process.env.GANTRY_TLS_LISTEN_PORT ? Number(process.env.GANTRY_TLS_LISTEN_PORT) : undefined,
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
+    fleet: new WorkerFleetView(channel),
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
       trafficAndHealth: async () => mergedTrafficAndHealth((await asks.collect('traffic-and-health')).flatMap((p) => (p.what === 'traffic-and-health' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),

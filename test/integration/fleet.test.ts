@@ -7,7 +7,7 @@ import t from 'tap';
 import { waitFor } from '../helpers/capture-log.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { ClosedLoad, fleetOf, scaleCalls, slowUpstream } from '../helpers/fleet.js';
-import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { spawnGateway, workersReady, type GatewayProcess } from '../helpers/gateway-process.js';
 
 const TTL_S = 2;
 const INTERVAL_MS = 300;
@@ -264,4 +264,34 @@ t.test('two gateways on different configs: gantry fleet status and /admin/fleet 
   other.child.kill('SIGHUP');
   await waitFor(async () => (await gantry(['fleet', 'status', '-c', same.file])).code === 0, 15_000, 'the same config after a reload', 200)
     .catch(async (err: Error) => { throw new Error(`${err.message}: ${(await gantry(['fleet', 'status', '-c', same.file])).stdout} ${JSON.stringify(other.logs.slice(-5))}`); });
+});
+
+t.test('a gateway with --workers is one member: its primary reports the workers\' sum, and its workers show the fleet', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const up = await slowUpstream(200);
+  t.teardown(() => up.close());
+  const f = await files(t, 1);
+  const service = `    discovery: { type: static, endpoints: ["${up.url}"] }`;
+  const single = await spawnGateway(gatewayConfig('gw-a', etcd, f, service));
+  t.teardown(() => single.kill());
+  await leaderOf([single]);
+  const cluster = await spawnGateway(gatewayConfig('gw-b', etcd, f, service), ['--workers', '2']);
+  t.teardown(() => cluster.kill());
+  await workersReady(cluster, 2);
+  const loads = [new ClosedLoad(single.port), new ClosedLoad(cluster.port)];
+  t.teardown(() => loads.forEach((l) => l.stop()));
+  // 3 + 6 in flight (the kernel spreads the cluster's connections over its workers): 9 at 2.5 per replica needs 4.
+  loads[0]!.set(3);
+  loads[1]!.set(6);
+  await waitFor(async () => (await scaleCalls(f.calls)).at(-1)?.replicas === 4, 20_000, 'scaled to 4', 100)
+    .catch(async (err: Error) => { throw new Error(`${err.message}; calls ${JSON.stringify(await scaleCalls(f.calls))} ${reasons([single, cluster])}`); });
+  const calls = await scaleCalls(f.calls);
+  t.same([...new Set(calls.map((c) => c.instance))], ['gw-a'], 'the leader alone called the scaler');
+  const seen = await waitFor(async () => {
+    const s = await fleetOf(cluster.adminPort!);
+    return s.gateways.length === 2 ? s : false;
+  }, 5000, 'the fleet on a worker', 100);
+  t.same([seen.self, seen.leader], ['gw-b', 'gw-a'], 'a worker\'s /admin/fleet is its primary\'s view');
+  t.same(loads.map((l) => l.failed), [0, 0]);
 });
