@@ -8,6 +8,7 @@ import { runWorker } from './cluster/worker.js';
 import { loadRoutesFile } from './config/load-routes-file.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { createGateway } from './create-gateway.js';
+import { runFleetStatus } from './fleet/fleet-status-command.js';
 import { formatProblem, isConfigError } from './errors.js';
 import { holdSignals } from './held-signals.js';
 import { createLogger } from './logger.js';
@@ -22,6 +23,9 @@ Usage:
                                      run the gateway (SIGHUP reloads the file, SIGTERM drains and exits);
                                      with --workers, N processes share the port and reload together
   gantry validate [-c routes.yaml]   check the file; print every problem as file:line:col and exit 1 if any
+  gantry fleet status [-c routes.yaml] [--json]
+                                     the fleet of the file's fleet: block, read from etcd: its gateways, the leader,
+                                     their config versions and load; exit 2 when their configs differ
   gantry register --service NAME --address URL [-- COMMAND]
                                      keep an endpoint registered in etcd under a lease (gantry register --help)
   gantry --help | --version
@@ -40,6 +44,16 @@ async function validate(file: string, plugins: PluginRegistry): Promise<number> 
     if (!isConfigError(err)) throw err;
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
     process.stderr.write(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}\n`);
+    return 1;
+  }
+}
+
+async function fleetStatus(file: string, plugins: PluginRegistry, json: boolean): Promise<number> {
+  try {
+    return await runFleetStatus(file, plugins, json, (text) => process.stdout.write(text));
+  } catch (err) {
+    if (!isConfigError(err)) throw err;
+    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;
   }
 }
@@ -73,6 +87,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     options: {
       config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' },
       help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' }, 'pid-file': { type: 'string' },
+      json: { type: 'boolean' },
     },
   });
   if (values.version) { process.stdout.write(`gantry ${gantryVersion()} (Node.js ${process.version})\n`); return 0; }
@@ -82,6 +97,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   // The composition root: the one place that names the built-in plugins; everything below takes the registry.
   const plugins = createBuiltinRegistry();
   if (command === 'validate') return validate(file, plugins);
+  if (command === 'fleet' && positionals[1] === 'status') return fleetStatus(file, plugins, values.json === true);
   if (command === 'start') {
     if (cluster.isWorker) { await runWorker(file, plugins); return undefined; }
     const signals = holdSignals();

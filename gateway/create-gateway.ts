@@ -34,6 +34,7 @@ import { LoadRecorder } from './signals/load-recorder.js';
 import { EndpointHold } from './scaling/endpoint-hold.js';
 import type { ScalingControl, ScalingDeps, ScalingProvider, ScalingView } from './scaling/scaling-control.js';
 import { ScalingLoop } from './scaling/scaling-loop.js';
+import { FleetScaling, type FleetView } from './fleet/fleet-scaling.js';
 import { PoolManager } from './upstream/pool-manager.js';
 
 export interface GatewayOptions {
@@ -58,6 +59,8 @@ export interface GatewayOptions {
   readonly admin?: { host: string; port: number } | null;
   /** Cluster workers: the primary runs the only scaling loop (gateway/cluster/worker-scaling.ts). */
   readonly scaling?: ScalingProvider;
+  /** Cluster workers: the primary's fleet, as it last told them (/admin/fleet, the fleet's metrics). */
+  readonly fleet?: FleetView;
   /** Cluster workers: what the admin API answers for the whole cluster, by way of the primary (gateway/cluster/). */
   readonly cluster?: ClusterAdmin;
   /** Cluster workers: the rate-limit buckets the primary keeps for every worker (default: this process's own). */
@@ -185,7 +188,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     load, log: log.child({ component: 'scaling' }), observer: metrics.scaling,
     readyEndpoints: (service) => holder.current?.services.get(service)?.pool.endpoints.length ?? 0,
   };
-  const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? new ScalingLoop({ plugins, ...scalingDeps });
+  // In a fleet the loop sums the fleet's load and acts only while this gateway leads (gateway/fleet/).
+  const fleet = !options.scaling && config.fleet
+    ? new FleetScaling({ fleet: config.fleet, plugins, own: load, ...scalingDeps, version, generation: () => holder.current?.generation ?? 0 })
+    : null;
+  const fleetView = config.fleet ? options.fleet ?? fleet : null;
+  if (fleetView) metrics.fleet.follow(fleetView);
+  const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? fleet ?? new ScalingLoop({ plugins, ...scalingDeps });
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
   // What the routes' policies keep across reloads and report to (docs/policies.md).
@@ -230,6 +239,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     current: () => holder.current,
     metrics,
     scaling,
+    fleet: fleetView,
     exposeMetrics: async () => (options.cluster ? options.cluster.exposeMetrics() : metrics.expose()),
     trafficAndHealth: async () => (options.cluster ? options.cluster.trafficAndHealth() : localTrafficAndHealth(metrics)),
     reload: () => (options.cluster ? options.cluster.reload() : reload()),

@@ -7,6 +7,7 @@ import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import { bearerMatches } from './admin-auth.js';
 import { configView, reloadResultView, routesView, scalingView, servicesView, statsView } from './admin-views.js';
 import type { ScalingView } from '../scaling/scaling-control.js';
+import type { FleetView } from '../fleet/fleet-scaling.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Exposition } from './request-series.js';
 import type { TrafficAndHealth } from './traffic-and-health.js';
@@ -23,6 +24,8 @@ export interface AdminApi extends AdminState {
   readonly metrics: GatewayMetrics;
   /** The scaling loop's decisions (with --workers, the primary's), for /admin/scaling and /admin/stats. */
   readonly scaling: ScalingView;
+  /** The fleet this gateway belongs to (`fleet:`), for /admin/fleet; null outside a fleet. */
+  readonly fleet?: FleetView | null;
   /** /admin/services and /admin/stats: this gateway's traffic and health, or with --workers the whole cluster's. */
   trafficAndHealth(): Promise<TrafficAndHealth>;
   /** GET /metrics: this gateway's, or with --workers the whole cluster's (cluster-metrics.ts). */
@@ -153,6 +156,11 @@ export function createAdminServer(api: AdminApi): http.Server {
     ['/admin/routes', { methods: { GET: withSnapshot(routesView) } }],
     ['/admin/services', { methods: { GET: withTrafficAndHealth(servicesView) } }],
     ['/admin/scaling', { methods: { GET: (_req, res) => json(res, 200, scalingView(api.metrics, api.scaling)) } }],
+    ['/admin/fleet', {
+      methods: {
+        GET: (_req, res) => (api.fleet ? json(res, 200, api.fleet.fleetStatus()) : fail(res, 404, 'not_in_a_fleet', 'this gateway has no fleet: block')),
+      },
+    }],
     ['/admin/stats', { methods: { GET: withTrafficAndHealth((s, live) => statsView(s, api.metrics, api.scaling, live, now())) } }],
     ['/admin/reload', {
       methods: {

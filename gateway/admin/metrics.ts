@@ -3,6 +3,7 @@ import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import { SliceClock } from '../runtime/slice-clock.js';
 import type { MetricsSnapshot } from './cluster-metrics.js';
 import { ConfigMetrics } from './config-metrics.js';
+import { FleetMetrics } from './fleet-metrics.js';
 import { KnownServices } from './label-values.js';
 import { PolicyMetrics } from './policy-metrics.js';
 import { RequestMetrics } from './request-metrics.js';
@@ -59,6 +60,7 @@ export class GatewayMetrics {
   readonly scaling: ScalingMetrics;
   /** Each policy's decisions (the routes' policy chains report to it). */
   readonly policies: PolicyMetrics;
+  readonly fleet: FleetMetrics;
   readonly #services = new KnownServices();
 
   constructor(options: GatewayMetricsOptions) {
@@ -70,6 +72,7 @@ export class GatewayMetrics {
     this.policies = new PolicyMetrics(this.registry);
     this.config = new ConfigMetrics(this.registry, now);
     this.scaling = new ScalingMetrics(this.registry, this.#services, this.traffic, now);
+    this.fleet = new FleetMetrics(this.registry);
     const build = new Gauge({ name: 'gantry_build_info', help: 'Always 1; labels: gantry and Node.js versions.', labelNames: ['version', 'node'], aggregator: 'max', registers: [this.registry] });
     build.set({ version: options.version, node: process.versions.node }, 1);
   }

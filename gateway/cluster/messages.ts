@@ -7,6 +7,7 @@ import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { ScalingDecisionRecord } from '../scaling/decision-history.js';
 import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
 import type { RateLimitAsk } from './cluster-rate-limiter.js';
+import type { FleetStatus } from '../fleet/fleet-status.js';
 
 /** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
 export type WorkerPart =
@@ -42,7 +43,9 @@ export type ToWorker =
   /** Every evaluation: the replica counts, and the loop's status of that service. */
   | { readonly type: 'scaling-replicas'; readonly service: string; readonly desired: number; readonly current: number; readonly status: ServiceScalingStatus | undefined }
   /** The answer to 'rate-limit' `id`: per ask, allowed (0/1), remaining, resetMs, retryAfterMs. */
-  | { readonly type: 'rate-limit-answer'; readonly id: number; readonly decisions: readonly number[] };
+  | { readonly type: 'rate-limit-answer'; readonly id: number; readonly decisions: readonly number[] }
+  /** In a fleet, every second: the fleet as the primary sees it, for the workers' /admin/fleet and gauges. */
+  | { readonly type: 'fleet-status'; readonly status: FleetStatus; readonly leading: boolean };
 
 /** Worker → primary. */
 export type ToPrimary =

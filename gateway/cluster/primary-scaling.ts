@@ -3,6 +3,9 @@ import type { GatewayConfig } from '../config/gateway-config.js';
 import { SummedLoad } from '../signals/summed-load.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { ScalingLoop } from '../scaling/scaling-loop.js';
+import type { ScalingControl, ScalingObserver } from '../scaling/scaling-control.js';
+import { FleetScaling } from '../fleet/fleet-scaling.js';
+import { gantryVersion } from '../version.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { ScalerEndpointFeeds } from './scaler-endpoint-feeds.js';
 
@@ -27,25 +30,37 @@ export interface PreparedScaling {
  */
 export class PrimaryScaling {
   readonly load = new SummedLoad();
-  readonly #loop: ScalingLoop;
+  #loop!: ScalingControl;
+  #fleetTimer: NodeJS.Timeout | undefined;
   readonly #feeds: ScalerEndpointFeeds;
   readonly #log: Logger;
   #config: GatewayConfig | undefined;
+  #generation = 0;
 
-  constructor(plugins: PluginRegistry, log: Logger, private readonly workers: () => Iterable<WorkerPeer>) {
+  constructor(private readonly plugins: PluginRegistry, log: Logger, private readonly workers: () => Iterable<WorkerPeer>) {
     this.#log = log;
-    this.#loop = new ScalingLoop({
-      plugins, load: this.load, log,
-      readyEndpoints: (service) => this.load.readyEndpoints(service),
-      observer: {
-        scalingDecision: (record) => this.#broadcast({ type: 'scaling-decision', record }),
-        replicas: (service, desired, current) => {
-          const status = this.#loop.status().find((s) => s.service === service);
-          this.#broadcast({ type: 'scaling-replicas', service, desired, current, status });
-        },
-      },
-    });
     this.#feeds = new ScalerEndpointFeeds((s) => this.#loop.scalerEndpoints(s), (key, endpoints) => this.#broadcast({ type: 'scaler-endpoints', key, endpoints }), log);
+  }
+
+  /** The cluster's one loop: alone, or in a fleet the fleet's (reporting the workers' sum, acting while it leads). */
+  #createLoop(config: GatewayConfig): ScalingControl {
+    const observer: ScalingObserver = {
+      scalingDecision: (record) => this.#broadcast({ type: 'scaling-decision', record }),
+      replicas: (service, desired, current) => {
+        const status = this.#loop.status().find((s) => s.service === service);
+        this.#broadcast({ type: 'scaling-replicas', service, desired, current, status });
+      },
+    };
+    const readyEndpoints = (service: string) => this.load.readyEndpoints(service);
+    if (!config.fleet) return new ScalingLoop({ plugins: this.plugins, load: this.load, log: this.#log, readyEndpoints, observer });
+    const fleet = new FleetScaling({
+      fleet: config.fleet, plugins: this.plugins, own: this.load, log: this.#log, readyEndpoints, observer,
+      version: gantryVersion(), generation: () => this.#generation,
+    });
+    // The workers answer /admin/fleet and the fleet's gauges from what the primary last told them.
+    this.#fleetTimer = setInterval(() => this.#broadcast({ type: 'fleet-status', status: fleet.fleetStatus(), leading: fleet.leading() }), 1000);
+    this.#fleetTimer.unref();
+    return fleet;
   }
 
   #broadcast(message: ToWorker): void {
@@ -54,6 +69,7 @@ export class PrimaryScaling {
 
   /** Before the workers fork: the scalers of `config` start at their floor, the loop begins. Throws if a scaler cannot start. */
   start(config: GatewayConfig): void {
+    this.#loop = this.#createLoop(config);
     this.#feeds.acquire(config);
     this.#follow(config);
     this.#loop.start();
@@ -80,6 +96,8 @@ export class PrimaryScaling {
   }
 
   #follow(config: GatewayConfig): void {
+    if (this.#config !== undefined && this.#config !== config) this.#generation++;
+    else if (this.#config === undefined) this.#generation = 1;
     this.#config = config;
     this.#log.level = config.log.level;
     this.#loop.sync(config);
@@ -116,6 +134,7 @@ export class PrimaryScaling {
 
   /** After every worker drained: stops the loop and the scalers (the process scaler stops its instances gracefully). */
   async close(): Promise<void> {
+    clearInterval(this.#fleetTimer);
     await this.#feeds.closeAll();
     await this.#loop.close();
   }

@@ -12,6 +12,7 @@ import { ClusterRateLimiter } from './cluster-rate-limiter.js';
 import { PrimaryAsks } from './primary-asks.js';
 import { WorkerReloads } from './worker-reloads.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
+import { WorkerFleetView } from './worker-fleet-view.js';
 
 function send(message: ToPrimary): void {
   // A primary that is gone cannot be told anything; one that goes while this is sent fails it (EPIPE) into the
@@ -66,6 +67,7 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
     reuseTlsPort: process.env.GANTRY_TLS_LISTEN_PORT ? Number(process.env.GANTRY_TLS_LISTEN_PORT) : undefined,
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     rateLimiter: new ClusterRateLimiter(channel),
+    fleet: new WorkerFleetView(channel),
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
       trafficAndHealth: async () => mergedTrafficAndHealth((await asks.collect('traffic-and-health')).flatMap((p) => (p.what === 'traffic-and-health' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),

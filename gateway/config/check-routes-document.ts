@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isScalar, isSeq } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
 import type { RawScaling } from './scaling-config.js';
 import { checkAdminAuth } from './check-admin-auth.js';
 import type {
-  AdminAuthConfig, BalancerName, BreakerConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
+  AdminAuthConfig, BalancerName, BreakerConfig, FleetConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
   RateLimitStoreConfig, RetryConfig, RouteConfig, ServerLimits, TlsConfig, TlsVersion, TracingConfig,
 } from './gateway-config.js';
 import { validateRoutesDocument } from './schema-validator.js';
@@ -45,6 +46,7 @@ interface RawConfig {
   };
   log: LogConfig;
   tracing: TracingConfig;
+  fleet?: Omit<FleetConfig, 'instance'> & { instance?: string };
   services: Record<string, RawService>;
   policies: Record<string, Record<string, unknown>>;
   rateLimitStore?: RateLimitStoreConfig;
@@ -80,7 +82,7 @@ export interface PluginEntry {
 export type TlsSettings = Omit<TlsConfig, 'certificates'> & { readonly certificates: readonly { readonly cert: string; readonly key: string }[] };
 
 /** The settings of a GatewayConfig that need no plugin (nor any file) to check. */
-export type DocumentSettings = Pick<GatewayConfig, 'listen' | 'admin' | 'adminAuth' | 'server' | 'log' | 'tracing' | 'rateLimitStore'> & { readonly tls: TlsSettings | null };
+export type DocumentSettings = Pick<GatewayConfig, 'listen' | 'admin' | 'adminAuth' | 'server' | 'log' | 'tracing' | 'rateLimitStore' | 'fleet'> & { readonly tls: TlsSettings | null };
 
 /**
  * Everything about a routes file that can be checked without the plugin registry: plain data, so the parse worker
@@ -173,7 +175,15 @@ function checkSettings(raw: RawConfig, problems: Problems, baseDir: string): Doc
     problems.add(['server', 'headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${raw.server.requestTimeoutMs})`);
   }
   raw.server.trustedProxies.forEach((v, i) => checkCidr(v, ['server', 'trustedProxies', i], problems));
-  return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, tls, log: raw.log, tracing: raw.tracing, rateLimitStore: raw.rateLimitStore ?? null };
+  const fleet = raw.fleet ? fleetSettings(raw.fleet, baseDir) : null;
+  return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, tls, log: raw.log, tracing: raw.tracing, rateLimitStore: raw.rateLimitStore ?? null, fleet };
+}
+
+/** `fleet:` with its defaults: the instance named after the host and process, TLS files from this file's directory. */
+function fleetSettings(raw: NonNullable<RawConfig['fleet']>, baseDir: string): FleetConfig {
+  const { tls, ...etcd } = raw.etcd;
+  const files = tls ? Object.fromEntries(Object.entries(tls).map(([k, v]) => [k, resolve(baseDir, v as string)])) : undefined;
+  return { ...raw, instance: raw.instance ?? `${hostname()}-${process.pid}`, etcd: files ? { ...etcd, tls: files } : etcd };
 }
 
 /** `tls:` as far as it can be checked without reading the certificates (load-routes-file.ts reads them). */

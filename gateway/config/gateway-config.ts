@@ -194,6 +194,22 @@ export interface TlsConfig {
   readonly hsts: string | null;
 }
 
+/** Several gateways as one fleet (docs/fleet.md, gateway/fleet/). */
+export interface FleetConfig {
+  readonly name: string;
+  readonly etcd: {
+    readonly endpoints: readonly string[];
+    readonly auth?: { readonly username: string; readonly password: string };
+    /** Absolute paths. */
+    readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+    readonly dialTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+  };
+  /** This gateway's name in the fleet (default hostname-pid). */
+  readonly instance: string;
+  readonly leaseTtlS: number;
+}
+
 export interface GatewayConfig {
   readonly file: string;
   /**
@@ -210,6 +226,8 @@ export interface GatewayConfig {
   readonly tls: TlsConfig | null;
   readonly log: LogConfig;
   readonly tracing: TracingConfig;
+  /** null without `fleet:` (the gateway scales alone). */
+  readonly fleet: FleetConfig | null;
   readonly services: ReadonlyMap<string, ServiceConfig>;
   readonly routes: readonly RouteConfig[];
   /** Named policies, by name; routes refer to them. */

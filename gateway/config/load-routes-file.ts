@@ -132,6 +132,10 @@ function buildServices(doc: CheckedDocument, problems: Problems, plugins: Plugin
     const report = (path: readonly (string | number)[], message: string, key?: string) => problems.add(path, message, key);
     const scaling = s.scaling ? buildScalingConfig(s.scaling, ['services', name, 'scaling'], plugins, report, baseDir) : null;
     checkScalerDiscovery(type, options, s.scaling, ['services', name], plugins, report);
+    if (doc.settings?.fleet && s.scaling && plugins.scaler(s.scaling.scaler.type)?.providesEndpoints) {
+      // Its instances would run on every gateway's own host, each set sized for the whole fleet.
+      report(['services', name, 'scaling', 'scaler', 'type'], `the ${s.scaling.scaler.type} scaler runs instances on this gateway's own host and cannot serve a fleet (fleet:): use exec, webhook or kubernetes`);
+    }
     if (type === SCALER_DISCOVERY_TYPE) {
       // Endpoints from the service's scaler: checked above, no discovery plugin involved.
     } else if (!plugin) {

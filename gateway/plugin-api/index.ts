@@ -5,3 +5,4 @@ export * from './plugin-context.js';
 export * from './plugin-registry.js';
 export * from './schema-fragments.js';
 export * from './scaler.js';
+export * from './etcd-client.js';

@@ -60,6 +60,7 @@ export async function describeChanges(before: GatewayConfig, after: GatewayConfi
   if (!jsonEqual(before.admin, after.admin)) restartRequired.push('admin');
   if (before.server.maxHeaderBytes !== after.server.maxHeaderBytes) restartRequired.push('server.maxHeaderBytes');
   if (before.log.file !== after.log.file) restartRequired.push('log.file');
+  if (!jsonEqual(before.fleet, after.fleet)) restartRequired.push('fleet');
   // The HTTPS listener opens and closes with the process; its certificates, redirect and HSTS follow reloads.
   if ((before.tls === null) !== (after.tls === null)) restartRequired.push('tls');
   else if (!jsonEqual(before.tls?.listen, after.tls?.listen)) restartRequired.push('tls.listen');

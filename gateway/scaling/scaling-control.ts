@@ -13,6 +13,12 @@ export interface ScalingObserver {
   replicas(service: string, desired: number, current: number): void;
 }
 
+/** Whether this gateway may call scalers (gateway/fleet/: the fleet's elected leader, within its lease). */
+export interface Leadership {
+  /** Checked before every scaler call: false as soon as the lease may have expired, before another can be elected. */
+  holds(): boolean;
+}
+
 export interface ServiceScalingStatus {
   readonly service: string;
   readonly scaler: string;

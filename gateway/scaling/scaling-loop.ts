@@ -7,7 +7,7 @@ import { backoffStepMs } from '../plugin-api/backoff.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { LoadReport, ResourceUsage } from '../plugin-api/scaler.js';
 import { DecisionHistory, type ScalingDecisionRecord } from './decision-history.js';
-import type { ScalingControl, ScalingObserver, ServiceScalingStatus } from './scaling-control.js';
+import type { Leadership, ScalingControl, ScalingObserver, ServiceScalingStatus } from './scaling-control.js';
 import { decide, INITIAL_STATE, recordScale, type DecisionCause, type PolicyDecision, type PolicyState } from './scale-policy.js';
 import { ScalerInstances, type ScalerInstance } from './scaler-instances.js';
 import { Schedules } from './schedules.js';
@@ -25,7 +25,12 @@ export interface ScalingLoopOptions {
   readonly observer?: ScalingObserver;
   /** Decisions kept per service (default 100). */
   readonly historySize?: number;
+  /** In a fleet (gateway/fleet/): whether this gateway leads; without it the loop always acts. */
+  readonly leadership?: Leadership;
 }
+
+/** Thrown in place of a scaler call when this gateway does not lead: no failure, no backoff, the call is not made. */
+class NotLeading extends Error {}
 
 /** Causes worth a history entry even when the count does not change, logged once when they start. */
 const NOTABLE_HOLDS = new Set<DecisionCause>(['panic', 'stabilized', 'rate-limited', 'missing-signals', 'max']);
@@ -118,7 +123,7 @@ export class ScalingLoop implements ScalingControl {
     const { instance, created } = this.#instances.acquire(s.name, s.scaling);
     // A new set of instances (first start, or new scaler options on reload) starts at once at the count in force,
     // so the config can warm before it takes traffic; the loop takes over once the config is applied.
-    if (created) this.#reconcile(instance, s.scaling);
+    if (created && this.#leads()) this.#reconcile(instance, s.scaling);
     return this.#instances.discovery(instance);
   }
 
@@ -203,6 +208,26 @@ export class ScalingLoop implements ScalingControl {
     void this.evaluate(service);
   }
 
+  #leads(): boolean {
+    return this.o.leadership?.holds() ?? true;
+  }
+
+  /** The policy's history of a service, for a fleet's next leader (null when the service is not scaled here). */
+  policyState(service: string): PolicyState | null {
+    return this.#controllers.get(service)?.state ?? null;
+  }
+
+  /**
+   * Takes over another gateway's policy history (a fleet's previous leader), so its stabilization window and panic
+   * still hold; the count is read afresh from the orchestrator before the next decision.
+   */
+  adoptPolicyState(service: string, state: PolicyState): void {
+    const c = this.#controllers.get(service);
+    if (!c) return;
+    c.state = state;
+    c.current = null;
+  }
+
   /** One evaluation of one service; resolves when its scaler call (if any) is over. Skipped while a call is in flight. */
   evaluate(service: string): Promise<void> {
     const c = this.#controllers.get(service);
@@ -221,7 +246,17 @@ export class ScalingLoop implements ScalingControl {
     const scaler = instance.scaler;
     const service = c.service;
     // The timeout starts when the call does, not while it waits behind another call to the same instance.
-    const call = <T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> => instance.run(() => callWithTimeout(config.callTimeoutMs, this.#abort.signal, fn));
+    // A fleet member that does not lead makes no call; the fence is checked again right before each one, so a leader
+    // that lost its lease stops before another gateway can be elected (only a call already in flight overlaps).
+    const call = <T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> => instance.run(() => {
+      if (!this.#leads()) throw new NotLeading();
+      return callWithTimeout(config.callTimeoutMs, this.#abort.signal, fn);
+    });
+    if (!this.#leads()) {
+      // The count may change under another leader: read it afresh once this gateway leads.
+      c.current = null;
+      return;
+    }
     let phase = 'reading the current replica count';
     let decision: PolicyDecision | null = null;
     let report: LoadReport | null = null;
@@ -279,6 +314,7 @@ export class ScalingLoop implements ScalingControl {
       this.#succeeded(c);
     } catch (err) {
       if (this.#abort.signal.aborted) return;
+      if (err instanceof NotLeading) { c.current = null; return; }
       this.#failed(c, err, phase, decision, report);
     }
   }

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import type { WindowSignals } from '../plugin-api/scaler.js';
 import { ServiceLoad } from './service-load.js';
-import type { LoadSecond } from './window-sum.js';
+import type { LoadSecond, WindowTotals } from './window-sum.js';
 import { DEFAULT_STABLE_WINDOW_MS, WindowedServices } from './windowed-services.js';
 
 export { DEFAULT_STABLE_WINDOW_MS };
@@ -28,6 +28,16 @@ export interface ServiceSignals {
   readonly recordingMs: number;
 }
 
+/** ServiceSignals with the windows as additive sums: what a gateway reports to its fleet (gateway/fleet/). */
+export interface ServiceTotals {
+  readonly stable: WindowTotals;
+  readonly panic: WindowTotals;
+  readonly inFlight: number;
+  readonly waiting: number;
+  readonly idleMs: number;
+  readonly recordingMs: number;
+}
+
 /** What the scaling loop reads and sets: the LoadRecorder in one process, the workers' sum in a cluster primary. */
 export interface LoadSource {
   /** Sets the longest window kept for a service; a change starts its history afresh. */
@@ -35,6 +45,8 @@ export interface LoadSource {
   /** Forgets services no longer configured. */
   retain(services: ReadonlySet<string>): void;
   signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals;
+  /** The same windows as sums that add up across gateways (a fleet report). */
+  totals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceTotals;
 }
 
 /** Keeps what the config's services need (each its stable window) and forgets the services it dropped. */
@@ -59,6 +71,15 @@ export interface ServiceLoadSnapshot {
  */
 export function sharedClockMs(): number {
   return performance.timeOrigin + performance.now();
+}
+
+function gaugesOf(load: ServiceLoad, now: number) {
+  return {
+    inFlight: load.inFlight,
+    waiting: load.waiting,
+    idleMs: load.inFlight > 0 || load.waiting > 0 ? 0 : now - load.lastRequestAt,
+    recordingMs: now - load.createdAt,
+  };
 }
 
 /**
@@ -128,13 +149,12 @@ export class LoadRecorder implements LoadSource {
   signals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceSignals {
     const load = this.#services.get(service);
     const now = this.now();
-    return {
-      stable: load.window(now, stableWindowMs),
-      panic: load.window(now, panicWindowMs),
-      inFlight: load.inFlight,
-      waiting: load.waiting,
-      idleMs: load.inFlight > 0 || load.waiting > 0 ? 0 : now - load.lastRequestAt,
-      recordingMs: now - load.createdAt,
-    };
+    return { stable: load.window(now, stableWindowMs), panic: load.window(now, panicWindowMs), ...gaugesOf(load, now) };
+  }
+
+  totals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceTotals {
+    const load = this.#services.get(service);
+    const now = this.now();
+    return { stable: load.totals(now, stableWindowMs), panic: load.totals(now, panicWindowMs), ...gaugesOf(load, now) };
   }
 }

@@ -1,6 +1,6 @@
 import type { WindowSignals } from '../plugin-api/scaler.js';
 import { BIN_COUNT, binOf } from './latency-bins.js';
-import { ringSecondsFor, SECOND_MS, WindowSum, wholeSecondsOf, windowSpanMs, type LoadSecond } from './window-sum.js';
+import { ringSecondsFor, SECOND_MS, WindowSum, wholeSecondsOf, windowSpanMs, type LoadSecond, type WindowTotals } from './window-sum.js';
 
 /**
  * The load signals of one service over sliding windows, kept in a ring of per-second buckets that is allocated once:
@@ -120,6 +120,16 @@ export class ServiceLoad {
    * the window is shorter (`spanMs` says how long), and means are over what was seen, never padded with zeros.
    */
   window(now: number, windowMs: number): WindowSignals {
+    return this.#sum.signals(this.#sumWindow(now, windowMs), windowMs);
+  }
+
+  /** The same window as additive sums, for a fleet report (gateway/fleet/). */
+  totals(now: number, windowMs: number): WindowTotals {
+    return this.#sum.totals(this.#sumWindow(now, windowMs));
+  }
+
+  /** Fills #sum with the last `windowMs`; returns the span it covers. */
+  #sumWindow(now: number, windowMs: number): number {
     this.advance(now);
     const n = this.ringSeconds;
     const whole = wholeSecondsOf(n, windowMs);
@@ -139,7 +149,7 @@ export class ServiceLoad {
       const base = i * BIN_COUNT;
       for (let b = 0; b < BIN_COUNT; b++) bins[b] = (bins[b] as number) + (this.#latency[base + b] as number);
     }
-    return sum.signals(windowSpanMs(whole, now, current, this.createdAt), windowMs);
+    return windowSpanMs(whole, now, current, this.createdAt);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { sharedClockMs, type LoadSource, type ServiceLoadSnapshot, type ServiceSignals } from './load-recorder.js';
+import { sharedClockMs, type LoadSource, type ServiceLoadSnapshot, type ServiceSignals, type ServiceTotals } from './load-recorder.js';
 import { WindowedServices } from './windowed-services.js';
 import { ringSecondsFor, SECOND_MS, WindowSum, wholeSecondsOf, windowSpanMs, type LoadSecond } from './window-sum.js';
 
@@ -100,6 +100,19 @@ export class SummedLoad implements LoadSource {
     const s = this.#services.get(service);
     const now = this.now();
     this.#prune(s, now);
+    const stable = this.#window(s, now, stableWindowMs);
+    return { stable: s.sum.signals(stable, stableWindowMs), panic: s.sum.signals(this.#window(s, now, panicWindowMs), panicWindowMs), ...this.#gauges(s, now) };
+  }
+
+  totals(service: string, stableWindowMs: number, panicWindowMs: number): ServiceTotals {
+    const s = this.#services.get(service);
+    const now = this.now();
+    this.#prune(s, now);
+    const stable = s.sum.totals(this.#window(s, now, stableWindowMs));
+    return { stable, panic: s.sum.totals(this.#window(s, now, panicWindowMs)), ...this.#gauges(s, now) };
+  }
+
+  #gauges(s: SummedService, now: number) {
     let inFlight = 0, waiting = 0, lastRequestAt = s.createdAt;
     for (const w of s.workers.values()) {
       inFlight += w.inFlight;
@@ -107,8 +120,6 @@ export class SummedLoad implements LoadSource {
       if (w.lastRequestAt > lastRequestAt) lastRequestAt = w.lastRequestAt;
     }
     return {
-      stable: this.#window(s, now, stableWindowMs),
-      panic: this.#window(s, now, panicWindowMs),
       inFlight,
       waiting,
       idleMs: inFlight > 0 || waiting > 0 ? 0 : Math.max(0, now - lastRequestAt),
@@ -116,7 +127,8 @@ export class SummedLoad implements LoadSource {
     };
   }
 
-  #window(s: SummedService, now: number, windowMs: number) {
+  /** Fills the service's WindowSum with the last `windowMs`; returns the span it covers. */
+  #window(s: SummedService, now: number, windowMs: number): number {
     const whole = wholeSecondsOf(s.ringSeconds, windowMs);
     const current = Math.floor(now / SECOND_MS);
     const spanMs = windowSpanMs(whole, now, current, s.createdAt);
@@ -139,7 +151,7 @@ export class SummedLoad implements LoadSource {
       sum.inFlightMs += w.inFlight * heldMs;
       sum.waitingMs += w.waiting * heldMs;
     }
-    return sum.signals(spanMs, windowMs);
+    return spanMs;
   }
 
   /** Seconds that left the ring go; so does an exited worker with none left. */

@@ -20,6 +20,22 @@ export interface LoadSecond {
   readonly latency: readonly number[];
 }
 
+/**
+ * A window's sums, additive so that windows recorded by several gateways sum (gateway/fleet/ reports them). Integrals
+ * in request-ms over `spanMs`; `latency` as in LoadSecond.
+ */
+export interface WindowTotals {
+  readonly spanMs: number;
+  readonly arrivals: number;
+  readonly completed: number;
+  readonly errors: number;
+  readonly inFlightMs: number;
+  readonly inFlightPeak: number;
+  readonly waitingMs: number;
+  readonly waitingPeak: number;
+  readonly latency: readonly number[];
+}
+
 /** Seconds a ring keeps for a longest window of `windowMs`: the whole window plus the current, partial second. */
 export function ringSecondsFor(windowMs: number): number {
   return Math.max(2, Math.ceil(windowMs / SECOND_MS) + 1);
@@ -71,6 +87,35 @@ export class WindowSum {
       const bin = latency[k] as number;
       if (bin >= 0 && bin < BIN_COUNT) this.bins[bin] = (this.bins[bin] as number) + (latency[k + 1] as number);
     }
+  }
+
+  /**
+   * Adds another recorder's window, its counts and integrals scaled by `factor` (the ratio of the spans, so a shorter
+   * or longer window counts at its rate). Peaks add up: an upper bound of the peak over both, as SummedLoad's.
+   */
+  addTotals(t: WindowTotals, factor: number): void {
+    this.arrivals += t.arrivals * factor;
+    this.completed += t.completed * factor;
+    this.errors += t.errors * factor;
+    this.inFlightMs += t.inFlightMs * factor;
+    this.waitingMs += t.waitingMs * factor;
+    this.inFlightPeak += t.inFlightPeak;
+    this.waitingPeak += t.waitingPeak;
+    const { latency } = t;
+    for (let k = 0; k + 1 < latency.length; k += 2) {
+      const bin = latency[k] as number;
+      if (bin >= 0 && bin < BIN_COUNT) this.bins[bin] = (this.bins[bin] as number) + (latency[k + 1] as number) * factor;
+    }
+  }
+
+  /** The sums as plain data (allocates: once per service and report, never per request). */
+  totals(spanMs: number): WindowTotals {
+    const latency: number[] = [];
+    for (let b = 0; b < BIN_COUNT; b++) if (this.bins[b]) latency.push(b, this.bins[b] as number);
+    return {
+      spanMs, arrivals: this.arrivals, completed: this.completed, errors: this.errors, inFlightMs: this.inFlightMs,
+      inFlightPeak: this.inFlightPeak, waitingMs: this.waitingMs, waitingPeak: this.waitingPeak, latency,
+    };
   }
 
   peaks(inFlightPeak: number, waitingPeak: number): void {

@@ -1,7 +1,7 @@
 import type { Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import { aborted, backoffStepMs, canonicalAddress, sleep, type Backoff, type Endpoint } from '../../gateway/plugin-api/index.js';
-import { createEtcdClient, loadEtcd3, type EtcdConnection } from './etcd-client.js';
+import { createEtcdClient, loadEtcd3, type EtcdConnection } from '../../gateway/plugin-api/index.js';
 import { DEFAULT_PREFIX, encodeEndpointValue } from './etcd.js';
 
 export interface RegistrationOptions extends EtcdConnection {

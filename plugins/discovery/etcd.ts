@@ -3,7 +3,7 @@ import {
   canonicalAddress, metadataSchema, resolveTlsFiles, schemeSchema, UpdateQueue, weightSchema,
   type DiscoveryPlugin, type DiscoveryUpdate, type Endpoint,
 } from '../../gateway/plugin-api/index.js';
-import { createEtcdClient, etcdConnectionProperties, loadEtcd3, type EtcdConnection } from './etcd-client.js';
+import { createEtcdClient, etcdConnectionProperties, loadEtcd3, type EtcdConnection } from '../../gateway/plugin-api/index.js';
 
 interface EtcdOptions extends EtcdConnection {
   /** Keys under this prefix are the endpoints; default `/gantry/services/<service>/`. */

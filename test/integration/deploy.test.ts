@@ -124,6 +124,30 @@ t.test('the Kubernetes manifests match the API schemas, and hold what production
   t.ok(pdb.spec.minAvailable >= 1);
 });
 
+t.test('the fleet example: three replicas of one config with fleet:, a valid routes.yaml, RBAC for the kubernetes scaler', async (t) => {
+  const objects = parseAllDocuments(await readFile(join(DEPLOY, 'kubernetes', 'fleet.yaml'), 'utf8')).map((doc) => {
+    t.same(doc.errors, [], 'the YAML parses');
+    return doc.toJS() as Obj;
+  });
+  for (const o of objects) {
+    const Kind = KINDS[`${o.apiVersion}/${o.kind}`];
+    if (!Kind) { t.fail(`no schema check for ${o.apiVersion} ${o.kind}`); continue; }
+    t.doesNotThrow(() => new Kind(o as never).validate(), `${o.kind} ${o.metadata?.name} is valid`);
+  }
+  const find = (kind: string) => objects.find((o) => o.kind === kind) as Obj;
+  const deployment = find('Deployment');
+  t.equal(deployment.spec.replicas, 3);
+  t.equal(deployment.spec.template.spec.serviceAccountName, find('ServiceAccount').metadata.name);
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-k8s-fleet-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'routes.yaml'), find('ConfigMap').data['routes.yaml']);
+  const config = await loadRoutesFile(join(dir, 'routes.yaml'), createBuiltinRegistry());
+  t.match(config.fleet, { name: 'edge', etcd: { endpoints: ['http://etcd:2379'] } });
+  t.equal(config.services.get('users')?.scaling?.scaler.type, 'kubernetes');
+  const rules = find('Role').rules as Obj[];
+  for (const verb of ['get', 'patch']) t.ok(rules.some((r) => r.apiGroups.includes('apps') && r.resources.includes('deployments/scale') && r.verbs.includes(verb)), `RBAC: ${verb} the scale subresource`);
+});
+
 t.test('the Dockerfile (read, not built: no container engine here): Node 26, two stages, non-root, tini, /readyz health check', async (t) => {
   const text = await readFile(join(DEPLOY, 'container', 'Dockerfile'), 'utf8');
   const lines = text.split('\n').filter((l) => !l.startsWith('#'));

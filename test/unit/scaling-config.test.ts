@@ -79,3 +79,14 @@ schedules:
     'routes.yaml:7:43: services.app.scaling.windows.panicMs: must not exceed windows.stableMs (5000)',
   ]);
 });
+
+t.test('in a fleet the process scaler is refused (its instances would run on every gateway\'s host); exec is fine', async (t) => {
+  const fleet = 'fleet: { name: edge, etcd: { endpoints: ["http://127.0.0.1:2379"] } }\n';
+  t.same(problems(fleet + withScaling('scaler: { type: process, command: [node, app.js] }')), [
+    'routes.yaml:6:23: services.app.scaling.scaler.type: the process scaler runs instances on this gateway\'s own host and cannot serve a fleet (fleet:): use exec, webhook or kubernetes',
+  ]);
+  const exec = parseRoutes(fleet + withScaling('scaler: { type: exec, scale: "true {replicas}", current: "echo 1" }', '{ type: static, endpoints: ["http://127.0.0.1:1"] }'), 'routes.yaml', plugins);
+  t.match(exec.fleet, { name: 'edge', leaseTtlS: 5, etcd: { endpoints: ['http://127.0.0.1:2379'], dialTimeoutMs: 3000 } });
+  t.match(exec.fleet?.instance, /-\d+$/, 'the instance defaults to hostname-pid');
+  t.same(problems(`fleet: { name: "a/b", etcd: { endpoints: [] }, leaseTtlS: 0 }\n` + withScaling('scaler: { type: exec, scale: "true", current: "echo 1" }', '{ type: static, endpoints: ["http://127.0.0.1:1"] }')).length, 3, 'name, endpoints and leaseTtlS checked');
+});

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { noop } from 'cockatiel';
 import type { Etcd3, IOptions } from 'etcd3';
-import { apiUrlSchema, tlsSchema, type TlsFiles } from '../../gateway/plugin-api/index.js';
+import { apiUrlSchema, tlsSchema, type TlsFiles } from './schema-fragments.js';
 
-/** How to reach etcd: shared by the discovery plugin and the registration helper. */
+/** How to reach etcd: shared by the etcd discovery plugin, its registration helper and the fleet (gateway/fleet/). */
 export interface EtcdConnection {
   hosts: string[];
   auth?: { username: string; password: string };
