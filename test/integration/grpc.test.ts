@@ -135,7 +135,7 @@ async function rawCall(session: http2.ClientHttp2Session, path: string, headers:
   return { headers: head, flags, body: Buffer.concat(chunks) };
 }
 
-t.test('the gateway\'s own error is a trailers-only gRPC answer: one HEADERS frame ending the stream, no JSON', async (t) => {
+t.test('row 53: the gateway\'s own error is a trailers-only gRPC answer: one HEADERS frame ending the stream, no JSON', async (t) => {
   const session = connect(t);
   const down = await rawCall(session, '/test.Down/Unary');
   t.equal(down.headers[':status'], 200, 'HTTP 200');

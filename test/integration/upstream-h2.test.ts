@@ -66,7 +66,7 @@ function http1Post(gw: GatewayUnderTest, headers: http.OutgoingHttpHeaders): Pro
   });
 }
 
-t.test('protocol h2 over TLS: an HTTP/1.1 request goes upstream as HTTP/2, without hop-by-hop headers but with te: trailers', async (t) => {
+t.test('row 52: protocol h2 over TLS: an HTTP/1.1 request goes upstream as HTTP/2, without hop-by-hop headers but with te: trailers', async (t) => {
   const up = await startH2Upstream(t, true);
   const gw = await startGateway(routesYaml([up.url], undefined, `    protocol: h2\n    tls: { caFile: ${caFile()}, serverName: localhost }\n`));
   t.teardown(() => gw.close());
@@ -94,6 +94,18 @@ t.test('protocol h2 to an http:// endpoint is h2c with prior knowledge', async (
   t.equal(res.status, 200);
   t.equal(res.body, 'over 2.0');
   t.same(res.trailers, { 'x-checksum': 'abc' });
+});
+
+t.test('row 51: protocol h2 to an http:// endpoint that speaks only HTTP/1.1: 502 GW_ERR_UPSTREAM_RESET', async (t) => {
+  const up = http.createServer((_req, res) => res.end('h1'));
+  up.listen(0, '127.0.0.1');
+  await once(up, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => { up.closeAllConnections(); up.close(() => resolve()); }));
+  const gw = await startGateway(routesYaml([`http://127.0.0.1:${(up.address() as AddressInfo).port}`], undefined, '    protocol: h2\n    retry: { attempts: 0 }\n'));
+  t.teardown(() => gw.close());
+  const res = await fetch(`${gw.url}/x`);
+  t.equal(res.status, 502);
+  t.equal((await res.json() as { error: string }).error, 'GW_ERR_UPSTREAM_RESET', 'the h2c preface is not HTTP/1.1: the upstream closes');
 });
 
 t.test('an HTTP/2 client request is forwarded over HTTP/2 and gets the upstream\'s trailers', async (t) => {

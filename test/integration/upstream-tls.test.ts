@@ -68,7 +68,7 @@ t.test('mTLS: the client certificate and the CA file get through to an upstream 
   t.equal(r.body, 'hello gantry', 'the upstream saw the gateway\'s client certificate');
 });
 
-t.test('without the client certificate, with another CA, or for another name: 502 GW_ERR_UPSTREAM_TLS', async (t) => {
+t.test('row 50: without the client certificate, with another CA, or for another name: 502 GW_ERR_UPSTREAM_TLS', async (t) => {
   const up = await startMtlsUpstream(t);
   const cases = {
     'no client certificate': `caFile: ${file('ca')}, serverName: localhost`,
@@ -119,7 +119,7 @@ t.test('a reload that changes caFile (and adds the client certificate) takes eff
   assertTlsError(t, await get(gw));
 });
 
-t.test('gantry validate refuses unreadable or mismatched TLS files at file:line:col; a reload with them is refused', async (t) => {
+t.test('row 49: gantry validate refuses unreadable or mismatched TLS files at file:line:col; a reload with them is refused', async (t) => {
   const dir = certs.dir;
   const notPem = join(dir, 'not-pem.txt');
   await writeFile(notPem, 'hello\n');
