@@ -8,9 +8,11 @@ import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { createCertificateAuthority, type CertificateAuthority } from '../helpers/certificate-authority.js';
 import { routesYaml, startGateway, type GatewayUnderTest } from '../helpers/gateway-under-test.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/test-certificates.js';
+import { webSocketHandshake } from '../helpers/websocket.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
@@ -35,6 +37,10 @@ async function startMtlsUpstream(t: Test): Promise<MtlsUpstream> {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
     clients.push(peer.subject ? String(peer.subject.CN) : null);
     res.end(`hello ${String(peer.subject?.CN)}`);
+  });
+  // A WebSocket handshake is answered 101 with the client certificate's name, and the connection closed.
+  server.on('upgrade', (_req, socket: TLSSocket) => {
+    socket.end(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\nx-client: ${String(socket.getPeerCertificate().subject?.CN)}\r\n\r\n`);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -84,6 +90,26 @@ t.test('row 50: without the client certificate, with another CA, or for another 
     await gw.close();
   }
   t.equal(up.clients.length, 0, 'no request reached the upstream');
+});
+
+t.test('active health checks reach the endpoint with the service\'s CA file and client certificate', async (t) => {
+  const up = await startMtlsUpstream(t);
+  const gw = await startGateway(routesYaml([up.url], undefined,
+    `    healthCheck: { path: /healthz, intervalMs: 100 }\n${serviceTls(`caFile: ${file('ca')}, certFile: ${file('clientCert')}, keyFile: ${file('clientKey')}, serverName: localhost`)}`));
+  t.teardown(() => gw.close());
+  await waitFor(() => up.clients.length >= 2, 10_000, 'two health probes through mTLS');
+  t.equal(up.clients[0], 'gantry', 'the probe presented the client certificate');
+});
+
+t.test('a WebSocket handshake is tunnelled to the endpoint with the service\'s TLS settings', async (t) => {
+  const up = await startMtlsUpstream(t);
+  const gw = await startGateway(routesYaml([up.url], '  - match: { path: / }\n    service: svc\n    websocket: true\n',
+    serviceTls(`caFile: ${file('ca')}, certFile: ${file('clientCert')}, keyFile: ${file('clientKey')}, serverName: localhost`)));
+  t.teardown(() => gw.close());
+  const answer = await webSocketHandshake(gw.port, '/ws');
+  t.equal(answer.status, 101);
+  t.equal(answer.headers['x-client'], 'gantry', 'the upstream saw the client certificate');
+  if ('socket' in answer) answer.socket.destroy();
 });
 
 t.test('TLS failures count against the endpoint\'s breaker, as a refused connection does', async (t) => {
