@@ -8,7 +8,7 @@ import type { RawScaling } from './scaling-config.js';
 import { checkAdminAuth } from './check-admin-auth.js';
 import type {
   AdminAuthConfig, BalancerName, BreakerConfig, FleetConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
-  RateLimitStoreConfig, RetryConfig, RouteConfig, ServerLimits, TlsConfig, TlsVersion, TracingConfig,
+  RateLimitStoreConfig, RetryConfig, RouteConfig, ServerLimits, TlsConfig, TlsVersion, TracingConfig, UpstreamProtocol,
 } from './gateway-config.js';
 import { validateRoutesDocument } from './schema-validator.js';
 import { stableStringify } from './stable-stringify.js';
@@ -29,7 +29,8 @@ export interface RawService {
   discovery: { type: string } & Record<string, unknown>;
   balancer: BalancerName; timeoutMs: number; maxSocketsPerEndpoint: number; idleSocketTimeoutMs: number;
   warmTimeoutMs: number; hostHeader: string; hashOn?: string; slowStartMs: number; tryTimeoutMs?: number;
-  connectTimeoutMs: number; retry: RetryConfig; circuitBreaker: BreakerConfig; outlierDetection: OutlierConfig;
+  connectTimeoutMs: number; protocol: UpstreamProtocol; tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
+  retry: RetryConfig; circuitBreaker: BreakerConfig; outlierDetection: OutlierConfig;
   bulkhead: { maxConcurrent: number; maxQueue: number }; healthCheck?: HealthCheckConfig;
   scaling?: RawScaling;
 }

@@ -90,6 +90,25 @@ export interface DiscoveryConfig {
   readonly key: string;
 }
 
+/** How the gateway speaks to a service's endpoints: HTTP/1.1, or HTTP/2 (over TLS by ALPN, h2c on http:// endpoints). */
+export type UpstreamProtocol = 'http1' | 'h2';
+
+/**
+ * TLS to a service's https:// endpoints (gateway/tls/read-upstream-tls.ts reads and checks its files at load). The
+ * server's certificate is always verified: against the default CAs plus `caPem`, for `serverName` when set.
+ */
+export interface UpstreamTlsConfig {
+  /** Absolute paths, as the file names them relative to itself. */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly serverName?: string;
+  /** The PEM text that was checked: what connections use, so a file that changes afterwards changes nothing. */
+  readonly caPem?: string;
+  readonly certPem?: string;
+  readonly keyPem?: string;
+}
+
 export interface ServiceConfig {
   readonly name: string;
   readonly discovery: DiscoveryConfig;
@@ -106,6 +125,9 @@ export interface ServiceConfig {
   /** As set; null: each route derives its own from its deadline (RouteConfig.tryTimeoutMs). */
   readonly tryTimeoutMs: number | null;
   readonly connectTimeoutMs: number;
+  readonly protocol: UpstreamProtocol;
+  /** null: https:// endpoints are verified against the default CAs, for the Host sent upstream. */
+  readonly tls: UpstreamTlsConfig | null;
   readonly retry: RetryConfig;
   readonly circuitBreaker: BreakerConfig;
   readonly outlierDetection: OutlierConfig;

@@ -5,11 +5,12 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { readCertificates } from '../tls/read-certificates.js';
+import { readUpstreamTls } from '../tls/read-upstream-tls.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { buildScalingConfig, checkScalerDiscovery, SCALER_DISCOVERY_TYPE } from './scaling-config.js';
-import { checkRoutesDocument, inFileOrder, Problems, type CheckedDocument, type PhaseClock } from './check-routes-document.js';
+import { checkRoutesDocument, inFileOrder, Problems, type CheckedDocument, type PhaseClock, type RawService } from './check-routes-document.js';
 import { deepFreeze } from './deep-freeze.js';
-import type { GatewayConfig, RouteConfig, ServiceConfig, TlsConfig } from './gateway-config.js';
+import type { GatewayConfig, RouteConfig, ServiceConfig, TlsConfig, UpstreamTlsConfig } from './gateway-config.js';
 import { loadPluginModules } from './load-plugin-modules.js';
 import { loadPolicies } from './load-policies.js';
 import type { FromParseWorker, ParseWorkerData } from './routes-file-worker.js';
@@ -107,10 +108,18 @@ function assembleConfig(doc: CheckedDocument, plugins: PluginRegistry, origins: 
   const policies = loadPolicies(doc.policies, problems, dirname(resolve(doc.file)));
   const all: ConfigProblem[] = [...doc.problems, ...problems.list];
   if (all.length) throw new ConfigError(inFileOrder(all));
-  // The certificates and the policies' files count in the hash: a reload after one changed on disk is not "unchanged".
-  const read = [...(tls?.certificates.map((c) => c.certPem + c.keyPem) ?? []), ...policies.fileTexts];
-  const hash = read.length ? createHash('sha256').update(doc.hash).update(read.join('\0')).digest('hex') : doc.hash;
-  return deepFreeze({ file: doc.file, hash, ...doc.settings, tls, services, routes: doc.routes, policies: policies.byName, plugins });
+  return deepFreeze({ file: doc.file, hash: configHash(doc.hash, tls, services, policies.fileTexts), ...doc.settings, tls, services, routes: doc.routes, policies: policies.byName, plugins });
+}
+
+/**
+ * The file's hash, and with TLS files and the policies' files the hash of what they held: a reload after a
+ * certificate, a CA or a keys file changed on disk is not "unchanged".
+ */
+function configHash(fileHash: string, tls: TlsConfig | null, services: ReadonlyMap<string, ServiceConfig>, policyFiles: readonly string[]): string {
+  const pems: string[] = [...policyFiles];
+  for (const c of tls?.certificates ?? []) pems.push(c.certPem, c.keyPem);
+  for (const s of services.values()) if (s.tls) pems.push(s.tls.caPem ?? '', s.tls.certPem ?? '', s.tls.keyPem ?? '');
+  return pems.length === 0 ? fileHash : createHash('sha256').update(fileHash).update(pems.join('\0')).digest('hex');
 }
 
 /** `tls:` with its certificates read and checked (gateway/tls/read-certificates.ts); problems at their entries. */
@@ -151,6 +160,7 @@ function buildServices(doc: CheckedDocument, problems: Problems, plugins: Plugin
     if ((s.balancer === 'consistent-hash') !== (s.hashOn !== undefined)) {
       problems.add(['services', name, s.hashOn === undefined ? 'balancer' : 'hashOn'], 'consistent-hash and hashOn go together');
     }
+    const tls = s.tls ? readServiceTls(s.tls, ['services', name, 'tls'], baseDir, problems) : null;
     if (s.tryTimeoutMs !== undefined && s.tryTimeoutMs > s.timeoutMs) {
       problems.add(['services', name, 'tryTimeoutMs'], `must not exceed timeoutMs (${s.timeoutMs}), the deadline that includes retries`);
     }
@@ -158,7 +168,7 @@ function buildServices(doc: CheckedDocument, problems: Problems, plugins: Plugin
       name, balancer: s.balancer, timeoutMs: s.timeoutMs, maxSocketsPerEndpoint: s.maxSocketsPerEndpoint,
       idleSocketTimeoutMs: s.idleSocketTimeoutMs, warmTimeoutMs: s.warmTimeoutMs, hostHeader: s.hostHeader,
       hashOn: s.hashOn, slowStartMs: s.slowStartMs, tryTimeoutMs: s.tryTimeoutMs ?? null,
-      connectTimeoutMs: s.connectTimeoutMs, retry: s.retry, circuitBreaker: s.circuitBreaker,
+      connectTimeoutMs: s.connectTimeoutMs, protocol: s.protocol, tls, retry: s.retry, circuitBreaker: s.circuitBreaker,
       outlierDetection: s.outlierDetection, bulkhead: s.bulkhead, healthCheck: s.healthCheck ?? null,
       // A scaler-fed pool is keyed by its scaler too: new scaler options start a new set of instances.
       discovery: { type, options, baseDir, key: stableStringify(type === SCALER_DISCOVERY_TYPE ? { type, scaler: scaling?.scaler.key } : { type, options, baseDir, module: origins.get(type) }) },
@@ -166,4 +176,12 @@ function buildServices(doc: CheckedDocument, problems: Problems, plugins: Plugin
     });
   }
   return services;
+}
+
+/** A service's `tls:` with its files read and checked (gateway/tls/read-upstream-tls.ts); problems at their fields. */
+function readServiceTls(raw: NonNullable<RawService['tls']>, at: readonly (string | number)[], baseDir: string, problems: Problems): UpstreamTlsConfig {
+  const path = (p: string | undefined) => p === undefined ? undefined : resolve(baseDir, p);
+  const read = readUpstreamTls({ caFile: path(raw.caFile), certFile: path(raw.certFile), keyFile: path(raw.keyFile), serverName: raw.serverName });
+  for (const p of read.problems) problems.add([...at, p.field], p.message);
+  return read.tls;
 }

@@ -1,6 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { constants, type Http2ServerResponse } from 'node:http2';
 import { ERRORS, type ErrorCode } from '../errors.js';
+import { grpcMessage } from './grpc-call.js';
 
 export interface ErrorDetails {
   readonly requestId: string;
@@ -79,4 +80,39 @@ function sendHttp2Error(res: Http2ServerResponse, status: number, headers: strin
   const stream = res.stream;
   res.end(head ? '' : body, close ? () => { if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR); } : undefined);
   return head ? 0 : length;
+}
+
+/**
+ * Answers a gRPC call with the gateway's error the way gRPC clients read one: HTTP 200, `content-type:
+ * application/grpc`, `grpc-status` (the code's, gateway/errors.ts) and `grpc-message`, as a trailers-only response
+ * (over HTTP/2 one HEADERS frame that ends the stream), with the request id. A JSON body would reach a gRPC client as
+ * a malformed message. Returns the body bytes written: none.
+ */
+export function sendGrpcError(res: ServerResponse, code: ErrorCode, d: ErrorDetails): number {
+  if (res.headersSent) {
+    res.destroy();
+    return 0;
+  }
+  const { grpc, message } = ERRORS[code];
+  if (d.http2) {
+    const h2 = res as unknown as Http2ServerResponse;
+    for (const name of h2.getHeaderNames()) h2.removeHeader(name);
+    h2.statusCode = 200;
+    h2.setHeader('content-type', 'application/grpc');
+    h2.setHeader('grpc-status', String(grpc));
+    h2.setHeader('grpc-message', grpcMessage(message));
+    h2.setHeader(d.requestIdHeader, d.requestId);
+    // Ended before its head is sent, Node's compatibility API sends the head with END_STREAM: trailers-only.
+    const stream = h2.stream;
+    h2.end(d.close === true ? () => { if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR); } : undefined);
+    return 0;
+  }
+  const headers = [
+    'content-type', 'application/grpc', 'grpc-status', String(grpc), 'grpc-message', grpcMessage(message),
+    'content-length', '0', d.requestIdHeader, d.requestId,
+  ];
+  if (d.close) headers.push('connection', 'close');
+  res.writeHead(200, STATUS_CODES[200], headers);
+  res.end();
+  return 0;
 }

@@ -42,6 +42,8 @@ export interface ForwardingFacts {
   readonly proto?: 'http' | 'https';
   readonly requestIdHeader: string;
   readonly requestId: string;
+  /** Keep `te: trailers` (an HTTP/2 upstream: gRPC servers look for it); any other TE goes as hop-by-hop. */
+  readonly teTrailers?: boolean;
 }
 
 /**
@@ -61,7 +63,9 @@ export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, facts: Forw
     && facts.trustedProxies.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
   // One look at each header the client sent (a handful), rather than a probe of the object for each of 17 names.
   for (const name in headers) {
-    if (REQUEST_HOP_BY_HOP.has(name) || (!trusted && CLIENT_FORWARDING.has(name))) headers[name] = undefined;
+    if (REQUEST_HOP_BY_HOP.has(name) || (!trusted && CLIENT_FORWARDING.has(name))) {
+      if (name !== 'te' || facts.teTrailers !== true || headers.te !== 'trailers') headers[name] = undefined;
+    }
   }
   if (trusted) {
     const xff = headers['x-forwarded-for'];
@@ -126,4 +130,21 @@ export function responseHeaderList(raw: readonly Buffer[]): string[] {
     if (!named.has((out[i] as string).toLowerCase())) kept.push(out[i] as string, out[i + 1] as string);
   }
   return kept;
+}
+
+/**
+ * responseHeaderList for an HTTP/2 upstream, whose head undici hands over as Node's header object (lower-case names,
+ * repeated fields as arrays, `:status` already taken out) instead of raw pairs. HTTP/2 has no connection-specific
+ * headers (Node's client refuses an answer with them); the hop-by-hop check stays for what an HTTP/1.1 client must
+ * not get (`te`, `trailer`, `proxy-authenticate`).
+ */
+export function http2ResponseHeaderList(headers: Readonly<Record<string, string | string[] | undefined>>): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name.charCodeAt(0) === 58 /* : */ || RESPONSE_HOP_BY_HOP.has(name)) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  return out;
 }

@@ -13,7 +13,8 @@ import { ACME_CHALLENGE_PATH, redirectToHttps, type HttpsRedirect } from '../tls
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { AccessLog } from './access-log.js';
-import { sendError, sendRelayed } from './error-response.js';
+import { sendError, sendGrpcError, sendRelayed } from './error-response.js';
+import { grpcDeadlineMs, isGrpcRequest } from './grpc-call.js';
 import { EXCHANGE, Exchange, type WithExchange } from './exchange.js';
 import { prepareUpstreamHeaders } from './forwarded-headers.js';
 import { UpstreamTransport } from './upstream-transport.js';
@@ -64,9 +65,11 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       ex.res.destroy();
       return;
     }
-    ex.status = ERRORS[code].status;
+    // A gRPC client reads errors from grpc-status, not from an HTTP status and a JSON body.
+    const grpc = isGrpcRequest(ex.req.headers);
+    ex.status = grpc ? 200 : ERRORS[code].status;
     try {
-      ex.bytes = sendError(ex.res, code, {
+      ex.bytes = (grpc ? sendGrpcError : sendError)(ex.res, code, {
         requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
         retryAfterS: extra.retryAfterS, allow: extra.allow, headers: extra.headers, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
       });
@@ -191,10 +194,13 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (!service || (service.pool.endpoints.length === 0 && !ctx.hold?.accepts(service))) return fail(ex, 'GW_ERR_NO_ENDPOINT', { retryAfterS: RETRY_AFTER_NO_ENDPOINT_S });
 
     const limits = snapshot.config.server;
+    // HTTP/2 upstreams (gRPC): `te: trailers` goes with the request, and a shorter grpc-timeout bounds the call.
+    const h2 = service.config.protocol === 'h2';
+    const timeoutMs = h2 ? grpcDeadlineMs(req.headers, route.config.timeoutMs) : route.config.timeoutMs;
     prepareUpstreamHeaders(req.headers, {
       peer: req.socket.remoteAddress ?? '', trustedProxies: snapshot.trustedProxies, clientHost: ex.hostHeader,
       proto: (req.socket as TLSSocket).encrypted === true ? 'https' : 'http',
-      requestIdHeader: limits.requestIdHeader, requestId: ex.requestId,
+      requestIdHeader: limits.requestIdHeader, requestId: ex.requestId, teTrailers: h2,
     });
     ex.traceId = applyTraceContext(req.headers, snapshot.config.tracing);
     const hostMode = service.config.hostHeader;
@@ -202,7 +208,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     else if (ex.hostHeader) req.headers.host = ex.hostHeader;
     req.url = route.rewrite(ex.path) + search;
 
-    pipeline.run(ex, service, route.config.timeoutMs, route.config.tryTimeoutMs);
+    pipeline.run(ex, service, timeoutMs, route.config.tryTimeoutMs);
     // Chunked bodies have no length up front: count them as they stream. Paused first, so our listener does not
     // start the flow before the upstream client attaches its own (it resumes the body when it starts sending).
     if (length === undefined && ex.chunked) req.pause().on('data', countBody);

@@ -68,7 +68,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     endpoint.inFlight++;
     ctx.accessLog()?.logger.info({ reqId: requestId, traceId: traceId || undefined, method: req.method, host: seen.host, path: target.path, route: route.name, service: route.service, endpoint: endpoint.address, upgrade: 'websocket', tls: (req.socket as TLSSocket).encrypted === true ? (req.socket as TLSSocket).getProtocol() : undefined }, 'upgrade');
     tunnelWebSocket(req, socket, head, {
-      target: endpoint.target, timeoutMs: route.config.timeoutMs, requestId, requestIdHeader: idHeader,
+      target: endpoint.target, tls: endpoint.tls, timeoutMs: route.config.timeoutMs, requestId, requestIdHeader: idHeader,
       handshakeDone: () => generation.release(),
       endpointDone: () => ctx.registry.requestDone(endpoint),
     });

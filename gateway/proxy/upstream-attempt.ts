@@ -1,13 +1,29 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { errors, type Dispatcher } from 'undici';
 import { AttemptFailure, failure, type AttemptFailureKind } from '../resilience/attempt-failure.js';
 import type { TryHooks, UpstreamTry } from '../resilience/service-call.js';
 import { TimerList, type Timer } from '../resilience/timer-list.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
-import { responseHeaderList } from './forwarded-headers.js';
+import { http2ResponseHeaderList, responseHeaderList } from './forwarded-headers.js';
+import { takeGrpcStatus } from './grpc-call.js';
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 const BAD_RESPONSE_ERRORS = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'ERR_INVALID_CHAR']);
+// OpenSSL's verification results as Node names them (X509_V_ERR_* without the prefix) and Node's own name check.
+const CERTIFICATE_ERRORS = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA', 'INVALID_PURPOSE', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A failed TLS handshake: the upstream's certificate not trusted, expired or for another name, or the upstream's alert
+ * (no client certificate, no common protocol version). OpenSSL's errors come as ERR_SSL_*, Node's as ERR_TLS_*.
+ */
+function isTlsFailure(code: string): boolean {
+  return CERTIFICATE_ERRORS.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
+}
 
 /** Maps an error of an upstream call (socket, parser, undici) to how the attempt failed. */
 export function classifyUpstreamError(err: unknown): AttemptFailure {
@@ -16,11 +32,27 @@ export function classifyUpstreamError(err: unknown): AttemptFailure {
   if (err instanceof errors.HTTPParserError) return new AttemptFailure('bad-response', false, { cause: err });
   if (CONNECT_ERRORS.has(code)) return new AttemptFailure('connect', true, { cause: err });
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return new AttemptFailure('connect-timeout', true, { cause: err });
+  // Nothing reached the upstream's HTTP side: a request written before a TLS 1.3 server refused the client's
+  // certificate was dropped with the handshake, so it is safe to send again, as after a refused connection.
+  if (isTlsFailure(code)) return new AttemptFailure('tls', true, { cause: err });
   if (code.startsWith('HPE_') || BAD_RESPONSE_ERRORS.has(code)) return new AttemptFailure('bad-response', false, { cause: err });
   return new AttemptFailure('reset', false, { cause: err });
 }
 
 const RETRY_AFTER = 'retry-after';
+
+/**
+ * Adds the upstream's trailers to the client's response. An HTTP/1.1 response carries them only when chunked (Node
+ * drops them otherwise); an HTTP/2 one always can.
+ */
+function relayTrailers(res: ServerResponse, trailers: IncomingHttpHeaders): void {
+  if (Object.keys(trailers).length === 0) return;
+  try {
+    res.addTrailers(trailers as Record<string, string>);
+  } catch {
+    // A trailer Node refuses (a name or value it considers invalid) is not relayed; the body still ends cleanly.
+  }
+}
 
 /** The proxy's side of an attempt (upstream-transport.ts): the early relay of a final answer, and the endpoint's in-flight count. */
 export interface AttemptOwner {
@@ -61,6 +93,8 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
   broken = false;
   /** Made while the endpoint's circuit was closed (or it has none): its outcome goes to the breaker directly. */
   closedCircuit = false;
+  /** The upstream's trailers, kept from an HTTP/2 endpoint until the body's end is relayed. */
+  trailers: IncomingHttpHeaders | undefined = undefined;
   #controller: Dispatcher.DispatchController | undefined = undefined;
   /** Made when a client first pushes back, not for every attempt. */
   #onDrain: (() => void) | undefined = undefined;
@@ -92,8 +126,14 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
     this.clearTimer();
     this.statusCode = statusCode;
     this.statusText = statusText;
-    // The raw pairs keep the upstream's header-name case, as nginx relays it.
-    this.headers = responseHeaderList(controller.rawHeaders as Buffer[]);
+    if (this.endpoint.http2) {
+      const raw = controller.rawHeaders as unknown as Record<string, string | string[]>;
+      this.headers = http2ResponseHeaderList(raw);
+      if (raw['grpc-status'] !== undefined) this.trailers = takeGrpcStatus(this.headers);
+    } else {
+      // The raw pairs keep the upstream's header-name case, as nginx relays it.
+      this.headers = responseHeaderList(controller.rawHeaders as Buffer[]);
+    }
     for (let i = 0; i < this.headers.length; i += 2) {
       if ((this.headers[i] as string).length === RETRY_AFTER.length && (this.headers[i] as string).toLowerCase() === RETRY_AFTER) this.retryAfter = this.headers[i + 1];
     }
@@ -120,14 +160,17 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
     res.once('drain', this.#onDrain ??= () => { this.#controller?.resume(); });
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller?: Dispatcher.DispatchController, trailers?: IncomingHttpHeaders): void {
     this.complete = true;
+    // Over HTTP/2 trailers carry what gRPC says of the call (grpc-status, grpc-message): they go to the client.
+    if (this.endpoint.http2 && this.trailers === undefined) this.trailers = trailers;
     if (this.relaying) this.#finish();
     this.release();
   }
 
   #finish(): void {
     const { req, res } = this.call;
+    if (this.trailers !== undefined) relayTrailers(res, this.trailers);
     if (req.complete) { res.end(); return; }
     // The upstream answered before the client sent its whole body. undici stops sending it and destroys the
     // request stream, so the rest can no longer be read off the connection: close it once the answer is out.

@@ -71,7 +71,8 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
     // none (RFC 9110 §9.3.2), so the connection is kept as after a GET. Not with a request body, which a server
     // may leave unread on the connection: undici's own close after a body on such a method stays.
     const reset = method === 'HEAD' && body === null ? false : undefined;
-    endpoint.pool.dispatch({ method, path: req.url as string, headers: headerList(req.headers), body, reset }, a);
+    // `servername`: the service's tls.serverName; unset, undici takes the TLS name from the Host header.
+    endpoint.pool.dispatch({ method, path: req.url as string, headers: headerList(req.headers), body, reset, servername: endpoint.servername }, a);
   }
 
   fail(ex: Exchange, code: ErrorCode, extra?: { retryAfterS?: number }): void {

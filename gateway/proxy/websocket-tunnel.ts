@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.js';
-import type { EndpointState } from '../upstream/endpoint-state.js';
+import type { EndpointState, EndpointTls } from '../upstream/endpoint-state.js';
 import { responseHeaderList } from './forwarded-headers.js';
 import { writeRawError } from './raw-error.js';
 import { classifyUpstreamError } from './upstream-attempt.js';
@@ -11,6 +11,8 @@ import { classifyUpstreamError } from './upstream-attempt.js';
 /** One WebSocket handshake to forward, and what its caller holds for it. */
 export interface TunnelRequest {
   readonly target: EndpointState['target'];
+  /** The service's TLS context and name for an https:// endpoint (its `tls:`). */
+  readonly tls: EndpointTls;
   /** The route's timeout: the handshake, connecting included, must end within it, else 504 GW_ERR_UPSTREAM_TIMEOUT. */
   readonly timeoutMs: number;
   readonly requestId: string;
@@ -38,7 +40,7 @@ export function tunnelWebSocket(req: IncomingMessage, socket: Duplex, head: Buff
   let phase = Phase.Handshake;
   let upstream: Socket | undefined;
   const upstreamReq = (t.target.protocol === 'https:' ? https : http).request({
-    host: t.target.host, port: t.target.port, method: 'GET', path: req.url, headers: req.headers, agent: false, setHost: false,
+    host: t.target.host, port: t.target.port, method: 'GET', path: req.url, headers: req.headers, agent: false, setHost: false, ...t.tls,
   });
   const timer = setTimeout(() => fail('GW_ERR_UPSTREAM_TIMEOUT'), t.timeoutMs);
 

@@ -2,11 +2,12 @@ import type { ErrorCode } from '../errors.js';
 import type { ServiceCall } from './service-call.js';
 
 /** How one attempt failed before a response head arrived. `cancelled`: the gateway stopped it (client gone, body too large). */
-export type AttemptFailureKind = 'connect' | 'connect-timeout' | 'reset' | 'timeout' | 'bad-response' | 'broken-circuit' | 'cancelled';
+export type AttemptFailureKind = 'connect' | 'connect-timeout' | 'tls' | 'reset' | 'timeout' | 'bad-response' | 'broken-circuit' | 'cancelled';
 
 const KIND_CODE: Record<AttemptFailureKind, ErrorCode> = {
   'connect': 'GW_ERR_UPSTREAM_CONNECT',
   'connect-timeout': 'GW_ERR_UPSTREAM_TIMEOUT',
+  'tls': 'GW_ERR_UPSTREAM_TLS',
   'reset': 'GW_ERR_UPSTREAM_RESET',
   'timeout': 'GW_ERR_UPSTREAM_TIMEOUT',
   'bad-response': 'GW_ERR_UPSTREAM_BAD_RESPONSE',

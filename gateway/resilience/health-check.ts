@@ -9,7 +9,7 @@ export function probeEndpoint(e: EndpointState, cfg: HealthCheckConfig, signal: 
   return new Promise((resolve) => {
     const request = e.target.protocol === 'https:' ? https.request : http.request;
     const req = request({
-      host: e.target.host, port: e.target.port, path: cfg.path, method: 'GET', agent: false, signal,
+      host: e.target.host, port: e.target.port, path: cfg.path, method: 'GET', agent: false, signal, ...e.tls,
       headers: { host: e.hostHeader, 'user-agent': 'gantry-health-check', connection: 'close' },
     }, (res) => {
       res.resume();

@@ -14,7 +14,10 @@ interface Entry { pool: UpstreamPool; refs: number; abort: AbortController }
 interface Checks { checker: HealthChecker; key: string; pool: UpstreamPool }
 
 function settingsOf(s: ServiceConfig): EndpointSettings {
-  return { maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs, connectTimeoutMs: s.connectTimeoutMs, breaker: s.circuitBreaker };
+  return {
+    maxSockets: s.maxSocketsPerEndpoint, idleTimeoutMs: s.idleSocketTimeoutMs, connectTimeoutMs: s.connectTimeoutMs, breaker: s.circuitBreaker,
+    protocol: s.protocol, tls: s.tls,
+  };
 }
 
 /**

@@ -5,7 +5,7 @@ import { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 
 const breaker: BreakerConfig = { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 };
 function endpoints(weights: number[], now = 0): EndpointState[] {
-  return weights.map((w, i) => new EndpointState('svc', `http://127.0.0.1:${3000 + i}`, w, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker }, now));
+  return weights.map((w, i) => new EndpointState('svc', `http://127.0.0.1:${3000 + i}`, w, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker, protocol: 'http1', tls: null }, now));
 }
 function ctx(usable: (e: EndpointState) => boolean = () => true, hashKey?: string, now = 0): PickContext {
   return { usable, hashKey, now };
@@ -136,7 +136,7 @@ t.test('consistent hashing spreads sequential keys evenly, whatever the endpoint
   ];
   const keySets = [Array.from({ length: 3000 }, (_, i) => `user-${i}`), Array.from({ length: 3000 }, (_, i) => String(100000 + i))];
   for (const addresses of sets) {
-    const list = addresses.map((a) => new EndpointState('svc', a, 1, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker }, 0));
+    const list = addresses.map((a) => new EndpointState('svc', a, 1, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker, protocol: 'http1', tls: null }, 0));
     const b = createBalancer('consistent-hash', { random: seeded(1) });
     for (const keys of keySets) {
       const counts = list.map(() => 0);
@@ -149,7 +149,7 @@ t.test('consistent hashing spreads sequential keys evenly, whatever the endpoint
 
 t.test('slow start gives a new endpoint 10 % of its share at first and all of it after slowStartMs', async (t) => {
   const old = endpoints([1], 0)[0]!;
-  const fresh = new EndpointState('svc', 'http://127.0.0.1:4999', 1, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker }, 10_000);
+  const fresh = new EndpointState('svc', 'http://127.0.0.1:4999', 1, { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker, protocol: 'http1', tls: null }, 10_000);
   const pool = [old, fresh];
   const b = createBalancer('least-request', { slowStartMs: 10_000 });
   old.inFlight = 5;   // load 6 against the fresh one's 1 / 0.1 = 10: the old one still wins

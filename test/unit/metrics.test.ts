@@ -8,7 +8,7 @@ import { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 import type { DiscoveryStatus } from '../../gateway/upstream/upstream-pool.js';
 import { parsePromText, promTypes, sampleValue, type PromSample } from '../helpers/prom-text.js';
 
-const SETTINGS = { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker: { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 } };
+const SETTINGS = { maxSockets: 1, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker: { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 }, protocol: 'http1' as const, tls: null };
 
 interface FakeService { endpoints: EndpointState[]; status: DiscoveryStatus }
 

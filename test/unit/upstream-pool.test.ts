@@ -28,7 +28,7 @@ function makePool(discovery: Discovery, clock = { ms: 1000 }) {
   const registry = new EndpointRegistry();
   const pool = new UpstreamPool({
     service: 'svc', discovery, registry, log, now: () => clock.ms, random: () => 0,
-    settings: { maxSockets: 4, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker: { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 } },
+    settings: { maxSockets: 4, idleTimeoutMs: 1000, connectTimeoutMs: 1000, breaker: { enabled: false, consecutiveFailures: 5, halfOpenAfterMs: 1000, maxHalfOpenAfterMs: 1000 }, protocol: 'http1' as const, tls: null },
     backoff: { initialMs: 1, maxMs: 10 },
   });
   return { pool, lines, registry };
