@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, type Child, type ProcessGroup } from './processes.js';
+import type { TlsClient } from './scenarios/scenario.js';
 
 /** What every request of a run looks like (the same request over and over). */
 export interface RequestShape {
@@ -27,6 +28,10 @@ export interface LoadRun {
   readonly cpu?: string;
   /** Paced: this many requests per second over all connections (h2load; wrk and autocannon cannot pace evenly). */
   readonly ratePerS?: number;
+  /** Over TLS (an https URL), speaking so (Scenario.tls): wrk for http1, h2load for the others. */
+  readonly tls?: TlsClient;
+  /** HTTP/2 streams per connection. */
+  readonly streams?: number;
 }
 
 export interface LoadResult {
@@ -42,6 +47,8 @@ export interface LoadResult {
   readonly httpErrors: number;
   /** Connect, read, write errors and timeouts. Should be 0. */
   readonly socketErrors: number;
+  /** Over TLS, what h2load negotiated: "TLSv1.3, TLS_AES_128_GCM_SHA256, X25519 253 bits, h2". */
+  readonly negotiated?: string;
 }
 
 export interface LoadGenerator {
@@ -114,6 +121,7 @@ function wrk(path: string, workDir: string, reason: string): LoadGenerator {
     name: 'wrk', label: `${version}, 1 thread`, reason,
     async run(group, r) {
       if (r.ratePerS !== undefined) return paced(workDir).run(group, r);
+      if (r.tls !== undefined && r.tls !== 'http1') return overTls(workDir).run(group, r);
       const child = group.spawn('wrk', path, ['-t1', `-c${r.connections}`, `-d${r.durationS}s`, '--timeout', '5s', '-s', scriptFor(r.request), r.url], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
@@ -135,6 +143,8 @@ function autocannon(reason: string, workDir: string): LoadGenerator {
     name: 'autocannon', label: `autocannon ${pkg.version}, 1 process`, reason,
     async run(group, r) {
       if (r.ratePerS !== undefined) return paced(workDir).run(group, r);
+      if (r.tls === 'http1') throw new Error('HTTPS keep-alive is measured with wrk (Debian: apt-get install -y wrk)');
+      if (r.tls !== undefined) return overTls(workDir).run(group, r);
       const child = group.spawn('autocannon', process.execPath, [childScript, r.url, String(r.connections), String(r.durationS), JSON.stringify(r.request)], {
         cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS + 30,
       });
@@ -206,6 +216,72 @@ function h2loadGenerator(path: string, workDir: string): LoadGenerator {
       return h2loadResult(out, readFileSync(log, 'utf8'));
     },
   };
+}
+
+/** The h2load generator of the TLS scenarios other than http1, for a run that has checked h2load is there. */
+function overTls(workDir: string): LoadGenerator {
+  const h2load = findExecutable('h2load');
+  if (!h2load) throw new Error('the TLS scenarios need h2load (Debian: apt-get install -y nghttp2-client)');
+  return h2loadTls(h2load, workDir);
+}
+
+/** What each system reached in its last h2load TLS run, by URL: the size of its next run comes from it. */
+const lastRate = new Map<string, number>();
+/** A first guess for a system's first run (its warm-up), per kind of client. */
+const FIRST_RATE: Record<Exclude<TlsClient, 'http1'>, number> = { 'http2': 5000, 'new-sessions': 1000, 'resumed-sessions': 2000 };
+/** tls-handshakes offers new connections this many times faster than the system's last rate: always a little more than it can take. */
+export const OVERLOAD = 1.25;
+
+/**
+ * h2load over TLS. h2load runs a number of requests, not a duration (its -D stalls when the server closes connections
+ * in nghttp2 1.52), so each run is sized from the system's last rate to last about `durationS`:
+ * - http2: a closed loop of `streams` streams on each connection, ALPN offering h2 only (h2load fails rather than fall
+ *   back to HTTP/1.1);
+ * - resumed-sessions: a closed loop over HTTP/1.1, every request with `Connection: close`; h2load opens the
+ *   connection again and resumes the TLS session it had (nginx's access log shows it, systems/table.ts);
+ * - new-sessions: a client per connection, so each starts without a session and makes a full handshake, opened at a
+ *   fixed rate (-r per 100 ms): h2load has no closed loop without resumption. The rate is OVERLOAD times the
+ *   system's last, so it stays busy the whole run and what it completes is its capacity, with a short queue.
+ */
+function h2loadTls(path: string, workDir: string): LoadGenerator {
+  return {
+    name: 'h2load', label: `${h2loadVersion(path)} over TLS`, reason: `found at ${path}`,
+    async run(group, r) {
+      const mode = r.tls as Exclude<TlsClient, 'http1'>;
+      const rate = lastRate.get(r.url) ?? FIRST_RATE[mode];
+      const requests = Math.max(r.connections, Math.round(rate * r.durationS));
+      const log = join(workDir, `h2load-${++h2loadRuns}.log`);
+      let args: string[];
+      if (mode === 'http2') {
+        args = ['-c', String(r.connections), '-m', String(r.streams ?? 1), '-n', String(requests), '--npn-list', 'h2'];
+      } else if (mode === 'resumed-sessions') {
+        args = ['--h1', '-c', String(r.connections), '-n', String(requests), '-H', 'connection: close'];
+      } else {
+        const perPeriod = Math.max(1, Math.round((rate * OVERLOAD) / 10));
+        const total = perPeriod * 10 * r.durationS;
+        args = ['--h1', '-c', String(total), '-n', String(total), '-r', String(perPeriod), '--rate-period', '100ms'];
+      }
+      for (const [name, value] of Object.entries(r.request.headers)) args.push('-H', `${name}: ${value}`);
+      const child = group.spawn('h2load', path, [...args, '--log-file', log, r.url], { cpu: r.cpu, stdio: ['ignore', 'pipe', 'pipe'], maxLifetimeS: r.durationS * 6 + 30 });
+      let out = '';
+      child.proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => { out += chunk; });
+      child.proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => { out += chunk; });
+      const status = await child.exited;
+      if (status.error) throw new Error(`h2load could not start: ${status.error.message}`);
+      if (status.code !== 0) throw new Error(`h2load exited with ${status.code ?? status.signal}: ${out.trim()}`);
+      const result = h2loadResult(out, readFileSync(log, 'utf8'));
+      rmSync(log);
+      if (result.rps > 0) lastRate.set(r.url, result.rps);
+      return { ...result, negotiated: h2loadNegotiated(out) };
+    },
+  };
+}
+
+/** The TLS lines of h2load's summary, in one: "TLSv1.3, TLS_AES_128_GCM_SHA256, X25519 253 bits, h2". */
+export function h2loadNegotiated(summary: string): string | undefined {
+  const field = (name: string) => new RegExp(`^${name}: (.+)$`, 'm').exec(summary)?.[1]?.trim();
+  const parts = [field('TLS Protocol'), field('Cipher'), field('Server Temp Key'), field('Application protocol')].filter((x) => x !== undefined);
+  return parts.length ? parts.join(', ') : undefined;
 }
 
 /** h2load's summary (for the duration and the failures) and its per-request log: "start µs, status, duration µs" per line. */

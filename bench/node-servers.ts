@@ -4,9 +4,12 @@
  * exits on SIGTERM or SIGINT after closing its connections (within 1 s).
  *
  *   node dist/bench/node-servers.js upstream [BODY_BYTES=100]
+ *   node dist/bench/node-servers.js upstream-tls BODY_BYTES CERT_FILE KEY_FILE   (direct in the TLS scenarios)
  *   node dist/bench/node-servers.js PEER http://127.0.0.1:UPSTREAM_PORT     (PEER: a key of `peers` below)
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -15,10 +18,27 @@ import type { AddressInfo } from 'node:net';
  * proxy passed the body on.
  */
 function upstream(bodyBytes: number): http.Server {
+  const server = http.createServer(answer(bodyBytes));
+  // Longer than any proxy here keeps an idle upstream connection (nginx: keepalive_timeout 30s in its config; Node
+  // agents follow the Keep-Alive: timeout=65 header this sends, minus 1 s). Otherwise an upstream closing an idle
+  // connection just as a proxy reuses it would cost that proxy an error now and then (Node's default is 5 s).
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+/**
+ * The same answers over TLS, HTTP/2 and HTTP/1.1 (ALPN): direct in the TLS scenarios, what a Node server that
+ * terminates TLS itself and forwards nothing can do.
+ */
+function upstreamTls(bodyBytes: number, certFile: string, keyFile: string): http2.Http2SecureServer {
+  return http2.createSecureServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), allowHTTP1: true }, answer(bodyBytes) as never);
+}
+
+function answer(bodyBytes: number): http.RequestListener {
   if (!Number.isInteger(bodyBytes) || bodyBytes < 0) throw new Error(`body size must be a non-negative integer, got ${bodyBytes}`);
   const body = Buffer.alloc(bodyBytes, 'x');
   const headers = { 'content-type': 'text/plain', 'content-length': String(bodyBytes) };
-  const server = http.createServer((req, res) => {
+  return (req, res) => {
     if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
       // No body (every GET here): answer at once, so the GET numbers do not pay for the POST scenario's bookkeeping.
       req.resume();
@@ -32,12 +52,7 @@ function upstream(bodyBytes: number): http.Server {
       res.writeHead(200, { ...headers, 'x-received-bytes': String(received) });
       res.end(body);
     });
-  });
-  // Longer than any proxy here keeps an idle upstream connection (nginx: keepalive_timeout 30s in its config; Node
-  // agents follow the Keep-Alive: timeout=65 header this sends, minus 1 s). Otherwise an upstream closing an idle
-  // connection just as a proxy reuses it would cost that proxy an error now and then (Node's default is 5 s).
-  server.keepAliveTimeout = 65_000;
-  return server;
+  };
 }
 
 /** Response headers undici refuses in a request, or Node frames again in a response. */
@@ -113,13 +128,13 @@ const peers: Record<string, (target: string) => Promise<http.Server>> = {
   },
 };
 
-function serveOnLoopback(server: http.Server): void {
+function serveOnLoopback(server: http.Server | http2.Http2SecureServer): void {
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
   });
   const stop = () => {
     server.close(() => process.exit(0));
-    server.closeAllConnections();
+    if ('closeAllConnections' in server) server.closeAllConnections();
     setTimeout(() => process.exit(0), 1000).unref();
   };
   process.once('SIGTERM', stop);
@@ -129,6 +144,10 @@ function serveOnLoopback(server: http.Server): void {
 const [which, arg] = process.argv.slice(2);
 if (which === 'upstream') {
   serveOnLoopback(upstream(Number(arg ?? 100)));
+} else if (which === 'upstream-tls') {
+  const [cert, key] = process.argv.slice(4);
+  if (!cert || !key) throw new Error('usage: node-servers.js upstream-tls BODY_BYTES CERT_FILE KEY_FILE');
+  serveOnLoopback(upstreamTls(Number(arg), cert, key));
 } else {
   const peer = which === undefined ? undefined : peers[which];
   if (!peer || !arg) throw new Error(`usage: node-servers.js upstream [BODY_BYTES] | node-servers.js PEER UPSTREAM_URL; peers: ${Object.keys(peers).join(', ')}`);

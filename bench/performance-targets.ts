@@ -1,7 +1,9 @@
 /**
  * The project's performance targets, for Gantry with every default on (routing, resilience, access log, metrics):
  * - instructions per request at most 1.10× the bare undici proxy's (bench/instructions.ts);
- * - req/s at least 1.5× fast-gateway's and 3× express + http-proxy-middleware's on small-keepalive.
+ * - req/s at least 1.5× fast-gateway's and 3× express + http-proxy-middleware's on small-keepalive;
+ * - over TLS, against nginx (1 worker, the same certificate): HTTP/2 req/s at least 0.5× nginx's on tls-h2, full
+ *   handshakes per second at least 0.5× nginx's on tls-handshakes.
  * They are judged on Node 26, the req/s ones by the medians of interleaved rounds. Each verdict here comes from the
  * figures of the run at hand (never from remembered numbers): met, not met, or not judged (a system missing, or
  * errors that make the numbers meaningless); on another Node it is shown as indicative only.
@@ -17,6 +19,13 @@ const PEER_TARGETS: readonly { readonly system: string; readonly times: number }
   { system: 'fast-gateway', times: 1.5 },
   { system: 'express', times: 3 },
 ];
+/** Gantry against nginx over TLS, each in the scenario it is stated for. */
+const TLS_TARGETS: readonly { readonly scenario: string; readonly what: string; readonly times: number }[] = [
+  { scenario: 'tls-h2', what: 'HTTP/2 req/s', times: 0.5 },
+  { scenario: 'tls-handshakes', what: 'full handshakes/s', times: 0.5 },
+];
+/** nginx using less of its core than this (%) was not its own limit: the load generator was. */
+export const SATURATED_PCT = 90;
 /** Gantry's instructions per request (serving, without the optimizing compiler's own), at most this many times bare-undici's. */
 const INSTRUCTIONS_MAX_RATIO = 1.1;
 
@@ -69,6 +78,32 @@ export function peerTargetLines(summaries: readonly SystemSummary[], node: strin
     if (skip) return `${head}: ${skip}`;
     const r = ratio(g!.rps, peer!.rps);
     return `${head}: ${verdict(r >= times, node)} (${fmt.rps(g!.rps)} ÷ ${fmt.rps(peer!.rps)} req/s = ${fmt.ratio(r)})${pairedRatios(g!, peer!)}`;
+  });
+}
+
+/**
+ * Gantry against nginx over TLS (tls-h2, tls-handshakes; no line for other scenarios). On the req/s medians when
+ * nginx used its core (its rounds measured nginx); when it did not, something else set nginx's rate (the load
+ * generator: h2load's full handshakes cost the client more CPU than nginx's, bench/README.md; or neighbours on the
+ * machine), and a req/s ratio would flatter gantry: the verdict is then on the CPU each spends per request, the rate
+ * each would reach on a core of its own.
+ */
+export function tlsTargetLines(summaries: readonly SystemSummary[], scenario: string, node: string = process.version): string[] {
+  return TLS_TARGETS.filter((t) => t.scenario === scenario).map(({ what, times }) => {
+    const head = `target gantry ≥ ${times}× nginx ${what}`;
+    const g = summaries.find((s) => s.system === 'gantry');
+    const n = summaries.find((s) => s.system === 'nginx');
+    const skip = notJudged(g, n, ['gantry', 'nginx']);
+    if (skip) return `${head}: ${skip}`;
+    const rps = ratio(g!.rps, n!.rps);
+    const cpu = `CPU per request ${fmt.us(g!.proxyCpuUsPerRequest)} vs ${fmt.us(n!.proxyCpuUsPerRequest)}`;
+    if (n!.proxyCpuPct === null || n!.proxyCpuPct >= SATURATED_PCT) {
+      return `${head}: ${verdict(rps >= times, node)} (${fmt.rps(g!.rps)} ÷ ${fmt.rps(n!.rps)} req/s = ${fmt.ratio(rps)})${pairedRatios(g!, n!)}; ${cpu}`;
+    }
+    const limited = `nginx used ${fmt.pct(n!.proxyCpuPct)} of its core: not nginx but the load generator (or other processes) set its ${fmt.rps(n!.rps)} req/s (gantry ${fmt.rps(g!.rps)}, ${fmt.ratio(rps)})`;
+    if (g!.proxyCpuUsPerRequest === null || n!.proxyCpuUsPerRequest === null) return `${head}: not judged: ${limited}, and the CPU per request is unknown`;
+    const perCore = ratio(n!.proxyCpuUsPerRequest, g!.proxyCpuUsPerRequest);
+    return `${head}: ${verdict(perCore >= times, node)}, on CPU per request (${fmt.us(n!.proxyCpuUsPerRequest)} ÷ ${fmt.us(g!.proxyCpuUsPerRequest)} = ${fmt.ratio(perCore)}); ${limited}`;
   });
 }
 

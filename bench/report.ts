@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { LoadResult } from './load-generator.js';
 import { fmt, median, ratio } from './stats.js';
+import { connectionsText, type Scenario } from './scenarios/scenario.js';
 import type { System } from './systems/system.js';
 
 /** One measured round against one system. */
@@ -11,6 +12,11 @@ export interface RoundSample extends LoadResult {
   readonly round: number;
   /** CPU used by the proxy's processes / the upstream over the round, in % of one core; null where /proc is missing or there is no proxy. */
   readonly proxyCpuPct: number | null;
+  /**
+   * The proxy's CPU time over the round (user + system of its process group, from /proc/PID/stat) divided by the
+   * responses counted: microseconds per request, per handshake where each request has its own connection.
+   */
+  readonly proxyCpuUsPerRequest: number | null;
   readonly upstreamCpuPct: number | null;
   /** The load generator's CPU over the round (from the runner's reaped-children time). */
   readonly loadgenCpuPct: number | null;
@@ -32,6 +38,7 @@ export interface SystemSummary {
   readonly httpErrors: number;
   readonly socketErrors: number;
   readonly proxyCpuPct: number | null;
+  readonly proxyCpuUsPerRequest: number | null;
   readonly upstreamCpuPct: number | null;
   readonly loadgenCpuPct: number | null;
   readonly otherCpuPct: number | null;
@@ -57,6 +64,7 @@ export function summarize(system: Pick<System, 'name' | 'kind'>, samples: readon
     httpErrors: s.reduce((n, x) => n + x.httpErrors, 0),
     socketErrors: s.reduce((n, x) => n + x.socketErrors, 0),
     proxyCpuPct: medianOrNull(s.map((x) => x.proxyCpuPct)),
+    proxyCpuUsPerRequest: medianOrNull(s.map((x) => x.proxyCpuUsPerRequest)),
     upstreamCpuPct: medianOrNull(s.map((x) => x.upstreamCpuPct)),
     loadgenCpuPct: medianOrNull(s.map((x) => x.loadgenCpuPct)),
     otherCpuPct: medianOrNull(s.map((x) => x.otherCpuPct)),
@@ -108,7 +116,7 @@ export function machineInfo(repoRoot: string): MachineInfo {
   };
 }
 
-const HEAD = ['', 'req/s', 'req/s min–max', 'p50', 'p99', 'p99 − direct', 'errors', 'CPU proxy', 'CPU upstream', 'CPU loadgen', 'CPU other', '÷ direct', '÷ nginx', '÷ best Node'];
+const HEAD = ['', 'req/s', 'req/s min–max', 'p50', 'p99', 'p99 − direct', 'errors', 'CPU proxy', 'CPU µs/req', 'CPU upstream', 'CPU loadgen', 'CPU other', '÷ direct', '÷ nginx', '÷ best Node'];
 
 function rows(summaries: readonly SystemSummary[]): string[][] {
   const ref = references(summaries);
@@ -117,7 +125,7 @@ function rows(summaries: readonly SystemSummary[]): string[][] {
     s.system, fmt.rps(s.rps), `${fmt.rps(s.rpsMin)}–${fmt.rps(s.rpsMax)}`, fmt.ms(s.p50Ms), fmt.ms(s.p99Ms),
     ref.direct && s !== ref.direct ? fmt.addedMs(s.p99Ms - ref.direct.p99Ms) : '–',
     String(s.httpErrors + s.socketErrors),
-    s.kind === 'direct' ? '–' : fmt.pct(s.proxyCpuPct), fmt.pct(s.upstreamCpuPct), fmt.pct(s.loadgenCpuPct), fmt.pct(s.otherCpuPct),
+    s.kind === 'direct' && s.proxyCpuPct === null ? '–' : fmt.pct(s.proxyCpuPct), fmt.us(s.proxyCpuUsPerRequest), fmt.pct(s.upstreamCpuPct), fmt.pct(s.loadgenCpuPct), fmt.pct(s.otherCpuPct),
     rpsRatio(s, ref.direct), rpsRatio(s, ref.nginx), rpsRatio(s, ref.bestNode),
   ]);
 }
@@ -137,7 +145,7 @@ export function markdownTable(summaries: readonly SystemSummary[]): string {
 
 export function roundLine(s: RoundSample, rounds: number, nameWidth: number): string {
   const cpu = [
-    s.proxyCpuPct === null ? '' : `proxy ${fmt.pct(s.proxyCpuPct)}`, `upstream ${fmt.pct(s.upstreamCpuPct)}`,
+    s.proxyCpuPct === null ? '' : `proxy ${fmt.pct(s.proxyCpuPct)} (${fmt.us(s.proxyCpuUsPerRequest)}/req)`, `upstream ${fmt.pct(s.upstreamCpuPct)}`,
     `loadgen ${fmt.pct(s.loadgenCpuPct)}`, `other ${fmt.pct(s.otherCpuPct)}`,
   ].filter(Boolean).join(', ');
   const errors = s.httpErrors + s.socketErrors > 0 ? `  ERRORS: ${s.httpErrors} HTTP, ${s.socketErrors} socket` : '';
@@ -160,7 +168,7 @@ export interface ScenarioOutcome {
 export interface ResultsSection extends ScenarioOutcome {
   readonly date: Date;
   readonly mode: string;
-  readonly scenario: { name: string; summary: string; connections: number };
+  readonly scenario: Pick<Scenario, 'name' | 'summary' | 'connections' | 'tls' | 'streams'>;
   readonly machine: MachineInfo;
   readonly loadGenerator: string;
   readonly pinning: string;
@@ -171,11 +179,11 @@ export interface ResultsSection extends ScenarioOutcome {
 export function resultsSection(r: ResultsSection): string {
   const stamp = `${r.date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const m = r.machine;
-  const perRound = r.samples.map((s) => `| ${s.round} | ${s.system} | ${fmt.rps(s.rps)} | ${fmt.ms(s.p50Ms)} | ${fmt.ms(s.p99Ms)} | ${s.httpErrors + s.socketErrors} | ${s.proxyCpuPct === null ? '–' : fmt.pct(s.proxyCpuPct)} | ${fmt.pct(s.upstreamCpuPct)} | ${fmt.pct(s.loadgenCpuPct)} | ${fmt.pct(s.otherCpuPct)} |`);
+  const perRound = r.samples.map((s) => `| ${s.round} | ${s.system} | ${fmt.rps(s.rps)} | ${fmt.ms(s.p50Ms)} | ${fmt.ms(s.p99Ms)} | ${s.httpErrors + s.socketErrors} | ${s.proxyCpuPct === null ? '–' : fmt.pct(s.proxyCpuPct)} | ${fmt.us(s.proxyCpuUsPerRequest)} | ${fmt.pct(s.upstreamCpuPct)} | ${fmt.pct(s.loadgenCpuPct)} | ${fmt.pct(s.otherCpuPct)} |`);
   return `
 ## ${stamp} · ${r.scenario.name} · ${r.mode}
 
-- Scenario: ${r.scenario.summary}; ${r.scenario.connections} connections
+- Scenario: ${r.scenario.summary}; ${connectionsText(r.scenario)}
 - Machine: nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.kernel}; ${r.machineLoad}
 - Node: ${m.node}
 - Load generator: ${r.loadGenerator}
@@ -189,8 +197,8 @@ ${markdownTable(r.summaries)}
 ${r.findings.map((f) => `- ${f}\n`).join('')}
 <details><summary>Per round</summary>
 
-| round | system | req/s | p50 | p99 | errors | CPU proxy | CPU upstream | CPU loadgen | CPU other |
-|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| round | system | req/s | p50 | p99 | errors | CPU proxy | CPU µs/req | CPU upstream | CPU loadgen | CPU other |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${perRound.join('\n')}
 
 </details>

@@ -4,16 +4,23 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { peerTargetLines, referenceLines, routesComparisonLine } from './performance-targets.js';
+import { peerTargetLines, referenceLines, routesComparisonLine, tlsTargetLines } from './performance-targets.js';
 import { pacedGenerator, type LoadGenerator, type LoadResult } from './load-generator.js';
 import { cpuSnapshot, cpuUse, type Child, type Pinning, type ProcessGroup } from './processes.js';
 import { consoleTable, roundLine, summarize, type RoundSample, type ScenarioOutcome, type SystemSummary } from './report.js';
-import type { Scenario } from './scenarios/scenario.js';
+import { connectionsText, type Scenario, type TlsFiles } from './scenarios/scenario.js';
 import { fmt } from './stats.js';
 import type { RunningSystem, System } from './systems/system.js';
 import { expectOk, startUpstream } from './targets.js';
 
-export interface Plan { readonly warmupS: number; readonly rounds: number; readonly durationS: number; readonly quick: boolean }
+export interface Plan {
+  readonly warmupS: number;
+  readonly rounds: number;
+  readonly durationS: number;
+  readonly quick: boolean;
+  /** A disturbed measurement is repeated up to this many times; then the least disturbed attempt is kept, and flagged. */
+  readonly repeats: number;
+}
 
 export interface ScenarioEnv {
   readonly group: ProcessGroup;
@@ -28,12 +35,12 @@ export interface ScenarioEnv {
   readonly earlier: ReadonlyMap<string, readonly SystemSummary[]>;
   readonly busy: number | null;
   readonly interrupted: () => boolean;
+  /** The certificate of the TLS scenarios (made once per run when one is chosen). */
+  readonly tls: TlsFiles | null;
 }
 
-/** A measurement during which processes outside the benchmark used more than this % of one core is repeated... */
+/** A measurement during which processes outside the benchmark used more than this % of one core is repeated (Plan.repeats). */
 const DISTURBED_PCT = 15;
-/** ...up to this many times; after that the least disturbed attempt is kept, and flagged. */
-const MAX_REPEATS = 3;
 const isDisturbed = (s: RoundSample) => s.otherCpuPct !== null && s.otherCpuPct > DISTURBED_PCT;
 
 interface Live {
@@ -47,9 +54,11 @@ interface Live {
 
 export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise<ScenarioOutcome> {
   const { group, plan, loadgen, pinning } = env;
-  process.stdout.write(`\n== ${scenario.name}: ${scenario.summary}; ${scenario.connections} connections\n`);
+  process.stdout.write(`\n== ${scenario.name}: ${scenario.summary}; ${connectionsText(scenario)}\n`);
+  const tls = scenario.tls === undefined ? null : env.tls;
+  if (scenario.tls !== undefined && tls === null) throw new Error(`${scenario.name} needs the run's TLS certificate`);
   // Upper bound on how long anything may live: if this runner dies, `timeout` ends its children after this.
-  const lifetimeS = env.systems.length * (plan.warmupS + plan.rounds * (1 + MAX_REPEATS) * (plan.durationS + 2)) + 240;
+  const lifetimeS = env.systems.length * (plan.warmupS + plan.rounds * (1 + plan.repeats) * (plan.durationS + 2)) + 240;
   const clientCpu = pinning.enabled ? pinning.clientCpu : undefined;
 
   const upstream = await startUpstream(group, scenario.upstreamBodyBytes, clientCpu, lifetimeS);
@@ -60,16 +69,18 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
   const say = (line: string) => { systemLines.push(line); process.stdout.write(`${line}\n`); };
   const live: Live[] = [];
   for (const system of env.systems) {
-    const why = env.unavailable.get(system.name) ?? (scenario.gantryOnly && system.kind !== 'direct' && system.kind !== 'gantry' ? scenario.gantryOnly : null);
+    const why = env.unavailable.get(system.name)
+      ?? (scenario.gantryOnly && system.kind !== 'direct' && system.kind !== 'gantry' ? scenario.gantryOnly : null)
+      ?? (tls && !system.tls ? 'the TLS scenarios compare gantry, nginx and direct; it is not set up for TLS here' : null);
     if (why) { say(`${system.name}: skipped (${why})`); continue; }
     const dir = join(env.workDir, scenario.name, system.name);
     mkdirSync(dir, { recursive: true });
     const cpu = pinning.enabled && system.pinned ? pinning.proxyCpu : undefined;
     let running: RunningSystem | undefined;
     try {
-      running = await system.start({ group, dir, upstreamPort: upstream.port, scenario, cpu, maxLifetimeS: lifetimeS });
+      running = await system.start({ group, dir, upstreamPort: upstream.port, scenario, cpu, maxLifetimeS: lifetimeS, tls });
       await running.ready();
-      await expectOk(`http://127.0.0.1:${running.port}${scenario.path}`, scenario.request, scenario.upstreamBodyBytes);
+      await expectOk(`${tls ? 'https' : 'http'}://127.0.0.1:${running.port}${scenario.path}`, scenario.request, scenario.upstreamBodyBytes, scenario.tls === 'http2');
     } catch (err) {
       // Gantry is what is measured: a Gantry that cannot serve fails the run. A peer that cannot is skipped.
       if (system.kind === 'gantry' || system.kind === 'direct') throw err;
@@ -78,7 +89,7 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
       continue;
     }
     live.push({ system, running, responses: 1 });
-    const placement = system.kind === 'direct' ? '' : `${cpu === undefined ? 'unpinned' : `pinned with taskset -c ${cpu}`}; `;
+    const placement = system.kind === 'direct' && !running.child ? '' : `${cpu === undefined ? 'unpinned' : `pinned with taskset -c ${cpu}`}; `;
     systemLines.push(`${system.name}: ${system.summary}; ${placement}${running.setup}`);
     process.stdout.write(`${system.name}: ${system.summary}; ${placement}${running.setup}; port ${running.port}${running.child ? `, process group ${running.child.proc.pid}` : ''}\n`);
   }
@@ -87,8 +98,10 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
   const planText = `warm-up ${plan.warmupS} s per system, then ${plan.rounds} rounds × ${plan.durationS} s per system, interleaved (${[...names, names[0]].join(', ')}, …)`;
   process.stdout.write(`plan: ${planText}\n`);
   const warnings: string[] = [];
-  type Measured = LoadResult & Pick<RoundSample, 'proxyCpuPct' | 'upstreamCpuPct' | 'loadgenCpuPct' | 'otherCpuPct'>;
-  const url = (l: Live) => `http://127.0.0.1:${l.running.port}${scenario.path}`;
+  type Measured = LoadResult & Pick<RoundSample, 'proxyCpuPct' | 'proxyCpuUsPerRequest' | 'upstreamCpuPct' | 'loadgenCpuPct' | 'otherCpuPct'>;
+  const url = (l: Live) => `${tls ? 'https' : 'http'}://127.0.0.1:${l.running.port}${scenario.path}`;
+  /** What each system negotiated over TLS, as h2load reported it (one line per system and distinct value). */
+  const negotiated = new Map<string, Set<string>>();
   /** One load run against `l`, with the CPU of every process of the benchmark accounted for; null when `l` has died. */
   const load = async (l: Live, durationS: number): Promise<Measured | null> => {
     if (env.interrupted()) throw new Error('interrupted');
@@ -103,13 +116,20 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
     // Every live process of the benchmark, so that idle systems count as ours and not as "other".
     const children: Child[] = [upstream.child, ...live.flatMap((x) => (x.running.child && !x.dropped ? [x.running.child] : []))];
     const before = cpuSnapshot(children);
-    const measured = await loadgen.run(group, { url: url(l), request: scenario.request, connections: scenario.connections, durationS, cpu: clientCpu, ratePerS: scenario.ratePerS });
-    const use = cpuUse(before, cpuSnapshot(children));
+    const measured = await loadgen.run(group, {
+      url: url(l), request: scenario.request, connections: scenario.connections, durationS, cpu: clientCpu, ratePerS: scenario.ratePerS,
+      tls: scenario.tls, streams: scenario.streams,
+    });
+    const after = cpuSnapshot(children);
+    const use = cpuUse(before, after);
     l.responses += measured.requests;
+    if (measured.negotiated) negotiated.set(l.system.name, (negotiated.get(l.system.name) ?? new Set()).add(measured.negotiated));
     // No response at all: wrk reports latencies of 0 then (autocannon null), which would read as the fastest row.
     const r = measured.requests > 0 ? measured : { ...measured, p50Ms: Number.NaN, p99Ms: Number.NaN };
     const proxyCpuPct = l.running.child ? (use.groups[children.indexOf(l.running.child)] ?? null) : null;
-    return { ...r, proxyCpuPct, upstreamCpuPct: use.groups[0] ?? null, loadgenCpuPct: use.reaped, otherCpuPct: use.other };
+    // The CPU the system's processes used over the measurement (nginx: master and worker), per response counted.
+    const proxyCpuUsPerRequest = proxyCpuPct === null || measured.requests === 0 ? null : (proxyCpuPct / 100) * (after.at - before.at) * 1000 / measured.requests;
+    return { ...r, proxyCpuPct, proxyCpuUsPerRequest, upstreamCpuPct: use.groups[0] ?? null, loadgenCpuPct: use.reaped, otherCpuPct: use.other };
   };
 
   const width = Math.max(...live.map((l) => l.system.name.length));
@@ -131,12 +151,12 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
         process.stdout.write(`${roundLine(sample, plan.rounds, width)}\n`);
         if (!best || (sample.otherCpuPct ?? 0) < (best.otherCpuPct ?? 0)) best = sample;
         if (!isDisturbed(sample)) break;
-        if (attempt === MAX_REPEATS) {
-          process.stdout.write(`  ^ still disturbed after ${MAX_REPEATS} repeats; keeping the least disturbed one (other ${fmt.pct(best.otherCpuPct)})\n`);
+        if (attempt === plan.repeats) {
+          if (plan.repeats > 0) process.stdout.write(`  ^ still disturbed after ${plan.repeats} repeats; keeping the least disturbed one (other ${fmt.pct(best.otherCpuPct)})\n`);
           break;
         }
         repeated++;
-        process.stdout.write(`  ^ disturbed: other processes used ${fmt.pct(sample.otherCpuPct)} of a core; repeating (${attempt + 1}/${MAX_REPEATS})\n`);
+        process.stdout.write(`  ^ disturbed: other processes used ${fmt.pct(sample.otherCpuPct)} of a core; repeating (${attempt + 1}/${plan.repeats})\n`);
       }
       if (best) samples.push(best);
     }
@@ -161,19 +181,24 @@ export async function runScenario(scenario: Scenario, env: ScenarioEnv): Promise
   }
   const disturbed = samples.filter(isDisturbed);
   if (disturbed.length) {
-    warnings.push(`other processes on the machine used more than ${DISTURBED_PCT}% of a core during ${disturbed.map((x) => `round ${x.round} ${x.system} (${fmt.pct(x.otherCpuPct)})`).join(', ')}, even after ${MAX_REPEATS} repeats: those rounds are disturbed`);
+    warnings.push(`other processes on the machine used more than ${DISTURBED_PCT}% of a core during ${disturbed.map((x) => `round ${x.round} ${x.system} (${fmt.pct(x.otherCpuPct)})`).join(', ')}, ${plan.repeats > 0 ? `even after ${plan.repeats} repeats` : 'not repeated (--repeats 0)'}: those rounds are disturbed`);
   }
   for (const s of summaries) {
     const spread = (s.rpsMax - s.rpsMin) / s.rps;
     if (s.rounds > 1 && spread > 0.25) warnings.push(`${s.system}: req/s varied by ${Math.round(spread * 100)}% of the median across rounds (${fmt.rps(s.rpsMin)}–${fmt.rps(s.rpsMax)}); trust the median, not a single round, and consider --rounds 9`);
   }
 
+  for (const [name, values] of negotiated) notes.push(`${name} negotiated with h2load: ${[...values].join('; ')}`);
+  if (tls) notes.push(`every TLS system served one ${tls.kind} certificate, made with openssl at the start of the run`);
+
   const findings = referenceLines(summaries, scenario);
   if (scenario.name === 'small-keepalive') findings.push(...peerTargetLines(summaries));
+  findings.push(...tlsTargetLines(summaries, scenario.name));
   if (scenario.name === 'routes-10k') findings.push(routesComparisonLine(env.earlier.get('routes-10'), summaries));
 
   const repeatText = repeated ? `; ${repeated} disturbed measurement${repeated === 1 ? '' : 's'} repeated` : '';
-  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${scenario.ratePerS === undefined ? loadgen.name : `${pacedGenerator(env.workDir)?.name} at ${scenario.ratePerS} req/s`}, ${scenario.connections} connections, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
+  const generator = scenario.ratePerS !== undefined ? `${pacedGenerator(env.workDir)?.name} at ${scenario.ratePerS} req/s` : scenario.tls && scenario.tls !== 'http1' ? 'h2load' : loadgen.name;
+  process.stdout.write(`${notes.join('\n')}${notes.length ? '\n' : ''}\nmedians over ${plan.rounds} rounds (${generator}, ${connectionsText(scenario)}, ${plan.durationS} s each${repeatText}; pinning: ${pinning.description}):\n`);
   process.stdout.write(`${consoleTable(summaries)}\n`);
   for (const f of findings) process.stdout.write(`${f}\n`);
   for (const w of warnings) process.stdout.write(`warning: ${w}\n`);

@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { pacedGenerator, selectLoadGenerator } from './load-generator.js';
+import { OVERLOAD, pacedGenerator, selectLoadGenerator } from './load-generator.js';
 import { detectPinning, findExecutable, machineBusyPct, ProcessGroup, stopChildrenOnExit } from './processes.js';
 import { machineInfo, resultsSection, type SystemSummary } from './report.js';
 import { runScenario, type Plan, type ScenarioEnv } from './run-scenario.js';
 import { scenarios } from './scenarios/table.js';
 import { selectSystems, systemNames } from './systems/table.js';
 import { tail } from './targets.js';
+import { keyType, makeCertificate } from './tls-certificate.js';
 
 const HELP = `npm run bench -- [options]      (or: node dist/bench/run.js [options] after npm run build)
 
@@ -30,6 +31,8 @@ Options:
   --rounds N          rounds per system (default 5; quick 3)
   --duration S        seconds per round (default 5; quick 2)
   --warmup S          warm-up seconds per system (default 5; quick 3)
+  --repeats N         repeat a measurement disturbed by other processes up to N times (default 3); 0 keeps
+                      every first one, flagged: for a machine that is never quiet
   --scenario A,B      run only these scenarios (default: all, in this order):
                       ${scenarios.map((s) => s.name).join(', ')}
   --systems A,B       run only these systems (default: all that are available); direct always runs, as every
@@ -37,7 +40,9 @@ Options:
                       ${systemNames}
   --workers N         also run gantry-unpinned and gantry-Nw (gantry start --workers N), both on every CPU:
                       1 against N workers, placed alike
-  --no-install        do not apt-get install a missing nginx, haproxy or h2load (the default, as root, tries once)
+  --cert ecdsa|rsa    the certificate of the TLS scenarios (tls-*): ECDSA P-256 (default) or RSA 2048, made
+                      with openssl at the start of the run and served by gantry, nginx and direct alike
+  --no-install        do not apt-get install a missing nginx, haproxy, h2load or wrk (the default, as root, tries once)
   --loadgen NAME      wrk or autocannon (default: wrk if on PATH, else autocannon)
   --no-pin            do not pin processes to CPUs with taskset
   --no-write          print only; leave bench/RESULTS.md and bench/out/ alone
@@ -62,9 +67,9 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2), strict: true,
     options: {
-      quick: { type: 'boolean' }, rounds: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
+      quick: { type: 'boolean' }, rounds: { type: 'string' }, repeats: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
       scenario: { type: 'string' }, systems: { type: 'string' }, workers: { type: 'string' }, 'no-install': { type: 'boolean' },
-      loadgen: { type: 'string' }, 'no-pin': { type: 'boolean' }, 'no-write': { type: 'boolean' },
+      loadgen: { type: 'string' }, 'no-pin': { type: 'boolean' }, 'no-write': { type: 'boolean' }, cert: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,6 +80,7 @@ async function main(): Promise<number> {
     warmupS: positiveInt('warmup', values.warmup, quick ? 3 : 5),
     rounds: positiveInt('rounds', values.rounds, quick ? 3 : 5),
     durationS: positiveInt('duration', values.duration, quick ? 2 : 5),
+    repeats: values.repeats === '0' ? 0 : positiveInt('repeats', values.repeats, 3),
   };
   const wanted = values.scenario?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of wanted ?? []) {
@@ -84,26 +90,34 @@ async function main(): Promise<number> {
   const workers = values.workers === undefined ? undefined : positiveInt('workers', values.workers, 2);
   if (workers === 1) throw new Error('--workers must be 2 or more: gantry-unpinned is the 1-process run it is compared with');
   const systems = selectSystems(values.systems, workers);
+  const certType = keyType(values.cert);
   if (!existsSync(fileURLToPath(new URL('../gateway/cli.js', import.meta.url)))) throw new Error('dist/gateway/cli.js is missing: run npm run build');
 
   const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-'));
   workDir = dir;
   let ok = false;
   try {
+    // A TLS scenario over HTTP/1.1 keep-alive is measured with wrk (autocannon is not set up for TLS): install it first.
+    const wrk = chosen.some((s) => s.tls === 'http1') && values.loadgen !== 'autocannon' && !findExecutable('wrk') ? ['wrk'] : [];
+    // A paced scenario measures latency with h2load (load-generator.ts says why), and the other TLS scenarios are
+    // measured with it: Debian's nghttp2-client.
+    const needsH2load = (s: (typeof scenarios)[number]) => s.ratePerS !== undefined || (s.tls !== undefined && s.tls !== 'http1');
+    const h2load = chosen.some(needsH2load) && !findExecutable('h2load') ? ['nghttp2-client'] : [];
+    // "Installs or skips": one apt-get for the servers and clients this run wants and lacks, then one line per system that cannot run.
+    const wanted = systems.filter((s) => chosen.some((c) => c.tls === undefined || s.tls));
+    const missing = wanted.flatMap((s) => (s.aptPackage !== undefined && s.unavailable() !== null ? [s.aptPackage] : []));
+    const noInstall = await installPackages([...missing, ...h2load, ...wrk], values['no-install'] ?? false, join(dir, 'apt-get.log'));
     const loadgen = selectLoadGenerator(values.loadgen, dir);
     const pinning = detectPinning(values['no-pin'] ?? false);
     process.stdout.write(`load generator: ${loadgen.label} (${loadgen.reason})\npinning: ${pinning.description}\n`);
-
-    // "Installs or skips": one apt-get for the servers this run wants and lacks, then one line per system that cannot run.
-    const missing = systems.flatMap((s) => (s.aptPackage !== undefined && s.unavailable() !== null ? [s.aptPackage] : []));
-    // A paced scenario measures latency with h2load (load-generator.ts says why): Debian's nghttp2-client.
-    const h2load = chosen.some((s) => s.ratePerS !== undefined) && !findExecutable('h2load') ? ['nghttp2-client'] : [];
-    const noInstall = await installPackages([...missing, ...h2load], values['no-install'] ?? false, join(dir, 'apt-get.log'));
-    if (h2load.length && !findExecutable('h2load')) {
-      const paced = chosen.filter((s) => s.ratePerS !== undefined);
-      process.stdout.write(`${paced.map((s) => s.name).join(', ')}: skipped (h2load not available: ${noInstall ?? 'not installed'}; apt-get install -y nghttp2-client)\n`);
-      chosen = chosen.filter((s) => s.ratePerS === undefined);
-    }
+    const skip = (which: (s: (typeof scenarios)[number]) => boolean, why: string) => {
+      const skipped = chosen.filter(which);
+      if (skipped.length) process.stdout.write(`${skipped.map((s) => s.name).join(', ')}: skipped (${why})\n`);
+      chosen = chosen.filter((s) => !which(s));
+    };
+    if (!findExecutable('h2load')) skip(needsH2load, `h2load not available: ${noInstall ?? 'not installed'}; apt-get install -y nghttp2-client`);
+    if (loadgen.name !== 'wrk') skip((s) => s.tls === 'http1', `HTTPS keep-alive is measured with wrk: ${loadgen.reason}; apt-get install -y wrk`);
+    const tls = chosen.some((s) => s.tls !== undefined) ? makeCertificate(dir, certType) : null;
     const unavailable = new Map<string, string>();
     for (const s of systems) {
       const why = s.unavailable();
@@ -115,7 +129,7 @@ async function main(): Promise<number> {
     const busyText = busy === null ? 'unknown' : `${Math.round(busy)}% of all CPUs busy in the second before the run`;
     process.stdout.write(`machine load: ${busyText}\n`);
     const earlier = new Map<string, readonly SystemSummary[]>();
-    const env: ScenarioEnv = { group, plan, loadgen, pinning, workDir: dir, systems, unavailable, earlier, busy, interrupted: () => interrupted };
+    const env: ScenarioEnv = { group, plan, loadgen, pinning, workDir: dir, systems, unavailable, earlier, busy, interrupted: () => interrupted, tls };
     for (const scenario of chosen) {
       const r = await runScenario(scenario, env);
       earlier.set(scenario.name, r.summaries);
@@ -123,7 +137,7 @@ async function main(): Promise<number> {
       const date = new Date();
       const section = resultsSection({
         ...r, date, mode: plan.quick ? 'quick run' : 'full run', scenario, machine: machineInfo(repoRoot),
-        loadGenerator: scenario.ratePerS === undefined ? `${loadgen.label}, closed loop, keep-alive` : `${pacedGenerator(dir)?.label}, paced at ${scenario.ratePerS} req/s over all connections, keep-alive`, pinning: pinning.description, machineLoad: busyText,
+        loadGenerator: generatorText(scenario, loadgen.label, dir), pinning: pinning.description, machineLoad: busyText,
       });
       const results = join(repoRoot, 'bench', 'RESULTS.md');
       if (!existsSync(results)) {
@@ -142,6 +156,19 @@ async function main(): Promise<number> {
     await group.stopAll();
     if (ok || interrupted) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`logs kept in ${dir}\n`);
+  }
+}
+
+/** The load generator line of a scenario's section in RESULTS.md. */
+function generatorText(s: (typeof scenarios)[number], label: string, dir: string): string {
+  if (s.ratePerS !== undefined) return `${pacedGenerator(dir)?.label}, paced at ${s.ratePerS} req/s over all connections, keep-alive`;
+  const h2load = () => pacedGenerator(dir)?.label.replace(/ \(.*$/, '') ?? 'h2load';
+  switch (s.tls) {
+    case undefined: return `${label}, closed loop, keep-alive`;
+    case 'http1': return `${label}, closed loop, keep-alive, over TLS`;
+    case 'http2': return `${h2load()}, closed loop, HTTP/2 over TLS (ALPN h2), each run sized from the system's last rate`;
+    case 'resumed-sessions': return `${h2load()}, closed loop, HTTP/1.1 over TLS, Connection: close on every request, sessions resumed, each run sized from the system's last rate`;
+    case 'new-sessions': return `${h2load()}, a new client (no TLS session to resume) per request, opened at ${OVERLOAD}× the system's last rate, HTTP/1.1 over TLS`;
   }
 }
 

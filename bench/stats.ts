@@ -17,11 +17,13 @@ export function ratio(a: number, b: number): number {
   return b > 0 && Number.isFinite(a) ? a / b : Number.NaN;
 }
 
-export const fmt: Record<'rps' | 'ms' | 'ratio' | 'addedMs', (n: number) => string> & { pct: (n: number | null) => string } = {
+export const fmt: Record<'rps' | 'ms' | 'ratio' | 'addedMs', (n: number) => string> & { pct: (n: number | null) => string; us: (n: number | null) => string } = {
   rps: (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'),
   ms: (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms` : 'n/a'),
   ratio: (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a'),
   /** A latency added on top of another, signed: +1.20 ms, −0.05 ms. */
   addedMs: (n: number) => (Number.isFinite(n) ? `${n < 0 ? '−' : '+'}${fmt.ms(Math.abs(n))}` : 'n/a'),
   pct: (n: number | null) => (n === null || !Number.isFinite(n) ? 'n/a' : `${Math.round(n)}%`),
+  /** Microseconds of CPU: 85 µs; – where nothing was measured (direct over plain HTTP). */
+  us: (n: number | null) => (n === null || !Number.isFinite(n) ? '–' : `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')} µs`),
 };

@@ -1,5 +1,7 @@
 import { closeSync, createReadStream, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,8 @@ export interface Upstream {
 export interface GantryProcess {
   readonly child: Child;
   readonly port: number;
+  /** The TLS listener's port, when the routes file has one. */
+  readonly tlsPort: number | null;
   readonly adminPort: number | null;
   /** Where its stdout (the JSON log, access lines included) goes. */
   readonly logFile: string;
@@ -111,9 +115,9 @@ export async function startGantry(group: ProcessGroup, o: GantryOptions): Promis
     // Only complete lines; the first few hold the "started" line(s).
     for (const line of text.slice(checked, complete).split('\n')) {
       if (!line.includes('"started"')) continue;
-      const entry = JSON.parse(line) as { event?: string; listen?: { port: number }; admin?: { port: number } | null };
+      const entry = JSON.parse(line) as { event?: string; listen?: { port: number }; tls?: { port: number }; admin?: { port: number } | null };
       if (entry.event === 'started' && entry.listen && ++startedLines === needed) {
-        return { child, port: entry.listen.port, adminPort: entry.admin?.port ?? null, logFile, stderrFile };
+        return { child, port: entry.listen.port, tlsPort: entry.tls?.port ?? null, adminPort: entry.admin?.port ?? null, logFile, stderrFile };
       }
     }
     checked = complete;
@@ -139,12 +143,16 @@ export interface ProbeResult {
   readonly receivedBytes: number | null;
 }
 
-/** One request shaped like the scenario's, on a fresh connection. */
+/**
+ * One request shaped like the scenario's, on a fresh connection: HTTP/1.1, over TLS for an https URL (the run's own
+ * self-signed certificate, not verified: only 127.0.0.1 is reached).
+ */
 export function probe(url: string, request: RequestShape = { method: 'GET', headers: {}, body: '' }): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...request.headers, connection: 'close' };
     if (request.body) headers['content-length'] = String(Buffer.byteLength(request.body));
-    const req = http.request(url, { method: request.method, agent: false, headers, timeout: 5000 }, (res) => {
+    const options = { method: request.method, agent: false, headers, timeout: 5000, rejectUnauthorized: false } as const;
+    const req = (url.startsWith('https:') ? https : http).request(url, options, (res) => {
       let bodyBytes = 0;
       res.on('data', (c: Buffer) => { bodyBytes += c.length; });
       res.on('end', () => {
@@ -159,12 +167,34 @@ export function probe(url: string, request: RequestShape = { method: 'GET', head
   });
 }
 
+/** The same over HTTP/2 (ALPN h2 only): fails when the server does not speak it. */
+export function probeHttp2(url: string, request: RequestShape): Promise<ProbeResult> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url, { rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    const fail = (err: Error) => { session.destroy(); reject(err); };
+    session.on('error', fail);
+    session.setTimeout(5000, () => fail(new Error(`${request.method} ${url} over HTTP/2 timed out`)));
+    const headers: Record<string, string> = { ...request.headers, ':method': request.method, ':path': new URL(url).pathname };
+    if (request.body) headers['content-length'] = String(Buffer.byteLength(request.body));
+    const stream = session.request(headers);
+    let status = 0;
+    let received: string | undefined;
+    let bodyBytes = 0;
+    stream.on('response', (h) => { status = Number(h[':status']); received = h['x-received-bytes'] as string | undefined; });
+    stream.on('data', (c: Buffer) => { bodyBytes += c.length; });
+    stream.on('end', () => { session.close(); resolve({ status, bodyBytes, receivedBytes: received === undefined ? null : Number(received) }); });
+    stream.on('error', fail);
+    stream.end(request.body || undefined);
+  });
+}
+
 /**
  * Fails unless `url` answers the scenario's request with 200 and exactly `bodyBytes` bytes, and a request body
- * arrived at the upstream whole: a benchmark of error pages (or of dropped bodies) would measure nothing.
+ * arrived at the upstream whole: a benchmark of error pages (or of dropped bodies) would measure nothing. `http2`:
+ * asked over HTTP/2, which the system must then negotiate.
  */
-export async function expectOk(url: string, request: RequestShape, bodyBytes: number): Promise<void> {
-  const r = await probe(url, request);
+export async function expectOk(url: string, request: RequestShape, bodyBytes: number, http2 = false): Promise<void> {
+  const r = await (http2 ? probeHttp2(url, request) : probe(url, request));
   const what = `${request.method} ${url}${request.headers.host ? ` (Host ${request.headers.host})` : ''}`;
   if (r.status !== 200 || r.bodyBytes !== bodyBytes) {
     throw new Error(`${what}: expected 200 with a ${bodyBytes}-byte body, got ${r.status} with ${r.bodyBytes} bytes`);

@@ -2,6 +2,7 @@ import { GET, type Scenario } from './scenario.js';
 
 const SMALL = 'GET /bench, 100-byte body, keep-alive on both hops, 1 route, 1 static endpoint, access log on';
 const small = { connections: 50, upstreamBodyBytes: 100, path: '/bench', request: GET } as const;
+const TLS = 'GET /bench over HTTPS, 100-byte body, plain HTTP/1.1 keep-alive to the upstream, 1 route, access log on';
 
 /** Distinct hosts the host routes of a routing table are spread over: many prefixes per host, as multi-tenant tables have. */
 const HOSTS = 100;
@@ -55,4 +56,11 @@ export const scenarios: readonly Scenario[] = [
   routingTable('routes-10k', 10_000, '10 000 routes, host + prefix mix'),
   // Per-connection cost under a deep queue. Every child gets a raised open-files limit (bench/processes.ts).
   { ...small, name: 'connections-1k', summary: SMALL, connections: 1000 },
+  // HTTPS: the systems terminate TLS (gantry, nginx, and direct: the upstream answering over TLS itself) and forward
+  // over plain HTTP/1.1 keep-alive. The cost of TLS on a kept connection, over HTTP/1.1 and HTTP/2...
+  { ...small, name: 'tls-keepalive-h1', summary: `${TLS}, HTTP/1.1 keep-alive (wrk)`, tls: 'http1' },
+  { ...small, name: 'tls-h2', summary: `${TLS}, HTTP/2 (h2load, ALPN h2)`, tls: 'http2', connections: 10, streams: 10 },
+  // ...and of the connection itself: a full handshake per request (the HTTP/2 aim and this one are judged against nginx).
+  { ...small, name: 'tls-handshakes', summary: `${TLS}, one request per connection, every connection a full handshake (a fresh TLS session; h2load)`, tls: 'new-sessions' },
+  { ...small, name: 'tls-resumed', summary: `${TLS}, one request per connection, every connection but the first of each client resuming its TLS session (h2load)`, tls: 'resumed-sessions', connections: 20 },
 ];

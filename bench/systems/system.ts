@@ -3,7 +3,7 @@ import { closeSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { findExecutable, freePort, type Child, type ProcessGroup } from '../processes.js';
-import { routesYaml, type Scenario } from '../scenarios/scenario.js';
+import { routesYaml, type Scenario, type TlsFiles } from '../scenarios/scenario.js';
 import { countAccessLines, NODE_SERVERS, probe, startAnnouncedServer, startGantry, tail, waitUntilServing } from '../targets.js';
 
 /**
@@ -24,6 +24,8 @@ export interface System {
   readonly pinned: boolean;
   /** The Debian package that brings it, for the runner's one `apt-get install` (nginx, HAProxy). */
   readonly aptPackage?: string;
+  /** Whether it is set up to serve the TLS scenarios (Scenario.tls); the others skip them. */
+  readonly tls: boolean;
   /** Why it cannot run on this machine at all (e.g. "not installed; apt-get install nginx"), or null. */
   unavailable(): string | null;
   start(ctx: StartContext): Promise<RunningSystem>;
@@ -37,6 +39,8 @@ export interface StartContext {
   readonly scenario: Scenario;
   /** taskset -c list for it, or undefined for none. */
   readonly cpu: string | undefined;
+  /** In a TLS scenario, the certificate to serve (and the port returned is the HTTPS one); null otherwise. */
+  readonly tls: TlsFiles | null;
   /** Hard cap on the life of anything it starts (see ProcessGroup.spawn). */
   readonly maxLifetimeS: number;
 }
@@ -63,12 +67,25 @@ export interface FinishNotes {
 
 const NO_NOTES: FinishNotes = { notes: [], warnings: [] };
 
-/** Straight at the upstream: no proxy, so the most any proxy could reach in this setup. */
+/**
+ * Straight at the upstream: no proxy, so the most any proxy could reach in this setup. In a TLS scenario, the same
+ * answers from a Node server that terminates TLS itself (HTTP/2 and HTTP/1.1), started on the proxy CPU like a proxy:
+ * what TLS costs Node with nothing forwarded, measured as "CPU proxy".
+ */
 export const direct: System = {
-  name: 'direct', kind: 'direct', summary: 'straight to the upstream (no proxy): the limit', pinned: true,
+  name: 'direct', kind: 'direct', summary: 'straight to the upstream (no proxy): the limit', pinned: true, tls: true,
   unavailable: () => null,
   async start(ctx) {
-    return { child: null, port: ctx.upstreamPort, setup: '`node dist/bench/node-servers.js upstream`', ready: async () => {}, finish: async () => NO_NOTES };
+    if (ctx.tls === null) {
+      return { child: null, port: ctx.upstreamPort, setup: '`node dist/bench/node-servers.js upstream`', ready: async () => {}, finish: async () => NO_NOTES };
+    }
+    const args = ['upstream-tls', String(ctx.scenario.upstreamBodyBytes), ctx.tls.cert, ctx.tls.key];
+    const s = await startAnnouncedServer(ctx.group, 'direct', NODE_SERVERS, args, ctx.cpu, ctx.maxLifetimeS);
+    return {
+      child: s.child, port: s.port, ready: async () => {},
+      setup: '`node dist/bench/node-servers.js upstream-tls …`: the upstream\'s answers from a Node http2 secure server (allowHTTP1), no proxy',
+      async finish(group) { await group.stop(s.child); return NO_NOTES; },
+    };
   },
 };
 
@@ -78,16 +95,17 @@ export const direct: System = {
  */
 export function gantrySystem(name: string, summary: string, pinned: boolean, workers?: number): System {
   return {
-    name, kind: 'gantry', summary, pinned,
+    name, kind: 'gantry', summary, pinned, tls: true,
     unavailable: () => null,
     async start(ctx) {
-      const yaml = routesYaml(ctx.scenario, `http://127.0.0.1:${ctx.upstreamPort}`);
+      const yaml = routesYaml(ctx.scenario, `http://127.0.0.1:${ctx.upstreamPort}`, ctx.tls ?? undefined);
       const g = await startGantry(ctx.group, { dir: ctx.dir, routesYaml: yaml, cpu: ctx.cpu, maxLifetimeS: ctx.maxLifetimeS, workers });
       const command = `node dist/gateway/cli.js start -c routes.yaml${workers === undefined ? '' : ` --workers ${workers}`}`;
+      if (ctx.tls && g.tlsPort === null) throw new Error(`${name} logged no TLS listener in its "started" line`);
       return {
         child: g.child,
-        port: g.port,
-        setup: `\`${command}\` (<dir>/routes.yaml); access log on: stdout (JSON lines) to <dir>/gantry.log`,
+        port: ctx.tls ? g.tlsPort! : g.port,
+        setup: `\`${command}\` (<dir>/routes.yaml${ctx.tls ? ', with a tls: block: HTTP/2 and HTTP/1.1, every TLS setting at its default' : ''}); access log on: stdout (JSON lines) to <dir>/gantry.log`,
         async ready() {
           if (g.adminPort === null) return;
           const r = await probe(`http://127.0.0.1:${g.adminPort}/readyz`);
@@ -118,8 +136,15 @@ export interface NativeServer {
   readonly versionPattern: RegExp;
   /** What its config sets, for the summary (without the version). */
   readonly describe: string;
-  /** The config file's text for a server on 127.0.0.1:`port` in front of the upstream, logs and state under `dir`. */
-  config(dir: string, port: number, ctx: StartContext): string;
+  /** Whether config() can serve the TLS scenarios (ctx.tls). */
+  readonly tls: boolean;
+  /**
+   * The config file's text for a server on 127.0.0.1:`port` in front of the upstream, logs and state under `dir`;
+   * `version` is the one `BINARY -v` printed.
+   */
+  config(dir: string, port: number, ctx: StartContext, version: string): string;
+  /** After it stopped: lines for the report read from its logs (e.g. how many TLS sessions were resumed). */
+  logNotes?(dir: string, ctx: StartContext): Promise<FinishNotes>;
   /** Arguments to run it in the foreground with that config. */
   args(dir: string, configFile: string): readonly string[];
   /** One line on its access log for the setup line. */
@@ -149,7 +174,7 @@ function shellWord(arg: string): string {
 export function nativeSystem(s: NativeServer): System {
   const path = () => findExecutable(s.binary, SBIN);
   return {
-    name: s.name, kind: 'server', pinned: true, aptPackage: s.aptPackage,
+    name: s.name, kind: 'server', pinned: true, aptPackage: s.aptPackage, tls: s.tls,
     get summary() {
       const p = path();
       return `${p ? `${s.name} ${version(p, s)}` : s.name}: ${s.describe}`;
@@ -160,7 +185,7 @@ export function nativeSystem(s: NativeServer): System {
       if (!binary) throw new Error(`${s.binary} is not installed`);
       const port = await freePort();
       const configFile = join(ctx.dir, `${s.name}.conf`);
-      writeFileSync(configFile, s.config(ctx.dir, port, ctx));
+      writeFileSync(configFile, s.config(ctx.dir, port, ctx, version(binary, s)));
       const outFile = join(ctx.dir, 'stdout-stderr.log');
       const out = openSync(outFile, 'w');
       let child;
@@ -170,7 +195,7 @@ export function nativeSystem(s: NativeServer): System {
         closeSync(out);
       }
       try {
-        await waitUntilServing(child, `http://127.0.0.1:${port}/`, { method: 'GET', headers: {}, body: '' });
+        await waitUntilServing(child, `${ctx.tls ? 'https' : 'http'}://127.0.0.1:${port}/`, { method: 'GET', headers: {}, body: '' });
       } catch (err) {
         await ctx.group.stop(child);
         throw new Error(`${(err as Error).message}\n${tail(outFile)}${tail(join(ctx.dir, 'error.log'))}`, { cause: err });
@@ -179,7 +204,10 @@ export function nativeSystem(s: NativeServer): System {
         child, port,
         setup: `\`${s.binary} ${s.args(ctx.dir, configFile).map(shellWord).join(' ')}\`; ${s.accessLog(ctx.dir)}`.replaceAll(ctx.dir, '<dir>'),
         ready: async () => {},
-        async finish(group) { await group.stop(child); return NO_NOTES; },
+        async finish(group) {
+          await group.stop(child);
+          return (await s.logNotes?.(ctx.dir, ctx)) ?? NO_NOTES;
+        },
       };
     },
   };
@@ -195,7 +223,7 @@ export function packageVersion(pkg: string): string {
 /** A Node peer: `node dist/bench/node-servers.js NAME UPSTREAM` on the proxy CPU; no access log. */
 export function nodePeer(name: string, packages: readonly string[], summary: string): System {
   return {
-    name, kind: 'node', summary, pinned: true,
+    name, kind: 'node', summary, pinned: true, tls: false,
     unavailable() {
       const missing = packages.filter((p) => { try { require.resolve(p); return false; } catch { return true; } });
       return missing.length ? `not installed (${missing.join(', ')}); npm install` : null;
