@@ -9,6 +9,7 @@ export const ERRORS = {
   GW_ERR_BAD_FRAMING: { status: 400, message: 'invalid message framing' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
   GW_ERR_NO_ROUTE: { status: 404, message: 'no route matches this request' },
+  GW_ERR_ACME_CHALLENGE_UNKNOWN: { status: 404, message: 'no pending ACME challenge has this token' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this route' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
   GW_ERR_URI_TOO_LONG: { status: 414, message: 'request target too long' },

@@ -64,6 +64,8 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
     configFile: file, configText, plugins, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
     reuseTlsPort: process.env.GANTRY_TLS_LISTEN_PORT ? Number(process.env.GANTRY_TLS_LISTEN_PORT) : undefined,
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
+    // The primary orders tls.acme's certificates; a worker serves them from the storage directory.
+    acmeOrders: false,
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
       trafficAndHealth: async () => mergedTrafficAndHealth((await asks.collect('traffic-and-health')).flatMap((p) => (p.what === 'traffic-and-health' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),
