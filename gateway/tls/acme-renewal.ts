@@ -14,7 +14,7 @@ const MAX_SLEEP_MS = 2 ** 31 - 1;
 
 /**
  * When a certificate valid from `notBeforeMs` to `notAfterMs` is renewed: at two thirds of its lifetime (as
- * Let's Encrypt advises, 60 days into 90), less a jitter of up to a thirtieth of it (2 days of 90), so that gateways
+ * Let's Encrypt advises, 60 days into 90), less a jitter of up to a thirtieth of it (3 days of 90), so that gateways
  * that got their certificates together do not all renew at one moment. `random` in [0, 1).
  */
 export function renewalTime(notBeforeMs: number, notAfterMs: number, random: number): number {

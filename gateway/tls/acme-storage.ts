@@ -128,10 +128,16 @@ export function storageProblem(dir: string): string | null {
 
 /** Why `file` cannot serve as the ACME server's trusted CAs (null when it can). */
 export function caFileProblem(file: string): string | null {
+  let pem: Buffer;
   try {
-    new X509Certificate(readFileSync(file));
+    pem = readFileSync(file);
+  } catch (err) {
+    return `cannot read ${file}: ${(err as Error).message}`;
+  }
+  try {
+    new X509Certificate(pem);
     return null;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code ? `cannot read ${file}: ${(err as Error).message}` : `${file} is not a PEM certificate: ${(err as Error).message}`;
+    return `${file} is not a PEM certificate: ${(err as Error).message}`;
   }
 }

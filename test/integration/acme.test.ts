@@ -85,7 +85,7 @@ function plainGet(port: number, host: string, path: string): Promise<{ status: n
   });
 }
 
-t.test('orders over HTTP-01 on the plain listener (redirectHttp on), serves the certificate, and a restart reuses it', async (t) => {
+t.test('row 50: orders over HTTP-01 on the plain listener (redirectHttp on), serves the certificate, and a restart reuses it', async (t) => {
   const s = await setup(t, 'http');
   const yaml = routesYaml(s, 'domains: [http.acme.test]\nchallenges: [http-01]', '').replace('tls:\n', 'tls:\n  redirectHttp: true\n');
   const gw = await spawnGateway(yaml);
@@ -124,7 +124,7 @@ t.test('orders over HTTP-01 on the plain listener (redirectHttp on), serves the 
   t.equal((await sClient(s.tlsPort, 'http.acme.test')).cert?.fingerprint256, issued.fingerprint, 'the stored certificate is served after the restart');
 });
 
-t.test('orders over TLS-ALPN-01 on the TLS listener; clients that do not offer acme-tls/1 get the usual certificate', async (t) => {
+t.test('row 51: orders over TLS-ALPN-01 on the TLS listener; clients that do not offer acme-tls/1 get the usual certificate', async (t) => {
   const s = await setup(t, 'alpn');
   const other = await ca.issue('other', ['other.acme.test']);
   const yaml = routesYaml(s, 'domains: [alpn.acme.test]\nchallenges: [tls-alpn-01]').replace('tls:\n', `tls:\n  certificates: [{ cert: ${other.cert}, key: ${other.key} }]\n`);
