@@ -220,6 +220,11 @@ t.test('a failed order is logged with the problem document and retried with back
   const otherFingerprint = new X509Certificate(await readFile(other.cert)).fingerprint256;
   t.equal((await sClient(s.tlsPort, 'fail.acme.test')).cert?.fingerprint256, otherFingerprint);
   t.equal((await httpsFingerprint(s.tlsPort, 'other.acme.test', '/x')).status, 200);
+
+  // SIGTERM while the retry waits: the renewal stops at once, the gateway drains and exits 0.
+  gw.child.kill('SIGTERM');
+  t.same(await gw.exited, { code: 0, signal: null });
+  t.ok(gw.logs.some((l) => l.event === 'stopped'));
 });
 
 t.test('two gateways on one storage directory: one orders, the other serves what it stored (the order lock)', async (t) => {

@@ -3,7 +3,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LOCK_STALE_MS, OrderLock } from '../../gateway/tls/acme-lock.js';
-import { renewalTime, retryDelay } from '../../gateway/tls/acme-renewal.js';
+import { AcmeOrderError } from '../../gateway/tls/acme-order.js';
+import { AcmeRenewal, renewalTime, retryDelay } from '../../gateway/tls/acme-renewal.js';
+import { captureLog, waitFor } from '../helpers/capture-log.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -64,4 +66,43 @@ t.test('the order lock: one holder at a time; stale when its process is gone, wh
   const old = new Date(Date.now() - 11_000);
   await utimes(file, old, old);
   t.equal(await new OrderLock(file).acquire(), null, 'an empty lock made 11 s ago is stale');
+});
+
+t.test('stop aborts the order under way at once and logs no failure for it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-renewal-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { log, lines } = captureLog();
+  let seen: AbortSignal | undefined;
+  const renewal = new AcmeRenewal({
+    acme: { directory: 'https://ca.test/dir', email: null, domains: ['a.test'], storage: dir, caFile: null, challenges: ['http-01'], retry: { initialMs: 1000, maxMs: 2000 } },
+    minVersion: 'TLSv1.2', log,
+    // An order that only ends when its signal does (a CA that never answers).
+    order: (_acme, _storage, signal) => { seen = signal; return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error))); },
+  });
+  renewal.start();
+  await waitFor(() => seen !== undefined, 2000, 'the order started');
+  t.equal(lines.filter((l) => l.event === 'acme-order-started').length, 1);
+  t.equal(await readFile(join(dir, 'order.lock'), 'utf8').then(() => true), true, 'the lock is held while ordering');
+  await renewal.stop();
+  t.equal(seen?.aborted, true, 'the order\'s signal is aborted');
+  t.same(lines.filter((l) => l.event === 'acme-order-failed'), [], 'a stop is no failure');
+  await t.rejects(readFile(join(dir, 'order.lock')), { code: 'ENOENT' }, 'the lock is released');
+});
+
+t.test('a failed order is logged with its problem document and retried after the backoff', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gantry-renewal-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { log, lines } = captureLog();
+  let orders = 0;
+  const problem = { type: 'urn:ietf:params:acme:error:rejectedIdentifier', detail: 'no', status: 400 };
+  const renewal = new AcmeRenewal({
+    acme: { directory: 'https://ca.test/dir', email: null, domains: ['a.test'], storage: dir, caFile: null, challenges: ['http-01'], retry: { initialMs: 1000, maxMs: 2000 } },
+    minVersion: 'TLSv1.2', log, random: () => 0,
+    order: async () => { orders++; throw new AcmeOrderError('refused', problem); },
+  });
+  t.teardown(() => renewal.stop());
+  renewal.start();
+  await waitFor(() => orders === 2, 5000, 'ordered again');
+  const failed = lines.filter((l) => l.event === 'acme-order-failed');
+  t.match(failed[0], { failures: 1, retryInMs: 500, problem, err: 'refused' });
 });
