@@ -25,9 +25,11 @@ import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer, type EdgeServer } from './server/edge-server.js';
 import { closeAllConnections } from './server/http2-sessions.js';
+import type { AcmeChallengeFiles } from './tls/acme-challenges.js';
 import type { HttpsRedirect } from './tls/https-redirect.js';
 import { ticketSecret } from './tls/ticket-keys.js';
 import { TlsListener } from './tls/tls-listener.js';
+import { AcmeRenewal, ServingAcmeRenewal } from './tls/acme-renewal.js';
 import { gantryVersion } from './version.js';
 import { EndpointRegistry } from './upstream/endpoint-registry.js';
 import { LoadRecorder } from './signals/load-recorder.js';
@@ -65,6 +67,11 @@ export interface GatewayOptions {
   readonly cluster?: ClusterAdmin;
   /** Cluster workers: the rate-limit buckets the primary keeps for every worker (default: this process's own). */
   readonly rateLimiter?: RateLimiter;
+  /**
+   * false: another process orders the certificates of `tls.acme` (a cluster's primary) and this one only serves
+   * them and answers the challenges, from the storage directory. Default true.
+   */
+  readonly acmeOrders?: boolean;
 }
 
 export interface ClusterAdmin {
@@ -211,8 +218,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const requests = metrics.requests;
   // tls.redirectHttp: the TLS listener sets the port the plain one redirects to (gateway/tls/https-redirect.ts).
   const httpsRedirect: HttpsRedirect = { port: 0 };
+  // tls.acme: the challenge files, set by the TLS listener from the serving config (gateway/tls/acme-challenges.ts).
+  const acmeChallenges: AcmeChallengeFiles = { http01Dir: null, alpnDir: null, domains: new Set() };
   const handlerContext = {
-    httpsRedirect,
+    httpsRedirect, acmeChallenges,
     holder, registry, log, accessLog: () => accessLog, draining: () => draining,
     routed: (ex: Exchange) => load.routed(ex),
     observe: (ex: Exchange) => { requests.requestFinished(ex); load.observe(ex); },
@@ -230,7 +239,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const server = createEdgeServer(config.server, handlers, onUpgrade);
   // The HTTPS listener (docs/tls.md): the same handlers over TLS, its certificates live-reloaded (gateway/tls/).
-  const tls = config.tls ? new TlsListener({ config: config.tls, limits: config.server, handlers, onUpgrade, log, redirect: httpsRedirect, ticketSecret: ticketSecret() }) : null;
+  const tls = config.tls ? new TlsListener({ config: config.tls, limits: config.server, handlers, onUpgrade, log, redirect: httpsRedirect, ticketSecret: ticketSecret(), acmeChallenges }) : null;
+  // tls.acme: certificates ordered and renewed here, unless another process does (acmeOrders: false).
+  const acmeLog = log.child({ component: 'acme' });
+  const acmeRenewal = new ServingAcmeRenewal((acme, minVersion) => new AcmeRenewal({ acme, minVersion, log: acmeLog, issued: () => tls?.acmeIssued() }));
   const admin = createAdminServer({
     // The admin listener starts first: ready once the data listener has too.
     ready: () => !draining && server.listening && holder.current !== undefined,
@@ -253,6 +265,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onApplied: (snapshot) => {
       applyLimits(server, snapshot.config.server);
       tls?.apply(snapshot.config.tls, snapshot.config.server);
+      if (tls && options.acmeOrders !== false) acmeRenewal.follow(snapshot.config.tls);
       scaling.sync(snapshot.config);
       log.level = snapshot.config.log.level;
       accessLog = snapshot.config.log.access ? accessLogger : null;
@@ -318,6 +331,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         hold.close();
         forced = await drain(tls ? [server, tls.server] : [server], tunnels, graceMs, log);
       },
+    },
+    {
+      // Once both listeners answer challenges; stopped before the drain, so no order outlives the gateway.
+      name: 'ACME renewal',
+      start: () => { if (tls && options.acmeOrders !== false) acmeRenewal.follow(config.tls); },
+      stop: () => acmeRenewal.stop(),
     },
     { name: 'scaling loop', start: () => scaling.start() },
   ];

@@ -12,6 +12,7 @@ export const ERRORS = {
   GW_ERR_BAD_FRAMING: { status: 400, grpc: 13, message: 'invalid message framing' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, grpc: 4, message: 'the request was not received in time' },
   GW_ERR_NO_ROUTE: { status: 404, grpc: 12, message: 'no route matches this request' },
+  GW_ERR_ACME_CHALLENGE_UNKNOWN: { status: 404, grpc: 5, message: 'no pending ACME challenge has this token' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, grpc: 12, message: 'method not allowed on this route' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, grpc: 8, message: 'request body too large' },
   GW_ERR_URI_TOO_LONG: { status: 414, grpc: 8, message: 'request target too long' },

@@ -38,6 +38,8 @@ export interface ClusterReloadsDeps {
   starting(): Promise<unknown>;
   /** A ready worker a run left out: it serves a config the others left. */
   replaceStale(worker: Worker): void;
+  /** The workers serve `config` now (the primary's ACME renewal follows it). */
+  applied(config: GatewayConfig): void;
 }
 
 /** The config the workers serve: its text and hash, and its drain grace (the primary's bound on a worker's drain). */
@@ -134,6 +136,7 @@ export class ClusterReloads {
     for (const w of this.deps.workers()) if (this.deps.ready(w) && w.isConnected() && !workers.includes(w)) this.deps.replaceStale(w);
     // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
     prepared.commit();
+    this.deps.applied(next);
     log.level = next.log.level;
     const generations = commits.filter((c) => c !== 'gone').map((c) => (c?.type === 'committed' ? c.generation : null));
     log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');

@@ -17,6 +17,7 @@ import { PrimaryRateLimits } from './cluster-rate-limiter.js';
 import { ClusterReloads, prepareTimeoutMs, type ServingConfig } from './cluster-reloads.js';
 import { PrimaryScaling } from './primary-scaling.js';
 import { TICKET_SECRET_ENV } from '../tls/ticket-keys.js';
+import { AcmeRenewal, ServingAcmeRenewal } from '../tls/acme-renewal.js';
 
 // A worker whose numbers take longer is left out of that answer (Prometheus' default scrape timeout is 10 s).
 const COLLECT_TIMEOUT_MS = 3_000;
@@ -110,12 +111,22 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   const rateLimits = new PrimaryRateLimits();
   // Workers drained on purpose (a stale config): their exit is no crash.
   const replaced = new WeakSet<Worker>();
+  // tls.acme: the primary alone orders; the workers serve what it stores and answer the challenges it publishes
+  // there. It starts once a worker is ready, so the CA's validation finds a listener.
+  const acmeLog = log.child({ component: 'acme' });
+  const acme = new ServingAcmeRenewal((settings, minVersion) => new AcmeRenewal({ acme: settings, minVersion, log: acmeLog }));
+  let acmeStarted = false;
+  let acmeTls = config.tls;
   const reloads = new ClusterReloads({
     file, plugins, log, scaling, serving, prepareTimeoutMs: prepareTimeoutMs(),
     workers: () => slots.keys(),
     ready: (w) => ready.has(w),
     starting: () => Promise.all(starting.values()),
     replaceStale: (w) => replaceStale(w),
+    applied: (next) => {
+      acmeTls = next.tls;
+      if (acmeStarted) acme.follow(acmeTls);
+    },
   });
 
   function fork(slot: number): void {
@@ -159,6 +170,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
         if (configured.get(worker) !== reloads.serving.hash) { replaceStale(worker); return; }
         crashes.set(slot, 0);
         scaling.workerReady(worker);
+        if (!acmeStarted) { acmeStarted = true; acme.follow(acmeTls); }
         log.info({ event: 'worker-ready', worker: worker.id, pid: worker.process.pid }, 'worker ready');
       }
     });
@@ -205,6 +217,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   /** Drains every worker (each bounds its own drain; one still there after that is killed), then stops the scalers. */
   async function drainWorkers(): Promise<number> {
     draining = true;
+    await acme.stop();
     log.info({ event: 'draining', workers: slots.size }, 'draining every worker');
     let worst = 0;
     const exits = [...slots.keys()].map((w) => new Promise<void>((resolve) => {

@@ -68,6 +68,8 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
     scaling: { clock: sharedClockMs, create: (deps) => new WorkerScaling(deps, channel) },
     rateLimiter: new ClusterRateLimiter(channel),
     fleet: new WorkerFleetView(channel),
+    // The primary orders tls.acme's certificates; a worker serves them from the storage directory.
+    acmeOrders: false,
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
       trafficAndHealth: async () => mergedTrafficAndHealth((await asks.collect('traffic-and-health')).flatMap((p) => (p.what === 'traffic-and-health' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),

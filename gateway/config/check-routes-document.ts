@@ -7,7 +7,7 @@ import type { ConfigProblem } from '../errors.js';
 import type { RawScaling } from './scaling-config.js';
 import { checkAdminAuth } from './check-admin-auth.js';
 import type {
-  AdminAuthConfig, BalancerName, BreakerConfig, FleetConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
+  AcmeChallengeType, AcmeConfig, AdminAuthConfig, BalancerName, BreakerConfig, FleetConfig, GatewayConfig, HealthCheckConfig, ListenAddress, LogConfig, OutlierConfig,
   RateLimitStoreConfig, RetryConfig, RouteConfig, ServerLimits, TlsConfig, TlsVersion, TracingConfig, UpstreamProtocol,
 } from './gateway-config.js';
 import { validateRoutesDocument } from './schema-validator.js';
@@ -42,8 +42,12 @@ interface RawConfig {
   adminAuth?: AdminAuthConfig;
   server: ServerLimits;
   tls?: {
-    listen: string; certificates: { cert: string; key: string }[]; minVersion: TlsVersion; http2: boolean; redirectHttp: boolean;
+    listen: string; certificates?: { cert: string; key: string }[]; minVersion: TlsVersion; http2: boolean; redirectHttp: boolean;
     hsts?: { maxAgeS: number; includeSubDomains: boolean };
+    acme?: {
+      directory: string; email?: string; domains: string[]; storage: string; caFile?: string; challenges: AcmeChallengeType[];
+      retry: { initialMs: number; maxMs: number };
+    };
   };
   log: LogConfig;
   tracing: TracingConfig;
@@ -194,9 +198,37 @@ function checkTls(raw: NonNullable<RawConfig['tls']>, plain: ListenAddress, prob
     problems.add(['tls', 'listen'], `the HTTPS listener cannot share port ${listen.port} with listen (plain HTTP)`);
   }
   const hsts = raw.hsts ? `max-age=${raw.hsts.maxAgeS}${raw.hsts.includeSubDomains ? '; includeSubDomains' : ''}` : null;
+  if (!raw.certificates && !raw.acme) problems.add(['tls'], 'needs certificates, acme or both: a TLS listener without a certificate serves nobody');
   return {
     listen, minVersion: raw.minVersion, http2: raw.http2, redirectHttp: raw.redirectHttp, hsts,
-    certificates: raw.certificates.map((c) => ({ cert: resolve(baseDir, c.cert), key: resolve(baseDir, c.key) })),
+    certificates: (raw.certificates ?? []).map((c) => ({ cert: resolve(baseDir, c.cert), key: resolve(baseDir, c.key) })),
+    acme: raw.acme ? checkAcme(raw.acme, problems, baseDir) : null,
+  };
+}
+
+// A DNS name of letters, digits and hyphens, labels of 1-63 characters, at least two of them.
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** `tls.acme` as far as it can be checked without touching the disk (load-routes-file.ts checks storage and caFile). */
+function checkAcme(raw: NonNullable<NonNullable<RawConfig['tls']>['acme']>, problems: Problems, baseDir: string): AcmeConfig {
+  const at = (...rest: (string | number)[]) => ['tls', 'acme', ...rest];
+  let url: URL | null = null;
+  try { url = new URL(raw.directory); } catch { /* reported below */ }
+  if (url === null || url.protocol !== 'https:') problems.add(at('directory'), `"${raw.directory}" is not an https:// URL (RFC 8555 §6.1: ACME is spoken over HTTPS)`);
+  const seen = new Map<string, number>();
+  const domains = raw.domains.map((d, i) => {
+    let name = d.toLowerCase();
+    if (name.endsWith('.')) name = name.slice(0, -1);
+    if (name.startsWith('*.')) problems.add(at('domains', i), `${d}: a wildcard needs the DNS-01 challenge, which Gantry does not answer (HTTP-01 and TLS-ALPN-01 prove one name each)`);
+    else if (!DNS_NAME.test(name) || isIP(name) !== 0) problems.add(at('domains', i), `"${d}" is not a DNS name (letters, digits, hyphens; two labels or more)`);
+    if (seen.has(name)) problems.add(at('domains', i), `${name} is also domains[${seen.get(name)}]`);
+    seen.set(name, i);
+    return name;
+  });
+  if (raw.retry.initialMs > raw.retry.maxMs) problems.add(at('retry', 'initialMs'), `must not exceed retry.maxMs (${raw.retry.maxMs})`);
+  return {
+    directory: raw.directory, email: raw.email ?? null, domains, storage: resolve(baseDir, raw.storage),
+    caFile: raw.caFile === undefined ? null : resolve(baseDir, raw.caFile), challenges: raw.challenges, retry: raw.retry,
   };
 }
 

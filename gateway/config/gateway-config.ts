@@ -203,11 +203,35 @@ export interface TlsCertificate {
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
+export type AcmeChallengeType = 'http-01' | 'tls-alpn-01';
+
+/** Certificates ordered and renewed from an ACME CA (gateway/tls/acme-renewal.ts, docs/tls.md). */
+export interface AcmeConfig {
+  /** The CA's directory URL (https). */
+  readonly directory: string;
+  readonly email: string | null;
+  /** Lower-case DNS names, all on the one certificate ordered; the first names its storage directory. */
+  readonly domains: readonly string[];
+  /** Absolute path: account key, certificates, challenges, the order lock (acme-storage.ts). */
+  readonly storage: string;
+  /** Absolute path of PEM CA certificates trusted for the CA's HTTPS; null: Node's roots. */
+  readonly caFile: string | null;
+  /** In order of preference. */
+  readonly challenges: readonly AcmeChallengeType[];
+  /** Backoff between failed orders. */
+  readonly retry: { readonly initialMs: number; readonly maxMs: number };
+}
+
 /** The HTTPS listener (docs/tls.md). */
 export interface TlsConfig {
   readonly listen: ListenAddress;
-  /** In file order; the first is the default for clients without SNI or with a name none covers. */
+  /**
+   * In file order; the first is the default for clients without SNI or with a name none covers. May be empty with
+   * `acme`, whose certificate the listener adds from the storage directory once one is there.
+   */
   readonly certificates: readonly TlsCertificate[];
+  /** null without `tls.acme`. */
+  readonly acme: AcmeConfig | null;
   readonly minVersion: TlsVersion;
   /** ALPN offers h2 (then http/1.1): HTTP/2 to clients on this listener. Restart to change. */
   readonly http2: boolean;

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import { caFileProblem, storageProblem } from '../tls/acme-storage.js';
 import { readCertificates } from '../tls/read-certificates.js';
 import { readUpstreamTls } from '../tls/read-upstream-tls.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
@@ -127,6 +128,18 @@ function readTls(settings: NonNullable<CheckedDocument['settings']>['tls'], prob
   if (!settings) return null;
   const read = readCertificates(settings.certificates, settings.minVersion);
   for (const p of read.problems) problems.add(['tls', 'certificates', p.index, p.field], p.message);
+  const acme = settings.acme;
+  if (acme) {
+    const storage = storageProblem(acme.storage);
+    if (storage) problems.add(['tls', 'acme', 'storage'], storage);
+    const ca = acme.caFile === null ? null : caFileProblem(acme.caFile);
+    if (ca) problems.add(['tls', 'acme', 'caFile'], ca);
+    // One name, one certificate (as between the files): which one a client got would be a matter of order.
+    acme.domains.forEach((domain, i) => {
+      const owner = read.certificates.findIndex((c) => c.names.includes(domain));
+      if (owner >= 0) problems.add(['tls', 'acme', 'domains', i], `${domain} is also a name of certificates[${owner}]: one name, one certificate`);
+    });
+  }
   return { ...settings, certificates: read.certificates };
 }
 

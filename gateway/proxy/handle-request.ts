@@ -9,6 +9,7 @@ import type { Refusal } from '../policies/policy.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
+import { answerHttpChallenge, type AcmeChallengeFiles } from '../tls/acme-challenges.js';
 import { ACME_CHALLENGE_PATH, redirectToHttps, type HttpsRedirect } from '../tls/https-redirect.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
@@ -40,6 +41,8 @@ export interface HandlerContext {
   readonly hold?: RequestHold;
   /** tls.redirectHttp: plain requests answered with 308 to this HTTPS port (0: served). */
   readonly httpsRedirect?: HttpsRedirect;
+  /** tls.acme: where pending HTTP-01 challenges are published (null dir: no ACME, the path is routed as any). */
+  readonly acmeChallenges?: AcmeChallengeFiles;
 }
 
 export interface RequestHandlers {
@@ -50,6 +53,7 @@ export interface RequestHandlers {
 
 const RETRY_AFTER_NO_ENDPOINT_S = 1;
 const NO_REDIRECT: HttpsRedirect = { port: 0 };
+const NO_ACME: AcmeChallengeFiles = { http01Dir: null, alpnDir: null, domains: new Set() };
 const ALLOWED = ALLOWED_METHODS.split(', ');
 
 export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
@@ -81,6 +85,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
   }
 
   const redirect = ctx.httpsRedirect ?? NO_REDIRECT;
+  const acme = ctx.acmeChallenges ?? NO_ACME;
   const transport = new UpstreamTransport({ fail, requestIdHeader, draining: ctx.draining, registry: ctx.registry });
   const pipeline = new ServicePipeline({ transport, log: ctx.log, events: ctx.events, hold: ctx.hold });
 
@@ -137,6 +142,11 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const target = normalizeTarget(req.url as string);
     if (!target) return fail(ex, 'GW_ERR_BAD_PATH');
     ex.path = target.path;
+    // tls.acme: HTTP-01 challenges are the gateway's to answer, before routing and before a redirect.
+    const acmeDir = acme.http01Dir;
+    if (acmeDir !== null && target.path.startsWith(ACME_CHALLENGE_PATH)) {
+      return answerHttpChallenge(ex, acmeDir, target.path.slice(ACME_CHALLENGE_PATH.length), limits.requestIdHeader, ctx.draining(), fail);
+    }
     // tls.redirectHttp: plain HTTP goes to https:// (a redirect needs a host), except ACME HTTP-01 challenges.
     if (redirect.port !== 0 && (req.socket as TLSSocket).encrypted !== true && !target.path.startsWith(ACME_CHALLENGE_PATH)) {
       return ex.host ? redirectToHttps(ex, redirect.port, limits.requestIdHeader, ctx.draining()) : fail(ex, 'GW_ERR_BAD_HOST');

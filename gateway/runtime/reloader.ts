@@ -65,6 +65,8 @@ export async function describeChanges(before: GatewayConfig, after: GatewayConfi
   if ((before.tls === null) !== (after.tls === null)) restartRequired.push('tls');
   else if (!jsonEqual(before.tls?.listen, after.tls?.listen)) restartRequired.push('tls.listen');
   if (before.tls && after.tls && before.tls.http2 !== after.tls.http2) restartRequired.push('tls.http2');
+  // HTTP-01 follows at once; TLS-ALPN-01 needs the ALPN callback the listener is created with.
+  if (before.tls && after.tls && before.tls.acme === null && after.tls.acme !== null) restartRequired.push('tls.acme');
   return {
     routes: await diff(byName(before.routes), byName(after.routes), sameRoute, slices),
     services: await diff(before.services, after.services, jsonEqual, slices),

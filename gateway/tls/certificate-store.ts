@@ -44,10 +44,10 @@ export class CertificateStore {
     return this.#set.certificates;
   }
 
-  /** Options of the listener's own context: what a client without SNI gets. */
+  /** Options of the listener's own context: what a client without SNI gets (no certificate: its handshake fails). */
   defaultOptions(): SecureContextOptions {
-    const first = this.#set.certificates[0] as TlsCertificate;
-    return { ...contextOptions(this.#set.minVersion), cert: first.certPem, key: first.keyPem };
+    const first = this.#set.certificates[0];
+    return first ? { ...contextOptions(this.#set.minVersion), cert: first.certPem, key: first.keyPem } : contextOptions(this.#set.minVersion);
   }
 
   /** tls.Server's SNICallback. */
@@ -78,8 +78,8 @@ export class CertificateStore {
   }
 }
 
+/** With no certificate (`tls.acme` before its first is issued) every handshake fails: there is nothing to serve. */
 function buildSet(certificates: readonly TlsCertificate[], minVersion: TlsVersion): CertificateSet {
-  if (certificates.length === 0) throw new Error('a TLS listener needs a certificate');
   const exact = new Map<string, SecureContext>();
   const wildcard = new Map<string, SecureContext>();
   const options = contextOptions(minVersion);
@@ -91,5 +91,5 @@ function buildSet(certificates: readonly TlsCertificate[], minVersion: TlsVersio
       else if (!exact.has(name)) exact.set(name, contexts[i] as SecureContext);
     }
   });
-  return { certificates, minVersion, exact, wildcard, fallback: contexts[0] as SecureContext };
+  return { certificates, minVersion, exact, wildcard, fallback: contexts[0] ?? createSecureContext(options) };
 }
