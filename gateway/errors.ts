@@ -19,6 +19,7 @@ export const ERRORS = {
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, grpc: 8, message: 'request head too large' },
   GW_ERR_TOO_MANY_HEADERS: { status: 431, grpc: 8, message: 'too many request headers' },
   GW_ERR_UPGRADE_NOT_ALLOWED: { status: 400, grpc: 12, message: 'protocol upgrade not allowed on this route' },
+  GW_ERR_HTTPS_REQUIRED: { status: 400, grpc: 13, message: 'this port speaks HTTPS: the request was sent as plain HTTP' },
   GW_ERR_VERSION_NOT_SUPPORTED: { status: 505, grpc: 12, message: 'HTTP version not supported' },
   GW_ERR_UNAUTHORIZED: { status: 401, grpc: 16, message: 'missing or invalid credentials' },
   GW_ERR_FORBIDDEN: { status: 403, grpc: 7, message: 'a policy of this route refuses this client' },

@@ -13,6 +13,7 @@ import { AlpnChallengeResponder, type AcmeChallengeFiles } from './acme-challeng
 import { AcmeStorage, readStoredCertificate } from './acme-storage.js';
 import { CertificateStore } from './certificate-store.js';
 import { CertificateWatcher } from './certificate-watcher.js';
+import { answerPlainHttpOnTlsPort } from './plain-http-answer.js';
 import { hstsHttp2ResponseClass, hstsResponseClass, type HstsSetting } from './hsts-response.js';
 import type { HttpsRedirect } from './https-redirect.js';
 import { readCertificates } from './read-certificates.js';
@@ -96,6 +97,7 @@ export class TlsListener {
     if (h2) watchSessions(this.server as http2.Http2SecureServer, () => this.#limits, log);
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
       log.debug({ event: 'tls-handshake-failed', err: err.code ?? err.message, peer: socket.remoteAddress }, 'TLS handshake failed');
+      answerPlainHttpOnTlsPort(err, socket, options.handlers.requestIdHeader());
     });
     this.#watcher = new CertificateWatcher(() => this.#filesChanged(),
       (dir, err) => log.warn({ event: 'tls-watch-failed', dir, err: err.message }, `cannot watch ${dir} for certificate changes; trying again`));

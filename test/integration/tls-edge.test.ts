@@ -163,3 +163,23 @@ t.test('a client that never finishes its TLS handshake is cut after server.heade
   t.equal(closed, true, 'the gateway closed the silent connection');
   socket.destroy();
 });
+
+t.test('row 65: a plain HTTP request to the TLS port gets 400 GW_ERR_HTTPS_REQUIRED in plain text, with a request id', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(routes(up.url));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const socket = net.connect(gw.gateway.tlsAddress()!.port, '127.0.0.1');
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write('GET /x HTTP/1.1\r\nHost: edge.test\r\n\r\n');
+  let answer = '';
+  socket.setEncoding('utf8').on('data', (s: string) => { answer += s; });
+  await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 10_000))]);
+  socket.destroy();
+  t.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  t.match(answer, /\r\nx-request-id: [0-9a-f-]+\r\n/i);
+  t.match(answer, /"error":"GW_ERR_HTTPS_REQUIRED"/);
+  t.equal(up.requests.length, 0, 'nothing reached the upstream');
+  // The listener still speaks TLS to the next client.
+  t.equal((await curl(`https://edge.test:${gw.gateway.tlsAddress()!.port}/y`, gw.gateway.tlsAddress()!.port)).status, 200);
+});
