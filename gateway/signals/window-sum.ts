@@ -24,16 +24,8 @@ export interface LoadSecond {
  * A window's sums, additive so that windows recorded by several gateways sum (gateway/fleet/ reports them). Integrals
  * in request-ms over `spanMs`; `latency` as in LoadSecond.
  */
-export interface WindowTotals {
+export interface WindowTotals extends Omit<LoadSecond, 'second'> {
   readonly spanMs: number;
-  readonly arrivals: number;
-  readonly completed: number;
-  readonly errors: number;
-  readonly inFlightMs: number;
-  readonly inFlightPeak: number;
-  readonly waitingMs: number;
-  readonly waitingPeak: number;
-  readonly latency: readonly number[];
 }
 
 /** Seconds a ring keeps for a longest window of `windowMs`: the whole window plus the current, partial second. */

@@ -1,10 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { createGateway, type Gateway } from '../../gateway/create-gateway.js';
 import { createBuiltinRegistry } from '../../plugins/index.js';
+import { captureLog } from './capture-log.js';
 
 export interface GatewayUnderTest {
   readonly gateway: Gateway;
@@ -23,14 +22,7 @@ export async function startGateway(yaml: string): Promise<GatewayUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'gantry-test-'));
   const file = join(dir, 'routes.yaml');
   await writeFile(file, yaml);
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const log = pino({ level: 'debug', base: undefined }, sink);
+  const { log, lines: logs } = captureLog();
   const gateway = await createGateway({ configFile: file, plugins: createBuiltinRegistry(), log, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } });
   const port = gateway.address().port;
   return {

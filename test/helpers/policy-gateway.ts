@@ -1,11 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { request } from 'undici';
 import { createGateway, type Gateway } from '../../gateway/create-gateway.js';
 import { createBuiltinRegistry } from '../../plugins/index.js';
+import { captureLog } from './capture-log.js';
 
 export interface PolicyGateway {
   readonly gateway: Gateway;
@@ -31,14 +30,7 @@ export async function startPolicyGateway(yaml: string, files: Readonly<Record<st
   const file = join(dir, 'routes.yaml');
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   await writeFile(file, yaml);
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const log = pino({ level: 'debug', base: undefined }, sink);
+  const { log, lines: logs } = captureLog();
   const gateway = await createGateway({ configFile: file, plugins: createBuiltinRegistry(), log, listen: { host: '::', port: 0 }, admin: { host: '127.0.0.1', port: 0 } });
   const port = gateway.address().port;
   return {
