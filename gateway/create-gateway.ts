@@ -38,6 +38,7 @@ import type { ScalingControl, ScalingDeps, ScalingProvider, ScalingView } from '
 import { ScalingLoop } from './scaling/scaling-loop.js';
 import { FleetScaling, type FleetView } from './fleet/fleet-scaling.js';
 import { PoolManager } from './upstream/pool-manager.js';
+import type { HealthVerdicts } from './upstream/health-verdicts.js';
 
 export interface GatewayOptions {
   readonly configFile: string;
@@ -63,6 +64,8 @@ export interface GatewayOptions {
   readonly scaling?: ScalingProvider;
   /** Cluster workers: the primary's fleet, as it last told them (/admin/fleet, the fleet's metrics). */
   readonly fleet?: FleetView;
+  /** Cluster workers: the verdicts of the primary's health checks, which alone probe for the host (no checks of its own). */
+  readonly healthVerdicts?: HealthVerdicts;
   /** Cluster workers: what the admin API answers for the whole cluster, by way of the primary (gateway/cluster/). */
   readonly cluster?: ClusterAdmin;
   /** Cluster workers: the rate-limit buckets the primary keeps for every worker (default: this process's own). */
@@ -188,7 +191,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // ---- provision the parts -----------------------------------------------------------------------------------------
   const holder = new SnapshotHolder();
   const metrics = new GatewayMetrics({ current: () => holder.current, version });
-  const registry = new EndpointRegistry(metrics.upstreams);
+  const registry = new EndpointRegistry(metrics.upstreams, options.healthVerdicts);
   // Load signals from every routed request drive the scaling loop; a scaler may also be a service's discovery source.
   const load = new LoadRecorder(options.scaling?.clock);
   const scalingDeps: ScalingDeps = {
@@ -203,7 +206,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (fleetView) metrics.fleet.follow(fleetView);
   const scaling: ScalingControl = options.scaling?.create(scalingDeps) ?? fleet ?? new ScalingLoop({ plugins, ...scalingDeps });
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
-  const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s));
+  const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s), options.healthVerdicts === undefined);
   // What the routes' policies keep across reloads and report to (docs/policies.md).
   const lasting = new Map<string, unknown>();
   const policyRuntime: PolicyRuntime = {

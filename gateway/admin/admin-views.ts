@@ -32,6 +32,8 @@ export function configView(s: RuntimeSnapshot, metrics: GatewayMetrics, info: { 
     file: s.config.file,
     routes: s.config.routes.length,
     services: s.config.services.size,
+    /** The fleet's name (`fleet:`), null outside a fleet: whether /admin/fleet answers. */
+    fleet: s.config.fleet?.name ?? null,
     lastReload: reloads.length ? reloadView(reloads[reloads.length - 1]!) : null,
     gantry: { version: info.version, node: process.versions.node, pid: process.pid, startedAt: iso(info.startedAt) },
   };

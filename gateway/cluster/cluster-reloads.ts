@@ -8,6 +8,7 @@ import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { askWorker } from './ask-worker.js';
 import type { ToWorker } from './messages.js';
 import type { PreparedScaling, PrimaryScaling } from './primary-scaling.js';
+import type { PrimaryHealthChecks } from './primary-health-checks.js';
 
 /**
  * How long a worker has to prepare a config (and a starting worker to come up before a run goes on without it); a
@@ -27,6 +28,8 @@ export interface ClusterReloadsDeps {
   readonly plugins: PluginRegistry;
   readonly log: Logger;
   readonly scaling: PrimaryScaling;
+  /** The host's health checks, which follow the config once every worker committed it. */
+  readonly healthChecks: Pick<PrimaryHealthChecks, 'follow'>;
   /** How long a run waits for the workers to prepare (prepareTimeoutMs()). */
   readonly prepareTimeoutMs: number;
   /** The config the workers serve at start. */
@@ -137,6 +140,7 @@ export class ClusterReloads {
     // The workers serve the new config: the scaling loop follows it, the old config's scaler feeds are let go.
     prepared.commit();
     this.deps.applied(next);
+    void this.deps.healthChecks.follow(next).catch((err: Error) => log.error({ err, event: 'health-checks-follow-failed' }, 'the health checks could not switch to the new config'));
     log.level = next.log.level;
     const generations = commits.filter((c) => c !== 'gone').map((c) => (c?.type === 'committed' ? c.generation : null));
     log.info({ event: 'cluster-reloaded', workers: workers.length, generations, hash: hash.slice(0, 12) }, 'every worker switched to the new config');

@@ -8,6 +8,7 @@ import type { ScalingDecisionRecord } from '../scaling/decision-history.js';
 import type { ServiceScalingStatus } from '../scaling/scaling-control.js';
 import type { RateLimitAsk } from './cluster-rate-limiter.js';
 import type { FleetStatus } from '../fleet/fleet-status.js';
+import type { HealthVerdict } from '../upstream/health-verdicts.js';
 
 /** What each process counts for itself, summed over the workers when asked: for /metrics, or for the dashboard's views. */
 export type WorkerPart =
@@ -16,8 +17,13 @@ export type WorkerPart =
 
 /** Primary → worker. */
 export type ToWorker =
-  /** The answer to 'config-request': the routes file's text as the cluster serves it (generation 1 of the worker). */
-  | { readonly type: 'config'; readonly text: string }
+  /**
+   * The answer to 'config-request': the routes file's text as the cluster serves it (generation 1 of the worker),
+   * and the endpoints the primary's health checks hold out of rotation now.
+   */
+  | { readonly type: 'config'; readonly text: string; readonly unhealthy: readonly HealthVerdict[] }
+  /** An active health check of the primary's changed its verdict on an endpoint: apply it as a local check's. */
+  | { readonly type: 'health-verdict'; readonly verdict: HealthVerdict }
   /** Run `id` of a reload: prepare the file whose hash the primary validated (`commit` or `abort` follows). */
   | { readonly type: 'prepare'; readonly id: number; readonly hash: string }
   | { readonly type: 'commit'; readonly id: number }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { GatewayConfig } from '../config/gateway-config.js';
+import type { GatewayConfig, ServiceConfig } from '../config/gateway-config.js';
+import type { Discovery } from '../plugin-api/discovery.js';
 import { SummedLoad } from '../signals/summed-load.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { ScalingLoop } from '../scaling/scaling-loop.js';
@@ -101,6 +102,11 @@ export class PrimaryScaling {
     this.#config = config;
     this.#log.level = config.log.level;
     this.#loop.sync(config);
+  }
+
+  /** A Discovery over a scaler's own endpoints (`discovery: { type: scaler }`), for the primary's health checks. */
+  scalerEndpoints(s: ServiceConfig): Discovery | undefined {
+    return this.#loop.scalerEndpoints(s);
   }
 
   /** Handles the scaling messages of a worker; returns false for the others. */

@@ -16,6 +16,7 @@ import { askWorker } from './ask-worker.js';
 import { PrimaryRateLimits } from './cluster-rate-limiter.js';
 import { ClusterReloads, prepareTimeoutMs, type ServingConfig } from './cluster-reloads.js';
 import { PrimaryScaling } from './primary-scaling.js';
+import { PrimaryHealthChecks } from './primary-health-checks.js';
 import { TICKET_SECRET_ENV } from '../tls/ticket-keys.js';
 import { AcmeRenewal, ServingAcmeRenewal } from '../tls/acme-renewal.js';
 
@@ -37,7 +38,7 @@ export function workerCount(value: string): number {
  * a crashed one with backoff (a stale one it replaced on purpose at once), coordinates reloads in two phases (cluster-reloads.ts), gathers the workers' numbers
  * for whichever worker answers /metrics or the dashboard, and drains every worker on SIGTERM/SIGINT.
  * It serves no traffic itself; it runs the cluster's only scaling loop on the sum of the workers' load
- * (primary-scaling.ts).
+ * (primary-scaling.ts) and the host's only active health checks (primary-health-checks.ts).
  */
 /**
  * A port per host for a `listen` (or `tls.listen`) that says port 0, which every worker must bind. Each is reserved
@@ -107,6 +108,11 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   const scaling = new PrimaryScaling(plugins, log.child({ component: 'scaling' }), () => [...slots.keys()].filter((w) => w.isConnected()));
   // The scalers start before the workers, so a scaler-fed service has its instances when the workers warm up.
   scaling.start(config);
+  // The host's one prober: every worker applies its verdicts (a worker not yet given its config gets them with it).
+  const healthChecks = new PrimaryHealthChecks(plugins, log.child({ component: 'health-checks' }), (s) => scaling.scalerEndpoints(s), (verdict) => {
+    for (const w of slots.keys()) if (w.isConnected()) w.send({ type: 'health-verdict', verdict } satisfies ToWorker);
+  });
+  await healthChecks.follow(config);
   // The rate-limit buckets of every worker (policies without rateLimitStore): the limit is the gateway's.
   const rateLimits = new PrimaryRateLimits();
   // Workers drained on purpose (a stale config): their exit is no crash.
@@ -118,7 +124,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
   let acmeStarted = false;
   let acmeTls = config.tls;
   const reloads = new ClusterReloads({
-    file, plugins, log, scaling, serving, prepareTimeoutMs: prepareTimeoutMs(),
+    file, plugins, log, scaling, healthChecks, serving, prepareTimeoutMs: prepareTimeoutMs(),
     workers: () => slots.keys(),
     ready: (w) => ready.has(w),
     starting: () => Promise.all(starting.values()),
@@ -149,7 +155,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
           if (!worker.isConnected()) return;
           starting.set(worker, up);
           configured.set(worker, reloads.serving.hash);
-          worker.send({ type: 'config', text: reloads.serving.text } satisfies ToWorker);
+          worker.send({ type: 'config', text: reloads.serving.text, unhealthy: healthChecks.unhealthy() } satisfies ToWorker);
         });
         return;
       }
@@ -233,6 +239,7 @@ export async function runPrimary(file: string, count: number, plugins: PluginReg
     }, boundMs);
     await Promise.all(exits);
     clearTimeout(kill);
+    await healthChecks.close();
     // Every worker is gone; then the scalers stop (the process scaler stops its instances, within its stopGraceMs).
     await scaling.close().catch((err: Error) => log.error({ err, event: 'scaling-close-failed' }, 'closing the scalers failed'));
     log.info({ event: 'stopped', exitCode: worst }, 'every worker stopped');

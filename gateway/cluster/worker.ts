@@ -13,6 +13,7 @@ import { PrimaryAsks } from './primary-asks.js';
 import { WorkerReloads } from './worker-reloads.js';
 import { WorkerScaling, type PrimaryChannel } from './worker-scaling.js';
 import { WorkerFleetView } from './worker-fleet-view.js';
+import { HealthVerdicts } from '../upstream/health-verdicts.js';
 
 function send(message: ToPrimary): void {
   // A primary that is gone cannot be told anything; one that goes while this is sent fails it (EPIPE) into the
@@ -34,13 +35,14 @@ const channel: PrimaryChannel = {
  * The text of the config the other workers serve. Not the file: it may hold edits not reloaded yet, or refused, and
  * a restarted worker must not serve them alone. A primary that is gone leaves nothing to start for.
  */
-function configFromPrimary(): Promise<string> {
+function configFromPrimary(verdicts: HealthVerdicts): Promise<string> {
   return new Promise((resolve) => {
     const gone = () => process.exit(1);
     const listener = (m: ToWorker) => {
       if (m.type !== 'config') return;
       process.off('message', listener);
       process.off('disconnect', gone);
+      for (const v of m.unhealthy) verdicts.set(v);
       resolve(m.text);
     };
     process.on('message', listener);
@@ -55,12 +57,15 @@ function configFromPrimary(): Promise<string> {
  * two phases (prepare on every worker, then commit on all or abort on all), so no worker ever serves a config the
  * others refused; a POST /admin/reload that reaches it asks the primary for such a run and answers with its
  * outcome. It records load as one gateway does but scales nothing: the primary sums the workers' load and runs the
- * scaler (worker-scaling.ts). SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown
+ * scaler (worker-scaling.ts); nor does it probe its endpoints: it applies the primary's health-check verdicts. SIGTERM or SIGINT sent to it directly drains it like the primary's shutdown
  * message does; an uncaught exception drains it too, and it exits 1 for the primary to replace it.
  */
 export async function runWorker(file: string, plugins: PluginRegistry): Promise<void> {
   const id = cluster.worker?.id ?? 0;
-  const configText = await configFromPrimary();
+  // The primary probes for the host; its verdicts are kept from the first one on, before the gateway exists.
+  const verdicts = new HealthVerdicts();
+  process.on('message', (m: ToWorker) => { if (m.type === 'health-verdict') verdicts.set(m.verdict); });
+  const configText = await configFromPrimary(verdicts);
   const asks = new PrimaryAsks(send, () => process.connected, (what) => ownPart(what));
   const gateway = await createGateway({
     configFile: file, configText, plugins, logBindings: { worker: id }, reusePort: Number(process.env.GANTRY_LISTEN_PORT),
@@ -70,6 +75,7 @@ export async function runWorker(file: string, plugins: PluginRegistry): Promise<
     fleet: new WorkerFleetView(channel),
     // The primary orders tls.acme's certificates; a worker serves them from the storage directory.
     acmeOrders: false,
+    healthVerdicts: verdicts,
     cluster: {
       exposeMetrics: async () => mergeMetrics((await asks.collect('metrics')).flatMap((p) => (p.what === 'metrics' ? [p.snapshot] : []))),
       trafficAndHealth: async () => mergedTrafficAndHealth((await asks.collect('traffic-and-health')).flatMap((p) => (p.what === 'traffic-and-health' && p.snapshot ? [p.snapshot] : [])), gateway.metrics),

@@ -3,9 +3,10 @@ import https from 'node:https';
 import type { Logger } from 'pino';
 import type { HealthCheckConfig } from '../config/gateway-config.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
+import type { HealthVerdicts } from '../upstream/health-verdicts.js';
 
-/** One GET of the health path: true for an expected status within the timeout. */
-export function probeEndpoint(e: EndpointState, cfg: HealthCheckConfig, signal: AbortSignal): Promise<boolean> {
+/** One GET of the health path: null for an expected status within the timeout, else why not. */
+export function probeEndpoint(e: EndpointState, cfg: HealthCheckConfig, signal: AbortSignal): Promise<string | null> {
   return new Promise((resolve) => {
     const request = e.target.protocol === 'https:' ? https.request : http.request;
     const req = request({
@@ -13,10 +14,11 @@ export function probeEndpoint(e: EndpointState, cfg: HealthCheckConfig, signal: 
       headers: { host: e.hostHeader, 'user-agent': 'gantry-health-check', connection: 'close' },
     }, (res) => {
       res.resume();
-      resolve(cfg.expectStatus.includes(res.statusCode ?? 0));
+      const status = res.statusCode ?? 0;
+      resolve(cfg.expectStatus.includes(status) ? null : `status ${status}`);
     });
-    req.setTimeout(cfg.timeoutMs, () => req.destroy());
-    req.once('error', () => resolve(false));
+    req.setTimeout(cfg.timeoutMs, () => req.destroy(new Error(`no answer within ${cfg.timeoutMs} ms`)));
+    req.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
     req.end();
   });
 }
@@ -25,6 +27,7 @@ export function probeEndpoint(e: EndpointState, cfg: HealthCheckConfig, signal: 
  * Active health checks for one service's endpoints: every intervalMs (±10 % jitter, so many gateways do not probe
  * in step), one GET per endpoint. unhealthyThreshold failures in a row take an endpoint out; healthyThreshold
  * successes in a row bring it back by itself. Endpoints start healthy, so a restart never blocks traffic.
+ * A verdict goes to `verdicts`, which every endpoint of the address follows (and, in a cluster primary, every worker).
  */
 export class HealthChecker {
   readonly #abort = new AbortController();
@@ -33,6 +36,7 @@ export class HealthChecker {
   constructor(
     private readonly endpoints: () => readonly EndpointState[],
     readonly cfg: HealthCheckConfig,
+    private readonly verdicts: HealthVerdicts,
     private readonly log: Logger,
     private readonly random: () => number = Math.random,
   ) {}
@@ -57,20 +61,24 @@ export class HealthChecker {
   async runOnce(): Promise<void> {
     const signal = this.#abort.signal;
     await Promise.all(this.endpoints().map(async (e) => {
-      const ok = await probeEndpoint(e, this.cfg, signal);
+      const failure = await probeEndpoint(e, this.cfg, signal);
       if (signal.aborted) return;
-      this.record(e, ok);
+      this.record(e, failure);
     }));
   }
 
-  record(e: EndpointState, ok: boolean): void {
+  /** One check's result: `failure` null for a pass, else why it failed. */
+  record(e: EndpointState, failure: string | null): void {
     const h = e.health;
+    const ok = failure === null;
     if (ok === h.activeHealthy) { h.activeStreak = 0; return; }
     h.activeStreak++;
     const needed = ok ? this.cfg.healthyThreshold : this.cfg.unhealthyThreshold;
     if (h.activeStreak < needed) return;
-    h.setActiveHealthy(ok);
-    this.log.warn({ endpoint: e.address, healthy: ok, event: ok ? 'endpoint-healthy' : 'endpoint-unhealthy' },
+    const reason = failure ?? `${needed} checks passed`;
+    h.activeStreak = 0;
+    this.verdicts.set({ service: e.service, address: e.address, healthy: ok, reason });
+    this.log.warn({ endpoint: e.address, healthy: ok, reason, event: ok ? 'endpoint-healthy' : 'endpoint-unhealthy' },
       ok ? 'health check passes again: endpoint back in rotation' : 'health check failing: endpoint out of rotation');
   }
 }

@@ -2,6 +2,7 @@ import { jsonEqual } from '../config/json-equal.js';
 import type { Endpoint } from '../plugin-api/discovery.js';
 import type { EndpointEvents } from './endpoint-events.js';
 import { EndpointState, type EndpointSettings } from './endpoint-state.js';
+import { HealthVerdicts, type HealthVerdict } from './health-verdicts.js';
 
 /**
  * The one place per-endpoint state lives across reloads and discovery updates (caddy's hosts.go does the same).
@@ -16,8 +17,24 @@ export class EndpointRegistry {
   /** The serving config's settings of each of its services. */
   readonly #serving = new Map<string, EndpointSettings>();
   #size = 0;
+  /** The active health checks' verdicts, which every endpoint of the address follows (health-verdicts.ts). */
+  readonly verdicts: HealthVerdicts;
+  /**
+   * Whether this process's own checks give the verdicts: then an endpoint that is gone takes its verdict with it.
+   * Verdicts given from outside (a cluster worker's, from the primary) are the giver's to withdraw.
+   */
+  readonly #ownsVerdicts: boolean;
 
-  constructor(private readonly events?: EndpointEvents) {}
+  constructor(private readonly events?: EndpointEvents, verdicts?: HealthVerdicts) {
+    this.#ownsVerdicts = verdicts === undefined;
+    this.verdicts = verdicts ?? new HealthVerdicts();
+    this.verdicts.onChange((v) => this.#applyVerdict(v));
+  }
+
+  #applyVerdict(v: HealthVerdict): void {
+    const state = this.#states.get(v.service)?.get(v.address);
+    if (state && state.health.activeHealthy !== v.healthy) state.health.setActiveHealthy(v.healthy);
+  }
 
   /**
    * The state of `endpoint`, created when new (weight from `endpoint`). An existing state is returned as it is: its
@@ -40,6 +57,7 @@ export class EndpointRegistry {
       }
       states.set(endpoint.address, state);
       this.#size++;
+      if (this.verdicts.unhealthyReason(service, endpoint.address) !== undefined) state.health.setActiveHealthy(false);
     }
     state.refs++;
     return state;
@@ -80,6 +98,7 @@ export class EndpointRegistry {
       states.delete(state.address);
       this.#size--;
       if (states.size === 0) this.#states.delete(state.service);
+      if (this.#ownsVerdicts) this.verdicts.set({ service: state.service, address: state.address, healthy: true, reason: 'no longer listed' });
     }
     state.destroy();
   }

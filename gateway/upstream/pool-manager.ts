@@ -10,8 +10,8 @@ import type { EndpointSettings } from './endpoint-state.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 interface Entry { pool: UpstreamPool; refs: number; abort: AbortController }
-/** A served service's active health checks, over the endpoints of its serving pool. */
-interface Checks { checker: HealthChecker; key: string; pool: UpstreamPool }
+/** A served service's active health checks, over the endpoints of its serving pool (no checker: another process probes). */
+interface Checks { checker: HealthChecker | null; key: string; pool: UpstreamPool }
 
 function settingsOf(s: ServiceConfig): EndpointSettings {
   return {
@@ -26,6 +26,9 @@ function settingsOf(s: ServiceConfig): EndpointSettings {
  *
  * Acquiring changes nothing that serves: a config's endpoint settings (sockets, breaker), its sources' weights and
  * its health checks take effect at `commit`, so a prepared config that is thrown away leaves no trace.
+ *
+ * With `probe` false (a cluster worker) the health checks are the primary's: it sends their verdicts to the
+ * registry's HealthVerdicts, and this manager only withdraws them where the serving config stops checking.
  */
 export class PoolManager {
   readonly #entries = new Map<string, Entry>();
@@ -40,6 +43,7 @@ export class PoolManager {
     private readonly now: () => number = Date.now,
     /** Discovery for services whose endpoints come from their scaler (`discovery: { type: scaler }`). */
     private readonly scalerEndpoints?: (s: ServiceConfig) => Discovery | undefined,
+    private readonly probe = true,
   ) {}
 
   static keyOf(s: ServiceConfig): string {
@@ -97,16 +101,19 @@ export class PoolManager {
     if (checks?.key === key) { checks.pool = pool; return; }
     if (checks) this.#stopChecks(s.name);
     if (s.healthCheck === null) return;
-    const next: Checks = { checker: new HealthChecker(() => next.pool.endpoints, s.healthCheck, this.log.child({ service: s.name })), key, pool };
+    if (!this.probe) { this.#checks.set(s.name, { checker: null, key, pool }); return; }
+    const checker = new HealthChecker(() => next.pool.endpoints, s.healthCheck, this.registry.verdicts, this.log.child({ service: s.name }));
+    const next: Checks = { checker, key, pool };
     this.#checks.set(s.name, next);
-    next.checker.start();
+    checker.start();
   }
 
   #stopChecks(service: string): void {
-    this.#checks.get(service)?.checker.stop();
+    this.#checks.get(service)?.checker?.stop();
     this.#checks.delete(service);
     // Unchecked, every endpoint of the service is back in rotation, whichever pool listed it when it was checked.
-    for (const e of this.registry.endpointsOf(service)) { e.health.activeHealthy = true; e.health.activeStreak = 0; }
+    this.registry.verdicts.clear(service, 'health checks stopped');
+    for (const e of this.registry.endpointsOf(service)) e.health.activeStreak = 0;
   }
 
   async release(s: ServiceConfig): Promise<void> {
@@ -123,7 +130,7 @@ export class PoolManager {
   }
 
   async closeAll(): Promise<void> {
-    for (const c of this.#checks.values()) c.checker.stop();
+    for (const c of this.#checks.values()) c.checker?.stop();
     this.#checks.clear();
     this.#served.clear();
     const entries = [...this.#entries.values()];

@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import type { ScalingLoop } from '../../gateway/scaling/scaling-loop.js';
+import { startEtcd } from '../helpers/etcd.js';
+import { waitFor } from '../helpers/capture-log.js';
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway-under-test.js';
 import { runLoad } from '../helpers/load.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
@@ -132,4 +134,44 @@ t.test('with adminAuth the page asks for the token, then shows the data', async 
   await second.goto(`${gw.adminUrl}/dashboard#token=${TOKEN}`);
   await second.waitForSelector('.row[data-service="orders"]', { timeout: 10_000 });
   t.equal(new URL(second.url()).hash, '', 'a token passed in the fragment is removed from the address bar');
+});
+
+t.test('in a fleet the dashboard lists its gateways: leader, config version (a differing one flagged), report age, load', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const fleet = (instance: string) => `fleet: { name: dash, etcd: { endpoints: ["${etcd.url}"] }, instance: ${instance}, leaseTtlS: 2 }\n`;
+  const { gw } = await twoServices(t, fleet('gw-a'));
+  // A second gateway of the fleet: its config differs from the first one's (its own `instance:`).
+  await twoServices(t, fleet('gw-b'));
+  await waitFor(async () => {
+    const res = await fetch(`${gw.adminUrl}/admin/fleet`);
+    return ((await res.json()) as { gateways: unknown[] }).gateways.length === 2;
+  }, 20_000, 'both gateways reported');
+
+  const context = await browser(t);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${gw.adminUrl}/dashboard`);
+  await page.waitForSelector('#fleet tr[data-instance="gw-b"]', { timeout: 10_000 });
+  t.ok(await page.locator('#fleet-section').isVisible(), 'the fleet section is shown');
+  t.match(await page.locator('#fleet-name').innerText(), /dash · 2 gateways/);
+  const a = await page.locator('#fleet tr[data-instance="gw-a"]').innerText();
+  t.match(a, /gw-a \(this gateway\)/);
+  t.match(a, /v1 · [0-9a-f]{12}/, 'its config version and hash');
+  t.match(a, /\d+\.\d s/, 'its report age');
+  t.match(a, /users: [\d.]+ rps, \d+ in flight, \d+ waiting/, 'its load per scaled service');
+  t.equal(await page.locator('#fleet .badge', { hasText: 'leader' }).count(), 1, 'one leader');
+  const follower = page.locator('#fleet tr:not(:has(.badge.ok))');
+  t.equal(await follower.locator('.badge', { hasText: 'differs' }).count(), 1, 'the follower, on a config other than the leader\'s, is flagged');
+  t.equal(await page.locator('#fleet tr:has(.badge.ok) .badge', { hasText: 'differs' }).count(), 0, 'the leader is not');
+  t.same(errors, [], 'no console errors');
+});
+
+t.test('outside a fleet the dashboard shows no fleet section', async (t) => {
+  const { gw } = await twoServices(t);
+  const context = await browser(t);
+  const page = await context.newPage();
+  await page.goto(`${gw.adminUrl}/dashboard`);
+  await page.waitForSelector('.row[data-service="users"]', { timeout: 10_000 });
+  t.ok(await page.locator('#fleet-section').isHidden(), 'hidden');
 });

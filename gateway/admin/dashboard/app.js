@@ -241,6 +241,47 @@ async function poll() {
   }
 }
 
+// ---- the fleet (docs/fleet.md): shown only when this gateway has a fleet: block --------------------------------------
+
+/** /admin/fleet, or null when this gateway is in no fleet (asked first, so no 404 lands in the console). */
+async function fleetStatus() {
+  const config = await api('/admin/config');
+  return config.fleet ? api('/admin/fleet') : null;
+}
+
+function fleetLoad(services) {
+  const names = Object.keys(services).sort();
+  if (!names.length) return el('span', { class: 'muted' }, 'no scaled service');
+  return el('span', {}, names.map((n) => `${n}: ${fmtNum(services[n].rps)} rps, ${services[n].inFlight} in flight, ${services[n].waiting} waiting`).join(' · '));
+}
+
+function renderFleet(fleet) {
+  document.getElementById('fleet-section').hidden = fleet === null;
+  if (fleet === null) return;
+  document.getElementById('fleet-name').textContent = `${fleet.name} · ${fleet.gateways.length} gateway${fleet.gateways.length === 1 ? '' : 's'}`
+    + (fleet.connected ? '' : ' · etcd unreachable from this gateway');
+  const rows = fleet.gateways.map((g) => el('tr', { 'data-instance': g.instance, class: g.configDiffers ? 'differs' : '' },
+    el('td', {}, g.instance, g.self ? el('span', { class: 'muted' }, ' (this gateway)') : ''),
+    el('td', {}, g.leader ? badge('leader', 'ok') : ''),
+    el('td', { title: g.config.hash }, `v${g.config.generation} · `, el('code', {}, g.config.hash.slice(0, 12)), g.configDiffers ? badge('differs', 'bad') : ''),
+    el('td', {}, `${(g.reportAgeMs / 1000).toFixed(1)} s`),
+    el('td', {}, fleetLoad(g.services))));
+  const head = el('tr', {}, ...['gateway', 'leader', 'config', 'report age', 'load'].map((h) => el('th', {}, h)));
+  document.getElementById('fleet').replaceChildren(fleet.gateways.length
+    ? el('table', { class: 'fleet' }, el('thead', {}, head), el('tbody', {}, ...rows))
+    : el('p', { class: 'muted' }, fleet.leader === null ? 'no gateway has reported yet' : 'no report yet'));
+}
+
+async function pollFleet() {
+  try {
+    renderFleet(await fleetStatus());
+  } catch {
+    // The main poll says what failed (a refused token, an unreachable gateway).
+  } finally {
+    setTimeout(pollFleet, POLL_MS);
+  }
+}
+
 document.getElementById('auth').addEventListener('submit', (event) => {
   event.preventDefault();
   const input = /** @type {HTMLInputElement} */ (document.getElementById('token'));
@@ -249,3 +290,4 @@ document.getElementById('auth').addEventListener('submit', (event) => {
 });
 
 poll();
+pollFleet();
