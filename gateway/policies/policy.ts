@@ -12,6 +12,13 @@ export interface PolicyExchange {
   readonly requestId: string;
   /** Who the request is from, as an authentication policy established it ('' until one did); in the access log. */
   consumer: string;
+  /** The client has gone: no answer is awaited, and the chain stops at the step under way. */
+  readonly closed: boolean;
+  /**
+   * Aborts when the client goes: a step that waits on another service passes it on, so that call ends too. Made on
+   * first read (a request whose policies never wait makes none).
+   */
+  readonly signal: AbortSignal;
 }
 
 /** A refusal the gateway answers with its own JSON error (docs/errors.md), plus the kind's headers. */

@@ -86,6 +86,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (!ex || ex.closed) return;
     ex.closed = true;
     ex.clearDeadline();
+    ex.clientGone();
     const a = ex.attempt;
     if (a) {
       // The client left (or the response was cut): stop the upstream call too.
