@@ -46,8 +46,12 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
 async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildContext): Promise<Policy> {
   const store = ctx.rateLimitStore;
   const { runtime } = ctx;
-  const limiter: RateLimiter = store === null ? runtime.localLimiter
-    : await runtime.lasting(`redis ${store.redis.url} ${store.redis.timeoutMs}`, () => RedisRateLimiter.create(store.redis.url, store.redis.timeoutMs, runtime.log, runtime.events));
+  // One Redis client per URL and timeout, shared by the policies of every config that names them, closed when the
+  // last of those configs retires (a reload that changes the URL or removes the store closes the old one).
+  const client = store === null ? null
+    : runtime.share(`redis ${store.redis.url} ${store.redis.timeoutMs}`, () => RedisRateLimiter.create(store.redis.url, store.redis.timeoutMs, runtime.log, runtime.events),
+      async (limiter) => (await limiter).close());
+  const limiter: RateLimiter = client === null ? runtime.localLimiter : await client.value;
   const limit: GcraLimit = { intervalMs: options.perMs / options.requests, burst: options.burst };
   const policyHeader = `"${name}";q=${options.requests};w=${Math.ceil(options.perMs / 1000)}`;
   const storeDown: Verdict = store?.onStoreDown === 'deny' ? { code: 'GW_ERR_RATE_LIMIT_UNAVAILABLE', reason: 'store-down', headers: ['retry-after', '1'] } : undefined;
@@ -71,6 +75,7 @@ async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildC
   }
 
   return {
+    close: () => client?.release(),
     forRoute(route) {
       // Buckets are per policy, route and key: the same client on two routes of one policy has two buckets.
       const prefix = `${name}\n${route}\n`;

@@ -2,20 +2,24 @@
  * rateLimit (docs/policies.md): GCRA per route × key; 429 with Retry-After and the IETF RateLimit-Policy / RateLimit
  * fields; the limit is the gateway's with --workers 2 (the primary's buckets) and exact across two gateways sharing
  * a real redis-server; Redis hung or killed under load: answers within timeoutMs, following onStoreDown, with a log
- * line and a metric; a limit changed on reload takes effect without resetting the others.
+ * line and a metric; a limit changed on reload takes effect without resetting the others; a reload that changes the
+ * store closes the old client.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import t from 'tap';
 import { waitFor } from '../helpers/capture-log.js';
 import { spawnGateway, workersReady } from '../helpers/gateway-process.js';
 import { metricValue, policyYaml, send, startPolicyGateway } from '../helpers/policy-gateway.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 const upstream = await startRecordingUpstream();
 t.teardown(() => upstream.close());
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const execFileAsync = promisify(execFile);
 
 /** Statuses of `n` requests, each on a new connection (so that --workers spreads them), `parallel` at a time. */
 async function statuses(url: string, n: number, parallel = 5, headers: Record<string, string> = {}): Promise<number[]> {
@@ -154,4 +158,38 @@ t.test('two gateways sharing a real Redis: exact; Redis hung or killed: answers 
   t.same(after.allow.map((r) => r.status), [200, 200, 200, 200, 200], 'store dead: allow forwards');
   t.same(after.deny.map((r) => r.status), [503, 503, 503, 503, 503], 'store dead: deny refuses');
   t.ok(Math.max(killed.slowestMs, after.slowestMs) < 200 + 1500, 'bounded by timeoutMs');
+});
+
+t.test('a reload that changes the Redis URL or removes the store closes the old client; one that keeps it keeps the connection', async (t) => {
+  const [a, b] = await Promise.all([startRedis(), startRedis()]);
+  t.teardown(() => Promise.all([a.stop(), b.stop()]));
+  /** A field of the server's INFO, asked with redis-cli (whose own connection counts in it). */
+  const info = async (redis: RedisServer, field: string): Promise<number> => {
+    const { stdout } = await execFileAsync('redis-cli', ['-p', new URL(redis.url).port, 'info']);
+    const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(stdout);
+    if (!m) throw new Error(`no ${field} in INFO`);
+    return Number(m[1]);
+  };
+  const gatewayClients = async (redis: RedisServer) => (await info(redis, 'connected_clients')) - 1;
+  const yaml = (store: RedisServer | null, requests = 10) => policyYaml(upstream.url, `  ten: { rateLimit: { requests: ${requests}, per: 1h, key: route } }`,
+    '  - { name: r, match: { path: / }, service: svc, policies: [ten] }\n', store ? `rateLimitStore: { redis: { url: "${store.url}", timeoutMs: 200 } }\n` : '');
+  const g = await startPolicyGateway(yaml(a));
+  t.teardown(() => g.close());
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  t.equal(await gatewayClients(a), 1, 'the gateway\'s client on A');
+
+  const received = await info(a, 'total_connections_received');
+  t.equal(await g.reload(yaml(a, 20)), 'applied');
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  t.equal(await info(a, 'total_connections_received'), received + 1, 'same URL: no new connection (only redis-cli\'s)');
+  t.equal(await gatewayClients(a), 1);
+
+  t.equal(await g.reload(yaml(b, 20)), 'applied');
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  t.equal(await gatewayClients(b), 1, 'the new client on B');
+  await waitFor(async () => (await gatewayClients(a)) === 0, 5000, 'the client on A closed');
+
+  t.equal(await g.reload(yaml(null, 20)), 'applied');
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  await waitFor(async () => (await gatewayClients(b)) === 0, 5000, 'the client on B closed once the store is gone');
 });
