@@ -13,6 +13,12 @@ export interface PolicyExchange {
   readonly requestId: string;
   /** Who the request is from, as an authentication policy established it ('' until one did); in the access log. */
   consumer: string;
+  /**
+   * Fields the gateway sets on the request's answer, whatever it is (the upstream's, an error, a refusal), as a flat
+   * [name, value, ...] list; null until a step adds one (a rate limit's RateLimit-Policy and RateLimit). They replace
+   * the upstream's fields of the same names.
+   */
+  answerHeaders: string[] | null;
   /** The client has gone: no answer is awaited, and the chain stops at the step under way. */
   readonly closed: boolean;
   /**

@@ -57,12 +57,16 @@ async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildC
   const storeDown: Verdict = store?.onStoreDown === 'deny' ? { code: 'GW_ERR_RATE_LIMIT_UNAVAILABLE', reason: 'store-down', headers: ['retry-after', '1'] } : undefined;
   const readKey = keyReader(options.key, ctx.clientAddress);
 
-  function verdict(d: GcraDecision | null): Verdict {
+  function verdict(ex: PolicyExchange, d: GcraDecision | null): Verdict {
     if (d === null) {
       runtime.events.rateLimitStoreFailed();
       return storeDown;
     }
-    if (d.allowed) return undefined;
+    if (d.allowed) {
+      // Every answer of the route says where the client stands, so it can pace itself before it is refused.
+      (ex.answerHeaders ??= []).push('ratelimit-policy', policyHeader, 'ratelimit', `"${name}";r=${d.remaining};t=${Math.max(1, Math.ceil(d.resetMs / 1000))}`);
+      return undefined;
+    }
     const refusal: Refusal = {
       code: 'GW_ERR_RATE_LIMITED', reason: 'limit',
       headers: [
@@ -84,7 +88,7 @@ async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildC
         kind: 'rateLimit',
         apply(ex: PolicyExchange): Verdict | Promise<Verdict> {
           const d = limiter.take(prefix + readKey(ex), limit);
-          return isPromise(d) ? d.then(verdict) : verdict(d);
+          return isPromise(d) ? d.then((d) => verdict(ex, d)) : verdict(ex, d);
         },
       };
     },
@@ -92,8 +96,8 @@ async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildC
 }
 
 /**
- * `rateLimit: { requests, per, burst, key }`: GCRA (gcra.ts) per route × key; 429 with Retry-After and the IETF
- * RateLimit-Policy and RateLimit fields. Buckets live in the gateway (the primary with --workers) or, with
+ * `rateLimit: { requests, per, burst, key }`: GCRA (gcra.ts) per route × key; the IETF RateLimit-Policy and
+ * RateLimit fields on every answer it decided, and 429 with Retry-After when it refuses. Buckets live in the gateway (the primary with --workers) or, with
  * `rateLimitStore:`, in Redis.
  */
 export const rateLimit: PolicyKind<RateLimitOptions> = {

@@ -31,6 +31,8 @@ export class Exchange extends ServiceCall implements InspectedRequest, PolicyExc
   route: CompiledRoute | undefined = undefined;
   /** Who the request is from, as a policy of its route established it (docs/policies.md); '' when none did. */
   consumer = '';
+  /** Fields a policy sets on the answer (PolicyExchange.answerHeaders); null on a route whose policies set none. */
+  answerHeaders: string[] | null = null;
   errorCode: ErrorCode | undefined = undefined;
   status = 0;
   /** Response body bytes relayed to the client. */

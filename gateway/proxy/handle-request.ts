@@ -65,10 +65,12 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       return;
     }
     ex.status = ERRORS[code].status;
+    // A policy's answer fields (a rate limit's) are on every answer of the route, the gateway's errors too.
+    const headers = ex.answerHeaders === null ? extra.headers : extra.headers === undefined ? ex.answerHeaders : [...ex.answerHeaders, ...extra.headers];
     try {
       ex.bytes = sendError(ex.res, code, {
         requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
-        retryAfterS: extra.retryAfterS, allow: extra.allow, headers: extra.headers, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
+        retryAfterS: extra.retryAfterS, allow: extra.allow, headers, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {
       // The exchange is settled and its deadline cleared: a client left waiting here would wait forever.
@@ -172,7 +174,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     ex.settled = true;
     ex.status = refusal.relay.status;
     try {
-      ex.bytes = sendRelayed(ex.res, refusal.relay.status, refusal.relay.headers, refusal.relay.body, {
+      const headers = ex.answerHeaders === null ? refusal.relay.headers : [...refusal.relay.headers, ...ex.answerHeaders];
+      ex.bytes = sendRelayed(ex.res, refusal.relay.status, headers, refusal.relay.body, {
         requestId: ex.requestId, requestIdHeader: requestIdHeader(), close: close || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {
