@@ -7,7 +7,9 @@
  *
  *   node dist/bench/instructions.js [--requests N] [--warmup-factor K] [--keep] [SYSTEM ...]
  *   --keep: leave each system's callgrind dump in its temporary folder (printed) for callgrind_annotate
- *   SYSTEM: gantry, gantry-no-access-log, bare-http-proxy, bare-undici, fast-gateway, express (default: gantry bare-undici)
+ *   SYSTEM: gantry, gantry-no-access-log, gantry-jwt, gantry-rate-limit, bare-http-proxy, bare-undici, fast-gateway,
+ *   express (default: gantry bare-undici); gantry-jwt and gantry-rate-limit are gantry with one policy on its route
+ *   (bench/policy-systems.ts)
  *
  * For each system: an upstream (bench/node-servers.ts, 100-byte answers) starts, the proxy starts under
  * `valgrind --tool=callgrind --instr-atstart=no`, autocannon (10 connections) sends K×N warm-up requests so the JIT
@@ -25,6 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { instructionsTargetLine } from './performance-targets.js';
+import { jwtPolicy, rateLimitPolicy, withPolicy, type BenchPolicy } from './policy-systems.js';
 import { routesYaml } from './scenarios/scenario.js';
 
 const require = createRequire(import.meta.url);
@@ -41,22 +44,26 @@ process.on('exit', killAll);
 const COMPILER = /compiler::|maglev|Maglev|turboshaft|Turboshaft|Zone::|RegisterAllocator|LinearScan|InstructionSelector|CodeGenerator|Assembler|Deoptimiz|OptimizedCompilationJob/;
 
 interface Proxy {
-  readonly args: (upstream: string, dir: string) => string[];
+  /** Its command line, and the headers every request carries (a policy's credential); may start a helper first. */
+  readonly launch: (upstream: string, dir: string) => Promise<{ argv: string[]; headers: Readonly<Record<string, string>> }>;
   readonly port: (child: ChildProcess, dir: string) => Promise<number>;
   readonly logsToStdout: boolean;
 }
 
-function announcedPort(child: ChildProcess): Promise<number> {
+/** The first stdout line of a helper (`{"port":N,...}`). */
+function announced<T extends { port: number }>(child: ChildProcess): Promise<T> {
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (s: string) => {
       out += s;
       const nl = out.indexOf('\n');
-      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { port: number }).port);
+      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as T);
     });
     child.once('exit', () => reject(new Error('exited before announcing its port')));
   });
 }
+
+const announcedPort = async (child: ChildProcess): Promise<number> => (await announced(child)).port;
 
 async function startedPort(logFile: string): Promise<number> {
   for (let i = 0; i < 600; i++) {
@@ -67,32 +74,48 @@ async function startedPort(logFile: string): Promise<number> {
   throw new Error('gantry did not log "started" within 60 s under valgrind');
 }
 
-function gantry(access: boolean): Proxy {
+/** Gantry with the scenario's one route, with the access log or without, with a policy on the route or not. */
+function gantry(access: boolean, policy?: () => Promise<BenchPolicy>): Proxy {
   return {
-    args: (upstream, dir) => {
+    launch: async (upstream, dir) => {
       const file = join(dir, 'routes.yaml');
       const yaml = routesYaml({ name: 'instructions' }, upstream);
-      writeFileSync(file, access ? yaml : yaml.replace('access: true', 'access: false'));
-      return [here('../gateway/cli.js'), 'start', '-c', file];
+      const p = policy === undefined ? undefined : await policy();
+      writeFileSync(file, p === undefined ? (access ? yaml : yaml.replace('access: true', 'access: false')) : withPolicy(yaml, p));
+      return { argv: [here('../gateway/cli.js'), 'start', '-c', file], headers: p?.headers ?? {} };
     },
     port: (_child, dir) => startedPort(join(dir, 'gantry.log')),
     logsToStdout: true,
   };
 }
 
-const peer = (name: string): Proxy => ({ args: (upstream) => [here('./node-servers.js'), name, upstream], port: (child) => announcedPort(child), logsToStdout: false });
+const peer = (name: string): Proxy => ({
+  launch: async (upstream) => ({ argv: [here('./node-servers.js'), name, upstream], headers: {} }),
+  port: (child) => announcedPort(child), logsToStdout: false,
+});
+
+/** A JWKS server in its own process (killed with the others after the system's run), and a token it signed. */
+async function jwks(): Promise<BenchPolicy> {
+  const child = spawn(process.execPath, [here('./jwks-server.js')], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  children.add(child);
+  const { port, token } = await announced<{ port: number; token: string }>(child);
+  return jwtPolicy(`http://127.0.0.1:${port}/jwks.json`, token);
+}
 
 const SYSTEMS: Record<string, Proxy> = {
   'gantry': gantry(true),
   'gantry-no-access-log': gantry(false),
+  'gantry-jwt': gantry(true, jwks),
+  'gantry-rate-limit': gantry(true, async () => rateLimitPolicy),
   'bare-http-proxy': peer('bare-http-proxy'),
   'bare-undici': peer('bare-undici'),
   'fast-gateway': peer('fast-gateway'),
   'express': peer('express'),
 };
 
-function load(port: number, requests: number): number {
-  const out = execFileSync(process.execPath, [require.resolve('autocannon/autocannon.js'), '-c', '10', '-a', String(requests), '-j', `http://127.0.0.1:${port}/bench`],
+function load(port: number, requests: number, headers: Readonly<Record<string, string>>): number {
+  const h = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
+  const out = execFileSync(process.execPath, [require.resolve('autocannon/autocannon.js'), '-c', '10', '-a', String(requests), ...h, '-j', `http://127.0.0.1:${port}/bench`],
     { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'ignore'], timeout: 600_000 });
   return (JSON.parse(out) as { '2xx': number })['2xx'];
 }
@@ -127,16 +150,17 @@ async function measure(name: string, proxy: Proxy, requests: number, warmupFacto
     // Gantry's stdout is its log, read from a file; a Node peer announces its port on stdout.
     const log = join(dir, 'gantry.log');
     writeFileSync(log, '');
+    const { argv, headers } = await proxy.launch(upstreamUrl, dir);
     const child = spawn('timeout', ['-k', '5', '1800', 'valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
-      process.execPath, ...proxy.args(upstreamUrl, dir)], { stdio: ['ignore', proxy.logsToStdout ? openSync(log, 'a') : 'pipe', 'ignore'], detached: true });
+      process.execPath, ...argv], { stdio: ['ignore', proxy.logsToStdout ? openSync(log, 'a') : 'pipe', 'ignore'], detached: true });
     children.add(child);
     const port = await proxy.port(child, dir);
     process.stderr.write(`${name}: listening on ${port} under valgrind; warming up\n`);
-    load(port, requests * warmupFactor);
+    load(port, requests * warmupFactor, headers);
     const pid = execFileSync('pgrep', ['-f', '-n', `callgrind-out-file=${join(dir, 'callgrind.out')}`], { encoding: 'utf8' }).trim();
     execFileSync('callgrind_control', ['-i', 'on', pid], { stdio: 'ignore' });
     execFileSync('callgrind_control', ['-z', pid], { stdio: 'ignore' });
-    const served = load(port, requests);
+    const served = load(port, requests, headers);
     execFileSync('callgrind_control', ['-i', 'off', pid], { stdio: 'ignore' });
     execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
     let [serving, compiler] = countInstructions(dir);

@@ -15,6 +15,7 @@ import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { GcraTable } from './policies/gcra.js';
 import type { PolicyRuntime } from './policies/policy.js';
 import type { RateLimiter } from './policies/rate-limiter.js';
+import { SharedResources } from './policies/shared-resources.js';
 import { createAccessLog, type AccessLog } from './proxy/access-log.js';
 import type { Exchange } from './proxy/exchange.js';
 import { createRequestHandler } from './proxy/handle-request.js';
@@ -208,13 +209,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const hold = new EndpointHold(load, (service) => scaling.wake(service), log.child({ component: 'scaling' }));
   const pools = new PoolManager(plugins, registry, log, Date.now, (s) => scaling.scalerEndpoints(s), options.healthVerdicts === undefined);
   // What the routes' policies keep across reloads and report to (docs/policies.md).
-  const lasting = new Map<string, unknown>();
+  const policyLog = log.child({ component: 'policies' });
+  const shared = new SharedResources(policyLog);
   const policyRuntime: PolicyRuntime = {
-    log: log.child({ component: 'policies' }), events: metrics.policies, localLimiter: options.rateLimiter ?? new GcraTable(),
-    lasting: <T>(key: string, make: () => T): T => {
-      if (!lasting.has(key)) lasting.set(key, make());
-      return lasting.get(key) as T;
-    },
+    log: policyLog, events: metrics.policies, localLimiter: options.rateLimiter ?? new GcraTable(),
+    share: (key, make, close) => shared.share(key, make, close),
   };
 
   let draining = false;
@@ -304,8 +303,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       stop: async () => {
         await pools.closeAll();
         if (holder.current) await closePolicies(holder.current.policies);
-        // What the policies kept across configs (a Redis client): closed last, nothing uses it any more.
-        await Promise.all([...lasting.values()].map(async (kept) => (await kept as { close?: () => unknown } | null)?.close?.()));
+        // What a config still retiring holds (a Redis client): closed last, nothing uses it any more.
+        await shared.closeAll();
       },
     },
     {

@@ -107,7 +107,23 @@ export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, scaling: 
     services,
     reloads: metrics.config.recentReloads().map(reloadView).reverse(),
     scaling: scalingView(metrics, scaling).decisions,
+    policies: policiesView(s, live),
   };
+}
+
+/** The serving config's policies, each with the routes that list it and its decisions since the start. */
+function policiesView(s: RuntimeSnapshot, live: TrafficAndHealth) {
+  const tallies = new Map(live.policies().map((t) => [`${t.policy}\n${t.kind}`, t]));
+  return [...s.config.policies.values()].map((p) => {
+    const t = tallies.get(`${p.name}\n${p.kind}`);
+    return {
+      name: p.name, kind: p.kind,
+      routes: s.config.routes.filter((r) => r.policies.includes(p.name)).map((r) => r.name),
+      allowed: t?.allowed ?? 0,
+      refused: Object.values(t?.refused ?? {}).reduce((a, b) => a + b, 0),
+      reasons: t?.refused ?? {},
+    };
+  });
 }
 
 /** POST /admin/reload: 200 with what changed, or 422 with every problem (the old config keeps serving). */

@@ -2,6 +2,15 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { PolicyDecisions, PolicyEvents } from '../policies/policy.js';
 import { boundedReason } from './label-values.js';
 
+/** One policy's decisions since the start: what the dashboard shows (admin-views.ts), summed over workers. */
+export interface PolicyTally {
+  readonly policy: string;
+  readonly kind: string;
+  allowed: number;
+  /** Refusals by reason. */
+  readonly refused: Record<string, number>;
+}
+
 /**
  * What each policy decided: allowed, or refused and why. A route's chain takes its policies' counters once, when the
  * config is built (PolicyChain), so a decision is an increment on a labelled child, with no label lookup.
@@ -12,6 +21,8 @@ export class PolicyMetrics implements PolicyEvents {
   readonly #refused: Counter<'policy' | 'kind' | 'reason'>;
   readonly #storeUp: Gauge;
   readonly #storeFailures: Counter;
+  /** The same counts as plain numbers, readable at once (prom-client reads its counters asynchronously). */
+  readonly #tallies = new Map<string, PolicyTally>();
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -32,13 +43,24 @@ export class PolicyMetrics implements PolicyEvents {
   decisions(policy: string, kind: string): PolicyDecisions {
     const allowed = this.#allowed.labels(policy, kind);
     const refused = new Map<string, Counter.Internal>();
+    const key = `${policy}\n${kind}`;
+    let tally = this.#tallies.get(key);
+    if (tally === undefined) this.#tallies.set(key, tally = { policy, kind, allowed: 0, refused: {} });
+    const counts = tally;
     return {
-      allowed: () => allowed.inc(),
+      allowed: () => { allowed.inc(); counts.allowed++; },
       refused: (reason) => {
         let child = refused.get(reason);
-        if (child === undefined) refused.set(reason, child = this.#refused.labels(policy, kind, boundedReason(reason)));
+        const bounded = boundedReason(reason);
+        if (child === undefined) refused.set(reason, child = this.#refused.labels(policy, kind, bounded));
         child.inc();
+        counts.refused[bounded] = (counts.refused[bounded] ?? 0) + 1;
       },
     };
+  }
+
+  /** Every policy's decisions so far, copied (a config's policies and those of configs before it). */
+  tallies(): PolicyTally[] {
+    return [...this.#tallies.values()].map((t) => ({ policy: t.policy, kind: t.kind, allowed: t.allowed, refused: { ...t.refused } }));
   }
 }

@@ -3,6 +3,7 @@ import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 import type { EndpointHealthReport } from './endpoint-health-board.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { PolicyTally } from './policy-metrics.js';
 import { TrafficWindow, type TrafficPoint, type TrafficSummary, type TrafficWindowData } from './traffic-window.js';
 
 export interface EndpointStatus extends EndpointHealthReport {
@@ -17,12 +18,15 @@ export interface EndpointStatus extends EndpointHealthReport {
 export interface TrafficAndHealth {
   traffic(service: string): { summary(windowMs: number): TrafficSummary; points(): TrafficPoint[] };
   endpoint(service: string, endpoint: EndpointState): EndpointStatus;
+  /** Each policy's allowed and refused counts (gantry_policy_allowed_total and _refused_total), summed over workers. */
+  policies(): readonly PolicyTally[];
 }
 
 export function localTrafficAndHealth(metrics: GatewayMetrics): TrafficAndHealth {
   return {
     traffic: (service) => metrics.traffic.window(service),
     endpoint: (_service, e) => ({ ...metrics.upstreams.health.get(e), inFlight: e.inFlight }),
+    policies: () => metrics.policies.tallies(),
   };
 }
 
@@ -32,6 +36,7 @@ export interface TrafficAndHealthSnapshot {
   readonly size: number;
   readonly traffic: readonly (readonly [service: string, TrafficWindowData])[];
   readonly endpoints: readonly (readonly [service: string, address: string, EndpointStatus])[];
+  readonly policies: readonly PolicyTally[];
 }
 
 export function snapshotTrafficAndHealth(s: RuntimeSnapshot, metrics: GatewayMetrics): TrafficAndHealthSnapshot {
@@ -41,6 +46,7 @@ export function snapshotTrafficAndHealth(s: RuntimeSnapshot, metrics: GatewayMet
     size: metrics.traffic.size,
     traffic: [...s.services.keys()].map((name) => [name, metrics.traffic.window(name).data()] as const),
     endpoints: [...s.services.values()].flatMap(({ config, pool }) => pool.endpoints.map((e) => [config.name, e.address, local.endpoint(config.name, e)] as const)),
+    policies: metrics.policies.tallies(),
   };
 }
 
@@ -54,7 +60,7 @@ function listIn<T>(map: Map<string, T[]>, key: string): T[] {
 const BREAKER_RANK: Readonly<Record<BreakerState, number>> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
 
 /**
- * The cluster's traffic and health: traffic summed bucket by bucket; per endpoint the in-flight counts summed, and its
+ * The cluster's traffic and health: traffic and policy decisions summed (traffic bucket by bucket); per endpoint the in-flight counts summed, and its
  * health as the worst any worker sees (unhealthy, ejected, the breaker state furthest from closed: each worker has
  * its own checks and breakers), the latency EWMA averaged over the workers that measured it.
  */
@@ -69,7 +75,18 @@ export function mergedTrafficAndHealth(snapshots: readonly TrafficAndHealthSnaps
   }
   const merged = new Map<string, TrafficWindow>();
   const local = localTrafficAndHealth(fallback);
+  const policies = new Map<string, PolicyTally>();
+  for (const snapshot of snapshots) {
+    for (const t of snapshot.policies) {
+      const key = `${t.policy}\n${t.kind}`;
+      const sum = policies.get(key);
+      if (sum === undefined) { policies.set(key, { policy: t.policy, kind: t.kind, allowed: t.allowed, refused: { ...t.refused } }); continue; }
+      sum.allowed += t.allowed;
+      for (const [reason, n] of Object.entries(t.refused)) sum.refused[reason] = (sum.refused[reason] ?? 0) + n;
+    }
+  }
   return {
+    policies: () => [...policies.values()],
     traffic(service) {
       let w = merged.get(service);
       if (w === undefined) merged.set(service, w = TrafficWindow.merged(windows.get(service) ?? [], bucketMs, size));

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { credentialLines } from './credential-lines.js';
 import type { Policy, PolicyExchange, PolicyKind, PolicyLoadContext, Refusal, Verdict } from './policy.js';
 
@@ -38,16 +38,12 @@ interface StoredKey {
 }
 
 function create(name: string, options: ApiKeyOptions): Policy {
-  // Indexed by the first 4 bytes of the key's SHA-256, then compared whole with timingSafeEqual: what a lookup's
-  // timing could tell is about a hash of the key, which a client cannot steer toward a stored one.
-  const byPrefix = new Map<number, StoredKey[]>();
-  for (const [hex, consumer] of options.keys) {
-    const digest = Buffer.from(hex, 'hex');
-    const prefix = digest.readUInt32BE(0);
-    const list = byPrefix.get(prefix) ?? [];
-    list.push({ digest, consumer });
-    byPrefix.set(prefix, list);
-  }
+  // Looked up by the key's SHA-256, which a client cannot steer toward a stored one, so the lookup's timing tells
+  // nothing; then one timingSafeEqual against what was found, or against a decoy when nothing was: every key, known,
+  // unknown or wrong, costs one hash and one comparison.
+  const byDigest = new Map<string, StoredKey>();
+  for (const [hex, consumer] of options.keys) byDigest.set(hex, { digest: Buffer.from(hex, 'hex'), consumer });
+  const decoy: StoredKey = { digest: randomBytes(32), consumer: '' };
   const header = options.header;
   const challenge = ['www-authenticate', `ApiKey header="${header}"`];
   const missing: Refusal = { code: 'GW_ERR_UNAUTHORIZED', reason: 'missing', headers: challenge };
@@ -61,12 +57,9 @@ function create(name: string, options: ApiKeyOptions): Policy {
       if (key === undefined || key === '') return missing;
       if (typeof key !== 'string') return invalid;   // sent twice
       const digest = createHash('sha256').update(key).digest();
-      let consumer: string | undefined;
-      for (const stored of byPrefix.get(digest.readUInt32BE(0)) ?? []) {
-        if (timingSafeEqual(stored.digest, digest)) consumer = stored.consumer;
-      }
-      if (consumer === undefined) return invalid;
-      ex.consumer = consumer;
+      const stored = byDigest.get(digest.toString('hex')) ?? decoy;
+      if (!timingSafeEqual(stored.digest, digest) || stored === decoy) return invalid;
+      ex.consumer = stored.consumer;
       // Unset, not deleted (forwarded-headers.ts says why): the upstream never sees the key.
       if (!options.forwardKey) headers[header] = undefined;
       return undefined;

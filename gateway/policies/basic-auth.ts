@@ -18,15 +18,22 @@ function load(raw: unknown, ctx: PolicyLoadContext): BasicAuthOptions {
   const o = raw as { usersFile: string; realm: string; forwardAuthorization: boolean; cacheTtlMs: number };
   const users: [string, string][] = [];
   const seen = new Set<string>();
+  let first: { line: number; cost: string } | undefined;
   for (const { line, text } of credentialLines(ctx.readFile(o.usersFile, ['usersFile']) ?? '')) {
     const colon = text.indexOf(':');
     const user = text.slice(0, colon);
     const hash = text.slice(colon + 1);
+    const cost = hash.slice(4, 6);
     if (colon < 1 || !BCRYPT.test(hash)) {
       ctx.report(['usersFile'], `${o.usersFile} line ${line}: expected "user:<bcrypt hash>" (htpasswd -B)`);
     } else if (seen.has(user)) {
       ctx.report(['usersFile'], `${o.usersFile} line ${line}: user "${user}" is listed twice`);
+    } else if (first !== undefined && cost !== first.cost) {
+      // An unknown user is checked against a decoy of one cost: a user of another cost would answer a wrong password
+      // faster or slower than an unknown user is refused, telling who exists.
+      ctx.report(['usersFile'], `${o.usersFile} line ${line}: bcrypt cost ${Number(cost)} differs from line ${first.line}'s (${Number(first.cost)}); hash every user with one cost (htpasswd -B -C ${Number(first.cost)})`);
     } else {
+      first ??= { line, cost };
       seen.add(user);
       users.push([user, hash]);
     }
@@ -37,8 +44,8 @@ function load(raw: unknown, ctx: PolicyLoadContext): BasicAuthOptions {
 async function create(name: string, options: BasicAuthOptions): Promise<Policy> {
   const { default: bcrypt } = await import('bcryptjs');
   const users = new Map(options.users);
-  // An unknown user is compared against this, at the cost of the file's first hash: a wrong user takes as long as
-  // a wrong password, so the answer's timing does not tell which part failed.
+  // An unknown user is compared against this, at the cost of every hash of the file (load checks they share one): a
+  // wrong user takes one bcrypt comparison as a wrong password does, so the timing does not tell which part failed.
   const rounds = options.users.length ? bcrypt.getRounds(options.users[0]![1]) : 10;
   const decoy = bcrypt.hashSync('decoy', rounds);
   /**

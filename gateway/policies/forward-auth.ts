@@ -61,12 +61,15 @@ function create(name: string, options: ForwardAuthOptions, ctx: PolicyBuildConte
     let status: number;
     let answer: Record<string, string | string[] | undefined>;
     let body: Buffer;
+    // Ends at timeoutMs, or as soon as the client goes: nobody would get the answer.
+    const signal = AbortSignal.any([ex.signal, AbortSignal.timeout(options.timeoutMs)]);
     try {
-      const res = await request(options.url, { method: 'GET', headers, dispatcher: agent, signal: AbortSignal.timeout(options.timeoutMs) });
+      const res = await request(options.url, { method: 'GET', headers, dispatcher: agent, signal });
       status = res.statusCode;
       answer = res.headers;
       body = await readBody(res.body);
     } catch (err) {
+      if (ex.closed) return undefined;   // the client left: the chain drops whatever is returned
       const timedOut = (err as Error).name === 'TimeoutError' || (err as { code?: string }).code === 'UND_ERR_ABORTED';
       log.warn({ err, policy: name, url: options.url, reqId: ex.requestId, timeoutMs: options.timeoutMs }, timedOut ? 'forward-auth did not answer in time' : 'forward-auth could not be asked');
       return timedOut ? timeout : unavailable;

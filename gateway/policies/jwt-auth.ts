@@ -61,11 +61,12 @@ function jwksUnavailable(err: unknown): boolean {
 async function create(name: string, options: JwtOptions, ctx: PolicyBuildContext): Promise<Policy> {
   const jose = await import('jose');
   const verify: typeof JwtVerify = jose.jwtVerify;
-  // The key set outlives the config (kept by URL and fetch settings): a reload does not refetch it. An unknown kid
-  // makes jose refetch, at most once per cooldown (concurrent requests share that fetch).
-  const keys = ctx.runtime.lasting(`jwks ${options.jwksUrl} ${options.jwksCooldownMs} ${options.jwksTimeoutMs} ${options.jwksCacheMaxAgeMs}`, () => jose.createRemoteJWKSet(new URL(options.jwksUrl), {
+  // The key set outlives the config (shared by URL and fetch settings): a reload that keeps the policy does not
+  // refetch it. An unknown kid makes jose refetch, at most once per cooldown (concurrent requests share that fetch).
+  const keySet = ctx.runtime.share(`jwks ${options.jwksUrl} ${options.jwksCooldownMs} ${options.jwksTimeoutMs} ${options.jwksCacheMaxAgeMs}`, () => jose.createRemoteJWKSet(new URL(options.jwksUrl), {
     cooldownDuration: options.jwksCooldownMs, timeoutDuration: options.jwksTimeoutMs, cacheMaxAge: options.jwksCacheMaxAgeMs,
-  })) as JWTVerifyGetKey;
+  }));
+  const keys = keySet.value as JWTVerifyGetKey;
   const verifyOptions = {
     issuer: options.issuer as string | string[] | undefined, audience: options.audience as string | string[] | undefined,
     algorithms: [...options.algorithms], clockTolerance: options.clockSkewS,
@@ -125,7 +126,7 @@ async function create(name: string, options: JwtOptions, ctx: PolicyBuildContext
       return check(ex, value.slice(7).trim());
     },
   };
-  return { forRoute: () => step };
+  return { forRoute: () => step, close: () => keySet.release() };
 }
 
 const stringOrList = { oneOf: [{ type: 'string', minLength: 1 }, { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } }] };

@@ -29,7 +29,8 @@ export class PolicyChain {
 
   /**
    * Runs the steps until one refuses, then calls `done` once: synchronously when every step answered at once (no
-   * promise is made), after the first step that waits otherwise.
+   * promise is made), after the first step that waits otherwise. A client that left while a step waited ends the
+   * chain there: `done` gets no refusal and `ex.closed` is set.
    */
   run<E extends PolicyExchange>(ex: E, done: ChainDone<E>): void {
     this.#from(0, ex, done);
@@ -59,6 +60,9 @@ export class PolicyChain {
   }
 
   #settled<E extends PolicyExchange>(i: number, verdict: Verdict, ex: E, done: ChainDone<E>): void {
+    // The client left while the step waited: its verdict is nobody's (not counted), and no later step runs for it (a
+    // rate limit would count a request that is never forwarded).
+    if (ex.closed) return done(ex, undefined);
     if (verdict !== undefined) {
       (this.#decisions[i] as PolicyDecisions).refused(verdict.reason);
       return done(ex, verdict);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
 import type { RateLimiter, RateLimitStoreConfig } from './rate-limiter.js';
+import type { Shared } from './shared-resources.js';
 
 /**
  * What a policy sees of a request: its head (headers may be changed: a credential removed, a claim added) and the
@@ -12,6 +13,19 @@ export interface PolicyExchange {
   readonly requestId: string;
   /** Who the request is from, as an authentication policy established it ('' until one did); in the access log. */
   consumer: string;
+  /**
+   * Fields the gateway sets on the request's answer, whatever it is (the upstream's, an error, a refusal), as a flat
+   * [name, value, ...] list; null until a step adds one (a rate limit's RateLimit-Policy and RateLimit). They replace
+   * the upstream's fields of the same names.
+   */
+  answerHeaders: string[] | null;
+  /** The client has gone: no answer is awaited, and the chain stops at the step under way. */
+  readonly closed: boolean;
+  /**
+   * Aborts when the client goes: a step that waits on another service passes it on, so that call ends too. Made on
+   * first read (a request whose policies never wait makes none).
+   */
+  readonly signal: AbortSignal;
 }
 
 /** A refusal the gateway answers with its own JSON error (docs/errors.md), plus the kind's headers. */
@@ -74,10 +88,12 @@ export interface PolicyRuntime {
   /** The gateway's own rate-limit buckets: in this process, or with --workers in the primary. */
   readonly localLimiter: RateLimiter;
   /**
-   * What is kept under `key` for the gateway's lifetime, made by `make` the first time: state a policy needs across
-   * reloads (a fetched key set), shared by every config that asks with the same key.
+   * What policies share across configs under `key` (a fetched key set, a Redis client): made by `make` for the first
+   * policy that asks, handed to every later one asking with the same key, and closed (`close`) once every holder
+   * released it. A policy releases what it holds in its `close()`; a reload builds the new config before the old one
+   * retires, so what both use carries over (shared-resources.ts).
    */
-  lasting<T>(key: string, make: () => T): T;
+  share<T>(key: string, make: () => T, close?: (value: T) => unknown): Shared<T>;
 }
 
 /** What a kind gets at load, to check its options beyond their schema and to read the files they name. */
@@ -88,7 +104,7 @@ export interface PolicyLoadContext {
   readFile(file: string, path: readonly (string | number)[]): string | undefined;
 }
 
-/** What a kind gets when a config is built: the gateway's lasting state, and the client address as trustedProxies decide it. */
+/** What a kind gets when a config is built: what outlives the config (runtime), and the client address as trustedProxies decide it. */
 export interface PolicyBuildContext {
   readonly runtime: PolicyRuntime;
   readonly clientAddress: (req: IncomingMessage) => string;

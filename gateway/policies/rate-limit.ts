@@ -46,19 +46,27 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
 async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildContext): Promise<Policy> {
   const store = ctx.rateLimitStore;
   const { runtime } = ctx;
-  const limiter: RateLimiter = store === null ? runtime.localLimiter
-    : await runtime.lasting(`redis ${store.redis.url} ${store.redis.timeoutMs}`, () => RedisRateLimiter.create(store.redis.url, store.redis.timeoutMs, runtime.log, runtime.events));
+  // One Redis client per URL and timeout, shared by the policies of every config that names them, closed when the
+  // last of those configs retires (a reload that changes the URL or removes the store closes the old one).
+  const client = store === null ? null
+    : runtime.share(`redis ${store.redis.url} ${store.redis.timeoutMs}`, () => RedisRateLimiter.create(store.redis.url, store.redis.timeoutMs, runtime.log, runtime.events),
+      async (limiter) => (await limiter).close());
+  const limiter: RateLimiter = client === null ? runtime.localLimiter : await client.value;
   const limit: GcraLimit = { intervalMs: options.perMs / options.requests, burst: options.burst };
   const policyHeader = `"${name}";q=${options.requests};w=${Math.ceil(options.perMs / 1000)}`;
   const storeDown: Verdict = store?.onStoreDown === 'deny' ? { code: 'GW_ERR_RATE_LIMIT_UNAVAILABLE', reason: 'store-down', headers: ['retry-after', '1'] } : undefined;
   const readKey = keyReader(options.key, ctx.clientAddress);
 
-  function verdict(d: GcraDecision | null): Verdict {
+  function verdict(ex: PolicyExchange, d: GcraDecision | null): Verdict {
     if (d === null) {
       runtime.events.rateLimitStoreFailed();
       return storeDown;
     }
-    if (d.allowed) return undefined;
+    if (d.allowed) {
+      // Every answer of the route says where the client stands, so it can pace itself before it is refused.
+      (ex.answerHeaders ??= []).push('ratelimit-policy', policyHeader, 'ratelimit', `"${name}";r=${d.remaining};t=${Math.max(1, Math.ceil(d.resetMs / 1000))}`);
+      return undefined;
+    }
     const refusal: Refusal = {
       code: 'GW_ERR_RATE_LIMITED', reason: 'limit',
       headers: [
@@ -71,6 +79,7 @@ async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildC
   }
 
   return {
+    close: () => client?.release(),
     forRoute(route) {
       // Buckets are per policy, route and key: the same client on two routes of one policy has two buckets.
       const prefix = `${name}\n${route}\n`;
@@ -79,7 +88,7 @@ async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildC
         kind: 'rateLimit',
         apply(ex: PolicyExchange): Verdict | Promise<Verdict> {
           const d = limiter.take(prefix + readKey(ex), limit);
-          return isPromise(d) ? d.then(verdict) : verdict(d);
+          return isPromise(d) ? d.then((d) => verdict(ex, d)) : verdict(ex, d);
         },
       };
     },
@@ -87,8 +96,8 @@ async function create(name: string, options: RateLimitOptions, ctx: PolicyBuildC
 }
 
 /**
- * `rateLimit: { requests, per, burst, key }`: GCRA (gcra.ts) per route × key; 429 with Retry-After and the IETF
- * RateLimit-Policy and RateLimit fields. Buckets live in the gateway (the primary with --workers) or, with
+ * `rateLimit: { requests, per, burst, key }`: GCRA (gcra.ts) per route × key; the IETF RateLimit-Policy and
+ * RateLimit fields on every answer it decided, and 429 with Retry-After when it refuses. Buckets live in the gateway (the primary with --workers) or, with
  * `rateLimitStore:`, in Redis.
  */
 export const rateLimit: PolicyKind<RateLimitOptions> = {

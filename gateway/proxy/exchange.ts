@@ -31,6 +31,8 @@ export class Exchange extends ServiceCall implements InspectedRequest, PolicyExc
   route: CompiledRoute | undefined = undefined;
   /** Who the request is from, as a policy of its route established it (docs/policies.md); '' when none did. */
   consumer = '';
+  /** Fields a policy sets on the answer (PolicyExchange.answerHeaders); null on a route whose policies set none. */
+  answerHeaders: string[] | null = null;
   errorCode: ErrorCode | undefined = undefined;
   status = 0;
   /** Response body bytes relayed to the client. */
@@ -48,6 +50,8 @@ export class Exchange extends ServiceCall implements InspectedRequest, PolicyExc
    * and the stream no longer knows its session once it has closed.
    */
   readonly http2Socket: TLSSocket | undefined = undefined;
+  /** Behind `signal`: made only when a policy that waits asks for it. */
+  #client: AbortController | undefined = undefined;
 
   constructor(
     req: WithExchange<IncomingMessage>,
@@ -59,6 +63,20 @@ export class Exchange extends ServiceCall implements InspectedRequest, PolicyExc
     if (this.http2) this.http2Socket = (req as unknown as Http2ServerRequest).stream.session?.socket as TLSSocket | undefined;
     req[EXCHANGE] = this;
     res[EXCHANGE] = this;
+  }
+
+  /** Aborts when the client goes (PolicyExchange.signal): made on first read, so requests that never wait pay nothing. */
+  get signal(): AbortSignal {
+    if (this.#client === undefined) {
+      this.#client = new AbortController();
+      if (this.closed) this.#client.abort();
+    }
+    return this.#client.signal;
+  }
+
+  /** The client went (the response closed): what waits on `signal` stops. */
+  clientGone(): void {
+    this.#client?.abort();
   }
 
   /** Time since the request arrived, in whole hundredths of a millisecond (the access log writes it from these). */

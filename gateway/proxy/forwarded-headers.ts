@@ -101,6 +101,24 @@ function addConnectionNamed(value: string, named: Set<string> | undefined): Set<
 }
 
 /**
+ * Sets the gateway's `fields` (a flat [name, value, …] list, lower-case names) on a response header list: the list's
+ * own fields of those names are removed first, so the gateway's replace the upstream's rather than join them.
+ */
+export function replaceFields(list: string[], fields: readonly string[]): void {
+  let kept = 0;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = (list[i] as string).toLowerCase();
+    let ours = false;
+    for (let j = 0; j < fields.length; j += 2) if (fields[j] === name) { ours = true; break; }
+    if (ours) continue;
+    list[kept++] = list[i] as string;
+    list[kept++] = list[i + 1] as string;
+  }
+  list.length = kept;
+  list.push(...fields);
+}
+
+/**
  * The upstream's raw response headers (undici's Buffers) as a flat [name, value, …] list for `writeHead`, keeping
  * case and repeated fields (Set-Cookie) but not hop-by-hop ones nor those named in Connection; Node then frames the
  * response for this client itself. Latin-1 both ways, as Node's own parser and writer do, so bytes pass unchanged.

@@ -72,10 +72,12 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     // A gRPC client reads errors from grpc-status, not from an HTTP status and a JSON body.
     const grpc = isGrpcRequest(ex.req.headers);
     ex.status = grpc ? 200 : ERRORS[code].status;
+    // A policy's answer fields (a rate limit's) are on every answer of the route, the gateway's errors too.
+    const headers = ex.answerHeaders === null ? extra.headers : extra.headers === undefined ? ex.answerHeaders : [...ex.answerHeaders, ...extra.headers];
     try {
       ex.bytes = (grpc ? sendGrpcError : sendError)(ex.res, code, {
         requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
-        retryAfterS: extra.retryAfterS, allow: extra.allow, headers: extra.headers, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
+        retryAfterS: extra.retryAfterS, allow: extra.allow, headers, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {
       // The exchange is settled and its deadline cleared: a client left waiting here would wait forever.
@@ -94,6 +96,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (!ex || ex.closed) return;
     ex.closed = true;
     ex.clearDeadline();
+    ex.clientGone();
     const a = ex.attempt;
     if (a) {
       // The client left (or the response was cut): stop the upstream call too.
@@ -184,7 +187,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     ex.settled = true;
     ex.status = refusal.relay.status;
     try {
-      ex.bytes = sendRelayed(ex.res, refusal.relay.status, refusal.relay.headers, refusal.relay.body, {
+      const headers = ex.answerHeaders === null ? refusal.relay.headers : [...refusal.relay.headers, ...ex.answerHeaders];
+      ex.bytes = sendRelayed(ex.res, refusal.relay.status, headers, refusal.relay.body, {
         requestId: ex.requestId, requestIdHeader: requestIdHeader(), close: close || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {

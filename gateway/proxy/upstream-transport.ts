@@ -7,6 +7,7 @@ import { TimerLists } from '../resilience/timer-list.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
+import { replaceFields } from './forwarded-headers.js';
 import { Attempt, type AttemptOwner } from './upstream-attempt.js';
 
 /**
@@ -109,6 +110,9 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
   /** The response head for the client, with the request id (and Connection: close); false when Node refused it. */
   writeHead(ex: Exchange, a: Attempt, close: boolean): boolean {
     const headers = a.headers;
+    // A policy's fields (a rate limit's) replace the upstream's of the same names; a route without any pays this check.
+    if (ex.answerHeaders !== null) replaceFields(headers, ex.answerHeaders);
+    const own = headers.length;
     headers.push(this.ctx.requestIdHeader(), ex.requestId);
     // HTTP/2 has neither a Connection header nor a reason phrase: a draining session ends with GOAWAY instead.
     if (ex.http2) close = false;
@@ -117,7 +121,7 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
       ex.res.writeHead(a.statusCode, ex.http2 ? undefined : a.statusText || undefined, headers);
     } catch {
       // Node refuses a header value the upstream's parser let through (e.g. a bad reason phrase).
-      headers.length -= close ? 4 : 2;
+      headers.length = own;
       return false;
     }
     ex.status = a.statusCode;

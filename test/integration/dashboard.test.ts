@@ -38,7 +38,7 @@ function watchErrors(page: Page): string[] {
   return errors;
 }
 
-async function twoServices(t: Test, extra = ''): Promise<{ gw: GatewayUnderTest; ups: RecordingUpstream[] }> {
+async function twoServices(t: Test, extra = '', extraRoutes = ''): Promise<{ gw: GatewayUnderTest; ups: RecordingUpstream[] }> {
   const ups = await Promise.all([0, 1, 2].map((i) => startRecordingUpstream((req, res) => {
     // Different speeds per upstream so the latency chart has something to show.
     setTimeout(() => { res.writeHead(req.url?.includes('fail') ? 503 : 200); res.end('ok'); }, i === 2 ? 15 : 2);
@@ -57,7 +57,7 @@ ${extra}services:
 routes:
   - { name: users-api, match: { path: /users }, service: users }
   - { name: orders-api, match: { host: shop.example, path: /orders, methods: [GET, POST] }, service: orders }
-`);
+${extraRoutes}`);
   t.teardown(async () => { await gw.close(); await Promise.all(ups.map((u) => u.close())); });
   return { gw, ups };
 }
@@ -174,4 +174,38 @@ t.test('outside a fleet the dashboard shows no fleet section', async (t) => {
   await page.goto(`${gw.adminUrl}/dashboard`);
   await page.waitForSelector('.row[data-service="users"]', { timeout: 10_000 });
   t.ok(await page.locator('#fleet-section').isHidden(), 'hidden');
+});
+
+t.test('each policy with its allowed and refused counts and the refusal reasons, live', async (t) => {
+  const { gw } = await twoServices(t, `policies:
+  three: { rateLimit: { requests: 3, per: 1h, key: route } }
+  office: { ipAllow: [10.0.0.0/8] }
+  unused: { ipDeny: ["192.0.2.0/24"] }
+`, `  - { name: limited, match: { path: /limited }, service: users, policies: [three] }
+  - { name: office-only, match: { path: /office }, service: users, policies: [office] }
+`);
+  const statuses = async (path: string, n: number) => {
+    const got: number[] = [];
+    for (let i = 0; i < n; i++) { const r = await fetch(`${gw.url}${path}`); await r.text(); got.push(r.status); }
+    return got;
+  };
+  t.same(await statuses('/limited', 5), [200, 200, 200, 429, 429]);
+  t.same(await statuses('/office', 2), [403, 403]);
+
+  const context = await browser(t);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${gw.adminUrl}/dashboard`);
+  await page.waitForSelector('#policies tr[data-policy="office"]', { timeout: 10_000 });
+  const cells = (policy: string) => page.locator(`#policies tr[data-policy="${policy}"] td`).allInnerTexts();
+  t.same(await cells('three'), ['three', 'rateLimit', 'limited', '3', '2', 'limit 2']);
+  t.same(await cells('office'), ['office', 'ipAllow', 'office-only', '0', '2', 'ip 2']);
+  t.same(await cells('unused'), ['unused', 'ipDeny', 'no route', '0', '0', 'none']);
+
+  // Live: a new refusal shows on the next poll, without a reload of the page.
+  t.same(await statuses('/office', 1), [403]);
+  const refused = page.locator('#policies tr[data-policy="office"] td.refused');
+  await refused.filter({ hasText: /^3$/ }).waitFor({ timeout: 10_000 });
+  t.equal(await refused.innerText(), '3');
+  t.same(errors, [], 'no console errors, page errors or failed requests');
 });

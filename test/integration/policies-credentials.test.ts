@@ -1,11 +1,13 @@
 /**
  * apiKey and basicAuth (docs/policies.md): keys stored as SHA-256 hashes and users as bcrypt hashes made by
  * `htpasswd -B`, both files re-read on reload; refusals are 401 JSON with the request id and a WWW-Authenticate
- * challenge and never reach the upstream; the credential is not forwarded; the consumer is in the access log.
+ * challenge and never reach the upstream; the credential is not forwarded; the consumer is in the access log; which
+ * part of a credential failed does not change the work done (counted, not timed).
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -93,6 +95,69 @@ t.test('basic auth: htpasswd -B users; wrong user and wrong password alike refus
   t.equal(await g.reload(), 'applied');
   assertRefused(t, await send(`${g.url4}/ops`, { authorization: basic('alice', 's3cret') }), /^Basic/);
   t.equal((await send(`${g.url4}/ops`, { authorization: basic('bob', 'hunter2') })).status, 200);
+});
+
+t.test('timing tells nothing: unknown user and wrong password run one bcrypt comparison of one cost; unknown and wrong keys one hash and one timingSafeEqual', async (t) => {
+  // Counted through the seams the policies call at request time: bcryptjs's exported object, node:crypto's exports.
+  const compared: string[] = [];
+  const compare = bcrypt.compare;
+  bcrypt.compare = ((password: string, hash: string) => { compared.push(hash); return compare(password, hash); }) as typeof bcrypt.compare;
+  const calls = { sha256: 0, equal: 0 };
+  const { createHash: realCreateHash, timingSafeEqual: realEqual } = crypto;
+  crypto.createHash = ((algorithm: string, options?: crypto.HashOptions) => {
+    if (algorithm === 'sha256') calls.sha256++;
+    return realCreateHash(algorithm, options);
+  }) as typeof crypto.createHash;
+  crypto.timingSafeEqual = ((a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => { calls.equal++; return realEqual(a, b); }) as typeof crypto.timingSafeEqual;
+  syncBuiltinESMExports();
+  t.teardown(() => {
+    bcrypt.compare = compare;
+    crypto.createHash = realCreateHash;
+    crypto.timingSafeEqual = realEqual;
+    syncBuiltinESMExports();
+  });
+
+  // A stored hash sharing its first bytes with the SHA-256 of 'near-miss': a wrong key that finds a near neighbour.
+  const nearMiss = Buffer.from(sha256('near-miss'), 'hex');
+  nearMiss[31] = (nearMiss[31] as number) ^ 1;
+  const keys = `${sha256('k-alpha')} partner-a\n${nearMiss.toString('hex')} partner-n\n`;
+  const users = `alice:${bcrypt.hashSync('s3cret', 4)}\nbob:${bcrypt.hashSync('hunter2', 4)}\n`;
+  const g = await startPolicyGateway(policyYaml(upstream.url, POLICIES, ROUTES), { 'keys.txt': keys, 'users.htpasswd': users });
+  t.teardown(() => g.close());
+
+  const basicCalls = async (authorization: string) => {
+    compared.length = 0;
+    assertRefused(t, await send(`${g.url4}/ops`, { authorization }), /^Basic/);
+    return compared.map((hash) => bcrypt.getRounds(hash));
+  };
+  t.same(await basicCalls(basic('mallory', 'x')), [4], 'unknown user: one comparison, at the file\'s cost');
+  t.same(await basicCalls(basic('alice', 'x')), [4], 'wrong password: one comparison, at the same cost');
+  t.same(await basicCalls(`Basic ${Buffer.from('no-colon').toString('base64')}`), [4], 'no password part: the same');
+
+  const keyCalls = async (key: string) => {
+    calls.sha256 = 0;
+    calls.equal = 0;
+    assertRefused(t, await send(`${g.url4}/keyed`, { 'x-api-key': key }), /ApiKey/);
+    return { ...calls };
+  };
+  t.same(await keyCalls('k-unknown'), { sha256: 1, equal: 1 }, 'unknown key: one hash, one timingSafeEqual');
+  t.same(await keyCalls('near-miss'), { sha256: 1, equal: 1 }, 'a wrong key beside a stored one: the same');
+  calls.equal = 0;
+  t.equal((await send(`${g.url4}/keyed`, { 'x-api-key': 'k-alpha' })).status, 200);
+  t.equal(calls.equal, 1, 'a right key: the same one comparison');
+});
+
+t.test('a users file mixing bcrypt costs is refused: an unknown user would take another time than a known one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-users-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'users'), `alice:${bcrypt.hashSync('a', 4)}\nbob:${bcrypt.hashSync('b', 5)}\n`);
+  t.same(configProblems(`services:
+  svc: { discovery: { type: static, endpoints: ["http://127.0.0.1:1"] } }
+policies:
+  u: { basicAuth: { usersFile: ${join(dir, 'users')} } }
+routes:
+  - { match: { path: / }, service: svc }
+`), [`routes.yaml:4:32: policies.u.basicAuth.usersFile: ${join(dir, 'users')} line 2: bcrypt cost 5 differs from line 1's (4); hash every user with one cost (htpasswd -B -C 4)`]);
 });
 
 t.test('gantry validate: an unreadable file and malformed lines, at file:line:col', async (t) => {

@@ -1,10 +1,12 @@
 /**
  * forwardAuth (docs/policies.md) against a real auth service on 127.0.0.1: up (2xx lets through with copyHeaders,
  * anything else relayed with its status, body and challenge), slow (504 at timeoutMs) and down (503), each with the
- * request id; a refused request never reaches the upstream.
+ * request id; a refused request never reaches the upstream; a client that hangs up ends the auth call with it.
  */
 import http from 'node:http';
+import net from 'node:net';
 import t from 'tap';
+import { waitFor } from '../helpers/capture-log.js';
 import { configProblems } from '../helpers/config-problems.js';
 import { freePort } from '../helpers/free-port.js';
 import { listenOnLoopback } from '../helpers/listen-loopback.js';
@@ -15,11 +17,17 @@ const upstream = await startRecordingUpstream();
 t.teardown(() => upstream.close());
 const asked: http.IncomingHttpHeaders[] = [];
 const held: http.ServerResponse[] = [];
+/** Held auth calls whose connection the gateway closed before they were answered. */
+let abandoned = 0;
 const auth = await listenOnLoopback(http.createServer((req, res) => {
   asked.push(req.headers);
   const token = req.headers['x-token'];
   if (token === 'good') { res.writeHead(200, { 'x-user': 'alice', 'x-secret': 'not-copied' }); res.end(); return; }
-  if (token === 'slow') { held.push(res); return; }
+  if (token === 'slow') {
+    held.push(res);
+    res.on('close', () => { if (!res.writableFinished) abandoned++; });
+    return;
+  }
   res.writeHead(401, { 'www-authenticate': 'Bearer realm="sso"', 'content-type': 'text/plain', 'x-internal': 'no' });
   res.end('sign in first');
 }));
@@ -27,8 +35,11 @@ t.teardown(() => { for (const res of held) res.destroy(); return auth.close(); }
 const closedPort = await freePort();
 
 const g = await startPolicyGateway(policyYaml(upstream.url, `  sso: { forwardAuth: { url: "${auth.url}/verify", copyHeaders: [X-User], consumerHeader: x-user, timeoutMs: 300 } }
-  sso-down: { forwardAuth: { url: "http://127.0.0.1:${closedPort}/verify", timeoutMs: 300 } }`, `  - { name: app, match: { path: /app }, service: svc, policies: [sso] }
+  sso-down: { forwardAuth: { url: "http://127.0.0.1:${closedPort}/verify", timeoutMs: 300 } }
+  sso-patient: { forwardAuth: { url: "${auth.url}/verify", timeoutMs: 60000 } }
+  once: { rateLimit: { requests: 1, per: 1h, key: route } }`, `  - { name: app, match: { path: /app }, service: svc, policies: [sso] }
   - { name: down, match: { path: /down }, service: svc, policies: [sso-down] }
+  - { name: patient, match: { path: /patient }, service: svc, policies: [sso-patient, once] }
 `));
 t.teardown(() => g.close());
 
@@ -68,6 +79,21 @@ t.test('slow: 504 GW_ERR_AUTH_TIMEOUT at timeoutMs; down: 503 GW_ERR_AUTH_UNAVAI
   t.equal(down.json().error, 'GW_ERR_AUTH_UNAVAILABLE');
   t.equal(down.json().request_id, down.headers['x-request-id']);
   t.equal(upstream.requests.length, before);
+});
+
+t.test('a client that hangs up ends the auth call; the policies after it do not run for it', async (t) => {
+  const before = { held: held.length, abandoned, upstream: upstream.requests.length };
+  const client = net.connect(g.gateway.address().port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  client.on('error', () => {});
+  client.write('GET /patient HTTP/1.1\r\nHost: gw\r\nx-token: slow\r\n\r\n');
+  await waitFor(() => held.length > before.held, 5000, 'the auth service holding the call');
+  client.destroy();
+  // timeoutMs is 60 s: only the client's leaving can end the call this soon.
+  await waitFor(() => abandoned > before.abandoned, 10_000, 'the auth call aborted');
+  t.equal(upstream.requests.length, before.upstream, 'nothing forwarded');
+  const next = await send(`${g.url4}/patient`, { 'x-token': 'good' });
+  t.equal(next.status, 200, 'the rate limit after it did not count the request that left (1 per hour)');
 });
 
 t.test('gantry validate refuses a bad URL at file:line:col', async (t) => {

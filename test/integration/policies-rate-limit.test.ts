@@ -1,21 +1,26 @@
 /**
- * rateLimit (docs/policies.md): GCRA per route × key; 429 with Retry-After and the IETF RateLimit-Policy / RateLimit
- * fields; the limit is the gateway's with --workers 2 (the primary's buckets) and exact across two gateways sharing
- * a real redis-server; Redis hung or killed under load: answers within timeoutMs, following onStoreDown, with a log
- * line and a metric; a limit changed on reload takes effect without resetting the others.
+ * rateLimit (docs/policies.md): GCRA per route × key; the IETF RateLimit-Policy / RateLimit fields on every answer
+ * (replacing an upstream's), 429 with Retry-After; the limit is the gateway's with --workers 2 (the primary's
+ * buckets) and exact across two gateways sharing a real redis-server; Redis hung or killed under load: answers
+ * within timeoutMs, following onStoreDown, with a log line and a metric; a limit changed on reload takes effect
+ * without resetting the others; a reload that changes the store closes the old client.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import t from 'tap';
 import { waitFor } from '../helpers/capture-log.js';
+import { freePort } from '../helpers/free-port.js';
 import { spawnGateway, workersReady } from '../helpers/gateway-process.js';
 import { metricValue, policyYaml, send, startPolicyGateway } from '../helpers/policy-gateway.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 const upstream = await startRecordingUpstream();
 t.teardown(() => upstream.close());
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const execFileAsync = promisify(execFile);
 
 /** Statuses of `n` requests, each on a new connection (so that --workers spreads them), `parallel` at a time. */
 async function statuses(url: string, n: number, parallel = 5, headers: Record<string, string> = {}): Promise<number[]> {
@@ -72,6 +77,38 @@ t.test('GCRA per route × key: exact counts, and 429 with Retry-After, RateLimit
   t.same([(await send(`${g.url4}/c`, { 'x-api-key': 'ka' })).status, (await send(`${g.url4}/c`, { 'x-api-key': 'ka' })).status,
     (await send(`${g.url4}/c`, { 'x-api-key': 'kb' })).status], [200, 429, 200], 'per consumer, after the key policy named it');
   t.equal(await metricValue(g.adminUrl, 'gantry_policy_refused_total', { policy: 'per-ip', kind: 'rateLimit', reason: 'limit' }), 2);
+});
+
+t.test('RateLimit-Policy and RateLimit on every answer of a limited route, replacing the upstream\'s; untouched elsewhere', async (t) => {
+  const own = await startRecordingUpstream((_req, res) => {
+    res.writeHead(200, { 'ratelimit-policy': '"upstream";q=1000;w=60', RateLimit: '"upstream";r=999;t=60', 'x-upstream': 'yes' });
+    res.end('ok');
+  });
+  t.teardown(() => own.close());
+  const deadPort = await freePort();
+  const g = await startPolicyGateway(policyYaml(own.url, `  three: { rateLimit: { requests: 3, per: 1h, key: route } }
+  guard: { rateLimit: { requests: 100, per: 1m, key: route } }`, `  - { name: limited, match: { path: /limited }, service: svc, policies: [three] }
+  - { name: open, match: { path: /open }, service: svc }
+  - { name: dead, match: { path: /dead }, service: dead, policies: [guard] }
+`).replace('services:\n', `services:\n  dead:\n    discovery: { type: static, endpoints: ["http://127.0.0.1:${deadPort}"] }\n`));
+  t.teardown(() => g.close());
+
+  const open = await send(`${g.url4}/open`);
+  t.equal(open.headers['ratelimit-policy'], '"upstream";q=1000;w=60', 'no gateway limit: the upstream\'s fields pass unchanged');
+  t.equal(open.headers.ratelimit, '"upstream";r=999;t=60');
+
+  // 3 per hour from a full bucket: one interval is 1200 s, each request takes one and moves the reset one on.
+  const got = [];
+  for (let i = 0; i < 4; i++) got.push(await send(`${g.url4}/limited`));
+  t.same(got.map((r) => r.status), [200, 200, 200, 429]);
+  t.same(got.map((r) => r.headers['ratelimit-policy']), Array(4).fill('"three";q=3;w=3600'), 'the gateway\'s policy replaces the upstream\'s');
+  t.match(got.map((r) => r.headers.ratelimit), [/^"three";r=2;t=(1199|1200)$/, /^"three";r=1;t=(2399|2400)$/, /^"three";r=0;t=(3599|3600)$/, /^"three";r=0;t=(3599|3600)$/]);
+  t.equal(got[0]?.headers['x-upstream'], 'yes', 'the upstream\'s other fields are kept');
+
+  const dead = await send(`${g.url4}/dead`);
+  t.equal(dead.status, 502, 'the gateway\'s own error on a limited route');
+  t.equal(dead.headers['ratelimit-policy'], '"guard";q=100;w=60');
+  t.match(String(dead.headers.ratelimit), /^"guard";r=99;t=1$/);
 });
 
 t.test('a limit changed on reload takes effect; the other buckets keep their state', async (t) => {
@@ -154,4 +191,38 @@ t.test('two gateways sharing a real Redis: exact; Redis hung or killed: answers 
   t.same(after.allow.map((r) => r.status), [200, 200, 200, 200, 200], 'store dead: allow forwards');
   t.same(after.deny.map((r) => r.status), [503, 503, 503, 503, 503], 'store dead: deny refuses');
   t.ok(Math.max(killed.slowestMs, after.slowestMs) < 200 + 1500, 'bounded by timeoutMs');
+});
+
+t.test('a reload that changes the Redis URL or removes the store closes the old client; one that keeps it keeps the connection', async (t) => {
+  const [a, b] = await Promise.all([startRedis(), startRedis()]);
+  t.teardown(() => Promise.all([a.stop(), b.stop()]));
+  /** A field of the server's INFO, asked with redis-cli (whose own connection counts in it). */
+  const info = async (redis: RedisServer, field: string): Promise<number> => {
+    const { stdout } = await execFileAsync('redis-cli', ['-p', new URL(redis.url).port, 'info']);
+    const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(stdout);
+    if (!m) throw new Error(`no ${field} in INFO`);
+    return Number(m[1]);
+  };
+  const gatewayClients = async (redis: RedisServer) => (await info(redis, 'connected_clients')) - 1;
+  const yaml = (store: RedisServer | null, requests = 10) => policyYaml(upstream.url, `  ten: { rateLimit: { requests: ${requests}, per: 1h, key: route } }`,
+    '  - { name: r, match: { path: / }, service: svc, policies: [ten] }\n', store ? `rateLimitStore: { redis: { url: "${store.url}", timeoutMs: 200 } }\n` : '');
+  const g = await startPolicyGateway(yaml(a));
+  t.teardown(() => g.close());
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  t.equal(await gatewayClients(a), 1, 'the gateway\'s client on A');
+
+  const received = await info(a, 'total_connections_received');
+  t.equal(await g.reload(yaml(a, 20)), 'applied');
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  t.equal(await info(a, 'total_connections_received'), received + 1, 'same URL: no new connection (only redis-cli\'s)');
+  t.equal(await gatewayClients(a), 1);
+
+  t.equal(await g.reload(yaml(b, 20)), 'applied');
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  t.equal(await gatewayClients(b), 1, 'the new client on B');
+  await waitFor(async () => (await gatewayClients(a)) === 0, 5000, 'the client on A closed');
+
+  t.equal(await g.reload(yaml(null, 20)), 'applied');
+  t.equal((await send(`${g.url4}/`)).status, 200);
+  await waitFor(async () => (await gatewayClients(b)) === 0, 5000, 'the client on B closed once the store is gone');
 });

@@ -4,7 +4,7 @@ import { GatewayMetrics } from '../../gateway/admin/metrics.js';
 import type { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 
 const base: EndpointStatus = { inFlight: 0, health: 'healthy', breaker: 'closed', ejected: false, ewmaMs: null, changedAt: null };
-const worker = (status: Partial<EndpointStatus>): TrafficAndHealthSnapshot => ({ bucketMs: 5000, size: 60, traffic: [], endpoints: [['svc', 'http://127.0.0.1:1', { ...base, ...status }]] });
+const worker = (status: Partial<EndpointStatus>): TrafficAndHealthSnapshot => ({ bucketMs: 5000, size: 60, traffic: [], endpoints: [['svc', 'http://127.0.0.1:1', { ...base, ...status }]], policies: [] });
 const endpoint = { address: 'http://127.0.0.1:1' } as EndpointState;
 
 t.test('an endpoint across workers: in-flight summed, the worst health, breaker and ejection any worker sees, EWMA averaged', async (t) => {
@@ -17,4 +17,11 @@ t.test('an endpoint across workers: in-flight summed, the worst health, breaker 
   t.same(merged.endpoint('svc', endpoint), { inFlight: 6, health: 'unhealthy', breaker: 'open', ejected: true, ewmaMs: 20, changedAt: 300 });
   t.same(mergedTrafficAndHealth([worker({}), worker({ breaker: 'isolated' })], fallback).endpoint('svc', endpoint).breaker, 'isolated', 'isolated is the furthest from closed');
   t.same(mergedTrafficAndHealth([worker({ inFlight: 1 }), worker({ inFlight: 1 })], fallback).endpoint('svc', endpoint), { ...base, inFlight: 2 }, 'all well: healthy, closed, no EWMA yet');
+});
+
+t.test('policy decisions across workers: allowed and each reason summed', async (t) => {
+  const fallback = new GatewayMetrics({ current: () => undefined, version: 'test' });
+  const tallies = (allowed: number, refused: Record<string, number>): TrafficAndHealthSnapshot => ({ bucketMs: 5000, size: 60, traffic: [], endpoints: [], policies: [{ policy: 'keys', kind: 'apiKey', allowed, refused }] });
+  const merged = mergedTrafficAndHealth([tallies(3, { missing: 1 }), tallies(4, { missing: 2, invalid: 5 })], fallback);
+  t.same(merged.policies(), [{ policy: 'keys', kind: 'apiKey', allowed: 7, refused: { missing: 3, invalid: 5 } }]);
 });

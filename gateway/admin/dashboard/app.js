@@ -206,6 +206,20 @@ function renderEvents(stats) {
   document.getElementById('decisions').replaceChildren(...(decisions.length ? decisions : [el('li', { class: 'muted' }, 'no scaling decision yet')]));
 }
 
+function renderPolicies(stats) {
+  const rows = stats.policies.map((p) => {
+    const reasons = Object.entries(p.reasons).sort((a, b) => b[1] - a[1]);
+    return el('tr', { 'data-policy': p.name },
+      el('td', { class: 'name' }, p.name),
+      el('td', {}, el('code', {}, p.kind)),
+      el('td', { class: 'muted' }, p.routes.length ? p.routes.join(', ') : 'no route'),
+      el('td', { class: 'num allowed' }, String(p.allowed)),
+      el('td', { class: `num refused${p.refused ? ' bad' : ''}` }, String(p.refused)),
+      el('td', { class: 'reasons' }, reasons.length ? reasons.map(([reason, n]) => badge(`${reason} ${n}`, 'bad')) : el('span', { class: 'muted' }, 'none')));
+  });
+  document.querySelector('#policies tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'muted', colspan: 6 }, 'no policy in this config'))]));
+}
+
 function renderHeader(config, ready) {
   document.getElementById('config').replaceChildren(
     el('span', {}, `config v${config.version}`),
@@ -227,6 +241,7 @@ async function poll() {
     renderHeader(config, ready);
     renderTopology(routes, services);
     renderCharts(stats);
+    renderPolicies(stats);
     renderEvents(stats);
     document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString([], { hour12: false })}, every ${POLL_MS / 1000} s`;
   } catch (err) {
