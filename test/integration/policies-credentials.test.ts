@@ -16,6 +16,7 @@ import { waitFor } from '../helpers/capture-log.js';
 import { configProblems } from '../helpers/config-problems.js';
 import { metricValue, policyYaml, send, startPolicyGateway, type Answer } from '../helpers/policy-gateway.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+import { startWebSocketEcho, webSocketHandshake } from '../helpers/websocket.js';
 
 const upstream = await startRecordingUpstream();
 t.teardown(() => upstream.close());
@@ -191,4 +192,29 @@ routes:
     `routes.yaml:4:28: policies.k.apiKey.keysFile: ${join(dir, 'keys.txt')} line 3: the same key hash is listed twice`,
     `routes.yaml:5:32: policies.u.basicAuth.usersFile: ${join(dir, 'users')} line 1: expected "user:<bcrypt hash>" (htpasswd -B)`,
   ]);
+});
+
+t.test('a WebSocket route\'s policies guard its upgrades: refused without the key (401 on the socket), tunnelled with it, the key not forwarded', async (t) => {
+  const echo = await startWebSocketEcho();
+  t.teardown(() => echo.close());
+  const keys = `${sha256('k-alpha')} partner-a\n`;
+  const g = await startPolicyGateway(policyYaml(`http://127.0.0.1:${echo.port}`, POLICIES,
+    '  - { name: live, match: { path: /live }, service: svc, websocket: true, policies: [partners] }\n'), { 'keys.txt': keys, 'users.htpasswd': htpasswdLine('alice', 'pw') });
+  t.teardown(() => g.close());
+  const port = Number(new URL(g.url4).port);
+
+  const refused = await webSocketHandshake(port, '/live');
+  t.equal(refused.status, 401, 'no key: refused before the upstream');
+  t.match(String(refused.headers['www-authenticate']), /^ApiKey/);
+  t.equal(JSON.parse('body' in refused ? refused.body : '{}').request_id, refused.headers['x-request-id'], 'JSON with the request id');
+  t.equal((await webSocketHandshake(port, '/live', { 'x-api-key': 'k-gamma' })).status, 401, 'a wrong key: refused');
+  t.equal(echo.upgrades.length, 0, 'no refused upgrade reached the upstream');
+
+  const ok = await webSocketHandshake(port, '/live', { 'x-api-key': 'k-alpha' });
+  t.equal(ok.status, 101, 'the key: tunnelled');
+  if ('socket' in ok) ok.socket.destroy();
+  t.equal(echo.upgrades.length, 1);
+  t.equal(echo.upgrades[0]?.['x-api-key'], undefined, 'the key is not forwarded');
+  const line = await waitFor(() => g.logs.find((l) => l.msg === 'upgrade' && l.route === 'live'), 5000, 'the upgrade line');
+  t.equal(line.consumer, 'partner-a', 'the consumer in the upgrade line');
 });
