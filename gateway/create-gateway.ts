@@ -25,7 +25,7 @@ import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/rel
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
 import { applyLimits, createEdgeServer, type EdgeServer } from './server/edge-server.js';
-import { closeAllConnections } from './server/http2-sessions.js';
+import { closeAllConnections, closeIdleConnections } from './server/http2-sessions.js';
 import type { AcmeChallengeFiles } from './tls/acme-challenges.js';
 import type { HttpsRedirect } from './tls/https-redirect.js';
 import { ticketSecret } from './tls/ticket-keys.js';
@@ -152,7 +152,7 @@ async function drain(servers: readonly EdgeServer[], tunnels: Set<Duplex>, grace
   // Idle keep-alive connections close at once, busy ones after their response (which carries Connection: close
   // while draining). An HTTP/2 session gets GOAWAY from close() and ends once its open streams have.
   const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-  for (const server of servers) (server as http.Server).closeIdleConnections();   // an http2 server's: its HTTP/1.1 ones
+  for (const server of servers) closeIdleConnections(server);
   let timer: NodeJS.Timeout | undefined;
   const forced = await Promise.race([
     closed.then(() => false),

@@ -63,6 +63,15 @@ export function watchSessions(server: http2.Http2SecureServer, limits: () => Ser
   });
 }
 
+/**
+ * A drain's start: idle HTTP/1.1 connections close now, and every HTTP/2 session gets GOAWAY and closes once its open
+ * streams have ended (`session.close()`; Node 22's server.close() does not tell sessions, later lines do).
+ */
+export function closeIdleConnections(server: EdgeServer): void {
+  (server as http.Server).closeIdleConnections();
+  for (const session of sessions.get(server) ?? []) session.close();
+}
+
 /** Closes every connection now (a drain's grace is over): HTTP/1.1 ones, and on an HTTP/2 listener its sessions. */
 export function closeAllConnections(server: EdgeServer): void {
   const set = sessions.get(server);

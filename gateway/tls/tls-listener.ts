@@ -77,7 +77,8 @@ export class TlsListener {
     this.#store = new CertificateStore(this.#withAcme(config.certificates), config.minVersion);
     this.#tickets = new TicketKeyRotation(options.ticketSecret, (keys) => this.server.setTicketKeys(keys));
     this.#limits = options.limits;
-    const h2 = config.http2 ? { ...http2Options(options.limits), Http2ServerResponse: hstsHttp2ResponseClass(this.#hsts) } : null;
+    // The HTTP/1.1 answers' class is Http1ServerResponse for an http2 server (Node 22 reads only that name for them).
+    const h2 = config.http2 ? { ...http2Options(options.limits), Http2ServerResponse: hstsHttp2ResponseClass(this.#hsts), Http1ServerResponse: hstsResponseClass(this.#hsts) } : null;
     // With tls.acme at start, ALPN is chosen by a callback that can see acme-tls/1 (TLS-ALPN-01); a block added by
     // a reload answers HTTP-01 only until a restart. Without, Node chooses ALPN itself.
     const alpn = config.acme === null
