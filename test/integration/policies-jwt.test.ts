@@ -106,6 +106,7 @@ t.test('rotation: the new kid is fetched once; after it the old kid is refused; 
   const started = Date.now();
   await waitFor(() => Date.now() - started > 350, 2000, 'the cooldown since the last fetch');
   const before = fetches;
+  const fetchedAt = Date.now();
   const answers = await Promise.all(Array.from({ length: 5 }, async () => send(`${g.url4}/api`, bearer(await token(k2)))));
   t.same(answers.map((a) => a.status), [200, 200, 200, 200, 200], 'new-kid tokens pass');
   t.equal(fetches - before, 1, 'five new-kid requests at once: one fetch');
@@ -115,7 +116,9 @@ t.test('rotation: the new kid is fetched once; after it the old kid is refused; 
   t.equal(old.status, 401, 'the rotated-out kid is refused');
   t.match(String(old.headers['www-authenticate']), /no key matches/);
   for (let i = 0; i < 5; i++) await send(`${g.url4}/api`, bearer(await token(k2, {}, { kid: `random-${i}` })));
-  t.equal(fetches - before, 1, 'unknown kids within the cooldown fetch nothing');
+  // At most one fetch per 300 ms cooldown since the first: on a slow machine these requests can outlast one.
+  const allowed = 1 + Math.floor((Date.now() - fetchedAt) / 300);
+  t.ok(fetches - before <= allowed, `unknown kids fetch at most once per cooldown: ${fetches - before} fetches, ${allowed} allowed`);
 });
 
 t.test('gantry validate refuses none, HS algorithms and a bad JWKS URL at file:line:col', async (t) => {
