@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { waitFor } from '../helpers/capture-log.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { ClosedLoad, fleetOf, scaleCalls, slowUpstream } from '../helpers/fleet.js';
@@ -92,7 +92,11 @@ function noRepeatedCall(calls: readonly { replicas: number }[]): boolean {
   return calls.every((c, i) => i === 0 || c.replicas !== calls[i - 1]!.replicas);
 }
 
-t.test('three gateways scale as one: one caller, the count the summed load needs, no flapping', async (t) => {
+/**
+ * etcd, a slow upstream and three gateways of one fleet (all stopped by the test), 3 requests kept in flight through
+ * each: 9 in all at 2.5 per replica, which the fleet scales to 4 (resolves once it has).
+ */
+async function threeScaledToFour(t: Test) {
   const etcd = await startEtcd();
   t.teardown(() => etcd.stop());
   const up = await slowUpstream(200);
@@ -101,11 +105,15 @@ t.test('three gateways scale as one: one caller, the count the summed load needs
   const gws = await startFleet(t, etcd, f, up.url);
   const loads = gws.map((g) => new ClosedLoad(g.port));
   t.teardown(() => loads.forEach((l) => l.stop()));
-
-  // 1:1:1, 3 requests in flight through each: 9 in flight at 2.5 per replica needs 4. Each gateway alone sees 3 (2 replicas).
   for (const l of loads) l.set(3);
   await waitFor(async () => (await scaleCalls(f.calls)).at(-1)?.replicas === 4, 20_000, 'scaled to 4', 100)
     .catch(async (err: Error) => { throw new Error(`${err.message}; calls ${JSON.stringify(await scaleCalls(f.calls))}`); });
+  return { etcd, up, f, gws, loads };
+}
+
+t.test('three gateways scale as one: one caller, the count the summed load needs, no flapping', async (t) => {
+  // 1:1:1, 3 requests in flight through each: 9 in flight at 2.5 per replica needs 4. Each gateway alone sees 3 (2 replicas).
+  const { f, gws, loads } = await threeScaledToFour(t);
   // Held for a stable window and a half with the same load: no further call.
   const settled = (await scaleCalls(f.calls)).length;
   await new Promise((r) => setTimeout(r, 6000));
@@ -133,16 +141,7 @@ t.test('three gateways scale as one: one caller, the count the summed load needs
 });
 
 t.test('SIGKILL of the leader under load: another leads within the lease and an interval; survivors fail nothing; no decision is carried out twice', async (t) => {
-  const etcd = await startEtcd();
-  t.teardown(() => etcd.stop());
-  const up = await slowUpstream(200);
-  t.teardown(() => up.close());
-  const f = await files(t, 1);
-  const gws = await startFleet(t, etcd, f, up.url);
-  const loads = gws.map((g) => new ClosedLoad(g.port));
-  t.teardown(() => loads.forEach((l) => l.stop()));
-  for (const l of loads) l.set(3);
-  await waitFor(async () => (await scaleCalls(f.calls)).at(-1)?.replicas === 4, 20_000, 'scaled to 4', 100);
+  const { f, gws, loads } = await threeScaledToFour(t);
 
   const leader = await leaderOf(gws);
   const survivors = gws.filter((g) => g !== leader);
@@ -171,16 +170,7 @@ t.test('SIGKILL of the leader under load: another leads within the lease and an 
 });
 
 t.test('etcd down for 10 s: serving goes on, no scale-down, a leader again once etcd is back', async (t) => {
-  const etcd = await startEtcd();
-  t.teardown(() => etcd.stop());
-  const up = await slowUpstream(200);
-  t.teardown(() => up.close());
-  const f = await files(t, 1);
-  const gws = await startFleet(t, etcd, f, up.url);
-  const loads = gws.map((g) => new ClosedLoad(g.port));
-  t.teardown(() => loads.forEach((l) => l.stop()));
-  for (const l of loads) l.set(3);
-  await waitFor(async () => (await scaleCalls(f.calls)).at(-1)?.replicas === 4, 20_000, 'scaled to 4', 100);
+  const { etcd, f, gws, loads } = await threeScaledToFour(t);
   const leader = await leaderOf(gws);
 
   // Only the leader's own load goes away: its own view says 1 replica, the followers' reports cannot reach it.
