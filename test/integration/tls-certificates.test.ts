@@ -190,7 +190,7 @@ const issueAs = (file: string, names: string[]) => async (into: string) => {
   await writeFile(join(into, 'tls.key'), await readFile(issued.key));
 };
 
-t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTPS requests and an h2load run keep succeeding', async (t) => {
+t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTPS requests keep succeeding', async (t) => {
   const volume = await secretVolume(join(ca.dir, 'volume-rotate'));
   await volume.init(issueAs('rotate-1', ['rotate.test']));
   const up = await startRecordingUpstream();
@@ -218,8 +218,6 @@ t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTP
   const loops = [loop(), loop()];
   t.teardown(() => { running = false; });
   await waitFor(() => ok >= 5, 10_000, 'requests before the swap');
-  // HTTP/2 load on long-lived connections across the swap (h2load from nghttp2-client; 4 s, bounded by the timeout).
-  const h2load = run('h2load', ['-D', '4', '-c', '2', '-m', '4', `https://127.0.0.1:${port}/h2load`], { timeout: 30_000 });
   const next = await ca.issue('rotate-2', ['rotate.test'], {}, ca.dir);
   const nextPrint = new X509Certificate(await readFile(next.cert)).fingerprint256;
   await volume.swap(async (into) => {
@@ -231,11 +229,6 @@ t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTP
   await waitFor(() => ok >= atSwap + 5, 10_000, 'requests after the swap');
   running = false;
   await Promise.all(loops);
-  const summary = (await h2load).stdout;
-  const counts = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(summary);
-  t.ok(counts && Number(counts[2]) > 0, `h2load got answers across the swap: ${counts?.[0]}`);
-  t.equal(counts?.[3], '0', 'no h2load request failed');
-  t.equal(counts?.[4], '0', 'no h2load request errored');
   t.ok(seen.has(before), 'the old certificate was served before');
   t.same(failures, [], `no request failed (${ok} succeeded; the new certificate came after ${tookMs} ms)`);
   t.ok(gw.logs.some((l) => l.event === 'tls-certificates-loaded' && l.cause === 'file-change'));
