@@ -4,7 +4,8 @@
  * rps, inFlight, latency) and through two references written independently of it (bench/scaling-references.ts:
  * HPA-default and KPA-like), for cold starts of 10, 20 and 60 s. It prints, per target kind and cold start, Gantry's
  * seconds over the SLO and replica-seconds as ratios to HPA-default's (summed over the traces) and its direction
- * changes under steady load; the goal is ≤ 15 %, ≤ 75 % and 0.
+ * changes under steady load; the goal is ≤ 15 %, ≤ 75 % and 0. Then, per trace, every policy's seconds over the SLO
+ * and replica-seconds as a share of HPA-default's on that trace, with the oracle's: which traces carry the sums.
  *
  *   npm run bench:scaling                  (markdown on stdout; exit 1 if a goal is missed)
  *   DETAIL=1 node dist/bench/scaling-quality.js   (also every trace's row)
