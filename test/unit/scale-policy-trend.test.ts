@@ -78,6 +78,7 @@ function rawSlope(f: RateTrend): number {
 t.test('on a ramp, the trend term asks for each replica one cold start before the rate needs it', async (t) => {
   // 1000 rps for 2 min, then +2 rps/s; 100 rps per replica; instances take 60 s to start (as last measured).
   const rate = (k: number) => 1000 + 2 * Math.max(0, k);
+  let reason = '';
   const run = (trendOn: boolean) => {
     let state: PolicyState = { ...INITIAL_STATE, coldStartMs: 60 * S };
     let current = 10;
@@ -90,6 +91,7 @@ t.test('on a ramp, the trend term asks for each replica one cold start before th
         now, current, ready: current, stable: win(rate(k - 30), 60 * S), panic: win(rate(k - 3), 6 * S), inFlight: 0,
         waiting: 0, idleMs: 0, recordingMs: 3600 * S, resources: null, scheduleFloor: 0,
       });
+      if (trendOn && k === 400) reason = r.decision.reason;
       state = recordScale(r.state, now, current, r.decision.desired);
       for (let n = current + 1; n <= r.decision.desired; n++) if (!firstAsked.has(n)) firstAsked.set(n, k);
       current = r.decision.desired;
@@ -103,6 +105,7 @@ t.test('on a ramp, the trend term asks for each replica one cold start before th
     t.ok(asked <= neededAt - 55 && asked >= neededAt - 70, `replica ${n}: asked for at ${asked} s, needed from ${neededAt} s`);
     t.ok((without.get(n) as number) > neededAt, `without the trend, replica ${n} is asked for at ${without.get(n)} s`);
   }
+  t.match(reason, /trend \+12\d(\.\d)? rps in 63 s/, 'the reason says what the trend added');
   // Before the ramp the rate was flat: the count stayed where it was.
   t.notOk([...withTrend.values()].some((k) => k < 0), 'nothing asked for while the rate was steady');
 });
