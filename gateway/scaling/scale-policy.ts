@@ -9,8 +9,8 @@ import { addRate, projectedRise, type RateTrend } from './rate-trend.js';
  * Demand is a request rate: every demand target (rps, inFlight, latency) becomes the rate one replica takes at the
  * target, so the count is arrivals ÷ that rate, linear in replicas whatever the target (inFlight and latency through
  * a fit of how latency grows with the rate per replica). Up as soon as the stable or the short window, with the
- * backlog to drain and the rise the rate's trend projects over a cold start, needs more (no tolerance); down only from the stable window and only to a count that keeps
- * `tolerance` of headroom. Around that, Kubernetes' HPA (the highest recommendation of the scale-down stabilization
+ * backlog to drain and the rise the rate's trend projects over a cold start, needs more (no tolerance); down only
+ * from the stable window and only to a count that keeps `tolerance` of headroom. Around that, Kubernetes' HPA (the highest recommendation of the scale-down stabilization
  * window, scale-up/-down rate policies, min/max) and Knative's panic mode (the short window at `panicThreshold` × the
  * ready capacity: all of it at once, past the rate policies). Schedules, held requests and idle-to-zero set the floor.
  */
