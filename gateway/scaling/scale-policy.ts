@@ -1,5 +1,6 @@
 import type { PolicySpec, ScalingRules } from '../config/scaling-config.js';
 import type { ResourceUsage, WindowSignals } from '../plugin-api/scaler.js';
+import { addRate, projectedRise, type RateTrend } from './rate-trend.js';
 
 /**
  * The scaling decision as a pure function: signals and the previous state in, a replica count, a reason and the next
@@ -8,8 +9,8 @@ import type { ResourceUsage, WindowSignals } from '../plugin-api/scaler.js';
  * Demand is a request rate: every demand target (rps, inFlight, latency) becomes the rate one replica takes at the
  * target, so the count is arrivals ÷ that rate, linear in replicas whatever the target (inFlight and latency through
  * a fit of how latency grows with the rate per replica). Up as soon as the stable or the short window, with the
- * backlog to drain, needs more (no tolerance); down only from the stable window and only to a count that keeps
- * `tolerance` of headroom. Around that, Kubernetes' HPA (the highest recommendation of the scale-down stabilization
+ * backlog to drain and the rise the rate's trend projects over a cold start, needs more (no tolerance); down only
+ * from the stable window and only to a count that keeps `tolerance` of headroom. Around that, Kubernetes' HPA (the highest recommendation of the scale-down stabilization
  * window, scale-up/-down rate policies, min/max) and Knative's panic mode (the short window at `panicThreshold` × the
  * ready capacity: all of it at once, past the rate policies). Schedules, held requests and idle-to-zero set the floor.
  */
@@ -60,10 +61,12 @@ export interface PolicyState {
   /** Since when more replicas are asked for than are ready (null: all ready), and the last measured cold start. */
   readonly startingSince: number | null;
   readonly coldStartMs: number;
+  /** The short window's request rate over the last minutes, as a line (gateway/scaling/rate-trend.ts). */
+  readonly trend: RateTrend | null;
 }
 
 export const INITIAL_STATE: PolicyState = Object.freeze({
-  recommendations: [], events: [], panicSince: null, panicMax: 0, fits: { inFlight: null, latency: null }, startingSince: null, coldStartMs: 0,
+  recommendations: [], events: [], panicSince: null, panicMax: 0, fits: { inFlight: null, latency: null }, startingSince: null, coldStartMs: 0, trend: null,
 });
 
 export type MetricName = 'inFlight' | 'rps' | 'latency' | 'cpuCores' | 'memoryMiB';
@@ -172,11 +175,11 @@ interface Demand {
  * in proportion, and the plain ratio overshoots both ways). `latency` solves the fit for the rate at the target
  * latency; until the fit knows the slope, replicas scale with latency / target.
  */
-function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, drainRps: number): Demand[] {
+function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, aheadRps: number): Demand[] {
   const { targets: t } = spec;
   const { stable, panic, ready, current } = input;
   const base = Math.max(ready > 0 ? ready : current, 1);
-  const shortRps = panic.requestsPerSecond + drainRps;
+  const shortRps = panic.requestsPerSecond + aheadRps;
   const rate = (metric: MetricName, observed: number | null, target: number, perReplicaRps: number | null): Demand => ({
     metric, observed, target, perReplicaRps, missing: false,
     stable: perReplicaRps === null ? null : perReplicaRps === Infinity ? 0 : stable.requestsPerSecond / perReplicaRps,
@@ -339,7 +342,15 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   // DRAIN_S on top of the arrivals. In steady state it is the noise of the in-flight count, a few requests.
   // Replicas still starting will drain it too: the horizon grows by the cold start last measured.
   const backlog = Math.max(0, input.stable.requests - input.stable.completed);
-  const all = demands(spec, { ...state, fits }, input, backlog / (DRAIN_S + state.coldStartMs / 1000));
+  // A rise under way (a ramp, the daily shape) is met before it arrives: the short window's rate as a line over the
+  // last minutes, projected one cold start ahead (plus the window's own lag), only upward, damped by how well a line
+  // fits. Steady noise fits no line and a step fits one poorly, so neither asks for much.
+  const trend = addRate(state.trend ?? null, now, input.panic.requestsPerSecond);
+  // The cold start last measured, or the one under way when it is longer (nothing measured yet: the first one).
+  const coldMs = Math.max(state.coldStartMs, state.startingSince === null ? 0 : now - state.startingSince);
+  const aheadS = coldMs / 1000 + input.panic.windowMs / 2000;
+  const riseRps = projectedRise(trend, aheadS);
+  const all = demands(spec, { ...state, fits }, input, backlog / (DRAIN_S + state.coldStartMs / 1000) + riseRps);
   const metrics: MetricRecommendation[] = all.map((d) => ({
     metric: d.metric, observed: d.observed, target: d.target, perReplicaRps: d.perReplicaRps !== null && Number.isFinite(d.perReplicaRps) ? d.perReplicaRps : null, missing: d.missing,
     replicas: replicasFor(d, current, spec.tolerance),
@@ -433,6 +444,7 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   if (shortDemand > stableDemand && Math.ceil(shortDemand - EPSILON) > current) parts.push(`last ${Math.round(input.panic.windowMs / 1000)} s want ${fmt(shortDemand)}`);
   if (panic) parts.push(`panic: last ${Math.round(input.panic.windowMs / 1000)} s want ${fmt(shortDemand)} vs ${ready} ready`);
   if (backlog >= 1) parts.push(`backlog ${Math.round(backlog)}`);
+  if (riseRps >= Math.max(1, 0.05 * input.panic.requestsPerSecond)) parts.push(`trend +${fmt(riseRps)} rps in ${Math.round(aheadS)} s`);
   if (holdFloor && recommended === current) parts.push(windowPartial ? 'stable window not yet full: no scale-down' : `no scale-down while ${missing.join(', ')} missing`);
   if (input.waiting > 0) parts.push(`${input.waiting} requests waiting`);
   if (input.schedule !== undefined && input.scheduleFloor > 0) parts.push(`schedule ${input.schedule} floor ${input.scheduleFloor}`);
@@ -448,6 +460,6 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
 
   return {
     decision: { at: now, current, ready, desired, cause, reason, panic, metrics, recommended, minAllowed, maxAllowed },
-    state: { recommendations, events, panicSince, panicMax, fits, startingSince, coldStartMs },
+    state: { recommendations, events, panicSince, panicMax, fits, startingSince, coldStartMs, trend },
   };
 }

@@ -37,7 +37,7 @@ t.test('a scaling block gets HPA-like defaults and the scaler options their own'
   t.equal(s?.panicWindowMs, 6000);
   t.equal(s?.policy.panicThreshold, 2);
   t.same(s?.policy.scaleUp, { stabilizationWindowMs: 0, policies: [{ type: 'percent', value: 100, periodMs: 15000 }, { type: 'replicas', value: 4, periodMs: 15000 }], selectPolicy: 'max' });
-  t.same(s?.policy.scaleDown, { stabilizationWindowMs: 60000, policies: [{ type: 'percent', value: 100, periodMs: 15000 }], selectPolicy: 'max' });
+  t.same(s?.policy.scaleDown, { stabilizationWindowMs: 30000, policies: [{ type: 'percent', value: 100, periodMs: 15000 }], selectPolicy: 'max' });
   t.same(s?.hold, { maxQueue: 1000, timeoutMs: 30000 });
   t.equal(s?.callTimeoutMs, 5000);
   t.equal(c.services.get('app')?.discovery.type, 'scaler');
