@@ -124,6 +124,18 @@ t.test('a reload moves the spans to a new endpoint, and turning spans off stops 
   t.notOk(line && 'traceId' in line, 'and the access line has no trace id');
 });
 
+t.test('without tracing.endpoint the exporter follows OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/traces)', async (t) => {
+  const receiver = await startOtlpReceiver();
+  const up = await startRecordingUpstream();
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url.replace('/v1/traces', '');
+  t.teardown(() => { delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT; });
+  const gw = await startGateway(routesYaml([up.url], ROUTES).replace('services:', 'tracing: { spans: true }\nservices:'));
+  t.teardown(async () => { await gw.close(); await up.close(); await receiver.close(); });
+  t.equal((await fetch(`${gw.url}/env`)).status, 200);
+  const spans = await waitFor(() => (receiver.spans.length >= 2 ? receiver.spans : undefined), 10_000, 'the spans at the environment\'s collector');
+  t.same(spans.map((s) => s.kind).sort(), ['SPAN_KIND_CLIENT', 'SPAN_KIND_SERVER']);
+});
+
 t.test('a request held until a scaled-from-zero service has an endpoint: its server span shows the wait', async (t) => {
   const receiver = await startOtlpReceiver();
   const echo = fileURLToPath(new URL('../../examples/echo-server.js', import.meta.url));
