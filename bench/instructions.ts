@@ -7,7 +7,7 @@
  *
  *   node dist/bench/instructions.js [--requests N] [--warmup-factor K] [--keep] [SYSTEM ...]
  *   --keep: leave each system's callgrind dump in its temporary folder (printed) for callgrind_annotate
- *   SYSTEM: gantry, gantry-no-access-log, gantry-jwt, gantry-rate-limit, bare-http-proxy, bare-undici, fast-gateway,
+ *   SYSTEM: gantry, gantry-no-access-log, gantry-jwt, gantry-rate-limit, gantry-traced-0.01, gantry-traced-1, bare-http-proxy, bare-undici, fast-gateway,
  *   express (default: gantry bare-undici); gantry-jwt and gantry-rate-limit are gantry with one policy on its route
  *   (bench/policy-systems.ts)
  *
@@ -74,12 +74,16 @@ async function startedPort(logFile: string): Promise<number> {
   throw new Error('gantry did not log "started" within 60 s under valgrind');
 }
 
-/** Gantry with the scenario's one route, with the access log or without, with a policy on the route or not. */
-function gantry(access: boolean, policy?: () => Promise<BenchPolicy>): Proxy {
+/**
+ * Gantry with the scenario's one route, with the access log or without, with a policy on the route or not, with
+ * spans exported to an OTLP sink at a sample ratio (`tracing`) or not.
+ */
+function gantry(access: boolean, policy?: () => Promise<BenchPolicy>, tracing?: { sampleRatio: number }): Proxy {
   return {
     launch: async (upstream, dir) => {
       const file = join(dir, 'routes.yaml');
-      const yaml = routesYaml({ name: 'instructions' }, upstream);
+      let yaml = routesYaml({ name: 'instructions' }, upstream);
+      if (tracing !== undefined) yaml += `tracing: { spans: true, sampleRatio: ${tracing.sampleRatio}, endpoint: "${await otlpSink()}" }\n`;
       const p = policy === undefined ? undefined : await policy();
       writeFileSync(file, p === undefined ? (access ? yaml : yaml.replace('access: true', 'access: false')) : withPolicy(yaml, p));
       return { argv: [here('../gateway/cli.js'), 'start', '-c', file], headers: p?.headers ?? {} };
@@ -94,6 +98,13 @@ const peer = (name: string): Proxy => ({
   port: (child) => announcedPort(child), logsToStdout: false,
 });
 
+/** An OTLP/HTTP sink in its own process (killed with the others after the system's run): its traces URL. */
+async function otlpSink(): Promise<string> {
+  const child = spawn(process.execPath, [here('./node-servers.js'), 'otlp-sink'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  children.add(child);
+  return `http://127.0.0.1:${await announcedPort(child)}/v1/traces`;
+}
+
 /** A JWKS server in its own process (killed with the others after the system's run), and a token it signed. */
 async function jwks(): Promise<BenchPolicy> {
   const child = spawn(process.execPath, [here('./jwks-server.js')], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
@@ -107,6 +118,8 @@ const SYSTEMS: Record<string, Proxy> = {
   'gantry-no-access-log': gantry(false),
   'gantry-jwt': gantry(true, jwks),
   'gantry-rate-limit': gantry(true, async () => rateLimitPolicy),
+  'gantry-traced-0.01': gantry(true, undefined, { sampleRatio: 0.01 }),
+  'gantry-traced-1': gantry(true, undefined, { sampleRatio: 1 }),
   'bare-http-proxy': peer('bare-http-proxy'),
   'bare-undici': peer('bare-undici'),
   'fast-gateway': peer('fast-gateway'),

@@ -141,8 +141,18 @@ function serveOnLoopback(server: http.Server | http2.Http2SecureServer): void {
   process.once('SIGINT', stop);
 }
 
+/** An OTLP/HTTP collector stand-in for bench:instructions' traced systems: takes every export, keeps nothing. */
+function otlpSink(): http.Server {
+  return http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+}
+
 const [which, arg] = process.argv.slice(2);
-if (which === 'upstream') {
+if (which === 'otlp-sink') {
+  serveOnLoopback(otlpSink());
+} else if (which === 'upstream') {
   serveOnLoopback(upstream(Number(arg ?? 100)));
 } else if (which === 'upstream-tls') {
   const [cert, key] = process.argv.slice(4);

@@ -24,6 +24,7 @@ import { buildSnapshot, closePolicies, commitSnapshot } from './runtime/build-sn
 import { Reloader, type PreparedReload, type ReloadOutcome } from './runtime/reloader.js';
 import type { RuntimeSnapshot } from './runtime/runtime-snapshot.js';
 import { SnapshotHolder } from './runtime/snapshot-holder.js';
+import { TracingSwitch } from './tracing/tracing-switch.js';
 import { applyLimits, createEdgeServer, type EdgeServer } from './server/edge-server.js';
 import { closeAllConnections, closeIdleConnections } from './server/http2-sessions.js';
 import type { AcmeChallengeFiles } from './tls/acme-challenges.js';
@@ -179,7 +180,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const config = await (options.configText === undefined ? loadRoutesFile(options.configFile, plugins) : loadRoutesText(options.configText, options.configFile, plugins));
   const log = options.log ?? openConfiguredLog(config, options.logBindings);
   log.level = config.log.level;
-  const accessLogger = createAccessLog(log);
+  let accessFormat = config.log.accessFormat;
+  let accessLogger = createAccessLog(log, accessFormat);
   let accessLog: AccessLog | null = config.log.access ? accessLogger : null;
   const startedAt = Date.now();
   const version = gantryVersion();
@@ -216,6 +218,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     share: (key, make, close) => shared.share(key, make, close),
   };
 
+  // tracing.spans: the OpenTelemetry SDK is loaded the first time a config turns it on (gateway/tracing/).
+  const tracing = new TracingSwitch({ log: log.child({ component: 'tracing' }), counts: metrics.tracing, version });
   let draining = false;
   const requests = metrics.requests;
   // tls.redirectHttp: the TLS listener sets the port the plain one redirects to (gateway/tls/https-redirect.ts).
@@ -229,6 +233,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     observe: (ex: Exchange) => { requests.requestFinished(ex); load.observe(ex); },
     events: metrics.upstreams,
     hold,
+    tracing,
   };
   const handlers = createRequestHandler(handlerContext);
   // Upgraded sockets leave the HTTP server's bookkeeping (closeAllConnections does not see them): track them here.
@@ -270,7 +275,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (tls && options.acmeOrders !== false) acmeRenewal.follow(snapshot.config.tls);
       scaling.sync(snapshot.config);
       log.level = snapshot.config.log.level;
+      if (snapshot.config.log.accessFormat !== accessFormat) {
+        accessLogger.flush();   // the lines of this turn in the format they were made in
+        accessFormat = snapshot.config.log.accessFormat;
+        accessLogger = createAccessLog(log, accessFormat);
+      }
       accessLog = snapshot.config.log.access ? accessLogger : null;
+      void tracing.apply(snapshot.config.tracing);
       metrics.configLoaded(snapshot);
     },
     onOutcome: (outcome) => metrics.config.reload(outcome),
@@ -288,6 +299,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let graceMs = 0;
   let forced = false;
   const parts: Part[] = [
+    // Stopped after the last request: the spans still queued go out (bounded in time).
+    { name: 'tracing', start: () => tracing.apply(config.tracing), stop: () => tracing.close() },
     { name: 'endpoints', stop: () => registry.destroyAll() },
     { name: 'scaling', stop: () => scaling.close() },
     {

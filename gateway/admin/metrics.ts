@@ -9,6 +9,7 @@ import { PolicyMetrics } from './policy-metrics.js';
 import { RequestMetrics } from './request-metrics.js';
 import { exposition, ROUTE_FAMILIES, SERIES_WIDTH, type Exposition } from './request-series.js';
 import { ScalingMetrics } from './scaling-metrics.js';
+import { TracingMetrics } from './tracing-metrics.js';
 import { TrafficStats } from './traffic-window.js';
 import { UpstreamMetrics } from './upstream-metrics.js';
 
@@ -61,6 +62,8 @@ export class GatewayMetrics {
   /** Each policy's decisions (the routes' policy chains report to it). */
   readonly policies: PolicyMetrics;
   readonly fleet: FleetMetrics;
+  /** Spans exported and dropped (gateway/tracing/). */
+  readonly tracing: TracingMetrics;
   readonly #services = new KnownServices();
 
   constructor(options: GatewayMetricsOptions) {
@@ -73,6 +76,7 @@ export class GatewayMetrics {
     this.config = new ConfigMetrics(this.registry, now);
     this.scaling = new ScalingMetrics(this.registry, this.#services, this.traffic, now);
     this.fleet = new FleetMetrics(this.registry);
+    this.tracing = new TracingMetrics(this.registry);
     const build = new Gauge({ name: 'gantry_build_info', help: 'Always 1; labels: gantry and Node.js versions.', labelNames: ['version', 'node'], aggregator: 'max', registers: [this.registry] });
     build.set({ version: options.version, node: process.versions.node }, 1);
   }

@@ -1,24 +1,10 @@
 /**
  * The last few minutes of one service's traffic, for the dashboard: a ring of fixed time buckets, each with a request
  * count, a 5xx count, a latency histogram and the last replica counts seen. Recording is a few array writes (no
- * allocation); a bucket is recognised as stale by its slot number and cleared when its ring position is reused.
+ * allocation); a bucket is recognised as stale by its slot number and cleared when its ring position is reused. The
+ * latency histogram is the scaler's (signals/latency-bins.ts), so the dashboard's percentiles are the scaler's.
  */
-
-/** Latency histogram resolution: 4 buckets per doubling from 0.1 ms, so a percentile is off by at most ±9 %. */
-const LATENCY_BASE_MS = 0.1;
-const STEPS_PER_DOUBLING = 4;
-const LATENCY_BUCKETS = 84;   // 0.1 ms · 2^(83/4) ≈ 183 s: anything slower lands in the last bucket
-
-export function latencyBucket(ms: number): number {
-  if (!(ms > LATENCY_BASE_MS)) return 0;
-  const k = Math.ceil(Math.log2(ms / LATENCY_BASE_MS) * STEPS_PER_DOUBLING);
-  return k < LATENCY_BUCKETS ? k : LATENCY_BUCKETS - 1;
-}
-
-/** The value a bucket stands for: the geometric middle of its range (bucket 0 is everything up to 0.1 ms). */
-function bucketValueMs(k: number): number {
-  return k === 0 ? LATENCY_BASE_MS : LATENCY_BASE_MS * 2 ** ((k - 0.5) / STEPS_PER_DOUBLING);
-}
+import { BIN_COUNT as LATENCY_BUCKETS, binOf, quantileOf } from '../signals/latency-bins.js';
 
 /** Requests, rate, errors and latency percentiles over some span: a bucket or the whole window. */
 export interface TrafficCounts {
@@ -91,7 +77,7 @@ export class TrafficWindow {
     const i = this.#position();
     this.#requests[i]!++;
     if (error) this.#errors[i]!++;
-    this.#latency[i * LATENCY_BUCKETS + latencyBucket(durationMs)]!++;
+    this.#latency[i * LATENCY_BUCKETS + binOf(durationMs)]!++;
   }
 
   /** The replica counts seen in this bucket (the last call in a bucket wins). */
@@ -144,7 +130,7 @@ export class TrafficWindow {
       const row = live ? this.#latency.subarray(i * LATENCY_BUCKETS, (i + 1) * LATENCY_BUCKETS) : null;
       out.push({
         t: slot * this.bucketMs, requests, rps: round(requests * 1000 / elapsedMs), errors: live ? this.#errors[i]! : 0,
-        p50Ms: row && percentile(row, requests, 0.5), p90Ms: row && percentile(row, requests, 0.9), p99Ms: row && percentile(row, requests, 0.99),
+        p50Ms: row && quantileOf(row, requests, 0.5), p90Ms: row && quantileOf(row, requests, 0.9), p99Ms: row && quantileOf(row, requests, 0.99),
         desiredReplicas: live && !Number.isNaN(this.#desired[i]) ? this.#desired[i]! : null,
         currentReplicas: live && !Number.isNaN(this.#current[i]) ? this.#current[i]! : null,
       });
@@ -171,20 +157,9 @@ export class TrafficWindow {
     const spanMs = (count - 1) * this.bucketMs + Math.max(nowMs - slotNow * this.bucketMs, 1);
     return {
       windowMs: count * this.bucketMs, requests, rps: round(requests * 1000 / spanMs), errors,
-      p50Ms: percentile(merged, requests, 0.5), p90Ms: percentile(merged, requests, 0.9), p99Ms: percentile(merged, requests, 0.99),
+      p50Ms: quantileOf(merged, requests, 0.5), p90Ms: quantileOf(merged, requests, 0.9), p99Ms: quantileOf(merged, requests, 0.99),
     };
   }
-}
-
-function percentile(row: Uint32Array, total: number, q: number): number | null {
-  if (total === 0) return null;
-  const rank = Math.ceil(q * total);
-  let seen = 0;
-  for (let k = 0; k < row.length; k++) {
-    seen += row[k]!;
-    if (seen >= rank) return round(bucketValueMs(k));
-  }
-  return round(bucketValueMs(row.length - 1));
 }
 
 function round(n: number): number {

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isScalar, isSeq } from 'yaml';
 import type { ConfigProblem } from '../errors.js';
+import { ACCESS_FIELDS, unknownAccessFields } from '../proxy/access-line-format.js';
 import type { RawScaling } from './scaling-config.js';
 import { checkAdminAuth } from './check-admin-auth.js';
 import type {
@@ -180,6 +181,12 @@ function checkSettings(raw: RawConfig, problems: Problems, baseDir: string): Doc
     problems.add(['server', 'headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${raw.server.requestTimeoutMs})`);
   }
   raw.server.trustedProxies.forEach((v, i) => checkCidr(v, ['server', 'trustedProxies', i], problems));
+  const format = raw.log.accessFormat;
+  if (format !== 'json' && format !== 'combined') {
+    const unknown = unknownAccessFields(format);
+    if (unknown.length > 0) problems.add(['log', 'accessFormat'], `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => `{${f}}`).join(', ')}; the fields are ${ACCESS_FIELDS.join(', ')}`);
+    else if (!format.includes('{')) problems.add(['log', 'accessFormat'], 'is neither json, combined nor a template with {field}s');
+  }
   const fleet = raw.fleet ? fleetSettings(raw.fleet, baseDir) : null;
   return { listen, admin, adminAuth: raw.adminAuth ?? null, server: raw.server, tls, log: raw.log, tracing: raw.tracing, rateLimitStore: raw.rateLimitStore ?? null, fleet };
 }

@@ -30,15 +30,23 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface LogConfig {
   readonly level: LogLevel;
   readonly access: boolean;
+  /** The access line: `json`, `combined`, or a template of `{field}`s (proxy/access-line-format.ts). */
+  readonly accessFormat: string;
   /** Log file path (relative to the routes file); none = stdout. SIGUSR2 reopens it; changing it needs a restart. */
   readonly file?: string;
 }
 
-/** W3C trace context at the edge (proxy/trace-context.ts). */
+/** The gateway's spans (gateway/tracing/) and W3C trace context at the edge (proxy/trace-context.ts). */
 export interface TracingConfig {
+  /** Record spans and export them over OTLP/HTTP. */
+  readonly spans: boolean;
+  /** The collector's OTLP/HTTP traces URL; null: the OTEL_EXPORTER_OTLP_* environment variables, else localhost:4318. */
+  readonly endpoint: string | null;
+  /** Ended spans waiting for export; more are dropped and counted. */
+  readonly maxQueueSize: number;
   /** Create a traceparent for requests that arrive without a valid one. */
   readonly createTraceparent: boolean;
-  /** Share of created traceparents marked sampled (0..1), for parent-based samplers downstream. */
+  /** Share of the traces the gateway starts that are sampled (0..1); a request's own traceparent decides for its trace. */
   readonly sampleRatio: number;
 }
 

@@ -3,7 +3,10 @@ import pino, { type Logger } from 'pino';
 import { isGantryFormat } from '../logger.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
+import { compileAccessFormat, hundredthsText, isoTimeOf } from './access-line-format.js';
 import type { Exchange } from './exchange.js';
+
+export { hundredthsText, isoTimeOf };
 
 export interface AccessLog {
   /** The access logger (`log: "access"`), for lines other than requests (WebSocket upgrades). */
@@ -19,36 +22,6 @@ const str = JSON.stringify;
 // methods, paths) is like this; testing for it and quoting costs half of stringifying (bench note in createAccessLog).
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : str(s));
-
-/**
- * `new Date(ms).toISOString()`, with the date and time up to the second formatted once per second: V8 formats an
- * ISO time through snprintf, about 7k instructions (callgrind), and a busy gateway stamps many lines per second.
- */
-export function isoTimeOf(): (ms: number) => string {
-  let second = -1;
-  let prefix = '';
-  return (ms) => {
-    const within = ms % 1000;
-    if (ms - within !== second) {
-      second = ms - within;
-      prefix = new Date(second).toISOString().slice(0, -4);   // up to and with the `.` before the milliseconds
-    }
-    return `${prefix}${within < 10 ? '00' : within < 100 ? '0' : ''}${within}Z`;
-  };
-}
-
-/**
- * `String(h / 100)` for a whole number of hundredths h ≥ 0 (a duration rounded to 0.01 ms), from two integers:
- * V8 writes a fractional number through its double-to-string routine, about 500 instructions (callgrind), while
- * small integers come from its number-string cache.
- */
-export function hundredthsText(h: number): string {
-  const whole = Math.floor(h / 100);
-  const rest = h - whole * 100;
-  if (rest === 0) return `${whole}`;
-  if (rest % 10 === 0) return `${whole}.${rest / 10}`;
-  return rest < 10 ? `${whole}.0${rest}` : `${whole}.${rest}`;
-}
 
 /** `format`, remembered per object for as long as the object lives. */
 function formattedOnce<K extends object>(format: (key: K) => string): (key: K) => string {
@@ -90,7 +63,8 @@ function fields(ex: Exchange, aborted: boolean) {
 }
 
 /**
- * The access log of `log` (a child with `log: "access"` is made here). On a logger made by createLogger, whose
+ * The access log of `log` (a child with `log: "access"` is made here), in `format`: `json` (below), or `combined`
+ * or a template (access-line-format.ts), written as text lines to the log's destination. On a logger made by createLogger, whose
  * format is fixed (level label, ISO time, no base), the line is built here as one template string, the same bytes
  * pino writes (test/unit/access-log.test.ts holds them equal): pino's generic serializer, walking the object key by
  * key, is about 8 % of the gateway's CPU on the 100-byte keep-alive benchmark and this line costs about a third of it
@@ -106,8 +80,9 @@ function fields(ex: Exchange, aborted: boolean) {
  * Building the line took 1.1-1.2 µs with JSON.stringify on every string, 0.7 µs with `quote` and the route's
  * fields cached (a microbenchmark of this template on the 2-core VM).
  */
-export function createAccessLog(log: Logger): AccessLog {
+export function createAccessLog(log: Logger, format = 'json'): AccessLog {
   const access = log.child({ log: 'access' });
+  if (format !== 'json') return textAccessLog(log, access, format);
   if (!isGantryFormat(log)) {
     return { logger: access, request: (ex, aborted) => { if (log.isLevelEnabled('info')) access.info(fields(ex, aborted), 'request'); }, flush: () => {} };
   }
@@ -165,6 +140,28 @@ export function createAccessLog(log: Logger): AccessLog {
       ex.traceId ? `,"traceId":"${ex.traceId}"` : ''}${
       // One piece for the connection's fields: an HTTP/1.x line pays no extra join for HTTP/2's.
       ex.http2 ? `,"proto":"h2"${tls === undefined ? '' : tlsFields(tls)}` : tls === undefined ? '' : tlsFields(tls)},"msg":"request"}\n`;
+  }
+  return { logger: access, request, flush };
+}
+
+/**
+ * Text lines (`combined` or a template) to the log's destination, batched per event-loop turn as the JSON lines are:
+ * the gateway's own lines stay JSON, so the access lines are the ones an Apache/nginx log tool reads.
+ */
+function textAccessLog(log: Logger, access: Logger, format: string): AccessLog {
+  const line = compileAccessFormat(format);
+  const stream = (access as unknown as Record<symbol, { write(s: string): void }>)[pino.symbols.streamSym] as { write(s: string): void };
+  let batch = '';
+  function flush(): void {
+    if (batch === '') return;
+    const lines = batch;
+    batch = '';
+    stream.write(lines);
+  }
+  function request(ex: Exchange, aborted: boolean): void {
+    if (!log.isLevelEnabled('info')) return;
+    if (batch === '') setImmediate(flush);
+    batch += `${line(ex, aborted, Date.now())}\n`;
   }
   return { logger: access, request, flush };
 }

@@ -28,6 +28,8 @@ export class Exchange extends ServiceCall implements InspectedRequest, PolicyExc
   hostHeader = '';
   /** Normalized path, before any rewrite: what was matched and what the access log shows. */
   path = '';
+  /** The query (`?…`, or ''), as received: the text access formats write it after the path. */
+  search = '';
   route: CompiledRoute | undefined = undefined;
   /** Who the request is from, as a policy of its route established it (docs/policies.md); '' when none did. */
   consumer = '';

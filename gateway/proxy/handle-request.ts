@@ -9,6 +9,7 @@ import type { Refusal } from '../policies/policy.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import type { SnapshotHolder } from '../runtime/snapshot-holder.js';
+import type { RequestTracer } from '../tracing/request-spans.js';
 import { answerHttpChallenge, type AcmeChallengeFiles } from '../tls/acme-challenges.js';
 import { ACME_CHALLENGE_PATH, redirectToHttps, type HttpsRedirect } from '../tls/https-redirect.js';
 import type { ResilienceEvents } from '../upstream/endpoint-events.js';
@@ -43,6 +44,8 @@ export interface HandlerContext {
   readonly httpsRedirect?: HttpsRedirect;
   /** tls.acme: where pending HTTP-01 challenges are published (null dir: no ACME, the path is routed as any). */
   readonly acmeChallenges?: AcmeChallengeFiles;
+  /** tracing.spans: the tracer of new requests, null while tracing is off (gateway/tracing/tracing-switch.ts). */
+  readonly tracing?: { readonly tracer: RequestTracer | null };
 }
 
 export interface RequestHandlers {
@@ -55,6 +58,10 @@ const RETRY_AFTER_NO_ENDPOINT_S = 1;
 const NO_REDIRECT: HttpsRedirect = { port: 0 };
 const NO_ACME: AcmeChallengeFiles = { http01Dir: null, alpnDir: null, domains: new Set() };
 const ALLOWED = ALLOWED_METHODS.split(', ');
+const NO_TRACING = { tracer: null };
+// With spans, the upstream's traceparent is each try's client span (upstream-transport.ts): the request's own
+// trace headers are only checked here, and none is created.
+const JOIN_ONLY = { createTraceparent: false, sampleRatio: 0 };
 
 export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
   function requestIdHeader(): string {
@@ -87,6 +94,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
   }
 
   const redirect = ctx.httpsRedirect ?? NO_REDIRECT;
+  const tracing = ctx.tracing ?? NO_TRACING;
   const acme = ctx.acmeChallenges ?? NO_ACME;
   const transport = new UpstreamTransport({ fail, requestIdHeader, draining: ctx.draining, registry: ctx.registry });
   const pipeline = new ServicePipeline({ transport, log: ctx.log, events: ctx.events, hold: ctx.hold });
@@ -104,6 +112,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       a.release();
     }
     ex.onClosed?.(ex);
+    ex.spans?.end(ex, !this.writableFinished);
     ex.generation?.release();
     if (ex.budgetExhausted && ex.service) ctx.events?.retryBudgetExhausted(ex.service.config.name);
     ctx.observe?.(ex);
@@ -132,6 +141,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const snapshot = generation.snapshot;
     const limits = snapshot.config.server;
     ex.requestId = requestIdFrom(req.headers[limits.requestIdHeader]);
+    const tracer = tracing.tracer;
+    if (tracer !== null) ex.traceId = (ex.spans = tracer.start(ex)).traceId;
 
     const bad = inspectRequest(req, limits, ex);
     if (bad) return fail(ex, bad, { close: true, allow: bad === 'GW_ERR_METHOD_NOT_ALLOWED' ? ALLOWED : undefined });
@@ -145,6 +156,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const target = normalizeTarget(req.url as string);
     if (!target) return fail(ex, 'GW_ERR_BAD_PATH');
     ex.path = target.path;
+    ex.search = target.search;
     // tls.acme: HTTP-01 challenges are the gateway's to answer, before routing and before a redirect.
     const acmeDir = acme.http01Dir;
     if (acmeDir !== null && target.path.startsWith(ACME_CHALLENGE_PATH)) {
@@ -216,7 +228,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
       proto: (req.socket as TLSSocket).encrypted === true ? 'https' : 'http',
       requestIdHeader: limits.requestIdHeader, requestId: ex.requestId, teTrailers: h2,
     });
-    ex.traceId = applyTraceContext(req.headers, snapshot.config.tracing);
+    if (ex.spans === null) ex.traceId = applyTraceContext(req.headers, snapshot.config.tracing);
+    else applyTraceContext(req.headers, JOIN_ONLY);
     const hostMode = service.config.hostHeader;
     if (hostMode !== 'preserve' && hostMode !== 'endpoint') req.headers.host = hostMode;
     else if (ex.hostHeader) req.headers.host = ex.hostHeader;

@@ -3,8 +3,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { TracingConfig } from '../config/gateway-config.js';
 
 /**
- * W3C Trace Context (https://www.w3.org/TR/trace-context/) at the edge. The gateway records no spans of its own, so
- * it forwards a valid `traceparent` unchanged (a proxy that does not participate must not change the parent id), and
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/) at the edge, when the gateway records no spans of its own
+ * (`tracing.spans` off; with spans on, each try's traceparent is its client span: gateway/tracing/): it forwards a
+ * valid `traceparent` unchanged (a proxy that does not participate must not change the parent id), and
  * `tracestate` only alongside a valid `traceparent`. A missing or invalid `traceparent` is replaced by a new one when
  * `tracing.createTraceparent` is on, so every request reaching an upstream starts or joins a trace.
  *
@@ -103,7 +104,7 @@ export function formatTraceparent(t: TraceParent): string {
  * none and none is created). A valid traceparent is kept byte for byte; an invalid one is dropped together with
  * tracestate (§3.3: tracestate without a valid traceparent must not be used); a missing one is created when configured.
  */
-export function applyTraceContext(headers: IncomingHttpHeaders, tracing: TracingConfig, random: () => number = Math.random): string {
+export function applyTraceContext(headers: IncomingHttpHeaders, tracing: Pick<TracingConfig, 'createTraceparent' | 'sampleRatio'>, random: () => number = Math.random): string {
   const incoming = headers.traceparent;
   const parsed = incoming === undefined ? null : parseTraceparent(incoming);
   if (parsed) {

@@ -3,6 +3,7 @@ import { errors, type Dispatcher } from 'undici';
 import { AttemptFailure, failure, type AttemptFailureKind } from '../resilience/attempt-failure.js';
 import type { TryHooks, UpstreamTry } from '../resilience/service-call.js';
 import { TimerList, type Timer } from '../resilience/timer-list.js';
+import type { TrySpan } from '../tracing/request-spans.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
 import { http2ResponseHeaderList, responseHeaderList } from './forwarded-headers.js';
@@ -95,6 +96,8 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
   closedCircuit = false;
   /** The upstream's trailers, kept from an HTTP/2 endpoint until the body's end is relayed. */
   trailers: IncomingHttpHeaders | undefined = undefined;
+  /** The try's client span (gateway/tracing/); null when tracing is off. It ends when the try is released. */
+  span: TrySpan | null = null;
   #controller: Dispatcher.DispatchController | undefined = undefined;
   /** Made when a client first pushes back, not for every attempt. */
   #onDrain: (() => void) | undefined = undefined;
@@ -202,6 +205,7 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
     this.done = true;
     this.clearTimer();
     this.#controller?.abort(err);
+    if (this.span !== null) this.span.failed(err.kind);   // before the release, which ends the span
     this.release();
     this.hooks.failed(this, err);
     this.reject(err, this);

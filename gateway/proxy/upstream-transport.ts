@@ -66,6 +66,8 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
     ex.endpoint = endpoint;
     if (tryTimeoutMs > 0) a.timer = this.#tryTimers.start(tryTimeoutMs, a);
     const req = ex.req;
+    // Traced: the upstream's traceparent names this try's client span as its parent (retries are its siblings).
+    if (ex.spans !== null) req.headers.traceparent = (a.span = ex.spans.tryStarted(ex, endpoint)).traceparent;
     const body = ex.body;
     const method = req.method as Dispatcher.HttpMethod;
     // undici closes the connection after a HEAD (against servers that send a body anyway); an answer to HEAD has
@@ -91,6 +93,7 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
 
   released(a: Attempt): void {
     this.ctx.registry.requestDone(a.endpoint);
+    a.span?.end(a);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorCode } from '../errors.js';
+import type { RequestSpans } from '../tracing/request-spans.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { AttemptFailure } from './attempt-failure.js';
 import type { Bulkhead } from './bulkhead.js';
@@ -46,6 +47,8 @@ export class ServiceCall {
   expectContinue = false;
   /** The client connection is gone (or the response finished): nobody is waiting for an answer. */
   closed = false;
+  /** The request's spans (gateway/tracing/); null when tracing is off. */
+  spans: RequestSpans | null = null;
 
   constructor(readonly req: IncomingMessage, readonly res: ServerResponse) {}
 

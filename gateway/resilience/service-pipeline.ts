@@ -67,8 +67,14 @@ export class ServicePipeline implements TryHooks {
     // Before the deadline starts: the route's timeout counts from the moment an endpoint is ready.
     const hold = this.#ctx.hold;
     if (service.pool.endpoints.length === 0 && hold !== undefined && hold.accepts(service)) {
-      return hold.hold(call, service, () => this.run(call, service, timeoutMs, perTryTimeoutMs),
-        (retryAfterS) => this.#ctx.transport.fail(call, 'GW_ERR_NO_ENDPOINT', { retryAfterS }));
+      call.spans?.event('held', { 'gantry.service': service.config.name });
+      return hold.hold(call, service, () => {
+        call.spans?.event('hold ended', { 'gantry.outcome': 'endpoint ready' });
+        this.run(call, service, timeoutMs, perTryTimeoutMs);
+      }, (retryAfterS) => {
+        call.spans?.event('hold ended', { 'gantry.outcome': 'gave up' });
+        this.#ctx.transport.fail(call, 'GW_ERR_NO_ENDPOINT', { retryAfterS });
+      });
     }
     const now = Date.now();
     const policy = service.policy;
@@ -237,7 +243,13 @@ export class ServicePipeline implements TryHooks {
     const makeTry = (closedCircuit: boolean) => new Promise<UpstreamTry>((resolve, reject) =>
       transport.start(call, endpoint, timeoutMs, now, closedCircuit, this, resolve, reject));
     if (circuit === null || isClosed(circuit)) return makeTry(true);
-    return throughBreaker(circuit, call, () => makeTry(false));
+    const through = throughBreaker(circuit, call, () => makeTry(false));
+    const spans = call.spans;
+    if (spans === null) return through;
+    return through.catch((err: unknown) => {
+      if (err instanceof AttemptFailure && err.kind === 'broken-circuit') spans.event('breaker rejected', { 'gantry.endpoint': endpoint.address });
+      throw err;
+    });
   }
 
   /** TryHooks: an answer's head. The endpoint's latency and health, and what the retry policy needs to judge it. */

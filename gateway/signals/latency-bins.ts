@@ -1,31 +1,38 @@
 /**
- * Fixed, log-spaced latency bins: four per doubling from 0.25 ms, so a percentile read from the bins is within about
- * ±9 % of the true value (the bin's geometric middle is reported). The last bin holds everything from about 131 s.
- * One Math.log2 per request and no allocation: the recorder adds 1 to a preallocated counter.
+ * The gateway's one latency histogram: fixed, log-spaced bins, four per doubling from 0.1 ms, so a percentile read
+ * from the bins is within about ±9 % of the true value (the bin's geometric middle is reported). The scaler's load
+ * signals (service-load.ts) and the dashboard's traffic window (admin/traffic-window.ts) both count into these bins
+ * and read percentiles through `quantileOf`, so they report the same p99 for the same requests. The last bin holds
+ * everything from about 183 s. One Math.log2 per request and no allocation: the recorder adds 1 to a preallocated
+ * counter.
  */
 export const BINS_PER_DOUBLING = 4;
-const MIN_LOG2 = -2;
-const MAX_LOG2 = 17;
-export const BIN_COUNT = (MAX_LOG2 - MIN_LOG2) * BINS_PER_DOUBLING + 2;
+const BASE_MS = 0.1;
+export const BIN_COUNT = 84;
 
-/** The bin of a latency in ms: bin 0 is [0, 0.25], bin i covers (2^((i-1)/4 - 2), 2^(i/4 - 2)]. */
+/** The bin of a latency in ms: bin 0 is [0, 0.1], bin i covers (0.1·2^((i-1)/4), 0.1·2^(i/4)]. */
 export function binOf(ms: number): number {
-  if (!(ms > 0.25)) return 0;
-  const i = Math.ceil((Math.log2(ms) - MIN_LOG2) * BINS_PER_DOUBLING);
+  if (!(ms > BASE_MS)) return 0;
+  const i = Math.ceil(Math.log2(ms / BASE_MS) * BINS_PER_DOUBLING);
   return i < BIN_COUNT - 1 ? i : BIN_COUNT - 1;
 }
 
 /** Upper bound of bin i in ms (Infinity for the last). */
 export function binUpperMs(i: number): number {
-  return i >= BIN_COUNT - 1 ? Infinity : 2 ** (i / BINS_PER_DOUBLING + MIN_LOG2);
+  return i >= BIN_COUNT - 1 ? Infinity : BASE_MS * 2 ** (i / BINS_PER_DOUBLING);
 }
 
-/** The value reported for bin i: its geometric middle (0.25 ms for bin 0; the lower bound for the open last bin). */
+/**
+ * The value reported for bin i, rounded to 0.01 ms: its geometric middle (0.1 ms for bin 0; the lower bound for the
+ * open last bin). A table made once, so every reader reports the same number for a bin.
+ */
+const BIN_VALUES_MS = Array.from({ length: BIN_COUNT }, (_, i) => {
+  const ms = i === 0 ? BASE_MS : i === BIN_COUNT - 1 ? BASE_MS * 2 ** ((i - 1) / BINS_PER_DOUBLING) : BASE_MS * 2 ** ((i - 0.5) / BINS_PER_DOUBLING);
+  return Math.round(ms * 100) / 100;
+});
+
 export function binValueMs(i: number): number {
-  if (i <= 0) return 0.25;
-  const lower = 2 ** ((i - 1) / BINS_PER_DOUBLING + MIN_LOG2);
-  if (i >= BIN_COUNT - 1) return lower;
-  return lower * 2 ** (0.5 / BINS_PER_DOUBLING);
+  return BIN_VALUES_MS[i <= 0 ? 0 : i >= BIN_COUNT - 1 ? BIN_COUNT - 1 : i] as number;
 }
 
 /** The q-quantile (0 < q <= 1, nearest rank) of counts summed over bins; null when there are none. */

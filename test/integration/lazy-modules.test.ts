@@ -34,4 +34,7 @@ routes:
   t.same(loaded('@grpc/grpc-js'), []);
   t.same(loaded('protobufjs'), []);
   t.same(loaded('ajv').filter((u) => !u.includes('/ajv/dist/runtime/')), [], 'the schemas were compiled at build time');
+  t.same(loaded('@opentelemetry/sdk-trace-base'), [], 'the OpenTelemetry SDK is imported only when tracing.spans is on');
+  t.same(loaded('@opentelemetry/exporter-trace-otlp-proto'), []);
+  t.same(urls.filter((u) => u.endsWith('/gateway/tracing/otel-tracer.js')), []);
 });

@@ -10,8 +10,8 @@ function clock(start = 1_000_000) {
 
 t.test('latency bins: log-spaced, a percentile within ±10 % of the true value', async (t) => {
   t.equal(binOf(0), 0);
-  t.equal(binOf(0.25), 0);
-  t.equal(binOf(1e9), BIN_COUNT - 1, 'everything past ~131 s in the last bin');
+  t.equal(binOf(0.1), 0);
+  t.equal(binOf(1e9), BIN_COUNT - 1, 'everything past ~183 s in the last bin');
   for (let i = 1; i < BIN_COUNT - 1; i++) t.ok(binUpperMs(i) > binUpperMs(i - 1));
   for (const ms of [0.7, 3, 12.5, 80, 250, 999, 4000, 60_000]) {
     const bins = new Array(BIN_COUNT).fill(0);

@@ -1,5 +1,7 @@
 import t from 'tap';
-import { latencyBucket, TrafficStats, TrafficWindow } from '../../gateway/admin/traffic-window.js';
+import { TrafficStats, TrafficWindow } from '../../gateway/admin/traffic-window.js';
+import { binOf } from '../../gateway/signals/latency-bins.js';
+import { LoadRecorder } from '../../gateway/signals/load-recorder.js';
 
 t.test('rate, errors and percentiles per bucket, oldest first, the current bucket last', async (t) => {
   let now = 1_000_000;   // a bucket boundary for 5 s buckets
@@ -48,14 +50,35 @@ t.test('summary merges the buckets of the last minute', async (t) => {
   t.ok(sum.p99Ms! > 900 && sum.p99Ms! < 1100, `p99 ${sum.p99Ms}`);
 });
 
+t.test('the dashboard and the scaler read the same percentiles for the same requests (one histogram)', async (t) => {
+  let now = 1_000_000;
+  const window = new TrafficWindow(5000, 60, () => now);
+  const load = new LoadRecorder(() => now);
+  load.configure('svc', 60_000);
+  // 1000 latencies spread from 0.05 ms to about 20 s, a few of them in each histogram bin.
+  for (let i = 0; i < 1000; i++) {
+    const ms = 0.05 * 1.013 ** i;
+    window.record(ms, false);
+    load.started('svc');
+    load.finished('svc', ms, false);
+    now += 10;
+  }
+  const dashboard = window.summary(60_000);
+  const scaler = load.signals('svc', 60_000, 6_000).stable;
+  t.equal(dashboard.requests, 1000);
+  t.equal(scaler.completed, 1000);
+  t.equal(dashboard.p99Ms, scaler.latencyP99Ms, `p99: dashboard ${dashboard.p99Ms} ms, scaler ${scaler.latencyP99Ms} ms`);
+  t.equal(dashboard.p50Ms, scaler.latencyP50Ms, `p50: dashboard ${dashboard.p50Ms} ms, scaler ${scaler.latencyP50Ms} ms`);
+});
+
 t.test('latency buckets: monotonic, 4 per doubling, clamped at both ends', async (t) => {
-  t.equal(latencyBucket(0), 0);
-  t.equal(latencyBucket(0.1), 0);
-  t.equal(latencyBucket(0.2), 4);
-  t.equal(latencyBucket(1e9), 83);
+  t.equal(binOf(0), 0);
+  t.equal(binOf(0.1), 0);
+  t.equal(binOf(0.2), 4);
+  t.equal(binOf(1e9), 83);
   let last = -1;
   let monotonic = true;
-  for (let ms = 0.05; ms < 100_000; ms *= 1.07) { const b = latencyBucket(ms); if (b < last) monotonic = false; last = b; }
+  for (let ms = 0.05; ms < 100_000; ms *= 1.07) { const b = binOf(ms); if (b < last) monotonic = false; last = b; }
   t.ok(monotonic);
 });
 
