@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { dirname, resolve } from 'node:path';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { createBalancer } from '../balancing/balancer.js';
@@ -69,10 +70,10 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
 /** Each named policy built once for this config (kinds that need a library import it now, on first use). */
 async function buildPolicies(config: GatewayConfig, runtime: PolicyRuntime, trustedProxies: BlockList | null): Promise<Map<string, Policy>> {
   const built = new Map<string, Policy>();
-  const ctx = { runtime, clientAddress: (req: IncomingMessage) => clientAddress(req, trustedProxies), rateLimitStore: config.rateLimitStore };
+  const ctx = { runtime, clientAddress: (req: IncomingMessage) => clientAddress(req, trustedProxies), rateLimitStore: config.rateLimitStore, baseDir: dirname(resolve(config.file)) };
   try {
     for (const p of config.policies.values()) {
-      const kind = policyKind(p.kind);
+      const kind = policyKind(p.kind, config.plugins);
       if (!kind) throw new Error(`unknown policy kind "${p.kind}"`);   // refused at load: never so
       built.set(p.name, await kind.create(p.name, p.options, ctx));
     }
