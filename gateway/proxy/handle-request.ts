@@ -164,7 +164,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const match = snapshot.router.match(req.method as string, ex.host, target.path, req.headers);
     if (match.kind === 'none') return fail(ex, 'GW_ERR_NO_ROUTE');
     if (match.kind === 'method-not-allowed') return fail(ex, 'GW_ERR_METHOD_NOT_ALLOWED', { allow: match.allow });
-    const route = match.route;
+    // A split route hands over the side this request goes to: from here on a plain route of one service.
+    const route = match.route.split === null ? match.route : match.route.split.pick(req);
     ex.route = route;
     ctx.routed?.(ex);
 

@@ -45,7 +45,7 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     if (!target) return refuse('GW_ERR_BAD_PATH');
     const match = snapshot.router.match(req.method as string, seen.host, target.path, req.headers);
     if (match.kind !== 'route') return refuse(match.kind === 'none' ? 'GW_ERR_NO_ROUTE' : 'GW_ERR_METHOD_NOT_ALLOWED');
-    const route = match.route;
+    const route = match.route.split === null ? match.route : match.route.split.pick(req);
     if (!route.config.websocket || req.method !== 'GET') return refuse('GW_ERR_UPGRADE_NOT_ALLOWED');
     const held = generation;
     const { path, search } = target;
