@@ -17,7 +17,7 @@ export interface LoadedPolicies {
  * kind itself (policies/policy.ts, PolicyKind.load), which reads the files they name now, relative to the routes
  * file. Problems are located at the entry, so `gantry validate` shows them at file:line:col.
  */
-export function loadPolicies(raw: Readonly<Record<string, Readonly<Record<string, unknown>>>>, problems: Problems, baseDir: string, requestIdHeader: string, plugins: PluginRegistry): LoadedPolicies {
+export function loadPolicies(raw: Readonly<Record<string, Readonly<Record<string, unknown>>>>, problems: Problems, baseDir: string, requestIdHeader: string, plugins: PluginRegistry, services: ReadonlySet<string>): LoadedPolicies {
   const byName = new Map<string, PolicyConfig>();
   const fileTexts: string[] = [];
   for (const [name, entry] of Object.entries(raw)) {
@@ -34,6 +34,7 @@ export function loadPolicies(raw: Readonly<Record<string, Readonly<Record<string
     let ok = true;
     const loaded = kind.load(options, {
       requestIdHeader,
+      services,
       report: (path, message) => { ok = false; problems.add([...base, ...path], message); },
       readFile: (file, path) => {
         try {

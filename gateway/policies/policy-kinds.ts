@@ -6,6 +6,7 @@ import { forwardAuth } from './forward-auth.js';
 import { headers } from './header-rules.js';
 import { ipAllow, ipDeny } from './ip-rules.js';
 import { jwt } from './jwt-auth.js';
+import { mirror } from './mirror.js';
 import { rateLimit } from './rate-limit.js';
 import { redirect } from './redirect.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
@@ -17,7 +18,7 @@ import type { PolicyKind } from './policy.js';
  * Every kind of policy, by the key that names it under a policy (`ipAllow: [...]`). A new kind is a module exporting
  * a PolicyKind and one entry here; the loader, the chain and the request path need no change.
  */
-const KINDS: ReadonlyMap<string, PolicyKind> = new Map(([ipAllow, ipDeny, apiKey, basicAuth, jwt, rateLimit, forwardAuth, headers, redirect, cors, compress] as PolicyKind<never>[]).map((k) => [k.kind, k as PolicyKind]));
+const KINDS: ReadonlyMap<string, PolicyKind> = new Map(([ipAllow, ipDeny, apiKey, basicAuth, jwt, rateLimit, forwardAuth, headers, redirect, cors, compress, mirror] as PolicyKind<never>[]).map((k) => [k.kind, k as PolicyKind]));
 
 /** Each policy plugin adapted once, however many configs use it. */
 const adapted = new WeakMap<PolicyPlugin<Record<string, unknown>>, PolicyKind>();

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
 import type { RateLimiter, RateLimitStoreConfig } from './rate-limiter.js';
+import type { ServiceRuntime } from '../resilience/service-policy.js';
 import type { Shared } from './shared-resources.js';
 
 /**
@@ -109,6 +110,8 @@ export interface PolicyEvents {
   rateLimitStore(up: boolean): void;
   /** A request could not use the rate-limit store (down, past its timeout, or skipped while it is). */
   rateLimitStoreFailed(): void;
+  /** A mirror policy's copy: sent, dropped (too many under way), failed (no answer in time, refused), skipped (a body, no endpoint). */
+  mirrored?(policy: string, outcome: 'sent' | 'dropped' | 'failed' | 'skipped'): void;
 }
 
 export interface PolicyDecisions {
@@ -139,6 +142,8 @@ export interface PolicyLoadContext {
   readFile(file: string, path: readonly (string | number)[]): string | undefined;
   /** The config's `server.requestIdHeader`, lower-case: the gateway's own header, which no policy may change. */
   readonly requestIdHeader: string;
+  /** The config's service names (a mirror names one). */
+  readonly services: ReadonlySet<string>;
 }
 
 /** What a kind gets when a config is built: what outlives the config (runtime), and the client address as trustedProxies decide it. */
@@ -149,6 +154,8 @@ export interface PolicyBuildContext {
   readonly rateLimitStore: RateLimitStoreConfig | null;
   /** The routes file's directory: where a policy plugin's relative paths start (PluginContext.baseDir). */
   readonly baseDir: string;
+  /** The config's services, once built (after the policies): read at request time, never while building. */
+  readonly services: () => ReadonlyMap<string, ServiceRuntime>;
 }
 
 /**
