@@ -45,6 +45,7 @@ export function routesView(s: RuntimeSnapshot) {
     routes: s.config.routes.map((r) => ({
       name: r.name,
       service: r.service,
+      split: r.split?.map((side) => ({ service: side.service, weight: side.weight })) ?? null,
       match: {
         hosts: r.match.hosts, path: r.match.path ?? null, exactPath: r.match.exactPath ?? null, pathRegex: r.match.pathRegex ?? null,
         methods: r.match.methods, headers: Object.keys(r.match.headers),
@@ -60,7 +61,9 @@ export function routesView(s: RuntimeSnapshot) {
 
 export function servicesView(s: RuntimeSnapshot, live: TrafficAndHealth) {
   const routesOf = new Map<string, string[]>();
-  for (const r of s.config.routes) routesOf.set(r.service, [...(routesOf.get(r.service) ?? []), r.name]);
+  for (const r of s.config.routes) {
+    for (const { service } of r.split ?? [r]) routesOf.set(service, [...(routesOf.get(service) ?? []), r.name]);
+  }
   return {
     version: s.generation,
     services: [...s.services.values()].map(({ config: c, pool }) => {

@@ -21,6 +21,7 @@ export class PolicyMetrics implements PolicyEvents {
   readonly #refused: Counter<'policy' | 'kind' | 'reason'>;
   readonly #storeUp: Gauge;
   readonly #storeFailures: Counter;
+  readonly #mirrored: Counter<'policy' | 'outcome'>;
   /** The same counts as plain numbers, readable at once (prom-client reads its counters asynchronously). */
   readonly #tallies = new Map<string, PolicyTally>();
 
@@ -29,11 +30,16 @@ export class PolicyMetrics implements PolicyEvents {
     this.#allowed = new Counter({ name: 'gantry_policy_allowed_total', help: 'Requests a policy let through (docs/policies.md), by policy and kind.', labelNames: ['policy', 'kind'], registers });
     this.#refused = new Counter({ name: 'gantry_policy_refused_total', help: 'Requests a policy refused (401, 403, 429, 503, 504), by policy, kind and reason.', labelNames: ['policy', 'kind', 'reason'], registers });
     this.#storeUp = new Gauge({ name: 'gantry_rate_limit_store_up', help: '1 while the rate-limit store (rateLimitStore.redis) answers, 0 while onStoreDown decides; absent without a store.', aggregator: 'min', registers });
+    this.#mirrored = new Counter({ name: 'gantry_mirror_requests_total', help: 'Copies a mirror policy made of requests: sent, dropped (too many under way), failed, skipped (a body, no endpoint).', labelNames: ['policy', 'outcome'], registers });
     this.#storeFailures = new Counter({ name: 'gantry_rate_limit_store_failures_total', help: 'Requests whose rate limit could not use the store (down, timed out, or skipped while down): onStoreDown decided.', registers });
   }
 
   rateLimitStore(up: boolean): void {
     this.#storeUp.set(up ? 1 : 0);
+  }
+
+  mirrored(policy: string, outcome: string): void {
+    this.#mirrored.labels(policy, outcome).inc();
   }
 
   rateLimitStoreFailed(): void {

@@ -69,9 +69,10 @@ export class RequestMetrics {
   configLoaded(config: GatewayConfig): void {
     // Bounded by the config, not by its history; a request still in flight on the old generation re-creates its
     // series, pruned again by the next reload.
-    const serviceOf = new Map(config.routes.map((r) => [r.name, r.service]));
+    // A split route has a series per side.
+    const keep = new Set(config.routes.flatMap((r) => (r.split ?? [r]).map((side) => `${r.name}\n${side.service}`)));
     for (const [key, s] of this.#allSeries) {
-      if (s !== this.#unmatched && serviceOf.get(s.route) !== s.service) {
+      if (s !== this.#unmatched && !keep.has(`${s.route}\n${s.service}`)) {
         this.#allSeries.delete(key);
         if (this.#byRoute.get(s.route) === s) this.#byRoute.delete(s.route);
       }

@@ -59,7 +59,7 @@ interface RawConfig {
   routes: {
     name?: string;
     match: { host?: string | string[]; path?: string; exactPath?: string; pathRegex?: string; methods?: string[]; headers?: Record<string, string> };
-    service: string; stripPrefix: boolean; replacePrefix?: string; websocket: boolean; timeoutMs?: number; maxBodyBytes?: number; policies: string[];
+    service?: string; split?: { service: string; weight: number }[]; stickyBy?: string; stripPrefix: boolean; replacePrefix?: string; websocket: boolean; timeoutMs?: number; maxBodyBytes?: number; policies: string[];
   }[];
 }
 
@@ -251,8 +251,26 @@ function checkRoutes(raw: RawConfig, problems: Problems): RouteConfig[] {
     if (names.has(name)) problems.add(at('name'), `duplicate route name "${name}" (also routes[${names.get(name)}])`);
     names.set(name, index);
 
-    const service = services.get(r.service);
-    if (!service) problems.add(at('service'), `unknown service "${r.service}" (defined: ${[...services.keys()].join(', ')})`);
+    const known = (name: string, path: (string | number)[]) => {
+      const s = services.get(name);
+      if (!s) problems.add(at(...path), `unknown service "${name}" (defined: ${[...services.keys()].join(', ')})`);
+      return s;
+    };
+    if (r.service !== undefined && r.split !== undefined) problems.add(at('split'), 'use service or split, not both');
+    if (r.service === undefined && r.split === undefined) problems.add(at(), 'a route needs a service (or a split)');
+    if (r.stickyBy !== undefined && r.split === undefined) problems.add(at('stickyBy'), 'stickyBy needs a split');
+    const split = r.split ?? null;
+    if (split !== null) {
+      if (split.every((side) => side.weight === 0)) problems.add(at('split'), 'at least one side needs a weight above 0');
+      const seen = new Set<string>();
+      split.forEach((side, i) => {
+        if (seen.has(side.service)) problems.add(at('split', i, 'service'), `"${side.service}" is already a side of this split`);
+        seen.add(side.service);
+      });
+    }
+    const serviceName = r.service ?? split?.[0]?.service ?? '';
+    const service = r.service !== undefined && split === null ? known(r.service, ['service']) : undefined;
+    const sides = split?.map((side, i) => ({ side, config: known(side.service, ['split', i, 'service']) })) ?? [];
 
     const m = r.match;
     const pathForms = (['path', 'exactPath', 'pathRegex'] as const).filter((k) => m[k] !== undefined);
@@ -286,8 +304,15 @@ function checkRoutes(raw: RawConfig, problems: Problems): RouteConfig[] {
     matchKeys.set(key, index);
 
     const timeoutMs = r.timeoutMs ?? service?.timeoutMs ?? 15000;
+    const sticky = r.stickyBy?.split(':');
     return {
-      name, index, service: r.service, stripPrefix: r.stripPrefix, replacePrefix: r.replacePrefix, websocket: r.websocket,
+      name, index, service: serviceName,
+      split: split === null ? null : sides.map(({ side, config }) => {
+        const sideTimeoutMs = r.timeoutMs ?? config?.timeoutMs ?? 15000;
+        return { service: side.service, weight: side.weight, timeoutMs: sideTimeoutMs, tryTimeoutMs: tryTimeoutMs(config?.tryTimeoutMs, sideTimeoutMs, config?.retry.attempts ?? 1) };
+      }),
+      stickyBy: sticky === undefined ? null : { from: sticky[0] as 'cookie' | 'header', name: sticky[0] === 'header' ? (sticky[1] as string).toLowerCase() : sticky[1] as string },
+      stripPrefix: r.stripPrefix, replacePrefix: r.replacePrefix, websocket: r.websocket,
       timeoutMs,
       tryTimeoutMs: tryTimeoutMs(service?.tryTimeoutMs, timeoutMs, service?.retry.attempts ?? 1),
       maxBodyBytes: r.maxBodyBytes ?? raw.server.maxBodyBytes,

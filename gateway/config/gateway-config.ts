@@ -157,12 +157,30 @@ export interface RouteMatch {
   readonly headers: Readonly<Record<string, string>>;
 }
 
+/** What keeps a client on its side of a split: a cookie's or a header's value (lower-case header name). */
+export interface StickyBy {
+  readonly from: 'cookie' | 'header';
+  readonly name: string;
+}
+
+/** One side of a route's split: the service, its weight, and the route's timeouts as that service sets them. */
+export interface SplitSide {
+  readonly service: string;
+  readonly weight: number;
+  readonly timeoutMs: number;
+  readonly tryTimeoutMs: number;
+}
+
 export interface RouteConfig {
   readonly name: string;
   /** Position in routes.yaml, the last tie-breaker between equally specific routes. */
   readonly index: number;
   readonly match: RouteMatch;
+  /** The service; with a split, the first side's (each side is compiled as a route of its own service). */
   readonly service: string;
+  /** A canary split between services (routing/service-split.ts); null: every request goes to `service`. */
+  readonly split?: readonly SplitSide[] | null;
+  readonly stickyBy?: StickyBy | null;
   readonly stripPrefix: boolean;
   readonly replacePrefix?: string;
   readonly websocket: boolean;

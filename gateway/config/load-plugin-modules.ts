@@ -3,6 +3,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DiscoveryPlugin } from '../plugin-api/discovery.js';
 import { checkPluginShape, PluginRegistry } from '../plugin-api/plugin-registry.js';
+import { checkPolicyPluginShape, type PolicyPlugin } from '../plugin-api/policy.js';
+import { policyKind } from '../policies/policy-kinds.js';
 import type { ConfigProblem } from '../errors.js';
 import type { PluginEntry } from './check-routes-document.js';
 import { compileProblem } from './schema-validator.js';
@@ -41,6 +43,17 @@ function exportedPlugins(module: Record<string, unknown>): unknown[] | null {
   return Array.isArray(found) ? found : [found];
 }
 
+/** Why a module's policy plugin cannot be used, checked as a built-in kind is; undefined when it can. */
+function policyPluginProblem(p: PolicyPlugin<never>, label: string, builtins: PluginRegistry, origins: ReadonlyMap<string, string>): string | undefined {
+  const shape = checkPolicyPluginShape(p as unknown as Record<string, unknown>);
+  if (shape.length) return `${label} is not a valid policy plugin: ${shape.join('; ')}`;
+  const schemaError = compileProblem(p.optionsSchema);
+  if (schemaError) return `${label}: optionsSchema is not a valid JSON Schema: ${schemaError}`;
+  if (policyKind(p.type) || builtins.policy(p.type)) return `${label}: policy kind "${p.type}" is a built-in's`;
+  const other = origins.get(p.type);
+  return other ? `${label}: type "${p.type}" is also defined by ${other}` : undefined;
+}
+
 /**
  * Loads the modules named under `plugins:` and checks each exported plugin exactly as a built-in is checked (shape,
  * a compilable options schema, a type of its own). Every mistake is a config problem at the entry's file:line:col.
@@ -51,6 +64,7 @@ export async function loadPluginModules(entries: readonly PluginEntry[], file: s
   const origins = new Map<string, string>();
   if (!entries.length) return { registry: builtins, origins, problems };
   const loaded: DiscoveryPlugin<never>[] = [];
+  const policies: PolicyPlugin<never>[] = [];
   for (const { index, spec, line, col } of entries) {
     const add = (message: string) => problems.push({ file, line, col, path: `plugins[${index}]`, message });
     let imported;
@@ -64,6 +78,14 @@ export async function loadPluginModules(entries: readonly PluginEntry[], file: s
     if (!plugins) { add(`plugin module "${spec}" exports no plugin (export default a plugin object, or an array of them)`); continue; }
     for (const p of plugins) {
       const label = `plugin module "${spec}"${plugins.length > 1 ? ` (type ${JSON.stringify((p as { type?: unknown })?.type)})` : ''}`;
+      if ((p as { kind?: unknown } | null)?.kind === 'policy') {
+        const policy = p as PolicyPlugin<never>;
+        const problem = policyPluginProblem(policy, label, builtins, origins);
+        if (problem) { add(problem); continue; }
+        origins.set(policy.type, imported.url);
+        policies.push(policy);
+        continue;
+      }
       const shape = checkPluginShape(p);
       if (shape.length) { add(`${label} is not a valid discovery plugin: ${shape.join('; ')}`); continue; }
       const plugin = p as DiscoveryPlugin<never>;
@@ -76,5 +98,5 @@ export async function loadPluginModules(entries: readonly PluginEntry[], file: s
       loaded.push(plugin);
     }
   }
-  return { registry: problems.length ? builtins : builtins.with(loaded), origins, problems };
+  return { registry: problems.length ? builtins : builtins.with(loaded, policies), origins, problems };
 }

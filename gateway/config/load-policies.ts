@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { policyKind, policyKindNames } from '../policies/policy-kinds.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { Problems } from './check-routes-document.js';
 import type { PolicyConfig } from './gateway-config.js';
 import { validatePluginOptions } from './schema-validator.js';
@@ -16,14 +17,14 @@ export interface LoadedPolicies {
  * kind itself (policies/policy.ts, PolicyKind.load), which reads the files they name now, relative to the routes
  * file. Problems are located at the entry, so `gantry validate` shows them at file:line:col.
  */
-export function loadPolicies(raw: Readonly<Record<string, Readonly<Record<string, unknown>>>>, problems: Problems, baseDir: string): LoadedPolicies {
+export function loadPolicies(raw: Readonly<Record<string, Readonly<Record<string, unknown>>>>, problems: Problems, baseDir: string, requestIdHeader: string, plugins: PluginRegistry, services: ReadonlySet<string>): LoadedPolicies {
   const byName = new Map<string, PolicyConfig>();
   const fileTexts: string[] = [];
   for (const [name, entry] of Object.entries(raw)) {
     const [kindName, options] = Object.entries(entry)[0] as [string, unknown];
-    const kind = policyKind(kindName);
+    const kind = policyKind(kindName, plugins);
     if (!kind) {
-      problems.add(['policies', name], `unknown policy kind "${kindName}" (known: ${policyKindNames().join(', ')})`, kindName);
+      problems.add(['policies', name], `unknown policy kind "${kindName}" (known: ${policyKindNames(plugins).join(', ')})`, kindName);
       continue;
     }
     const base = ['policies', name, kindName];
@@ -32,6 +33,8 @@ export function loadPolicies(raw: Readonly<Record<string, Readonly<Record<string
     if (found.length) continue;
     let ok = true;
     const loaded = kind.load(options, {
+      requestIdHeader,
+      services,
       report: (path, message) => { ok = false; problems.add([...base, ...path], message); },
       readFile: (file, path) => {
         try {

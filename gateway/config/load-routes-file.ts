@@ -106,7 +106,7 @@ function assembleConfig(doc: CheckedDocument, plugins: PluginRegistry, origins: 
   const problems = new Problems(doc.file, new YamlLocations(doc.locations));
   const services = buildServices(doc, problems, plugins, origins);
   const tls = readTls(doc.settings.tls, problems);
-  const policies = loadPolicies(doc.policies, problems, dirname(resolve(doc.file)));
+  const policies = loadPolicies(doc.policies, problems, dirname(resolve(doc.file)), doc.settings.server.requestIdHeader.toLowerCase(), plugins, new Set(Object.keys(doc.services)));
   const all: ConfigProblem[] = [...doc.problems, ...problems.list];
   if (all.length) throw new ConfigError(inFileOrder(all));
   return deepFreeze({ file: doc.file, hash: configHash(doc.hash, tls, services, policies.fileTexts), ...doc.settings, tls, services, routes: doc.routes, policies: policies.byName, plugins });

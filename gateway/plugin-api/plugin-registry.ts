@@ -1,5 +1,6 @@
 import type { DiscoveryPlugin } from './discovery.js';
 import type { ScalerPlugin } from './scaler.js';
+import type { PolicyPlugin } from './policy.js';
 
 /** What a plugin's `type` may be: it is written in routes.yaml and appears in logs. */
 export const PLUGIN_TYPE_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
@@ -33,7 +34,9 @@ export class PluginRegistry {
 
   readonly #scalers = new Map<string, ScalerPlugin<never>>();
 
-  constructor(plugins: readonly DiscoveryPlugin<never>[], scalers: readonly ScalerPlugin<never>[] = []) {
+  readonly #policies = new Map<string, PolicyPlugin<never>>();
+
+  constructor(plugins: readonly DiscoveryPlugin<never>[], scalers: readonly ScalerPlugin<never>[] = [], policies: readonly PolicyPlugin<never>[] = []) {
     for (const p of plugins) {
       const problems = checkPluginShape(p);
       if (problems.length) throw new Error(`malformed discovery plugin "${String(p.type)}": ${problems.join('; ')}`);
@@ -44,6 +47,19 @@ export class PluginRegistry {
       if (this.#scalers.has(p.type)) throw new Error(`two scaler plugins have the type "${p.type}"`);
       this.#scalers.set(p.type, p);
     }
+    for (const p of policies) {
+      if (this.#policies.has(p.type)) throw new Error(`two policy plugins have the type "${p.type}"`);
+      this.#policies.set(p.type, p);
+    }
+  }
+
+  /** A third-party policy kind (`plugins:`); the built-in kinds are gateway/policies/policy-kinds.ts's. */
+  policy(type: string): PolicyPlugin<Record<string, unknown>> | undefined {
+    return this.#policies.get(type) as PolicyPlugin<Record<string, unknown>> | undefined;
+  }
+
+  policyTypes(): string[] {
+    return [...this.#policies.keys()];
   }
 
   scaler(type: string): ScalerPlugin<Record<string, unknown>> | undefined {
@@ -55,8 +71,8 @@ export class PluginRegistry {
   }
 
   /** A new registry with these plugins added; the receiver is unchanged (a refused reload leaves no trace). */
-  with(plugins: readonly DiscoveryPlugin<never>[]): PluginRegistry {
-    return new PluginRegistry([...this.#discovery.values(), ...plugins], [...this.#scalers.values()]);
+  with(plugins: readonly DiscoveryPlugin<never>[], policies: readonly PolicyPlugin<never>[] = []): PluginRegistry {
+    return new PluginRegistry([...this.#discovery.values(), ...plugins], [...this.#scalers.values()], [...this.#policies.values(), ...policies]);
   }
 
   discovery(type: string): DiscoveryPlugin<Record<string, unknown>> | undefined {

@@ -1,7 +1,9 @@
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
 import type { RateLimiter, RateLimitStoreConfig } from './rate-limiter.js';
+import type { ServiceRuntime } from '../resilience/service-policy.js';
 import type { Shared } from './shared-resources.js';
 
 /**
@@ -11,6 +13,10 @@ import type { Shared } from './shared-resources.js';
 export interface PolicyExchange {
   readonly req: IncomingMessage;
   readonly requestId: string;
+  /** The normalized path, before the route's rewrite (what the route matched). */
+  readonly path: string;
+  /** The routing host: lower-case, without the port ('' for an HTTP/1.0 request without Host). */
+  readonly host: string;
   /** Who the request is from, as an authentication policy established it ('' until one did); in the access log. */
   consumer: string;
   /**
@@ -19,6 +25,18 @@ export interface PolicyExchange {
    * the upstream's fields of the same names.
    */
   answerHeaders: string[] | null;
+  /**
+   * Edits of the request's answer head, whatever answers it (the upstream, the gateway's own error, a refusal, a
+   * policy's answer at the edge), applied in the order the steps added them, after `answerHeaders`; null until a step
+   * adds one (a header rule, CORS). A step pushes an edit it made once, not one per request.
+   */
+  answerEdits: AnswerEdit[] | null;
+  /**
+   * What the upstream's answer body goes through on its way to the client (compress: a zlib stream); null: written
+   * as it comes. Only the upstream's answers: the gateway's own are short and written whole. One per request (the
+   * last step to set it wins).
+   */
+  answerBody: AnswerBodyFilter | null;
   /** The client has gone: no answer is awaited, and the chain stops at the step under way. */
   readonly closed: boolean;
   /**
@@ -26,6 +44,21 @@ export interface PolicyExchange {
    * first read (a request whose policies never wait makes none).
    */
   readonly signal: AbortSignal;
+}
+
+/** Changes an answer's head before it is written: `headers` is its flat [name, value, ...] list, edited in place. */
+export interface AnswerEdit {
+  edit(headers: string[], ex: PolicyExchange): void;
+}
+
+/**
+ * Decides, once the upstream's answer head is known (after the answer edits), whether its body is transformed: edits
+ * `headers` (a flat [name, value, ...] list) for what it will be (Content-Encoding, no Content-Length) and returns the
+ * stream the body is written to, which the gateway pipes to the client (backpressure kept: a full client pauses the
+ * stream, a full stream pauses the upstream); null leaves the body as it is.
+ */
+export interface AnswerBodyFilter {
+  start(headers: string[], status: number, ex: PolicyExchange): Duplex | null;
 }
 
 /** A refusal the gateway answers with its own JSON error (docs/errors.md), plus the kind's headers. */
@@ -37,7 +70,10 @@ export interface ErrorRefusal {
   readonly headers?: readonly string[];
 }
 
-/** A refusal answered with another service's answer (forwardAuth: the auth service's status, headers and body). */
+/**
+ * A refusal answered with another service's answer (forwardAuth: the auth service's status, headers and body), or an
+ * answer a policy gives at the edge instead of the upstream (a redirect, a CORS preflight).
+ */
 export interface RelayedRefusal {
   readonly relay: { readonly status: number; readonly headers: readonly string[]; readonly body: Buffer };
   readonly reason: string;
@@ -74,6 +110,8 @@ export interface PolicyEvents {
   rateLimitStore(up: boolean): void;
   /** A request could not use the rate-limit store (down, past its timeout, or skipped while it is). */
   rateLimitStoreFailed(): void;
+  /** A mirror policy's copy: sent, dropped (too many under way), failed (no answer in time, refused), skipped (a body, no endpoint). */
+  mirrored?(policy: string, outcome: 'sent' | 'dropped' | 'failed' | 'skipped'): void;
 }
 
 export interface PolicyDecisions {
@@ -102,6 +140,10 @@ export interface PolicyLoadContext {
   report(path: readonly (string | number)[], message: string): void;
   /** The text of a file named by the option at `path` (relative to the routes file); undefined after reporting it. */
   readFile(file: string, path: readonly (string | number)[]): string | undefined;
+  /** The config's `server.requestIdHeader`, lower-case: the gateway's own header, which no policy may change. */
+  readonly requestIdHeader: string;
+  /** The config's service names (a mirror names one). */
+  readonly services: ReadonlySet<string>;
 }
 
 /** What a kind gets when a config is built: what outlives the config (runtime), and the client address as trustedProxies decide it. */
@@ -110,6 +152,10 @@ export interface PolicyBuildContext {
   readonly clientAddress: (req: IncomingMessage) => string;
   /** The config's `rateLimitStore:`; null: the gateway's own buckets (`runtime.localLimiter`). */
   readonly rateLimitStore: RateLimitStoreConfig | null;
+  /** The routes file's directory: where a policy plugin's relative paths start (PluginContext.baseDir). */
+  readonly baseDir: string;
+  /** The config's services, once built (after the policies): read at request time, never while building. */
+  readonly services: () => ReadonlyMap<string, ServiceRuntime>;
 }
 
 /**

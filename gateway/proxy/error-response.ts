@@ -11,6 +11,8 @@ export interface ErrorDetails {
   readonly allow?: readonly string[] | undefined;
   /** More response headers as a flat [name, value, ...] list (a policy's WWW-Authenticate, RateLimit). */
   readonly headers?: readonly string[] | undefined;
+  /** The route's policies' edits of the answer head (policies/answer-edits.ts), given the full list before it is written. */
+  readonly edit?: ((headers: string[]) => void) | undefined;
   /** Close the connection after the answer (the request body was not read, or the gateway is draining). */
   readonly close?: boolean;
   /**
@@ -42,6 +44,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
   if (d.retryAfterS !== undefined) headers.push('retry-after', String(d.retryAfterS));
   if (d.allow) headers.push('allow', d.allow.join(', '));
   if (d.headers) headers.push(...d.headers);
+  d.edit?.(headers);
   if (d.http2) return sendHttp2Error(res as unknown as Http2ServerResponse, status, headers, body, length, d.close === true);
   if (d.close) headers.push('connection', 'close');
   // The reason phrase is given: Node keeps the one of a writeHead that threw (an upstream's reason it refused, in
@@ -61,6 +64,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, d: ErrorDetails)
  */
 export function sendRelayed(res: ServerResponse, status: number, relayed: readonly string[], body: Buffer, d: ErrorDetails): number {
   const headers = [...relayed, 'content-length', String(body.length), 'cache-control', 'no-store', d.requestIdHeader, d.requestId];
+  d.edit?.(headers);
   if (d.http2) return sendHttp2Error(res as unknown as Http2ServerResponse, status, headers, body, body.length, d.close === true);
   if (d.close) headers.push('connection', 'close');
   res.writeHead(status, STATUS_CODES[status] ?? 'unknown', headers);

@@ -3,7 +3,8 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors.js';
-import type { PolicyExchange } from '../policies/policy.js';
+import type { Duplex } from 'node:stream';
+import type { AnswerBodyFilter, AnswerEdit, PolicyExchange } from '../policies/policy.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import { ServiceCall } from '../resilience/service-call.js';
 import type { Generation } from '../runtime/snapshot-holder.js';
@@ -35,6 +36,12 @@ export class Exchange extends ServiceCall implements InspectedRequest, PolicyExc
   consumer = '';
   /** Fields a policy sets on the answer (PolicyExchange.answerHeaders); null on a route whose policies set none. */
   answerHeaders: string[] | null = null;
+  /** Edits a policy makes to the answer's head (PolicyExchange.answerEdits); null on a route whose policies make none. */
+  answerEdits: AnswerEdit[] | null = null;
+  /** A policy's transform of the upstream's answer body (PolicyExchange.answerBody); null on most routes. */
+  answerBody: AnswerBodyFilter | null = null;
+  /** Where the upstream's body is written when a filter took it (piped on to `res`); null: straight to `res`. */
+  sink: Duplex | null = null;
   errorCode: ErrorCode | undefined = undefined;
   status = 0;
   /** Response body bytes relayed to the client. */

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { ServicePipeline, type RequestHold } from '../resilience/service-pipeline.js';
+import { applyAnswerEdits } from '../policies/answer-edits.js';
 import type { Refusal } from '../policies/policy.js';
 import type { CompiledRoute } from '../routing/compiled-route.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
@@ -63,6 +64,11 @@ const NO_TRACING = { tracer: null };
 // trace headers are only checked here, and none is created.
 const JOIN_ONLY = { createTraceparent: false, sampleRatio: 0 };
 
+/** The policies' edits of the answer head for the gateway's own answers; undefined on a route without any. */
+function editsOf(ex: Exchange): ((headers: string[]) => void) | undefined {
+  return ex.answerEdits === null ? undefined : (headers) => applyAnswerEdits(ex, headers);
+}
+
 export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
   function requestIdHeader(): string {
     return ctx.holder.current?.config.server.requestIdHeader ?? 'x-request-id';
@@ -84,7 +90,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     try {
       ex.bytes = (grpc ? sendGrpcError : sendError)(ex.res, code, {
         requestId: ex.requestId || requestIdFrom(undefined), requestIdHeader: requestIdHeader(), route: ex.route?.name,
-        retryAfterS: extra.retryAfterS, allow: extra.allow, headers, close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
+        retryAfterS: extra.retryAfterS, allow: extra.allow, headers, edit: editsOf(ex), close: extra.close || ex.closeAfter || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {
       // The exchange is settled and its deadline cleared: a client left waiting here would wait forever.
@@ -170,7 +176,8 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     const match = snapshot.router.match(req.method as string, ex.host, target.path, req.headers);
     if (match.kind === 'none') return fail(ex, 'GW_ERR_NO_ROUTE');
     if (match.kind === 'method-not-allowed') return fail(ex, 'GW_ERR_METHOD_NOT_ALLOWED', { allow: match.allow });
-    const route = match.route;
+    // A split route hands over the side this request goes to: from here on a plain route of one service.
+    const route = match.route.split === null ? match.route : match.route.split.pick(req);
     ex.route = route;
     ctx.routed?.(ex);
 
@@ -201,7 +208,7 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     try {
       const headers = ex.answerHeaders === null ? refusal.relay.headers : [...refusal.relay.headers, ...ex.answerHeaders];
       ex.bytes = sendRelayed(ex.res, refusal.relay.status, headers, refusal.relay.body, {
-        requestId: ex.requestId, requestIdHeader: requestIdHeader(), close: close || ctx.draining(), http2: ex.http2,
+        requestId: ex.requestId, requestIdHeader: requestIdHeader(), edit: editsOf(ex), close: close || ctx.draining(), http2: ex.http2,
       });
     } catch (err) {
       ctx.log.error({ err, reqId: ex.requestId }, 'could not write a policy\'s answer; closing the connection');

@@ -5,7 +5,8 @@ import type { ErrorCode } from '../errors.js';
 import { Selection } from '../resilience/endpoint-selector.js';
 import { normalizeTarget } from '../routing/normalize-path.js';
 import { deleteUnset, prepareUpstreamHeaders } from './forwarded-headers.js';
-import type { PolicyExchange } from '../policies/policy.js';
+import { applyAnswerEdits } from '../policies/answer-edits.js';
+import type { AnswerBodyFilter, AnswerEdit, PolicyExchange } from '../policies/policy.js';
 import type { HandlerContext, RequestHandlers } from './handle-request.js';
 import { inspectRequest, type InspectedRequest } from './inspect-request.js';
 import { sendError, sendRelayed } from './error-response.js';
@@ -44,22 +45,23 @@ export function createUpgradeHandler(ctx: HandlerContext, handlers: RequestHandl
     if (!target) return refuse('GW_ERR_BAD_PATH');
     const match = snapshot.router.match(req.method as string, seen.host, target.path, req.headers);
     if (match.kind !== 'route') return refuse(match.kind === 'none' ? 'GW_ERR_NO_ROUTE' : 'GW_ERR_METHOD_NOT_ALLOWED');
-    const route = match.route;
+    const route = match.route.split === null ? match.route : match.route.split.pick(req);
     if (!route.config.websocket || req.method !== 'GET') return refuse('GW_ERR_UPGRADE_NOT_ALLOWED');
     const held = generation;
     const { path, search } = target;
     // The route's policies (authentication, IP rules, rate limits) guard its tunnels as they guard its requests.
     const policies = route.policies;
     if (policies === null) return tunnel('');
-    const asked = new UpgradeRequest(req, requestId, socket);
+    const asked = new UpgradeRequest(req, requestId, socket, path, seen.host);
     policies.run(asked, (_, refusal) => {
       if (asked.closed) return held.release();
       if (refusal === undefined) return tunnel(asked.consumer);
+      const edit = asked.answerEdits === null ? undefined : (headers: string[]) => applyAnswerEdits(asked, headers);
       answerOnSocket(req, socket, (res) => {
         if ('code' in refusal) {
-          sendError(res, refusal.code, { requestId, requestIdHeader: idHeader, route: route.name, headers: refusal.headers, close: true });
+          sendError(res, refusal.code, { requestId, requestIdHeader: idHeader, route: route.name, headers: refusal.headers, edit, close: true });
         } else {
-          sendRelayed(res, refusal.relay.status, refusal.relay.headers, refusal.relay.body, { requestId, requestIdHeader: idHeader, close: true });
+          sendRelayed(res, refusal.relay.status, refusal.relay.headers, refusal.relay.body, { requestId, requestIdHeader: idHeader, edit, close: true });
         }
       });
       held.release();
@@ -120,9 +122,12 @@ function servePlain(req: IncomingMessage, socket: Duplex, handlers: RequestHandl
 class UpgradeRequest implements PolicyExchange {
   consumer = '';
   answerHeaders: string[] | null = null;
+  answerEdits: AnswerEdit[] | null = null;
+  /** A tunnel's bytes are not an answer body: nothing filters them. */
+  answerBody: AnswerBodyFilter | null = null;
   #abort: AbortController | undefined;
 
-  constructor(readonly req: IncomingMessage, readonly requestId: string, private readonly socket: Duplex) {}
+  constructor(readonly req: IncomingMessage, readonly requestId: string, private readonly socket: Duplex, readonly path: string, readonly host: string) {}
 
   get closed(): boolean {
     return this.socket.destroyed;

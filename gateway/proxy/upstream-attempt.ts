@@ -156,11 +156,12 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.relaying) return;   // dropped: read to the end so the connection can be reused
-    const res = this.call.res;
+    // A policy's transform (compress) when it took the body, the client's response otherwise.
+    const out = this.call.sink ?? this.call.res;
     this.call.bytes += chunk.length;
-    if (res.write(chunk)) return;
+    if (out.write(chunk)) return;
     controller.pause();
-    res.once('drain', this.#onDrain ??= () => { this.#controller?.resume(); });
+    out.once('drain', this.#onDrain ??= () => { this.#controller?.resume(); });
   }
 
   onResponseEnd(_controller?: Dispatcher.DispatchController, trailers?: IncomingHttpHeaders): void {
@@ -172,13 +173,15 @@ export class Attempt implements Dispatcher.DispatchHandler, UpstreamTry {
   }
 
   #finish(): void {
-    const { req, res } = this.call;
+    const { req, res, sink } = this.call;
     if (this.trailers !== undefined) relayTrailers(res, this.trailers);
-    if (req.complete) { res.end(); return; }
+    // With a transform, its end flushes what it holds and then ends the response (pipe).
+    if (req.complete) { (sink ?? res).end(); return; }
     // The upstream answered before the client sent its whole body. undici stops sending it and destroys the
     // request stream, so the rest can no longer be read off the connection: close it once the answer is out.
     const socket = res.socket;
-    res.end(() => socket?.destroy());
+    if (sink === null) res.end(() => socket?.destroy());
+    else { res.once('finish', () => socket?.destroy()); sink.end(); }
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../errors.js';
 import type { AttemptFailure } from '../resilience/attempt-failure.js';
@@ -7,6 +8,7 @@ import { TimerLists } from '../resilience/timer-list.js';
 import type { EndpointRegistry } from '../upstream/endpoint-registry.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { Exchange } from './exchange.js';
+import { applyAnswerEdits } from '../policies/answer-edits.js';
 import { replaceFields } from './forwarded-headers.js';
 import { Attempt, type AttemptOwner } from './upstream-attempt.js';
 
@@ -23,6 +25,18 @@ function headerList(headers: IncomingHttpHeaders): string[] {
     if (value !== undefined) list.push(name, value as string);   // an array value (set-cookie) is undici's repeated header
   }
   return list;
+}
+
+/**
+ * The upstream's body goes through `sink` (a policy's transform) to the client. pipe keeps the backpressure: a client
+ * that does not read pauses the sink, whose full buffer makes the attempt pause the upstream. A client that leaves
+ * destroys it, freeing its native memory at once.
+ */
+function pipeBody(ex: Exchange, sink: Duplex): void {
+  ex.sink = sink;
+  sink.pipe(ex.res);
+  sink.on('error', () => ex.res.destroy());
+  ex.res.once('close', () => sink.destroy());
 }
 
 function onTryTimeout(a: Attempt): void {
@@ -115,6 +129,8 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
     const headers = a.headers;
     // A policy's fields (a rate limit's) replace the upstream's of the same names; a route without any pays this check.
     if (ex.answerHeaders !== null) replaceFields(headers, ex.answerHeaders);
+    if (ex.answerEdits !== null) applyAnswerEdits(ex, headers);
+    const sink = ex.answerBody === null ? null : ex.answerBody.start(headers, a.statusCode, ex);
     const own = headers.length;
     headers.push(this.ctx.requestIdHeader(), ex.requestId);
     // HTTP/2 has neither a Connection header nor a reason phrase: a draining session ends with GOAWAY instead.
@@ -125,9 +141,11 @@ export class UpstreamTransport implements TryTransport, AttemptOwner {
     } catch {
       // Node refuses a header value the upstream's parser let through (e.g. a bad reason phrase).
       headers.length = own;
+      sink?.destroy();
       return false;
     }
     ex.status = a.statusCode;
+    if (sink !== null) pipeBody(ex, sink);
     return true;
   }
 }

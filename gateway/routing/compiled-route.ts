@@ -1,5 +1,6 @@
 import type { RouteConfig } from '../config/gateway-config.js';
 import type { PolicyChain } from '../policies/policy-chain.js';
+import { ServiceSplit } from './service-split.js';
 
 /** A route with everything the hot path needs precomputed: method set, header pairs, the path rewrite. */
 export interface CompiledRoute {
@@ -12,6 +13,11 @@ export interface CompiledRoute {
   readonly rewrite: (path: string) => string;
   /** The route's policies, built with the config; null when it lists none (the request path then skips them). */
   readonly policies: PolicyChain | null;
+  /**
+   * A split route: the side a request goes to (each a route of one service); null for a route of one service, which
+   * is what the request path then uses as is.
+   */
+  readonly split: ServiceSplit | null;
   /** Sort key inside one path bucket: more header conditions first, then routes that name methods, then file order. */
   readonly rank: readonly [number, number, number];
 }
@@ -37,7 +43,13 @@ function compileRewrite(r: RouteConfig): (path: string) => string {
 
 export function compileRoute(r: RouteConfig, policies: PolicyChain | null = null): CompiledRoute {
   const headers = Object.entries(r.match.headers);
+  const split = r.split == null ? null : new ServiceSplit(
+    r.split.map((side) => compileRoute({ ...r, service: side.service, timeoutMs: side.timeoutMs, tryTimeoutMs: side.tryTimeoutMs, split: null, stickyBy: null }, policies)),
+    r.split.map((side) => side.weight),
+    r.stickyBy ?? null,
+  );
   return {
+    split,
     config: r,
     name: r.name,
     service: r.service,

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { dirname, resolve } from 'node:path';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { createBalancer } from '../balancing/balancer.js';
@@ -39,12 +40,13 @@ function waitOrTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
  */
 export async function buildSnapshot(config: GatewayConfig, generation: number, pools: PoolManager, policyRuntime: PolicyRuntime, log: Logger, timer?: ReloadTimer): Promise<RuntimeSnapshot> {
   const trustedProxies = buildBlockList(config.server.trustedProxies);
-  const policies = await buildPolicies(config, policyRuntime, trustedProxies);
+  // Filled below, after the policies: a mirror reads it per request, never while it is built.
+  const services = new Map<string, ServiceRuntime>();
+  const policies = await buildPolicies(config, policyRuntime, trustedProxies, () => services);
   const chainOf = (route: RouteConfig): PolicyChain | null => (route.policies.length === 0 ? null
     : new PolicyChain(route.policies.map((name) => (policies.get(name) as Policy).forRoute(route.name)), policyRuntime.events, log));
   // In slices: the routing table of a large file is the biggest piece of a reload (Router.build says why).
   const router = await Router.build(config.routes, new SliceClock(), chainOf);
-  const services = new Map<string, ServiceRuntime>();
   try {
     for (const s of config.services.values()) {
       const pool = pools.acquire(s, config.plugins);
@@ -67,12 +69,12 @@ export async function buildSnapshot(config: GatewayConfig, generation: number, p
 }
 
 /** Each named policy built once for this config (kinds that need a library import it now, on first use). */
-async function buildPolicies(config: GatewayConfig, runtime: PolicyRuntime, trustedProxies: BlockList | null): Promise<Map<string, Policy>> {
+async function buildPolicies(config: GatewayConfig, runtime: PolicyRuntime, trustedProxies: BlockList | null, services: () => ReadonlyMap<string, ServiceRuntime>): Promise<Map<string, Policy>> {
   const built = new Map<string, Policy>();
-  const ctx = { runtime, clientAddress: (req: IncomingMessage) => clientAddress(req, trustedProxies), rateLimitStore: config.rateLimitStore };
+  const ctx = { runtime, clientAddress: (req: IncomingMessage) => clientAddress(req, trustedProxies), rateLimitStore: config.rateLimitStore, baseDir: dirname(resolve(config.file)), services };
   try {
     for (const p of config.policies.values()) {
-      const kind = policyKind(p.kind);
+      const kind = policyKind(p.kind, config.plugins);
       if (!kind) throw new Error(`unknown policy kind "${p.kind}"`);   // refused at load: never so
       built.set(p.name, await kind.create(p.name, p.options, ctx));
     }

@@ -138,7 +138,7 @@ t.test('admin API shapes: config, routes, services, scaling, stats; 404 and 405'
   t.same(routes.body, {
     version: 1,
     routes: [{
-      name: 'users-api', service: 'users', match: { hosts: [], path: '/api', exactPath: null, pathRegex: null, methods: ['GET', 'POST'], headers: [] },
+      name: 'users-api', service: 'users', split: null, match: { hosts: [], path: '/api', exactPath: null, pathRegex: null, methods: ['GET', 'POST'], headers: [] },
       stripPrefix: true, replacePrefix: null, websocket: false, timeoutMs: 15000, maxBodyBytes: 10485760,
     }],
   });

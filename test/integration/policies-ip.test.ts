@@ -79,7 +79,7 @@ routes:
     'routes.yaml:4:31: policies.a.ipAllow[1]: "::1/129" is not an IP address or CIDR block',
     'routes.yaml:4:42: policies.a.ipAllow[2]: "300.1.1.1" is not an IP address or CIDR block',
     'routes.yaml:5:16: policies.b.ipDeny: must NOT have fewer than 1 items',
-    'routes.yaml:6:8: policies.c.ipBlock: unknown policy kind "ipBlock" (known: ipAllow, ipDeny, apiKey, basicAuth, jwt, rateLimit, forwardAuth)',
+    'routes.yaml:6:8: policies.c.ipBlock: unknown policy kind "ipBlock" (known: ipAllow, ipDeny, apiKey, basicAuth, jwt, rateLimit, forwardAuth, headers, redirect, cors, compress, mirror)',
     'routes.yaml:8:55: routes[0].policies[1]: unknown policy "nope" (defined: a, b, c)',
   ]);
 });
