@@ -2,6 +2,7 @@ import type { Campaign, Etcd3, IKeyValue, Lease, Namespace, Watcher } from 'etcd
 import type { Logger } from 'pino';
 import type { FleetConfig } from '../config/gateway-config.js';
 import { createEtcdClient, loadEtcd3 } from '../plugin-api/index.js';
+import { LATENCY_LAYOUT } from '../signals/latency-bins.js';
 import type { LoadSource } from '../signals/load-recorder.js';
 import type { FleetReports, RemoteLoad } from './fleet-load.js';
 import { fleetStatus, type FleetStatus } from './fleet-status.js';
@@ -188,7 +189,7 @@ export class FleetMember implements FleetReports {
     const s = this.#session;
     const services: Record<string, LoadReport['services'][string]> = {};
     for (const [name, w] of this.#services) services[name] = this.#o.own.totals(name, w.stableWindowMs, w.panicWindowMs);
-    const report: LoadReport = { instance: this.instance, at: Date.now(), version: this.#o.version, config: { hash: this.#hash, generation: this.#o.generation() }, services };
+    const report: LoadReport = { instance: this.instance, at: Date.now(), version: this.#o.version, config: { hash: this.#hash, generation: this.#o.generation() }, services, latencyBins: LATENCY_LAYOUT };
     this.#lastReport = report;
     if (!s?.reportLease || s.ended) return;
     s.reportLease.put(FLEET_KEYS.reports + this.instance).value(JSON.stringify(report)).exec()

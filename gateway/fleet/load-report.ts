@@ -1,4 +1,8 @@
+import { LATENCY_LAYOUT, rebinPairs, sameLayout, type BinLayout } from '../signals/latency-bins.js';
 import type { ServiceTotals } from '../signals/load-recorder.js';
+
+/** The bins of reports that name none: the gateways before the dashboard and the scaler shared one histogram. */
+const FIRST_LAYOUT: BinLayout = { baseMs: 0.25, perDoubling: 4, count: 78 };
 
 /**
  * What each gateway of a fleet publishes about once per scaling interval, under its own lease (so it disappears when
@@ -11,6 +15,8 @@ export interface LoadReport {
   readonly version: string;
   readonly config: { readonly hash: string; readonly generation: number };
   readonly services: Readonly<Record<string, ServiceTotals>>;
+  /** The bins the services' latency pairs count in (signals/latency-bins.ts). */
+  readonly latencyBins?: BinLayout;
 }
 
 /** A report as read from etcd: null when it is not one (a stray key, another version's shape), never a throw. */
@@ -22,7 +28,14 @@ export function decodeLoadReport(value: string): LoadReport | null {
     for (const t of Object.values(r.services)) {
       if (typeof t?.stable?.spanMs !== 'number' || typeof t.panic?.spanMs !== 'number' || !Array.isArray(t.stable.latency) || !Array.isArray(t.panic.latency)) return null;
     }
-    return r as LoadReport;
+    const layout = r.latencyBins ?? FIRST_LAYOUT;
+    if (sameLayout(layout, LATENCY_LAYOUT)) return r as LoadReport;
+    // A gateway of another version counts latency in other bins: read them in ours, or its p99 is misread.
+    const services: Record<string, ServiceTotals> = {};
+    for (const [name, t] of Object.entries(r.services)) {
+      services[name] = { ...t, stable: { ...t.stable, latency: rebinPairs(t.stable.latency, layout) }, panic: { ...t.panic, latency: rebinPairs(t.panic.latency, layout) } };
+    }
+    return { ...(r as LoadReport), services, latencyBins: LATENCY_LAYOUT };
   } catch {
     return null;
   }

@@ -35,6 +35,35 @@ export function binValueMs(i: number): number {
   return BIN_VALUES_MS[i <= 0 ? 0 : i >= BIN_COUNT - 1 ? BIN_COUNT - 1 : i] as number;
 }
 
+/** A histogram's bin layout, as a fleet report names it: another version's gateway may count into other bins. */
+export interface BinLayout {
+  readonly baseMs: number;
+  readonly perDoubling: number;
+  readonly count: number;
+}
+
+export const LATENCY_LAYOUT: BinLayout = { baseMs: BASE_MS, perDoubling: BINS_PER_DOUBLING, count: BIN_COUNT };
+
+export function sameLayout(a: BinLayout, b: BinLayout): boolean {
+  return a.baseMs === b.baseMs && a.perDoubling === b.perDoubling && a.count === b.count;
+}
+
+/**
+ * Sparse pairs (bin, count, …) counted in another layout, moved into this one: each bin's count goes to the bin
+ * holding its geometric middle (its lower bound for the open last bin), so a percentile keeps its value within a bin.
+ */
+export function rebinPairs(pairs: readonly number[], from: BinLayout): number[] {
+  const bins = new Map<number, number>();
+  for (let k = 0; k + 1 < pairs.length; k += 2) {
+    const i = pairs[k] as number;
+    if (!(i >= 0 && i < from.count)) continue;
+    const ms = i === 0 ? from.baseMs : from.baseMs * 2 ** ((i - (i === from.count - 1 ? 1 : 0.5)) / from.perDoubling);
+    const to = binOf(ms);
+    bins.set(to, (bins.get(to) ?? 0) + (pairs[k + 1] as number));
+  }
+  return [...bins].sort((a, b) => a[0] - b[0]).flat();
+}
+
 /** The q-quantile (0 < q <= 1, nearest rank) of counts summed over bins; null when there are none. */
 export function quantileOf(bins: ArrayLike<number>, total: number, q: number): number | null {
   if (total <= 0) return null;
