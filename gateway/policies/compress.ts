@@ -1,4 +1,4 @@
-import { constants, createBrotliCompress, createGzip } from 'node:zlib';
+import { constants, createBrotliCompress, createGzip, type BrotliCompress, type Gzip } from 'node:zlib';
 import type { Duplex } from 'node:stream';
 import type { AnswerBodyFilter, Policy, PolicyExchange, PolicyKind, PolicyLoadContext, Verdict } from './policy.js';
 
@@ -61,6 +61,29 @@ export function acceptedEncoding(accept: string | undefined): Encoding {
 const BROTLI = { params: { [constants.BROTLI_PARAM_QUALITY]: 4 } };
 const GZIP = { level: 6 };
 
+/**
+ * An answer of unknown length is a stream (server-sent events, long polls): what the upstream wrote in one event-loop
+ * turn goes out at the end of it, as the uncompressed stream would, instead of waiting in the compressor's window. A
+ * sync flush per burst costs a few bytes; an answer with a Content-Length is compressed in one piece.
+ */
+function flushedEachTurn(z: Gzip | BrotliCompress, kind: number): Duplex {
+  let pending = false;
+  let flushing = false;
+  const flush = (): void => {
+    pending = false;
+    if (z.destroyed || z.writableEnded) return;
+    flushing = true;   // flush() writes its marker through write(): that one schedules nothing
+    z.flush(kind);
+    flushing = false;
+  };
+  const write = z.write.bind(z) as (...args: unknown[]) => boolean;
+  z.write = ((...args: unknown[]) => {
+    if (!pending && !flushing) { pending = true; setImmediate(flush); }
+    return write(...args);
+  }) as typeof z.write;
+  return z;
+}
+
 function create(name: string, c: Compress): Policy {
   const exact = new Set(c.types.filter((t) => !t.endsWith('/*')));
   const families = c.types.filter((t) => t.endsWith('/*')).map((t) => t.slice(0, -1));
@@ -94,8 +117,10 @@ function create(name: string, c: Compress): Policy {
           return null;
         }
         let kept = 0;
+        let length = false;
         for (let i = 0; i < headers.length; i += 2) {
           const name = (headers[i] as string).toLowerCase();
+          if (name === 'content-length') length = true;
           if (name === 'content-length' || name === 'content-encoding') continue;   // the length changes; `identity` goes
           let value = headers[i + 1] as string;
           // The bytes differ from the upstream's: a strong validator would claim they are the same.
@@ -105,7 +130,8 @@ function create(name: string, c: Compress): Policy {
         }
         headers.length = kept;
         headers.push('content-encoding', encoding, 'vary', 'Accept-Encoding');
-        return encoding === 'br' ? createBrotliCompress(BROTLI) : createGzip(GZIP);
+        const z = encoding === 'br' ? createBrotliCompress(BROTLI) : createGzip(GZIP);
+        return length ? z : flushedEachTurn(z, encoding === 'br' ? constants.BROTLI_OPERATION_FLUSH : constants.Z_SYNC_FLUSH);
       },
     };
   }

@@ -134,6 +134,35 @@ t.test('a 100 MiB answer to a client that reads slowly: the upstream is held bac
   t.ok(maxAhead < 40 * MIB, `the upstream stays within 40 MiB of the reader (${(maxAhead / MIB).toFixed(1)} MiB)`);
 });
 
+t.test('a streamed answer (server-sent events) is compressed and still arrives as it is written: each burst is flushed', async (t) => {
+  let release: (() => void) | undefined;
+  const ended = new Promise<void>((resolve) => { release = resolve; });
+  const events = await startRecordingUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.write('data: first\n\n');
+    // The rest only after the client has shown it decoded the first event.
+    void ended.then(() => res.end('data: last\n\n'));
+  });
+  t.teardown(() => events.close());
+  const g = await startPolicyGateway(policyYaml(events.url, POLICIES, ROUTES));
+  t.teardown(() => g.close());
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get(`${g.url4}/events`, { headers: { 'accept-encoding': 'gzip' } }, resolve).on('error', reject);
+  });
+  t.equal(res.headers['content-encoding'], 'gzip', 'compressed (text/* is listed)');
+  const gunzip = res.pipe(createGunzip());
+  let text = '';
+  gunzip.on('data', (d: Buffer) => { text += d.toString(); });
+  const first = await Promise.race([
+    new Promise<boolean>((resolve) => { const check = () => (text.includes('data: first') ? resolve(true) : gunzip.once('data', check)); check(); }),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000)),
+  ]);
+  t.ok(first, 'the first event decoded while the upstream still holds the stream open');
+  release?.();
+  await new Promise((resolve) => gunzip.on('end', resolve));
+  t.equal(text, 'data: first\n\ndata: last\n\n', 'the whole stream, decoded');
+});
+
 t.test('compress options that are not media types are refused at load, at file:line:col', async (t) => {
   t.same(configProblems(`services:
   svc: { discovery: { type: static, endpoints: ["http://127.0.0.1:1"] } }
