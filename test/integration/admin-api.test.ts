@@ -163,10 +163,19 @@ t.test('admin API shapes: config, routes, services, scaling, stats; 404 and 405'
     decisions: [{ service: 'users', current: 1, desired: 3, direction: 'up', reason: decision?.reason, at: /T/ }],
   }, 'the admin API lists the loop\'s own decision');
 
+  // The chart's points are the complete buckets since the start: wait for the bucket of the decision to end.
+  const bucketEnd = (Math.floor(Date.now() / 5000) + 1) * 5000;
+  await waitFor(() => Date.now() >= bucketEnd, 6000, 'the bucket to end', 50);
   const stats = await get(`${gw.adminUrl}/admin/stats`);
-  t.match(stats.body, { now: Number, bucketMs: 5000, windowMs: 300000, reloads: [], scaling: [{ direction: 'up' }] });
-  const points = stats.body.services.users.points as { requests: number; desiredReplicas: number | null }[];
-  t.equal(points.length, 60);
+  t.match(stats.body, {
+    now: Number, startedAt: Number, bucketMs: 5000, windowMs: 300000, reloads: [], scaling: [{ direction: 'up' }],
+    scalingHolds: { count: 0, lastAt: null }, gatewayErrors: [],
+  });
+  const points = stats.body.services.users.points as { t: number; requests: number; desiredReplicas: number | null }[];
+  const { now, startedAt } = stats.body as { now: number; startedAt: number };
+  t.ok(points.length >= 1 && points.length <= Math.ceil((now - startedAt) / 5000) + 1, `${points.length} points: the buckets since the start`);
+  t.ok(points[0]!.t <= startedAt && points[0]!.t + 5000 > startedAt, 'the first is the bucket the gateway started in');
+  t.ok(points.at(-1)!.t + 5000 <= now, 'the last is complete');
   t.equal(points.reduce((n, p) => n + p.requests, 0), 1);
   t.equal(points.at(-1)?.desiredReplicas, 3);
 
