@@ -83,6 +83,7 @@ function loadDashboard(): Map<string, Asset> | Error {
 
 /** The page with `state` in its data block; `<` escaped, so no value can close the block or open a comment. */
 function withInitialState(page: Buffer, state: unknown): Buffer {
+  if (state === null) return page;
   const html = page.toString('utf8');
   const at = html.indexOf(INITIAL_STATE) + INITIAL_STATE.length;
   if (at < INITIAL_STATE.length) return page;

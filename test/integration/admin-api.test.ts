@@ -258,3 +258,17 @@ t.test('coalesced reloads count once per run, not once per request', async (t) =
   const s = await scrape(gw);
   t.same(['applied', 'unchanged', 'refused'].map((result) => sampleValue(s, 'gantry_config_reloads_total', { result })), [1, 1, 0]);
 });
+
+t.test('without adminAuth the dashboard page carries its first state, with no value able to end the data block', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(config(up.url, '  - { name: odd, match: { pathRegex: "^/x</script><!--" }, service: users }\n'));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const page = await get(`${gw.adminUrl}/dashboard`);
+  t.equal(page.status, 200);
+  const block = /<script id="initial-state" type="application\/json">(.*?)<\/script>/s.exec(page.text);
+  t.ok(block, 'the data block is there, closed where the page closes it');
+  t.notMatch(block?.[1], /</, 'no "<" inside it');
+  const state = JSON.parse(block?.[1] ?? 'null') as { config: { version: number }; routes: { routes: { match: { pathRegex: string | null } }[] }; stats: { services: object }; ready: { status: string } };
+  t.match(state, { config: { version: 1 }, stats: { services: { users: {} } }, ready: { status: 'ready' } }, 'what the first poll would fetch');
+  t.equal(state.routes.routes[1]?.match.pathRegex, '^/x</script><!--', 'the value itself intact');
+});
