@@ -133,7 +133,8 @@ routes:
   t.equal(drawn.length, complete, `one point per complete bucket since the start (${complete} in ${Math.round((endMs - startedAt) / 1000)} s): none before the start, none for the partial bucket at now`);
   // A point sits at its bucket's end; 1 s of slack for the 0.1 px the path's coordinates are rounded to.
   t.ok(drawn[0]!.t >= startedAt - 1000, `the line starts when the gateway did (${Math.round(drawn[0]!.t - startedAt)} ms after)`);
-  t.ok(drawn.every((p) => p.v > 0), `every point is a bucket's rate under the steady load, the last one too (${drawn.map((p) => p.v.toFixed(1)).join(', ')}/s): no dip`);
+  // The bucket the gateway started in may end before the load's first request: from the next one on, all had load.
+  t.ok(drawn.slice(1).every((p) => p.v > 0), `every point after the first is a bucket's rate under the steady load, the last one too (${drawn.map((p) => p.v.toFixed(1)).join(', ')}/s): no dip`);
 
   // 4. The gateway's own answers, by code.
   const errorRows = await page.locator('#gateway-errors tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].map((c) => c.textContent)));
