@@ -64,6 +64,9 @@ function fail(res: http.ServerResponse, status: number, error: string, message: 
 
 interface Asset { readonly type: string; readonly body: Buffer }
 
+/** Where the page carries its first state: a JSON data block, which no browser runs as script (CSP has no say). */
+const INITIAL_STATE = '<script id="initial-state" type="application/json">';
+
 /** The dashboard's files, read once at start (the build copies them next to this module). */
 function loadDashboard(): Map<string, Asset> | Error {
   const dir = new URL('./dashboard/', import.meta.url);
@@ -76,6 +79,15 @@ function loadDashboard(): Map<string, Asset> | Error {
   } catch (err) {
     return err as Error;
   }
+}
+
+/** The page with `state` in its data block; `<` escaped, so no value can close the block or open a comment. */
+function withInitialState(page: Buffer, state: unknown): Buffer {
+  if (state === null) return page;
+  const html = page.toString('utf8');
+  const at = html.indexOf(INITIAL_STATE) + INITIAL_STATE.length;
+  if (at < INITIAL_STATE.length) return page;
+  return Buffer.from(`${html.slice(0, at)}${JSON.stringify(state).replace(/</g, '\\u003c')}${html.slice(at)}`);
 }
 
 /** A Host a browser only sends for this machine: DNS rebinding cannot reach an unauthenticated admin listener. */
@@ -117,14 +129,33 @@ export function createAdminServer(api: AdminApi): http.Server {
     if (!s) return fail(res, 503, 'not_ready', 'no config is loaded');
     json(res, 200, view(s, live));
   };
-  const asset = (path: string): Handler => (_req, res) => {
+  const readyView = () => {
+    const ready = api.ready();
+    return { status: ready ? 'ready' : api.draining() ? 'draining' : 'not-ready', generation: api.generation() };
+  };
+  /**
+   * What the dashboard's first poll would fetch, for the page to draw before any request of its own. Only without
+   * adminAuth: the page itself is open, and its data must not be.
+   */
+  const initialState = async (): Promise<unknown> => {
+    if (api.token() !== null || !api.current()) return null;
+    const live = await api.trafficAndHealth();
+    const s = api.current();
+    if (!s) return null;
+    return {
+      config: configView(s, api.metrics, api), routes: routesView(s), services: servicesView(s, live),
+      stats: statsView(s, api.metrics, api.scaling, live, { nowMs: now(), startedAt: api.startedAt }), ready: readyView(),
+    };
+  };
+  const asset = (path: string): Handler => async (_req, res) => {
     if (dashboard instanceof Error) return fail(res, 500, 'dashboard_missing', `the dashboard files are missing (${dashboard.message}); npm run build copies them`);
     const file = dashboard.get(path) as Asset;
+    const body = path === '/dashboard' ? withInitialState(file.body, await initialState()) : file.body;
     res.writeHead(200, {
-      ...SECURITY_HEADERS, 'cache-control': 'no-cache', 'content-type': file.type, 'content-length': file.body.length,
+      ...SECURITY_HEADERS, 'cache-control': 'no-cache', 'content-type': file.type, 'content-length': body.length,
       'content-security-policy': DASHBOARD_CSP,
     });
-    res.end(file.body);
+    res.end(body);
   };
 
   const endpoints = new Map<string, Endpoint>([
@@ -133,8 +164,8 @@ export function createAdminServer(api: AdminApi): http.Server {
       open: true,
       methods: {
         GET: (_req, res) => {
-          const ready = api.ready();
-          json(res, ready ? 200 : 503, { status: ready ? 'ready' : api.draining() ? 'draining' : 'not-ready', generation: api.generation() });
+          const view = readyView();
+          json(res, view.status === 'ready' ? 200 : 503, view);
         },
       },
     }],
@@ -161,7 +192,7 @@ export function createAdminServer(api: AdminApi): http.Server {
         GET: (_req, res) => (api.fleet ? json(res, 200, api.fleet.fleetStatus()) : fail(res, 404, 'not_in_a_fleet', 'this gateway has no fleet: block')),
       },
     }],
-    ['/admin/stats', { methods: { GET: withTrafficAndHealth((s, live) => statsView(s, api.metrics, api.scaling, live, now())) } }],
+    ['/admin/stats', { methods: { GET: withTrafficAndHealth((s, live) => statsView(s, api.metrics, api.scaling, live, { nowMs: now(), startedAt: api.startedAt })) } }],
     ['/admin/reload', {
       methods: {
         POST: async (req, res) => {

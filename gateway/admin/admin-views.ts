@@ -1,7 +1,7 @@
 import { formatProblem } from '../errors.js';
 import type { ReloadOutcome } from '../runtime/reloader.js';
 import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
-import { directionOf } from '../scaling/decision-history.js';
+import { directionOf, type ScalingDecisionRecord } from '../scaling/decision-history.js';
 import type { ScalingView } from '../scaling/scaling-control.js';
 import type { ReloadRecord } from './config-metrics.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -20,7 +20,10 @@ const SUMMARY_WINDOW_MS = 60_000;
 const DECISIONS_SHOWN = 100;
 
 function reloadView(r: ReloadRecord) {
-  return { at: iso(r.at), result: r.result, generation: r.generation, hash: r.hash, message: r.message, problems: r.problems };
+  // A refusal with problems located in the file is the loader's ConfigError; the others (the file changed meanwhile,
+  // the new config could not start) carry only their message.
+  const code = r.result === 'refused' && r.problems > 0 ? 'GW_ERR_CONFIG_INVALID' : null;
+  return { at: iso(r.at), result: r.result, generation: r.generation, hash: r.hash, code, message: r.message, problems: r.problems };
 }
 
 export function configView(s: RuntimeSnapshot, metrics: GatewayMetrics, info: { version: string; startedAt: number }) {
@@ -90,26 +93,37 @@ export function servicesView(s: RuntimeSnapshot, live: TrafficAndHealth) {
 export function scalingView(metrics: GatewayMetrics, scaling: ScalingView) {
   return {
     services: metrics.scaling.replicaCounts().map((r) => ({ service: r.service, desired: r.desired, current: r.current, at: iso(r.at) })),
-    decisions: scaling.recentDecisions().slice(-DECISIONS_SHOWN).map((d) => ({
-      at: iso(d.at), service: d.service, current: d.current, desired: d.desired, direction: directionOf(d),
-      reason: d.error === undefined ? d.reason : `${d.reason} (failed: ${d.error})`,
-    })).reverse(),
+    decisions: scaling.recentDecisions().slice(-DECISIONS_SHOWN).map(decisionView).reverse(),
   };
 }
 
-export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, scaling: ScalingView, live: TrafficAndHealth, nowMs: number) {
+function decisionView(d: ScalingDecisionRecord) {
+  return {
+    at: iso(d.at), service: d.service, current: d.current, desired: d.desired, direction: directionOf(d),
+    reason: d.error === undefined ? d.reason : `${d.reason} (failed: ${d.error})`,
+  };
+}
+
+export function statsView(s: RuntimeSnapshot, metrics: GatewayMetrics, scaling: ScalingView, live: TrafficAndHealth, clock: { nowMs: number; startedAt: number }) {
   const services: Record<string, unknown> = {};
   for (const name of s.services.keys()) {
     const w = live.traffic(name);
-    services[name] = { summary: w.summary(SUMMARY_WINDOW_MS), points: w.points() };
+    services[name] = { summary: w.summary(SUMMARY_WINDOW_MS), points: w.points(clock.startedAt) };
   }
+  // A scaling loop decides every few seconds and most decisions hold: listed with the moves, a minute of holds
+  // pushed the last real move out of the list. The moves are listed; the holds are counted.
+  const decisions = scaling.recentDecisions();
+  const moves = decisions.filter((d) => d.desired !== d.current);
   return {
-    now: nowMs,
+    now: clock.nowMs,
+    startedAt: clock.startedAt,
     bucketMs: metrics.traffic.bucketMs,
     windowMs: metrics.traffic.bucketMs * metrics.traffic.size,
     services,
+    gatewayErrors: live.gatewayErrors(),
     reloads: metrics.config.recentReloads().map(reloadView).reverse(),
-    scaling: scalingView(metrics, scaling).decisions,
+    scaling: moves.slice(-DECISIONS_SHOWN).map(decisionView).reverse(),
+    scalingHolds: { count: decisions.length - moves.length, lastAt: iso(decisions.findLast((d) => d.desired === d.current)?.at ?? null) },
     policies: policiesView(s, live),
   };
 }

@@ -4,6 +4,7 @@ import { SliceClock } from '../runtime/slice-clock.js';
 import type { MetricsSnapshot } from './cluster-metrics.js';
 import { ConfigMetrics } from './config-metrics.js';
 import { FleetMetrics } from './fleet-metrics.js';
+import { GatewayErrorWindow } from './gateway-error-window.js';
 import { KnownServices } from './label-values.js';
 import { PolicyMetrics } from './policy-metrics.js';
 import { RequestMetrics } from './request-metrics.js';
@@ -55,6 +56,8 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   /** The dashboard's history per service: requests and latency (from `requests`), replica counts (from `scaling`). */
   readonly traffic: TrafficStats;
+  /** The dashboard's history of the answers the gateway made itself, by error code (from `requests`). */
+  readonly gatewayErrors: GatewayErrorWindow;
   readonly requests: RequestMetrics;
   readonly upstreams: UpstreamMetrics;
   readonly config: ConfigMetrics;
@@ -70,7 +73,8 @@ export class GatewayMetrics {
     const now = options.now ?? Date.now;
     this.traffic = new TrafficStats(options.trafficBucketMs, options.trafficBuckets, now);
     // Registered in the order of the exposition.
-    this.requests = new RequestMetrics(this.registry, this.traffic);
+    this.gatewayErrors = new GatewayErrorWindow(this.traffic.bucketMs, this.traffic.size, now);
+    this.requests = new RequestMetrics(this.registry, this.traffic, this.gatewayErrors);
     this.upstreams = new UpstreamMetrics(this.registry, options.current, this.#services, now);
     this.policies = new PolicyMetrics(this.registry);
     this.config = new ConfigMetrics(this.registry, now);

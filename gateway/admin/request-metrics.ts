@@ -2,6 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import type { Exchange } from '../proxy/exchange.js';
+import type { GatewayErrorWindow } from './gateway-error-window.js';
 import { NO_ROUTE } from './label-values.js';
 import { RouteSeries } from './request-series.js';
 import type { TrafficStats } from './traffic-window.js';
@@ -20,7 +21,7 @@ export class RequestMetrics {
   /** Requests by protocol, indexed as PROTOCOLS; plain numbers on the request path, handed to prom-client when scraped. */
   readonly #byProtocol = PROTOCOLS.map(() => 0);
 
-  constructor(registry: Registry, private readonly traffic: TrafficStats) {
+  constructor(registry: Registry, private readonly traffic: TrafficStats, private readonly errorWindow: GatewayErrorWindow) {
     this.#allSeries.set(`${NO_ROUTE}\n${NO_ROUTE}`, this.#unmatched);
     this.#errors = new Counter({ name: 'gantry_errors_total', help: 'Answers the gateway made itself (docs/errors.md), by service and error code.', labelNames: ['service', 'code'], registers: [registry] });
     const byProtocol = this.#byProtocol;
@@ -47,7 +48,11 @@ export class RequestMetrics {
     }
     s.record(ex.status, ex.durationMs(), ex.bytes);
     this.#byProtocol[protocolIndex(ex)]!++;
-    if (ex.errorCode !== undefined) this.#errors.inc({ service: s.service, code: ex.errorCode });
+    // The one place that counts the gateway's own answers: the metric, and the dashboard's window of them.
+    if (ex.errorCode !== undefined) {
+      this.#errors.inc({ service: s.service, code: ex.errorCode });
+      this.errorWindow.record(ex.errorCode);
+    }
   }
 
   #seriesFor(route: string, service: string): RouteSeries {

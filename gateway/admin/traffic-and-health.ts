@@ -2,6 +2,7 @@ import type { RuntimeSnapshot } from '../runtime/runtime-snapshot.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 import type { EndpointHealthReport } from './endpoint-health-board.js';
+import { gatewayErrorCounts, type GatewayErrorCount } from './gateway-error-window.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PolicyTally } from './policy-metrics.js';
 import { TrafficWindow, type TrafficPoint, type TrafficSummary, type TrafficWindowData } from './traffic-window.js';
@@ -16,10 +17,12 @@ export interface EndpointStatus extends EndpointHealthReport {
  * --workers the whole cluster's (mergedTrafficAndHealth), so the dashboard does not flip between workers' numbers.
  */
 export interface TrafficAndHealth {
-  traffic(service: string): { summary(windowMs: number): TrafficSummary; points(): TrafficPoint[] };
+  traffic(service: string): { summary(windowMs: number): TrafficSummary; points(sinceMs: number): TrafficPoint[] };
   endpoint(service: string, endpoint: EndpointState): EndpointStatus;
   /** Each policy's allowed and refused counts (gantry_policy_allowed_total and _refused_total), summed over workers. */
   policies(): readonly PolicyTally[];
+  /** The answers the gateway made itself over the traffic window, by error code, summed over workers. */
+  gatewayErrors(): readonly GatewayErrorCount[];
 }
 
 export function localTrafficAndHealth(metrics: GatewayMetrics): TrafficAndHealth {
@@ -27,6 +30,7 @@ export function localTrafficAndHealth(metrics: GatewayMetrics): TrafficAndHealth
     traffic: (service) => metrics.traffic.window(service),
     endpoint: (_service, e) => ({ ...metrics.upstreams.health.get(e), inFlight: e.inFlight }),
     policies: () => metrics.policies.tallies(),
+    gatewayErrors: () => gatewayErrorCounts([metrics.gatewayErrors.totals()]),
   };
 }
 
@@ -37,6 +41,8 @@ export interface TrafficAndHealthSnapshot {
   readonly traffic: readonly (readonly [service: string, TrafficWindowData])[];
   readonly endpoints: readonly (readonly [service: string, address: string, EndpointStatus])[];
   readonly policies: readonly PolicyTally[];
+  /** GatewayErrorWindow.totals(): each error code's count over the window. */
+  readonly gatewayErrors: Uint32Array;
 }
 
 export function snapshotTrafficAndHealth(s: RuntimeSnapshot, metrics: GatewayMetrics): TrafficAndHealthSnapshot {
@@ -47,6 +53,7 @@ export function snapshotTrafficAndHealth(s: RuntimeSnapshot, metrics: GatewayMet
     traffic: [...s.services.keys()].map((name) => [name, metrics.traffic.window(name).data()] as const),
     endpoints: [...s.services.values()].flatMap(({ config, pool }) => pool.endpoints.map((e) => [config.name, e.address, local.endpoint(config.name, e)] as const)),
     policies: metrics.policies.tallies(),
+    gatewayErrors: metrics.gatewayErrors.totals(),
   };
 }
 
@@ -60,7 +67,7 @@ function listIn<T>(map: Map<string, T[]>, key: string): T[] {
 const BREAKER_RANK: Readonly<Record<BreakerState, number>> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
 
 /**
- * The cluster's traffic and health: traffic and policy decisions summed (traffic bucket by bucket); per endpoint the in-flight counts summed, and its
+ * The cluster's traffic and health: traffic, policy decisions and the gateway's own answers summed (traffic bucket by bucket); per endpoint the in-flight counts summed, and its
  * health as the worst any worker sees (unhealthy, ejected, the breaker state furthest from closed: each worker has
  * its own checks and breakers), the latency EWMA averaged over the workers that measured it.
  */
@@ -85,8 +92,10 @@ export function mergedTrafficAndHealth(snapshots: readonly TrafficAndHealthSnaps
       for (const [reason, n] of Object.entries(t.refused)) sum.refused[reason] = (sum.refused[reason] ?? 0) + n;
     }
   }
+  const gatewayErrors = gatewayErrorCounts(snapshots.map((s) => s.gatewayErrors));
   return {
     policies: () => [...policies.values()],
+    gatewayErrors: () => gatewayErrors,
     traffic(service) {
       let w = merged.get(service);
       if (w === undefined) merged.set(service, w = TrafficWindow.merged(windows.get(service) ?? [], bucketMs, size));

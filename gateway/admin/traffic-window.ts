@@ -9,7 +9,7 @@ import { BIN_COUNT as LATENCY_BUCKETS, binOf, quantileOf } from '../signals/late
 /** Requests, rate, errors and latency percentiles over some span: a bucket or the whole window. */
 export interface TrafficCounts {
   readonly requests: number;
-  /** Requests per second over the span (over its elapsed part for the current bucket). */
+  /** Requests per second over the span (over its elapsed part for the current bucket or the gateway's first). */
   readonly rps: number;
   readonly errors: number;
   readonly p50Ms: number | null;
@@ -117,19 +117,25 @@ export class TrafficWindow {
     return w;
   }
 
-  /** Every bucket of the window, oldest first, the current (partial) one last. */
-  points(): TrafficPoint[] {
-    const nowMs = this.now();
-    const slotNow = Math.floor(nowMs / this.bucketMs);
+  /**
+   * The complete buckets of the window since `sinceMs` (the gateway's start), oldest first. The current bucket is
+   * left out: a few hundred milliseconds of it rated as a rate swing wildly and drew a dip at "now". Buckets that
+   * ended before `sinceMs` are left out too, and the one it falls in is rated over its part after `sinceMs`: the
+   * chart starts when the gateway did instead of drawing zeros for the minutes before.
+   */
+  points(sinceMs = -Infinity): TrafficPoint[] {
+    const slotNow = Math.floor(this.now() / this.bucketMs);
+    const first = Math.max(slotNow - this.size + 1, Math.floor(sinceMs / this.bucketMs));
     const out: TrafficPoint[] = [];
-    for (let slot = slotNow - this.size + 1; slot <= slotNow; slot++) {
+    for (let slot = first; slot < slotNow; slot++) {
       const i = ((slot % this.size) + this.size) % this.size;
       const live = this.#slots[i] === slot;
       const requests = live ? this.#requests[i]! : 0;
-      const elapsedMs = slot === slotNow ? Math.max(nowMs - slot * this.bucketMs, 1) : this.bucketMs;
+      const startMs = slot * this.bucketMs;
+      const elapsedMs = Math.max(startMs + this.bucketMs - Math.max(startMs, sinceMs), 1);
       const row = live ? this.#latency.subarray(i * LATENCY_BUCKETS, (i + 1) * LATENCY_BUCKETS) : null;
       out.push({
-        t: slot * this.bucketMs, requests, rps: round(requests * 1000 / elapsedMs), errors: live ? this.#errors[i]! : 0,
+        t: startMs, requests, rps: round(requests * 1000 / elapsedMs), errors: live ? this.#errors[i]! : 0,
         p50Ms: row && quantileOf(row, requests, 0.5), p90Ms: row && quantileOf(row, requests, 0.9), p99Ms: row && quantileOf(row, requests, 0.99),
         desiredReplicas: live && !Number.isNaN(this.#desired[i]) ? this.#desired[i]! : null,
         currentReplicas: live && !Number.isNaN(this.#current[i]) ? this.#current[i]! : null,

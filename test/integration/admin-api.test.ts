@@ -163,10 +163,19 @@ t.test('admin API shapes: config, routes, services, scaling, stats; 404 and 405'
     decisions: [{ service: 'users', current: 1, desired: 3, direction: 'up', reason: decision?.reason, at: /T/ }],
   }, 'the admin API lists the loop\'s own decision');
 
+  // The chart's points are the complete buckets since the start: wait for the bucket of the decision to end.
+  const bucketEnd = (Math.floor(Date.now() / 5000) + 1) * 5000;
+  await waitFor(() => Date.now() >= bucketEnd, 6000, 'the bucket to end', 50);
   const stats = await get(`${gw.adminUrl}/admin/stats`);
-  t.match(stats.body, { now: Number, bucketMs: 5000, windowMs: 300000, reloads: [], scaling: [{ direction: 'up' }] });
-  const points = stats.body.services.users.points as { requests: number; desiredReplicas: number | null }[];
-  t.equal(points.length, 60);
+  t.match(stats.body, {
+    now: Number, startedAt: Number, bucketMs: 5000, windowMs: 300000, reloads: [], scaling: [{ direction: 'up' }],
+    scalingHolds: { count: 0, lastAt: null }, gatewayErrors: [],
+  });
+  const points = stats.body.services.users.points as { t: number; requests: number; desiredReplicas: number | null }[];
+  const { now, startedAt } = stats.body as { now: number; startedAt: number };
+  t.ok(points.length >= 1 && points.length <= Math.ceil((now - startedAt) / 5000) + 1, `${points.length} points: the buckets since the start`);
+  t.ok(points[0]!.t <= startedAt && points[0]!.t + 5000 > startedAt, 'the first is the bucket the gateway started in');
+  t.ok(points.at(-1)!.t + 5000 <= now, 'the last is complete');
   t.equal(points.reduce((n, p) => n + p.requests, 0), 1);
   t.equal(points.at(-1)?.desiredReplicas, 3);
 
@@ -248,4 +257,18 @@ t.test('coalesced reloads count once per run, not once per request', async (t) =
   t.ok(outcomes.every((o) => o.result === 'applied'));
   const s = await scrape(gw);
   t.same(['applied', 'unchanged', 'refused'].map((result) => sampleValue(s, 'gantry_config_reloads_total', { result })), [1, 1, 0]);
+});
+
+t.test('without adminAuth the dashboard page carries its first state, with no value able to end the data block', async (t) => {
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(config(up.url, '  - { name: odd, match: { pathRegex: "^/x</script><!--" }, service: users }\n'));
+  t.teardown(async () => { await gw.close(); await up.close(); });
+  const page = await get(`${gw.adminUrl}/dashboard`);
+  t.equal(page.status, 200);
+  const block = /<script id="initial-state" type="application\/json">(.*?)<\/script>/s.exec(page.text);
+  t.ok(block, 'the data block is there, closed where the page closes it');
+  t.notMatch(block?.[1], /</, 'no "<" inside it');
+  const state = JSON.parse(block?.[1] ?? 'null') as { config: { version: number }; routes: { routes: { match: { pathRegex: string | null } }[] }; stats: { services: object }; ready: { status: string } };
+  t.match(state, { config: { version: 1 }, stats: { services: { users: {} } }, ready: { status: 'ready' } }, 'what the first poll would fetch');
+  t.equal(state.routes.routes[1]?.match.pathRegex, '^/x</script><!--', 'the value itself intact');
 });

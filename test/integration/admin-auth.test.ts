@@ -48,7 +48,9 @@ t.test('with adminAuth, everything but /healthz and /readyz needs the bearer tok
   }
   t.equal((await request(port, '/healthz')).status, 200, 'probes need no token');
   t.equal((await request(port, '/readyz')).status, 200);
-  t.equal((await request(port, '/dashboard')).status, 200, 'the page itself holds no data; its API calls need the token');
+  const page = await request(port, '/dashboard');
+  t.equal(page.status, 200, 'the page itself holds no data; its API calls need the token');
+  t.match(page.body, /<script id="initial-state" type="application\/json"><\/script>/, 'no first state in the page: it is open, its data is not');
 
   const refused = await request(port, '/admin/reload', {}, 'POST');
   t.equal(refused.status, 401);

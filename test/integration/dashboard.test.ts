@@ -1,42 +1,17 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import type { ScalingLoop } from '../../gateway/scaling/scaling-loop.js';
 import { startEtcd } from '../helpers/etcd.js';
 import { waitFor } from '../helpers/capture-log.js';
+import { browser, watchErrors } from '../helpers/headless-chromium.js';
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway-under-test.js';
 import { runLoad } from '../helpers/load.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 
-// Debian's chromium (.ci/apt-packages); playwright-core never downloads a browser of its own.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = resolve('.tap', 'screenshots');
 const TOKEN = 'dashboard-token-0123456789';
-
-async function browser(t: Test): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (see .ci/apt-packages)`);
-  const profile = await mkdtemp(join(tmpdir(), 'gantry-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    // No network beyond 127.0.0.1 here: keep Chromium from calling home at start.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  t.teardown(async () => { await context.close(); await rm(profile, { recursive: true, force: true }); });
-  return context;
-}
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-  return errors;
-}
 
 async function twoServices(t: Test, extra = '', extraRoutes = ''): Promise<{ gw: GatewayUnderTest; ups: RecordingUpstream[] }> {
   const ups = await Promise.all([0, 1, 2].map((i) => startRecordingUpstream((req, res) => {

@@ -129,10 +129,16 @@ t.test('GET /metrics and the dashboard\'s views on either worker sum the whole c
     // Every process here has Node's raised descriptor limit (the test's own): summed over 2 workers and the primary.
     t.equal(sampleValue(metrics, 'process_max_fds'), 3 * maxOpenFiles(), 'the primary\'s process metrics are in the sum');
   }
+  // Answers the gateway made itself (no route), from both workers.
+  const from = gw.logs.length;
+  let missed = 0;
+  const bothMissed = () => new Set(gw.logs.slice(from).filter((l) => l.log === 'access' && l.path === '/nowhere').map((l) => l.worker)).size === 2;
+  await repeatUntil(async () => { t.equal((await get(gw.port, '/nowhere')).status, 404); missed++; }, () => missed >= 4 && bothMissed());
   for (let i = 0; i < 4; i++) {   // the dashboard's views too
-    const stats = JSON.parse((await get(gw.adminPort as number, '/admin/stats')).body) as { services: Record<string, { summary: { requests: number; p50Ms: number | null } }> };
+    const stats = JSON.parse((await get(gw.adminPort as number, '/admin/stats')).body) as { services: Record<string, { summary: { requests: number; p50Ms: number | null } }>; gatewayErrors: unknown[] };
     const services = JSON.parse((await get(gw.adminPort as number, '/admin/services')).body) as { services: { traffic: { requests: number }; endpoints: { health: string; inFlight: number }[] }[] };
     t.match([stats.services.svc!.summary, services.services[0]], [{ requests: sent, p50Ms: Number }, { traffic: { requests: sent }, endpoints: [{ health: 'healthy', inFlight: 0 }] }], `views ${i}: the ${sent} requests of both workers`);
+    t.same(stats.gatewayErrors, [{ code: 'GW_ERR_NO_ROUTE', status: 404, count: missed }], `views ${i}: the ${missed} answers of no route of both workers`);
   }
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null });

@@ -233,7 +233,7 @@ t.test('reloads by result, the last reload flag, the config version and info', a
 });
 
 t.test('scaling decisions by direction, replicas desired and current', async (t) => {
-  const { metrics, scrape, swap, a, destroy } = setup();
+  const { metrics, scrape, swap, a, destroy, tick } = setup();
   t.teardown(destroy);
   metrics.scaling.scalingDecision(decision({ current: 2, desired: 4, outcome: 'applied' }));
   metrics.scaling.scalingDecision(decision({ current: 4, desired: 4, outcome: 'held' }));
@@ -246,6 +246,7 @@ t.test('scaling decisions by direction, replicas desired and current', async (t)
   t.equal(sampleValue(s, 'gantry_scaling_decisions_total', { service: '_unknown', direction: 'down' }), 1);
   t.equal(sampleValue(s, 'gantry_replicas_desired', { service: 'users' }), 4);
   t.equal(sampleValue(s, 'gantry_replicas_current', { service: 'users' }), 3);
+  tick(5000);   // the dashboard's points are complete buckets
   const points = metrics.traffic.window('users').points();
   t.match(points.at(-1), { desiredReplicas: 4, currentReplicas: 3 });
 

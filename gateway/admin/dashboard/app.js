@@ -69,18 +69,23 @@ function niceMax(max) {
 }
 
 /**
- * A line chart. `series`: [{ name, color, values: [number|null] }], one value per point of `times` (epoch ms); a null
- * breaks the line. The x axis spans the whole window so charts of all services line up.
+ * A line chart. `series`: [{ name, color, dash?, values: [number|null] }], one value per point of `times` (epoch ms);
+ * a null breaks the line; later series are drawn on top. The x axis spans the whole window up to `nowMs`, so charts
+ * of all services line up, and a service with less history than the window starts part way across.
  */
-function lineChart(title, times, series, format, windowMs) {
+function lineChart(title, times, series, format, windowMs, nowMs) {
   const W = 340, H = 150, L = 44, R = 8, T = 10, B = 22;
   const all = series.flatMap((s) => s.values).filter((v) => v !== null);
   const max = niceMax(Math.max(0, ...all));
-  const t1 = times[times.length - 1] ?? Date.now();
+  const t1 = nowMs;
   const t0 = t1 - windowMs;
   const x = (t) => L + ((t - t0) / (t1 - t0 || 1)) * (W - L - R);
   const y = (v) => T + (1 - v / max) * (H - T - B);
-  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title });
+  // The axes' ranges, for whoever reads a drawn point back (the dashboard's test).
+  const chart = svg('svg', {
+    viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title,
+    'data-x': `${L} ${W - R} ${t0} ${t1}`, 'data-y': `${H - B} ${T} ${max}`,
+  });
   for (const f of [0, 0.5, 1]) {
     chart.append(svg('line', { x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), class: 'grid' }));
     chart.append(svg('text', { x: L - 6, y: y(max * f) + 4, class: 'tick', 'text-anchor': 'end' }, format(max * f)));
@@ -97,21 +102,27 @@ function lineChart(title, times, series, format, windowMs) {
       if (v === null) { pen = false; return; }
       d += `${pen ? 'L' : 'M'}${x(times[i]).toFixed(1)},${y(v).toFixed(1)}`;
       pen = true;
-      // A value with no neighbour draws no line: mark it so a single bucket of data is visible.
+      // A value with no neighbour draws no line: mark it so a single bucket of data is visible (a dashed series as a
+      // ring, so it does not hide another series' dot at the same value).
       if ((s.values[i - 1] ?? null) === null && (s.values[i + 1] ?? null) === null) {
-        chart.append(svg('circle', { cx: x(times[i]).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: s.color }));
+        const at = { cx: x(times[i]).toFixed(1), cy: y(v).toFixed(1), 'data-series': s.name };
+        chart.append(svg('circle', s.dash ? { ...at, r: 4.5, fill: 'none', stroke: s.color, 'stroke-width': 1.5 } : { ...at, r: 2.5, fill: s.color }));
       }
     });
-    if (d) chart.append(svg('path', { d, class: 'line', stroke: s.color }));
+    const style = s.dash ? { 'stroke-dasharray': s.dash } : {};
+    if (d) chart.append(svg('path', { d, class: `line${s.wide ? ' wide' : ''}`, stroke: s.color, 'data-series': s.name, ...style }));
   }
-  const legend = el('div', { class: 'legend' }, series.map((s) => el('span', { class: 'key' }, swatch(s.color), s.name)));
+  const legend = el('div', { class: 'legend' }, series.map((s) => el('span', { class: 'key' }, swatch(s.color, s.dash), s.name)));
   const empty = all.length === 0 ? el('div', { class: 'empty' }, 'no data yet') : null;
   return el('figure', { class: 'figure' }, el('figcaption', {}, title), legend, chart, empty);
 }
 
-function swatch(color) {
-  const box = svg('svg', { viewBox: '0 0 10 10', class: 'swatch', 'aria-hidden': 'true' });
-  box.append(svg('rect', { width: 10, height: 10, rx: 2, fill: color }));
+/** A legend's sample: a filled square, or for a dashed series a dashed stroke like its line. */
+function swatch(color, dash) {
+  const box = svg('svg', { viewBox: '0 0 14 10', class: 'swatch', 'aria-hidden': 'true' });
+  box.append(dash
+    ? svg('line', { x1: 0, x2: 14, y1: 5, y2: 5, stroke: color, 'stroke-width': 2.5, 'stroke-dasharray': '4 2' })
+    : svg('rect', { x: 2, width: 10, height: 10, rx: 2, fill: color }));
   return box;
 }
 
@@ -143,17 +154,21 @@ function renderTopology(routes, services) {
     const serviceCol = el('div', { class: 'col service' },
       el('div', { class: 'title' }, dot(d.up ? 'ok' : 'bad'), el('span', { class: 'name service-name' }, service.name)),
       el('div', { class: 'meta' }, `${service.balancer} · discovery ${d.type} ${d.up ? 'up' : 'down'}`),
-      el('div', { class: 'meta' }, `${fmtNum(t.rps)} req/s · p50 ${fmtMs(t.p50Ms)} · p99 ${fmtMs(t.p99Ms)} · ${service.inFlight} in flight`),
+      el('div', { class: 'meta' }, `${fmtNum(t.rps)} req/s · ${service.inFlight} in flight`),
+      // What clients waited, from the requests of the last minute; the balancer's estimate per endpoint is a cost
+      // (a failure weighs 5 times the last estimate), not a latency anyone saw.
+      el('div', { class: 'meta latency' }, `latency p50 ${fmtMs(t.p50Ms)} · p99 ${fmtMs(t.p99Ms)}, last minute`),
       d.lastError ? el('div', { class: 'error' }, d.lastError) : null);
     const endpointCol = el('div', { class: 'col endpoints' }, service.endpoints.length
       ? service.endpoints.map((e) => {
         const healthy = e.health === 'healthy' && !e.ejected;
-        return el('div', { class: 'endpoint' },
+        const cost = e.ewmaMs === null ? 'not measured yet' : fmtMs(e.ewmaMs);
+        return el('div', { class: 'endpoint', title: `balancer's cost estimate (peak EWMA, failures count as slow): ${cost}` },
           dot(healthy ? 'ok' : 'bad'),
           el('code', { class: 'address' }, e.address),
           badge(e.ejected ? 'ejected' : e.health, healthy ? 'ok' : 'bad'),
           badge(`breaker ${e.breaker}`, e.breaker === 'closed' ? 'ok' : e.breaker === 'half-open' ? 'warn' : 'bad'),
-          el('span', { class: 'meta' }, `${e.inFlight} in flight · ewma ${fmtMs(e.ewmaMs)} · w${e.weight}`));
+          el('span', { class: 'meta' }, `${e.inFlight} in flight · w${e.weight}`));
       })
       : el('span', { class: 'error' }, 'no endpoints'));
     rows.push(el('div', { class: 'row', 'data-service': service.name }, routeCol, el('div', { class: 'arrow' }, '→'), serviceCol, el('div', { class: 'arrow' }, '→'), endpointCol));
@@ -167,9 +182,8 @@ function renderCharts(stats) {
   const windowMs = stats.windowMs;
   document.getElementById('window').textContent = `last ${Math.round(windowMs / 60000)} minutes, ${stats.bucketMs / 1000}-second buckets`;
   const cards = Object.entries(stats.services).map(([name, s]) => {
+    // A point at its bucket's end; the server sends complete buckets only, from the gateway's start.
     const times = s.points.map((p) => p.t + stats.bucketMs);
-    const last = s.points.length ? s.points[s.points.length - 1].t : 0;
-    times[times.length - 1] = Math.max(last, stats.now);
     const hasReplicas = s.points.some((p) => p.desiredReplicas !== null || p.currentReplicas !== null);
     return el('article', { class: 'card', 'data-service': name },
       el('h3', {}, name, el('span', { class: 'muted' }, ` ${fmtNum(s.summary.rps)} req/s · ${s.summary.errors} errors in the last minute`)),
@@ -177,17 +191,18 @@ function renderCharts(stats) {
         lineChart('Requests per second', times, [
           { name: 'requests/s', color: COLORS.rps, values: s.points.map((p) => p.rps) },
           { name: '5xx/s', color: COLORS.errors, values: s.points.map((p) => (p.requests ? (p.rps * p.errors) / p.requests : 0)) },
-        ], fmtNum, windowMs),
+        ], fmtNum, windowMs, stats.now),
         lineChart('Latency', times, [
           { name: 'p50', color: COLORS.p50, values: s.points.map((p) => p.p50Ms) },
           { name: 'p90', color: COLORS.p90, values: s.points.map((p) => p.p90Ms) },
           { name: 'p99', color: COLORS.p99, values: s.points.map((p) => p.p99Ms) },
-        ], fmtMs, windowMs),
+        ], fmtMs, windowMs, stats.now),
+        // Desired is usually equal to current: drawn dashed on top of current's wider line, both stay visible.
         hasReplicas
           ? lineChart('Replicas', times, [
-            { name: 'desired', color: COLORS.desired, values: s.points.map((p) => p.desiredReplicas) },
-            { name: 'current', color: COLORS.current, values: s.points.map((p) => p.currentReplicas) },
-          ], fmtNum, windowMs)
+            { name: 'current', color: COLORS.current, wide: true, values: s.points.map((p) => p.currentReplicas) },
+            { name: 'desired', color: COLORS.desired, dash: '5 4', values: s.points.map((p) => p.desiredReplicas) },
+          ], fmtNum, windowMs, stats.now)
           : el('figure', { class: 'figure' }, el('figcaption', {}, 'Replicas'), el('div', { class: 'empty static' }, 'no scaling for this service'))));
   });
   document.getElementById('charts').replaceChildren(...cards);
@@ -199,11 +214,25 @@ function renderEvents(stats) {
     badge(r.result, r.result === 'refused' ? 'bad' : r.result === 'applied' ? 'ok' : 'muted'),
     el('span', {}, r.result === 'refused' ? r.message : `version ${r.generation} · ${r.hash.slice(0, 12)}`)));
   document.getElementById('reloads').replaceChildren(...(reloads.length ? reloads : [el('li', { class: 'muted' }, 'no reload since start')]));
-  const decisions = stats.scaling.map((d) => el('li', {},
+  // Only moves are listed: the holds, most of the loop's decisions, are counted in the heading.
+  const decisions = stats.scaling.map((d) => el('li', { 'data-direction': d.direction },
     el('span', { class: 'when' }, fmtTime(d.at)),
-    badge(d.direction, d.direction === 'hold' ? 'muted' : 'warn'),
+    badge(d.direction, 'warn'),
     el('span', {}, `${d.service}: ${d.current} → ${d.desired} · ${d.reason}`)));
-  document.getElementById('decisions').replaceChildren(...(decisions.length ? decisions : [el('li', { class: 'muted' }, 'no scaling decision yet')]));
+  document.getElementById('decisions').replaceChildren(...(decisions.length ? decisions : [el('li', { class: 'muted' }, 'no scaling move yet')]));
+  const holds = stats.scalingHolds;
+  document.getElementById('holds').textContent = holds.count
+    ? `${holds.count} hold${holds.count === 1 ? '' : 's'} not listed, the last at ${fmtTime(holds.lastAt)}`
+    : '';
+}
+
+function renderGatewayErrors(stats) {
+  document.getElementById('gateway-errors-window').textContent = `by error code, last ${Math.round(stats.windowMs / 60000)} minutes (docs/errors.md)`;
+  const rows = stats.gatewayErrors.map((e) => el('tr', { 'data-code': e.code },
+    el('td', {}, el('code', {}, e.code)),
+    el('td', { class: 'num' }, String(e.status)),
+    el('td', { class: `num count${e.status >= 500 ? ' bad' : ''}` }, String(e.count))));
+  document.querySelector('#gateway-errors tbody').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { class: 'muted', colspan: 3 }, 'none'))]));
 }
 
 function renderPolicies(stats) {
@@ -230,6 +259,27 @@ function renderHeader(config, ready) {
   const status = document.getElementById('status');
   status.textContent = ready.status;
   status.className = `pill ${ready.status === 'ready' ? 'ok' : 'bad'}`;
+  // The last reload decides: shown from a refusal until a reload applies (or finds the file unchanged) again.
+  const last = config.lastReload;
+  const warning = document.getElementById('reload-warning');
+  warning.hidden = last?.result !== 'refused';
+  if (last?.result === 'refused') {
+    warning.replaceChildren(
+      el('strong', {}, `reload refused at ${fmtTime(last.at)}; still serving config v${config.version}`),
+      last.code ? el('code', { class: 'code' }, last.code) : null,
+      el('span', { class: 'message' }, last.message ?? ''));
+  }
+}
+
+function render({ config, routes, services, stats, ready }) {
+  document.getElementById('auth').hidden = true;
+  renderHeader(config, ready);
+  renderTopology(routes, services);
+  renderCharts(stats);
+  renderGatewayErrors(stats);
+  renderPolicies(stats);
+  renderEvents(stats);
+  document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString([], { hour12: false })}, every ${POLL_MS / 1000} s`;
 }
 
 async function poll() {
@@ -237,13 +287,7 @@ async function poll() {
     const [config, routes, services, stats, ready] = await Promise.all([
       api('/admin/config'), api('/admin/routes'), api('/admin/services'), api('/admin/stats'), api('/readyz'),
     ]);
-    document.getElementById('auth').hidden = true;
-    renderHeader(config, ready);
-    renderTopology(routes, services);
-    renderCharts(stats);
-    renderPolicies(stats);
-    renderEvents(stats);
-    document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString([], { hour12: false })}, every ${POLL_MS / 1000} s`;
+    render({ config, routes, services, stats, ready });
   } catch (err) {
     if (err instanceof Unauthorized) {
       document.getElementById('auth').hidden = false;
@@ -304,5 +348,13 @@ document.getElementById('auth').addEventListener('submit', (event) => {
   input.value = '';
 });
 
-poll();
+// The first state comes with the page (without adminAuth: admin-server.ts), so it is drawn before any request;
+// otherwise the first poll starts at once.
+const initial = JSON.parse(document.getElementById('initial-state')?.textContent || 'null');
+if (initial) {
+  render(initial);
+  setTimeout(poll, POLL_MS);
+} else {
+  poll();
+}
 pollFleet();
