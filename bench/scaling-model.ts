@@ -78,6 +78,11 @@ export interface Second {
 /** ln 20: the 95th percentile of an exponential distribution is its mean × ln 20. */
 const P95_FACTOR = Math.log(20);
 
+/** The highest utilization at which a second without backlog keeps its p95 within the SLO: ln 20 × serviceMs ÷ (1 − ρ) ≤ sloMs. */
+export function sloUtilization(p: Pick<ModelParams, 'serviceMs' | 'sloMs'>): number {
+  return 1 - (P95_FACTOR * p.serviceMs) / p.sloMs;
+}
+
 /**
  * Replicas as a fluid queue, per second: ready capacity C = ready × capacityRps; what arrives beyond C waits in a
  * backlog B (as requests do at an instance, or held at the gateway, while replicas are cold-starting) and is served

@@ -2,11 +2,16 @@
  * The scaling-quality benchmark's references, written from the projects' documented algorithms and independent of
  * Gantry's policy code (so a change to gateway/scaling/scale-policy.ts cannot move its yardstick):
  *
- * - HPA-default: Kubernetes' HorizontalPodAutoscaler with its defaults on CPU: the controller syncs every 15 s; the
- *   metric is metrics-server's, a sample every 15 s of the ready pods' mean utilization over the previous 30 s
- *   (saturating at 100 %); desired = ceil(ready × utilization / target) outside a 10 % tolerance, pods not yet ready
- *   counted at 0 % on the way up; the highest recommendation of the last 300 s on the way down; at most +100 % or
- *   +4 pods (the larger) and −100 % per 15 s.
+ * - HPA-default: Kubernetes' HorizontalPodAutoscaler with its defaults on CPU (pkg/controller/podautoscaler in
+ *   kubernetes/kubernetes: replica_calculator.go, horizontal.go). The controller syncs every 15 s
+ *   (--horizontal-pod-autoscaler-sync-period), here 7 s after metrics-server's scrape, itself every 15 s
+ *   (--metric-resolution in its manifests), whose CPU figure is the rate between its last two scrapes: the mean over
+ *   the previous 15 s, saturating at 100 % of the request. A pod's sample counts only once the pod has been ready
+ *   for a whole window (the --horizontal-pod-autoscaler-cpu-initialization-period rule, 5 min, covers every pod
+ *   here); the others (starting or just ready) count at 0 % when the ratio says up, and are left out when it says
+ *   down. Desired = ceil(utilization / target × pods with a sample) outside a 10 % tolerance (also on the ratio with
+ *   the 0 % pods, which may not flip the direction); the highest recommendation of the last 300 s on the way down;
+ *   at most +100 % or +4 pods (the larger) and −100 % per 15 s, counted from the replicas at the period's start.
  * - KPA-like: Knative's autoscaler on concurrency: every 2 s, desired = ceil(mean in flight / target) over the 60 s
  *   stable window, or over the 6 s panic window in panic mode (entered when the panic window wants 2× the ready pods,
  *   left after 60 s without; it never scales down while panicking); at most halving per tick; no scale-down delay.
@@ -29,27 +34,33 @@ function mean(history: readonly Second[], seconds: number, of: (s: Second) => nu
 }
 
 export function hpaDefault(targetUtilization: number, max: number): BenchPolicy {
-  const TOLERANCE = 0.1, SYNC_S = 15, DOWN_WINDOW_S = 300, PERIOD_S = 15;
-  let sample: number | null = null;
+  const TOLERANCE = 0.1, SCRAPE_S = 15, SYNC_S = 15, DOWN_WINDOW_S = 300, PERIOD_S = 15;
+  const targetPercent = Math.round(100 * targetUtilization);
+  let sample: { utilization: number; pods: number } | null = null;
   const recommendations: { t: number; n: number }[] = [];
   const events: { t: number; change: number }[] = [];
   const changed = (t: number, sign: number) => events.filter((e) => t - e.t < PERIOD_S && Math.sign(e.change) === sign).reduce((a, e) => a + Math.abs(e.change), 0);
   return {
     name: 'HPA-default',
     decide(t, history, current, ready) {
-      if (t % SYNC_S === 0) sample = mean(history, 30, (s) => s.utilization);
-      if (t % SYNC_S !== 7 || sample === null) return null;   // the controller syncs off the scrape
-      const unready = current - ready;
-      const ratio = sample / targetUtilization;
+      if (t % SCRAPE_S === 0) {
+        // The rate over the last window, for the pods ready through all of it (ready when the previous scrape ran).
+        const window = history.slice(-(SCRAPE_S + 1));
+        sample = { utilization: mean(history, SCRAPE_S, (s) => s.utilization), pods: Math.min(...window.map((s) => s.ready)) };
+      }
+      if (t % SYNC_S !== 7 || sample === null) return null;
+      // A pod stopped since the scrape has no sample any more; the ones left are the oldest.
+      const pods = Math.min(sample.pods, ready);
+      if (pods === 0) return null;   // no pod with a sample: the controller reports an error and keeps the count
+      // Utilization is a whole percentage (truncated), as the controller computes it from the pods' milli-CPU.
+      const ratio = Math.floor(100 * sample.utilization) / targetPercent;
       let rec = current;
-      if (ready > 0 && Math.abs(ratio - 1) > TOLERANCE) {
-        if (ratio > 1 && unready > 0) {
-          // Pods still starting count at 0 % of the target: scale up only if the ratio over all pods still says so.
-          const all = (sample * ready) / targetUtilization / current;
-          if (all > 1 + TOLERANCE) rec = Math.ceil(all * current);
-        } else {
-          rec = Math.ceil(ratio * ready);
-        }
+      if (ratio > 1 && pods < current) {
+        // Up with pods that have no sample yet: they count at 0 %, which may hold the count but not turn it down.
+        const all = Math.floor((100 * sample.utilization * pods) / current) / targetPercent;
+        if (all > 1 + TOLERANCE) rec = Math.ceil(all * current);
+      } else if (Math.abs(ratio - 1) > TOLERANCE) {
+        rec = Math.ceil(ratio * pods);
       }
       recommendations.push({ t, n: rec });
       while (recommendations.length && t - (recommendations[0] as { t: number }).t >= DOWN_WINDOW_S) recommendations.shift();

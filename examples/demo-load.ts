@@ -85,6 +85,6 @@ for (const phase of phases) {
 }
 wanted = 0;
 while (active > 0) await new Promise((r) => setTimeout(r, 50));
-process.stdout.write('load stopped. The gateway stops the instances one by one from about 35-45 s from now, back to 1 about 65-75 s from now\n(the 60 s stable window forgets the load, then the scaleDown.stabilizationWindowMs of routes.yaml)\n');
+process.stdout.write('load stopped. The gateway stops the instances one by one from about 32-50 s from now, back to 1 about 78 s from now\n(the 60 s stable window forgets the load, then the scaleDown.stabilizationWindowMs of routes.yaml)\n');
 process.stdout.write('and its log says why (each "event":"scaled" line has its "cause"). Run `npm run demo:load` again to watch it scale up once more.\n');
 agent.destroy();
