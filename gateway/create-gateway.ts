@@ -10,6 +10,7 @@ import { GatewayMetrics } from './admin/metrics.js';
 import type { Exposition } from './admin/request-series.js';
 import { localTrafficAndHealth, type TrafficAndHealth } from './admin/traffic-and-health.js';
 import { loadRoutesFile, loadRoutesText } from './config/load-routes-file.js';
+import type { ErrorCode } from './errors.js';
 import { openConfiguredLog, reopenLogFile } from './logger.js';
 import type { PluginRegistry } from './plugin-api/plugin-registry.js';
 import { GcraTable } from './policies/gcra.js';
@@ -231,6 +232,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     holder, registry, log, accessLog: () => accessLog, draining: () => draining,
     routed: (ex: Exchange) => load.routed(ex),
     observe: (ex: Exchange) => { requests.requestFinished(ex); load.observe(ex); },
+    answeredOnSocket: (code: ErrorCode) => requests.answeredOnSocket(code),
     events: metrics.upstreams,
     hold,
     tracing,

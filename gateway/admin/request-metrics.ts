@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/gateway-config.js';
+import type { ErrorCode } from '../errors.js';
 import type { Exchange } from '../proxy/exchange.js';
 import type { GatewayErrorWindow } from './gateway-error-window.js';
 import { NO_ROUTE } from './label-values.js';
@@ -48,11 +49,17 @@ export class RequestMetrics {
     }
     s.record(ex.status, ex.durationMs(), ex.bytes);
     this.#byProtocol[protocolIndex(ex)]!++;
-    // The one place that counts the gateway's own answers: the metric, and the dashboard's window of them.
-    if (ex.errorCode !== undefined) {
-      this.#errors.inc({ service: s.service, code: ex.errorCode });
-      this.errorWindow.record(ex.errorCode);
-    }
+    if (ex.errorCode !== undefined) this.#error(s.service, ex.errorCode);
+  }
+
+  /** An error the server answered on the raw socket: no request, route or service existed (RequestHandlers). */
+  answeredOnSocket(code: ErrorCode): void {
+    this.#error(NO_ROUTE, code);
+  }
+
+  #error(service: string, code: ErrorCode): void {
+    this.#errors.inc({ service, code });
+    this.errorWindow.record(code);
   }
 
   #seriesFor(route: string, service: string): RouteSeries {

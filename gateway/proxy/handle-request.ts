@@ -47,12 +47,16 @@ export interface HandlerContext {
   readonly acmeChallenges?: AcmeChallengeFiles;
   /** tracing.spans: the tracer of new requests, null while tracing is off (gateway/tracing/tracing-switch.ts). */
   readonly tracing?: { readonly tracer: RequestTracer | null };
+  /** Counts an error the server answered on the raw socket (RequestHandlers.answeredOnSocket). */
+  readonly answeredOnSocket?: (code: ErrorCode) => void;
 }
 
 export interface RequestHandlers {
   handle(req: IncomingMessage, res: ServerResponse, expectContinue?: boolean): void;
   /** The header carrying request ids in the current config. */
   requestIdHeader(): string;
+  /** An error answered on the raw socket, before any request existed (a parser error, CONNECT, plain HTTP to TLS). */
+  answeredOnSocket(code: ErrorCode): void;
 }
 
 const RETRY_AFTER_NO_ENDPOINT_S = 1;
@@ -248,5 +252,5 @@ export function createRequestHandler(ctx: HandlerContext): RequestHandlers {
     if (length === undefined && ex.chunked) req.pause().on('data', countBody);
   }
 
-  return { handle, requestIdHeader };
+  return { handle, requestIdHeader, answeredOnSocket: (code) => ctx.answeredOnSocket?.(code) };
 }

@@ -74,6 +74,7 @@ export function createEdgeServer(
     if (socket instanceof Http2ServerResponse) { handlers.handle(req, socket as never); return; }
     socket.on('error', () => socket.destroy());
     writeRawError(socket, 'GW_ERR_METHOD_NOT_ALLOWED', requestIdFrom(undefined), handlers.requestIdHeader(), `allow: ${ALLOWED_METHODS}\r\n`);
+    handlers.answeredOnSocket('GW_ERR_METHOD_NOT_ALLOWED');
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const message = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -83,7 +84,9 @@ export function createEdgeServer(
       socket.destroy();
       return;
     }
-    writeRawError(socket, PARSER_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST', requestIdFrom(undefined), handlers.requestIdHeader());
+    const code = PARSER_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST';
+    writeRawError(socket, code, requestIdFrom(undefined), handlers.requestIdHeader());
+    handlers.answeredOnSocket(code);
   });
   return server;
 }

@@ -98,7 +98,7 @@ export class TlsListener {
     if (h2) watchSessions(this.server as http2.Http2SecureServer, () => this.#limits, log);
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
       log.debug({ event: 'tls-handshake-failed', err: err.code ?? err.message, peer: socket.remoteAddress }, 'TLS handshake failed');
-      answerPlainHttpOnTlsPort(err, socket, options.handlers.requestIdHeader());
+      answerPlainHttpOnTlsPort(err, socket, options.handlers);
     });
     this.#watcher = new CertificateWatcher(() => this.#filesChanged(),
       (dir, err) => log.warn({ event: 'tls-watch-failed', dir, err: err.message }, `cannot watch ${dir} for certificate changes; trying again`));

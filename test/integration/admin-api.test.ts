@@ -52,6 +52,35 @@ async function setup(t: Test, scaled = false): Promise<{ up: RecordingUpstream; 
   return { up, gw };
 }
 
+/** Writes raw bytes to the gateway and reads until it closes: requests Node's parser refuses never reach a handler. */
+async function rawExchange(port: number, bytes: string): Promise<string> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(bytes));
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => { text += d; });
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer in 5 s')));
+  });
+}
+
+t.test('errors answered on the raw socket (malformed request, oversized header, CONNECT) are counted like the others: gantry_errors_total and the dashboard\'s table', async (t) => {
+  const { gw } = await setup(t);
+  const port = Number(new URL(gw.url).port);
+  t.match(await rawExchange(port, 'GET /api/ok HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  t.match(await rawExchange(port, `GET /api/ok HTTP/1.1\r\nHost: a\r\nx-big: ${'a'.repeat(70_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  t.match(await rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), /^HTTP\/1\.1 405 /);
+  const s = await scrape(gw);
+  t.equal(sampleValue(s, 'gantry_errors_total', { service: '_none', code: 'GW_ERR_BAD_REQUEST' }), 1, 'the malformed request');
+  t.equal(sampleValue(s, 'gantry_errors_total', { service: '_none', code: 'GW_ERR_HEADERS_TOO_LARGE' }), 1, 'the oversized header');
+  t.equal(sampleValue(s, 'gantry_errors_total', { service: '_none', code: 'GW_ERR_METHOD_NOT_ALLOWED' }), 1, 'CONNECT');
+  const stats = (await get(`${gw.adminUrl}/admin/stats`)).body as { gatewayErrors: { code: string; count: number }[] };
+  const byCode = Object.fromEntries(stats.gatewayErrors.map((e) => [e.code, e.count]));
+  t.same(byCode, { GW_ERR_BAD_REQUEST: 1, GW_ERR_HEADERS_TOO_LARGE: 1, GW_ERR_METHOD_NOT_ALLOWED: 1 }, 'the dashboard\'s gateway errors show them');
+});
+
 t.test('metrics after known traffic: requests by class, latency histogram, in flight, errors, discovery', async (t) => {
   const { gw } = await setup(t);
   for (let i = 0; i < 5; i++) t.equal((await get(`${gw.url}/api/ok`)).status, 200);
