@@ -81,6 +81,13 @@ export class EndpointSelector {
     return out + 1 <= Math.floor(endpoints.length * maxEjectionPercent / 100);
   }
 
+  /** Endpoints whose open circuit lets no try through yet. */
+  openCircuits(now: number): number {
+    let open = 0;
+    for (const e of this.pool.endpoints) if (e.health.breaker !== null && e.health.probeAt > now) open++;
+    return open;
+  }
+
   /** Seconds until the first open circuit lets a probe through, for Retry-After when nothing is usable. */
   retryAfterS(now: number): number {
     let soonest = Infinity;

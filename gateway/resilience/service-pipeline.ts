@@ -227,7 +227,12 @@ export class ServicePipeline implements TryHooks {
    */
   #select(call: ServiceCall, service: ServiceRuntime, now: number): EndpointState | GatewayError {
     const endpoint = service.selector.select((call.selection ??= new Selection()), call.req, now);
-    if (endpoint === undefined) return new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) });
+    if (endpoint === undefined) {
+      // Open circuits are skipped by the choice, not refused by their breaker: the trace still shows it was them.
+      const open = call.spans === null ? 0 : service.selector.openCircuits(now);
+      if (open > 0) call.spans?.event('breaker rejected', { 'gantry.breakers_open': open, 'gantry.endpoints': service.pool.endpoints.length });
+      return new GatewayError('GW_ERR_NO_ENDPOINT', { retryAfterS: service.selector.retryAfterS(now) });
+    }
     if (call.attempts > 0) this.#ctx.events?.retry(service.config.name, call.retryReason);
     call.attempts++;
     if (service.config.hostHeader === 'endpoint') call.req.headers.host = endpoint.hostHeader;

@@ -162,3 +162,35 @@ routes:
     ['hold ended', { 'gantry.outcome': 'endpoint ready' }],
   ]);
 });
+
+t.test('parent-based sampling: at ratio 0 a sampled caller\'s trace is still recorded, an unsampled one and the gateway\'s own roots are not', async (t) => {
+  const receiver = await startOtlpReceiver();
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(tracedYaml(up.url, receiver.url, ', sampleRatio: 0'));
+  t.teardown(async () => { await gw.close(); await up.close(); await receiver.close(); });
+  const unsampledTrace = '1af7651916cd43dd8448eb211c80319c';
+  t.equal((await fetch(`${gw.url}/root`, { headers: { 'x-request-id': 'root' } })).status, 200);
+  t.equal((await fetch(`${gw.url}/off`, { headers: { traceparent: `00-${unsampledTrace}-${PARENT_SPAN}-00`, 'x-request-id': 'off' } })).status, 200);
+  t.equal((await fetch(`${gw.url}/on`, { headers: { traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-01`, 'x-request-id': 'on' } })).status, 200);
+  await waitFor(() => receiver.spans.length >= 2, 10_000, 'the sampled request\'s spans');
+  // The sampled request came last: a batch holding the others' spans would have arrived with (or before) it.
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(receiver.spans.map((s) => s.traceId), [PARENT_TRACE, PARENT_TRACE], 'only the sampled caller\'s trace: its server and client span');
+  const [root, off] = up.requests.map((r) => r.headers.traceparent as string);
+  t.match(off, new RegExp(`^00-${unsampledTrace}-[0-9a-f]{16}-00$`), 'the unsampled trace goes on, still unsampled');
+  t.match(root, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'a root at ratio 0: a trace id for the upstream, not sampled');
+  t.ok(gw.logs.find((l) => l.msg === 'request' && l.reqId === 'root')?.traceId, 'its access line still has the trace id');
+});
+
+t.test('a try the open breaker refused is an event on the server span', async (t) => {
+  const receiver = await startOtlpReceiver();
+  const up = await startRecordingUpstream((_req, res) => { res.socket?.destroy(); });
+  const breaker = '    retry: { attempts: 0 }\n    circuitBreaker: { consecutiveFailures: 1, halfOpenAfterMs: 60000 }\n';
+  const gw = await startGateway(routesYaml([up.url], ROUTES, breaker).replace('services:', `tracing: { spans: true, endpoint: "${receiver.url}" }\nservices:`));
+  t.teardown(async () => { await gw.close(); await up.close(); await receiver.close(); });
+  t.equal((await fetch(`${gw.url}/a`, { headers: { 'x-request-id': 'opens' } })).status, 502, 'the failure opens the breaker');
+  t.equal((await fetch(`${gw.url}/b`, { headers: { 'x-request-id': 'refused' } })).status, 503, 'the open breaker refuses the next');
+  const server = await waitFor(() => receiver.spans.find((s) => s.kind === 'SPAN_KIND_SERVER' && s.attributes['gantry.request_id'] === 'refused'), 10_000, 'the refused request\'s span');
+  t.same(server.events.map((e) => [e.name, e.attributes]), [['breaker rejected', { 'gantry.breakers_open': 1, 'gantry.endpoints': 1 }]]);
+  t.match(server.attributes, { 'http.response.status_code': 503 });
+});
