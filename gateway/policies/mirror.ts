@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Selection } from '../resilience/endpoint-selector.js';
 import type { Policy, PolicyBuildContext, PolicyExchange, PolicyKind, PolicyLoadContext, Verdict } from './policy.js';
 
@@ -21,7 +21,7 @@ const optionsSchema = {
   },
 } as const;
 
-// Not copied: the connection's own fields, and the body's framing (a copy has no body).
+// Not copied: the connection's own fields, and the body's framing (undici frames the copy's body itself).
 const NOT_COPIED = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'expect', 'transfer-encoding', 'content-length']);
 
 function load(options: unknown, ctx: PolicyLoadContext): Mirror {
@@ -44,6 +44,17 @@ function create(name: string, m: Mirror, ctx: PolicyBuildContext): Policy {
   const events = ctx.runtime.events;
   const count = (outcome: 'sent' | 'dropped' | 'failed' | 'skipped'): void => events.mirrored?.(name, outcome);
   let inFlight = 0;
+  // Fire and forget: the real request goes on at once; the copy's answer is read and thrown away.
+  function send(req: IncomingMessage, headers: Record<string, string | string[]>, body: Buffer | null): void {
+    if (inFlight >= m.maxInFlight) { count('dropped'); return; }
+    const service = ctx.services().get(m.service);
+    const endpoint = service?.selector.select(new Selection(), req, Date.now());
+    if (endpoint === undefined) { count('skipped'); return; }
+    inFlight++;
+    count('sent');
+    endpoint.pool.request({ method: req.method as 'GET', path: req.url as string, headers, body, signal: AbortSignal.timeout(m.timeoutMs) })
+      .then((res) => res.body.dump(), () => count('failed')).finally(() => { inFlight--; });
+  }
   // Exact shares rather than a coin toss: `percent` of every 100 requests, spread evenly.
   let credit = 0;
   const step = {
@@ -54,20 +65,15 @@ function create(name: string, m: Mirror, ctx: PolicyBuildContext): Policy {
       if (credit < 100) return undefined;
       credit -= 100;
       const req = ex.req;
-      // A body is streamed once, to the real upstream: a copy goes only for requests without one.
       const length = req.headers['content-length'];
-      if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) { count('skipped'); return undefined; }
-      if (inFlight >= m.maxInFlight) { count('dropped'); return undefined; }
-      const service = ctx.services().get(m.service);
-      const endpoint = service?.selector.select(new Selection(), req, Date.now());
-      if (endpoint === undefined) { count('skipped'); return undefined; }
-      inFlight++;
-      count('sent');
-      // Fire and forget: the real request goes on at once; the copy's answer is read and thrown away.
-      endpoint.pool.request({
-        method: req.method as 'GET', path: req.url as string, headers: copyHeaders(req.headers, ctx.clientAddress(req)),
-        signal: AbortSignal.timeout(m.timeoutMs),
-      }).then((res) => res.body.dump(), () => count('failed')).finally(() => { inFlight--; });
+      if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) {
+        send(req, copyHeaders(req.headers, ctx.clientAddress(req)), null);
+        return undefined;
+      }
+      // With a body: the copy goes once the gateway holds the whole body (buffered for retries), with the head as it
+      // is now; a body streamed to the real upstream is read once and cannot be copied.
+      const headers = copyHeaders(req.headers, ctx.clientAddress(req));
+      ex.bodyCopy = (body) => (body === null ? count('skipped') : send(req, headers, body));
       return undefined;
     },
   };

@@ -37,6 +37,12 @@ export interface PolicyExchange {
    * last step to set it wins).
    */
   answerBody: AnswerBodyFilter | null;
+  /**
+   * Called with the request's body once the gateway holds all of it (a body it buffers for retries: up to the
+   * service's `retry.bufferBodyBytes`), or with null when the body is streamed to the upstream instead (too large, or
+   * of unknown length: never held). A mirror copies the body with it. Null: nobody asks; one per request.
+   */
+  bodyCopy: ((body: Buffer | null) => void) | null;
   /** The client has gone: no answer is awaited, and the chain stops at the step under way. */
   readonly closed: boolean;
   /**

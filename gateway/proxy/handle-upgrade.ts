@@ -125,6 +125,8 @@ class UpgradeRequest implements PolicyExchange {
   answerEdits: AnswerEdit[] | null = null;
   /** A tunnel's bytes are not an answer body: nothing filters them. */
   answerBody: AnswerBodyFilter | null = null;
+  /** An upgrade has no body to copy. */
+  bodyCopy: ((body: Buffer | null) => void) | null = null;
   #abort: AbortController | undefined;
 
   constructor(readonly req: IncomingMessage, readonly requestId: string, private readonly socket: Duplex, readonly path: string, readonly host: string) {}

@@ -28,6 +28,8 @@ export class ServiceCall {
   /** The route's per-try timeout (0: none). */
   perTryTimeoutMs = 0;
   idempotent = false;
+  /** Told the buffered body when it is complete (PolicyExchange.bodyCopy: a mirror); null on most requests. */
+  bodyCopy: ((body: Buffer | null) => void) | null = null;
   /** The body can be sent again: none, or buffered in `body`. */
   replayable = false;
   /** What each try sends: null (no body), the buffered body, or the request itself (streamed once). */

@@ -92,6 +92,7 @@ export class ServicePipeline implements TryHooks {
       // Too large (or of unknown size) to keep: streamed once, never retried.
       call.replayable = false;
       call.body = req;
+      call.bodyCopy?.(null);
       this.#enter(call, service);
     } else if (length === undefined || length === '0') {
       call.replayable = true;
@@ -100,7 +101,11 @@ export class ServicePipeline implements TryHooks {
       call.replayable = true;
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.once('end', () => { call.body = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks); this.#enter(call, service); });
+      req.once('end', () => {
+        const body = call.body = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks);
+        call.bodyCopy?.(body);
+        this.#enter(call, service);
+      });
     }
   }
 

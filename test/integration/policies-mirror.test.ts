@@ -45,6 +45,29 @@ t.test('percent copies an exact share; the copy carries the request head, its an
   t.equal(await outcome(g.adminUrl, 'sent'), 10);
 });
 
+t.test('a request with a body: the copy carries the body the gateway buffered; a body streamed to the upstream is not copied', async (t) => {
+  const shadow = await startRecordingUpstream();
+  t.teardown(() => shadow.close());
+  const g = await startPolicyGateway(yaml(real.url, shadow.url, '{ service: api-v2, percent: 100 }'));
+  t.teardown(() => g.close());
+  const before = real.requests.length;
+  const json = JSON.stringify({ order: 42, items: ['a', 'b'] });
+  const posted = await fetch(`${g.url4}/api/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: json });
+  t.equal(posted.status, 200);
+  await waitFor(() => shadow.requests.length === 1, 5000, 'the copy');
+  t.equal(shadow.requests[0]?.method, 'POST');
+  t.equal(shadow.requests[0]?.body.toString(), json, 'the copy has the body');
+  t.equal(shadow.requests[0]?.headers['content-type'], 'application/json');
+  t.equal(real.requests[before]?.body.toString(), json, 'the real upstream has it too');
+  // Over the default retry.bufferBodyBytes (64 KiB): streamed once to the real upstream, never held, so not copied.
+  const big = Buffer.alloc(200_000, 'x');
+  t.equal((await fetch(`${g.url4}/api/upload`, { method: 'POST', body: big })).status, 200);
+  t.equal(real.requests.at(-1)?.body.length, big.length, 'the real upstream has the whole large body');
+  await waitFor(async () => (await outcome(g.adminUrl, 'skipped')) === 1, 5000, 'the large body counted skipped');
+  t.equal(shadow.requests.length, 1, 'no copy of it');
+  t.equal(await outcome(g.adminUrl, 'sent'), 1);
+});
+
 t.test('a mirror that is down: every real request answered, the copies counted as failed', async (t) => {
   const closed = net.createServer();
   closed.listen(0, '127.0.0.1');
