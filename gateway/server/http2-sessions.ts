@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type http2 from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerLimits } from '../config/gateway-config.js';
 import type { EdgeServer } from './edge-server.js';
@@ -36,15 +37,25 @@ export function http2Options(limits: ServerLimits): http2.SecureServerOptions {
 }
 
 const sessions = new WeakMap<EdgeServer, Set<http2.ServerHttp2Session>>();
+/** The TLS sockets of the HTTP/2 connections: what a forced close destroys (a session's own destroy may never end). */
+const h2Sockets = new WeakMap<EdgeServer, Set<TLSSocket>>();
 const openStreams = new WeakMap<http2.ServerHttp2Session, number>();
 
 /**
- * Tracks the HTTP/2 sessions of `server`: a session with no open stream for `server.keepAliveTimeoutMs` is closed
- * (GOAWAY), as an idle HTTP/1.1 keep-alive connection is; a protocol error ends its session only, logged at debug.
+ * Tracks the HTTP/2 sessions of `server` and their sockets: a session with no open stream for
+ * `server.keepAliveTimeoutMs` is closed (GOAWAY), as an idle HTTP/1.1 keep-alive connection is; a protocol error ends
+ * its session only, logged at debug.
  */
 export function watchSessions(server: http2.Http2SecureServer, limits: () => ServerLimits, log: Logger): void {
   const set = new Set<http2.ServerHttp2Session>();
   sessions.set(server, set);
+  const sockets = new Set<TLSSocket>();
+  h2Sockets.set(server, sockets);
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol !== 'h2') return;   // HTTP/1.1 ones are the HTTP server's (closeAllConnections)
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('session', (session: http2.ServerHttp2Session) => {
     set.add(session);
     openStreams.set(session, 0);
@@ -72,10 +83,15 @@ export function closeIdleConnections(server: EdgeServer): void {
   for (const session of sessions.get(server) ?? []) session.close();
 }
 
-/** Closes every connection now (a drain's grace is over): HTTP/1.1 ones, and on an HTTP/2 listener its sessions. */
+/**
+ * Closes every connection now (a drain's grace is over): HTTP/1.1 ones, and on an HTTP/2 listener the sockets of its
+ * sessions. Not `session.destroy()`: it sends GOAWAY and lets go of the socket only once a write under way has ended,
+ * and a write to a client that stopped reading (or, on Node 22, one that went away while answers were being written)
+ * never ends, so the socket, and the drain waiting for it, would stay forever.
+ */
 export function closeAllConnections(server: EdgeServer): void {
-  const set = sessions.get(server);
-  if (set === undefined) { (server as http.Server).closeAllConnections(); return; }
+  const sockets = h2Sockets.get(server);
+  if (sockets === undefined) { (server as http.Server).closeAllConnections(); return; }
   http.Server.prototype.closeAllConnections.call(server as unknown as http.Server);
-  for (const session of set) session.destroy();
+  for (const socket of sockets) socket.destroy();
 }

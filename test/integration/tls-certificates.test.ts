@@ -190,12 +190,20 @@ const issueAs = (file: string, names: string[]) => async (into: string) => {
   await writeFile(join(into, 'tls.key'), await readFile(issued.key));
 };
 
-t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTPS requests keep succeeding', async (t) => {
+t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTPS requests and an h2load run keep succeeding', async (t) => {
   const volume = await secretVolume(join(ca.dir, 'volume-rotate'));
   await volume.init(issueAs('rotate-1', ['rotate.test']));
-  const up = await startRecordingUpstream();
+  // h2load's requests are held upstream until the new certificate is served: its connections, opened before the swap,
+  // carry requests across it and after it, however slow the machine.
+  let released = false;
+  const held: (() => void)[] = [];
+  const up = await startRecordingUpstream((req, res) => {
+    const answer = () => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('ok\n'); };
+    if (req.url === '/h2load' && !released) held.push(answer); else answer();
+  });
+  const release = () => { released = true; for (const answer of held.splice(0)) answer(); };
   const gw = await startGateway(routes(up.url, certificatesBlock([volume])));
-  t.teardown(async () => { await gw.close(); await up.close(); });
+  t.teardown(async () => { release(); await gw.close(); await up.close(); });
   const port = gw.gateway.tlsAddress()!.port;
   const before = (await handshake(port, 'rotate.test', ca.caPem)).fingerprint;
 
@@ -218,19 +226,39 @@ t.test('a certificate rotated by a symlink swap is served within 2 s, while HTTP
   const loops = [loop(), loop()];
   t.teardown(() => { running = false; });
   await waitFor(() => ok >= 5, 10_000, 'requests before the swap');
+  // HTTP/2 load on two long-lived connections across the swap (h2load from nghttp2-client, 400 requests, 4 at a time on
+  // each). Bounded: a connection without traffic for 20 s is given up (-N), the process killed after 60 s whatever it does.
+  const h2log = join(ca.dir, 'h2load-rotate.log');
+  const h2loadRun = run('h2load', ['-n', '400', '-c', '2', '-m', '4', '-N', '20', '--log-file', h2log, `https://127.0.0.1:${port}/h2load`], { timeout: 60_000, killSignal: 'SIGKILL' });
+  t.teardown(() => { h2loadRun.child.kill('SIGKILL'); });
+  const h2load = h2loadRun.catch((err: { stdout?: string; signal?: string }) => ({ stdout: `${err.stdout ?? ''}\nh2load ended by ${err.signal ?? 'an error'}` }));
+  await waitFor(() => up.requests.some((r) => r.url === '/h2load'), 10_000, 'h2load connected with the old certificate');
   const next = await ca.issue('rotate-2', ['rotate.test'], {}, ca.dir);
   const nextPrint = new X509Certificate(await readFile(next.cert)).fingerprint256;
+  const swappedAt = Date.now();
   await volume.swap(async (into) => {
     await writeFile(join(into, 'tls.crt'), await readFile(next.cert));
     await writeFile(join(into, 'tls.key'), await readFile(next.key));
   });
-  const tookMs = await waitFor(() => seen.has(nextPrint), 2000, 'the new certificate served');
+  await waitFor(() => seen.has(nextPrint), 2000, 'the new certificate served');
+  const servedAt = Date.now();
+  release();
   const atSwap = ok;
   await waitFor(() => ok >= atSwap + 5, 10_000, 'requests after the swap');
   running = false;
   await Promise.all(loops);
+  const summary = (await h2load).stdout;
+  const counts = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(summary);
+  t.equal(counts?.[2], '400', `h2load got answers across the swap: ${counts?.[0] ?? summary}; ${/finished in [^\n]*/.exec(summary)?.[0]}`);
+  t.equal(counts?.[3], '0', 'no h2load request failed');
+  t.equal(counts?.[4], '0', 'no h2load request errored');
+  t.equal(counts?.[5], '0', 'no h2load request timed out');
+  // Its log: one line per request, "start (µs since the epoch)\tstatus\tduration (µs)".
+  const afterServed = (await readFile(h2log, 'utf8')).split('\n').map((l) => l.split('\t'))
+    .filter(([startUs, status]) => Number(startUs) / 1000 > servedAt && status === '200').length;
+  t.ok(afterServed > 0, `the connections opened before the swap kept being answered after it (${afterServed} requests)`);
   t.ok(seen.has(before), 'the old certificate was served before');
-  t.same(failures, [], `no request failed (${ok} succeeded; the new certificate came after ${tookMs} ms)`);
+  t.same(failures, [], `no request failed (${ok} succeeded; the new certificate came after ${servedAt - swappedAt} ms)`);
   t.ok(gw.logs.some((l) => l.event === 'tls-certificates-loaded' && l.cause === 'file-change'));
 });
 

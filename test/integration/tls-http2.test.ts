@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
@@ -263,6 +263,28 @@ t.test('shutdown: an HTTP/2 request in flight finishes and its connection gets G
   await waitFor(() => answer, 5000, 'the request upstream');
   t.same(await gw2.gateway.shutdown(200), { forced: true }, 'the grace ran out: the session is destroyed');
   t.equal(await cut, 'cut');
+});
+
+t.test('shutdown past the grace cuts a connection whose client stopped reading, whose session cannot end by itself', async (t) => {
+  // 64 MB, more than loopback's socket buffers hold: the gateway's write to a client that stopped reading never ends.
+  const big = Buffer.alloc(64 * 1024 * 1024, 'x');
+  let asked = false;
+  const up = await startRecordingUpstream((_req, res) => { asked = true; res.writeHead(200); res.end(big); });
+  t.teardown(() => up.close());
+  const gw = await startGateway(routes(up.url, 'http://127.0.0.1:1'));
+  t.teardown(() => gw.close());
+  // nghttp with 1 GB windows, so HTTP/2 flow control never holds the answer back; stopped once the request is upstream.
+  const client = spawn('nghttp', ['-n', '-w', '30', '-W', '30', '-H', ':authority: edge.test', `https://127.0.0.1:${gw.gateway.tlsAddress()!.port}/big`], { stdio: 'ignore' });
+  t.teardown(() => { client.kill('SIGKILL'); });
+  await waitFor(() => asked, 10_000, 'the request upstream');
+  client.kill('SIGSTOP');
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    gw.gateway.shutdown(300),
+    new Promise((resolve) => { timer = setTimeout(resolve, 10_000, 'still draining after 10 s'); }),
+  ]);
+  clearTimeout(timer);
+  t.same(stopped, { forced: true }, 'the grace ran out and the connection was cut');
 });
 
 t.test('no answer above made Node warn about an HTTP/1.1-only header or reason phrase', async (t) => {
