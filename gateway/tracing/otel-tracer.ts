@@ -3,12 +3,12 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, detectResources, resourceAttributesEnvDetector, resourceFromAttributes, serviceNameEnvDetector } from '@opentelemetry/resources';
 import {
-  BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider,
-  type ReadableSpan, type Sampler, type SamplingResult, type SpanExporter, type SpanProcessor,
+  AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider,
+  type ReadableSpan, type SpanExporter, type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { TracingConfig } from '../config/gateway-config.js';
 import type { Exchange } from '../proxy/exchange.js';
-import { parseTraceparent } from '../proxy/trace-context.js';
+import { createTraceparent, parseTraceparent } from '../proxy/trace-context.js';
 import type { Attempt } from '../proxy/upstream-attempt.js';
 import type { EndpointState } from '../upstream/endpoint-state.js';
 import type { RequestSpans, TrySpan } from './request-spans.js';
@@ -35,25 +35,26 @@ function scheduledDelayMs(): number {
 const EXPORT_TIMEOUT_MS = 5_000;
 const SHUTDOWN_WAIT_MS = 3_000;
 
-/** A ratio sampler for the traces the gateway starts, its ratio changeable by a reload. */
-class ReloadableRatioSampler implements Sampler {
-  #inner: TraceIdRatioBasedSampler;
+/**
+ * A request whose trace is not sampled (its caller's flag says so, or the ratio did not pick the trace the gateway
+ * starts): no SDK span, nothing recorded or exported, one object for the request and all its tries. The trace goes on
+ * unsampled: the upstream gets the trace id, one span id of the gateway's and the flag 00, and the access log the id.
+ * Most requests take this way at a low ratio, so it is kept to the cost of a traceparent.
+ */
+class UnsampledSpans implements RequestSpans, TrySpan {
+  readonly traceparent: string;
 
-  constructor(ratio: number) {
-    this.#inner = new TraceIdRatioBasedSampler(ratio);
+  constructor(readonly traceId: string) {
+    this.traceparent = `00-${traceId}-${createTraceparent(false).parentId}-00`;
   }
 
-  set ratio(ratio: number) {
-    this.#inner = new TraceIdRatioBasedSampler(ratio);
+  tryStarted(): TrySpan {
+    return this;
   }
 
-  shouldSample(context: Context, traceId: string): SamplingResult {
-    return this.#inner.shouldSample(context, traceId);
-  }
-
-  toString(): string {
-    return this.#inner.toString();
-  }
+  event(): void {}
+  failed(): void {}
+  end(): void {}
 }
 
 /** The exporter, its outcomes counted: a batch the collector did not take is lost (the SDK does not retry it later). */
@@ -222,14 +223,15 @@ class ServerSpans implements RequestSpans {
 class OtelTracer implements RunningTracer {
   readonly endpoint: string | null;
   readonly maxQueueSize: number;
-  readonly #sampler: ReloadableRatioSampler;
+  /** The share of the traces the gateway starts that are sampled (a reload changes it). */
+  #ratio: number;
   readonly #provider: TracerProvider;
   readonly #tracer: Tracer;
 
   constructor(config: TracingConfig, deps: TracingDeps) {
     this.endpoint = config.endpoint;
     this.maxQueueSize = config.maxQueueSize;
-    this.#sampler = new ReloadableRatioSampler(config.sampleRatio);
+    this.#ratio = config.sampleRatio;
     // The endpoint from routes.yaml, else the exporter's own reading of OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and
     // OTEL_EXPORTER_OTLP_ENDPOINT (plus /v1/traces), else http://localhost:4318/v1/traces.
     const exporter = new OTLPTraceExporter({ url: config.endpoint ?? undefined, timeoutMillis: EXPORT_TIMEOUT_MS });
@@ -239,8 +241,9 @@ class OtelTracer implements RunningTracer {
       .merge(detectResources({ detectors: [resourceAttributesEnvDetector, serviceNameEnvDetector] }));
     this.#provider = new TracerProvider({
       resource,
-      // Parent-based: a request's sampled flag decides for its trace; the ratio decides for traces the gateway starts.
-      sampler: new ParentBasedSampler({ root: this.#sampler }),
+      // Parent-based: a request's sampled flag decides for its trace. The ratio is applied in start(), before the SDK
+      // is asked: a trace that reaches it as a root was picked already.
+      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
       spanProcessors: [new BoundedBatch(exporter, config.maxQueueSize, deps.counts, deps, config.endpoint ?? 'OTEL_EXPORTER_OTLP_ENDPOINT')],
     });
     this.#tracer = this.#provider.getTracer('gantry', deps.version);
@@ -248,17 +251,21 @@ class OtelTracer implements RunningTracer {
 
   start(ex: Exchange): RequestSpans {
     const parent = parseTraceparent(ex.req.headers.traceparent);
-    const context = parent === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, {
-      traceId: parent.traceId, spanId: parent.parentId, isRemote: true,
-      traceFlags: (Number.parseInt(parent.flags, 16) & TraceFlags.SAMPLED) === 0 ? TraceFlags.NONE : TraceFlags.SAMPLED,
-    });
+    if (parent === null) {
+      const ratio = this.#ratio;
+      if (!(ratio >= 1 || (ratio > 0 && Math.random() < ratio))) return new UnsampledSpans(createTraceparent(false).traceId);
+    } else if ((Number.parseInt(parent.flags, 16) & TraceFlags.SAMPLED) === 0) {
+      return new UnsampledSpans(parent.traceId);
+    }
+    const context = parent === null ? ROOT_CONTEXT
+      : trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.parentId, isRemote: true, traceFlags: TraceFlags.SAMPLED });
     // Started at the request's arrival (a performance.now() time, which the SDK takes as such).
     const span = this.#tracer.startSpan(ex.req.method as string, { kind: SpanKind.SERVER, startTime: ex.startMs }, context);
     return new ServerSpans(this.#tracer, span);
   }
 
   setRatio(ratio: number): void {
-    this.#sampler.ratio = ratio;
+    this.#ratio = ratio;
   }
 
   async shutdown(): Promise<void> {

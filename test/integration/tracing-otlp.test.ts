@@ -194,3 +194,24 @@ t.test('a try the open breaker refused is an event on the server span', async (t
   t.same(server.events.map((e) => [e.name, e.attributes]), [['breaker rejected', { 'gantry.breakers_open': 1, 'gantry.endpoints': 1 }]]);
   t.match(server.attributes, { 'http.response.status_code': 503 });
 });
+
+t.test('the ratio samples that share of the traces the gateway starts, and a reload changes it', async (t) => {
+  const receiver = await startOtlpReceiver();
+  const up = await startRecordingUpstream();
+  const gw = await startGateway(tracedYaml(up.url, receiver.url, ', sampleRatio: 0.25'));
+  t.teardown(async () => { await gw.close(); await up.close(); await receiver.close(); });
+  const servers = () => receiver.spans.filter((s) => s.kind === 'SPAN_KIND_SERVER').length;
+  const statuses = new Set<number>();
+  for (let i = 0; i < 400; i++) statuses.add((await fetch(`${gw.url}/q${i}`)).status);
+  t.same([...statuses], [200], 'every request answered');
+  const sampled = up.requests.filter((r) => (r.headers.traceparent as string).endsWith('-01')).length;
+  await waitFor(() => servers() === sampled, 10_000, `the ${sampled} sampled requests' server spans`);
+  // Binomial(400, 0.25): mean 100, standard deviation 8.7; 60-140 is beyond 4.5 deviations either way.
+  t.ok(sampled >= 60 && sampled <= 140, `${sampled} of 400 sampled at 0.25`);
+  await gw.rewrite(tracedYaml(up.url, receiver.url, ', sampleRatio: 1'));
+  t.match(await gw.gateway.reload(), { result: 'applied' });
+  await waitFor(() => gw.gateway.current().config.tracing.sampleRatio === 1);
+  for (let i = 0; i < 20; i++) t.equal((await fetch(`${gw.url}/all${i}`)).status, 200);
+  await waitFor(() => servers() === sampled + 20, 10_000, 'every request after the reload sampled');
+  t.ok(up.requests.slice(-20).every((r) => (r.headers.traceparent as string).endsWith('-01')));
+});
