@@ -55,3 +55,17 @@ export function projectedRise(trend: RateTrend | null, horizonS: number): number
   const fit = Math.min(1, (cxy * cxy) / (vx * vy));
   return slope * horizonS * fit;
 }
+
+/**
+ * How far the rate strays from its line by noise alone, in requests per second: `z` standard deviations of the
+ * residuals, damped by how poorly a line fits (× (1 − R²): the full band on steady noise, none on a clean ramp, whose
+ * replicas the band would otherwise delay by band ÷ slope each). 0 until the trend has enough points.
+ */
+export function noiseBand(trend: RateTrend | null, z: number): number {
+  if (trend === null || trend.w < MIN_WEIGHT) return 0;
+  const mx = trend.x / trend.w, my = trend.y / trend.w;
+  const vx = trend.xx / trend.w - mx * mx, vy = trend.yy / trend.w - my * my, cxy = trend.xy / trend.w - mx * my;
+  if (!(vy > 0)) return 0;
+  const explained = vx > 0 ? Math.min(1, (cxy * cxy) / (vx * vy)) : 0;
+  return z * Math.sqrt(vy * (1 - explained)) * (1 - explained);
+}

@@ -1,6 +1,6 @@
 import type { PolicySpec, ScalingRules } from '../config/scaling-config.js';
 import type { ResourceUsage, WindowSignals } from '../plugin-api/scaler.js';
-import { addRate, projectedRise, type RateTrend } from './rate-trend.js';
+import { addRate, noiseBand, projectedRise, type RateTrend } from './rate-trend.js';
 
 /**
  * The scaling decision as a pure function: signals and the previous state in, a replica count, a reason and the next
@@ -115,6 +115,12 @@ const FIT_MIN_WEIGHT = 20;
 const FIT_SPREAD = 0.01;
 /** The utilization a fit may infer at most: the curve is steep beyond it and a few noisy points would dominate. */
 const FIT_MAX_RHO = 0.95;
+/**
+ * The short window's rate counts upward only past this many standard deviations of its own noise (as measured around
+ * the rate's trend): at 1200 rps ± 10 % a 6 s mean strays ±28 rps, enough to round 8.6 replicas' worth up to a 10th
+ * now and then, which the headroom on the way down then keeps for good.
+ */
+const NOISE_Z = 2;
 
 function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(n < 10 ? 2 : 1);
@@ -175,11 +181,11 @@ interface Demand {
  * in proportion, and the plain ratio overshoots both ways). `latency` solves the fit for the rate at the target
  * latency; until the fit knows the slope, replicas scale with latency / target.
  */
-function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, aheadRps: number): Demand[] {
+function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, aheadRps: number, noiseRps: number): Demand[] {
   const { targets: t } = spec;
   const { stable, panic, ready, current } = input;
   const base = Math.max(ready > 0 ? ready : current, 1);
-  const shortRps = panic.requestsPerSecond + aheadRps;
+  const shortRps = Math.max(0, panic.requestsPerSecond - noiseRps) + aheadRps;
   const rate = (metric: MetricName, observed: number | null, target: number, perReplicaRps: number | null): Demand => ({
     metric, observed, target, perReplicaRps, missing: false,
     stable: perReplicaRps === null ? null : perReplicaRps === Infinity ? 0 : stable.requestsPerSecond / perReplicaRps,
@@ -350,7 +356,12 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   const coldMs = Math.max(state.coldStartMs, state.startingSince === null ? 0 : now - state.startingSince);
   const aheadS = coldMs / 1000 + input.panic.windowMs / 2000;
   const riseRps = projectedRise(trend, aheadS);
-  const all = demands(spec, { ...state, fits }, input, backlog / (DRAIN_S + state.coldStartMs / 1000) + riseRps);
+  // The short window's own noise, measured before this evaluation's point, counts nothing upward. A step widens the
+  // measured band within seconds (its residuals around the line) and would then hold back the replicas its backlog
+  // needs, so the band is capped at half the headroom the way down keeps (5 % of the rate by default, above the 2σ
+  // of a 6 s window at ±10 % per second).
+  const noiseRps = Math.min(noiseBand(state.trend ?? null, NOISE_Z), (spec.tolerance / 2) * input.stable.requestsPerSecond);
+  const all = demands(spec, { ...state, fits }, input, backlog / (DRAIN_S + state.coldStartMs / 1000) + riseRps, noiseRps);
   const metrics: MetricRecommendation[] = all.map((d) => ({
     metric: d.metric, observed: d.observed, target: d.target, perReplicaRps: d.perReplicaRps !== null && Number.isFinite(d.perReplicaRps) ? d.perReplicaRps : null, missing: d.missing,
     replicas: replicasFor(d, current, spec.tolerance),
