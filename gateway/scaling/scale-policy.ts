@@ -149,12 +149,16 @@ function addPoint(fit: LatencyFit | null, now: number, x: number, y: number): La
 /**
  * The line 1/latency = a − b × rate per replica through the fit's points: the shape of a processor-sharing server,
  * latency = service time / (1 − utilization), with a = 1 / service time and b = a / capacity; a server with many
- * workers has b ≈ 0 (latency flat). Null until enough points.
+ * workers has b ≈ 0 (latency flat). Null until enough points, and while the rate per replica has varied by less
+ * than FIT_SPREAD of its mean.
  */
 function lineOf(fit: LatencyFit | null): { a: number; b: number } | null {
   if (fit === null || fit.w < FIT_MIN_WEIGHT) return null;
   const mx = fit.x / fit.w, my = fit.y / fit.w;
   const vx = fit.xx / fit.w - mx * mx, cxy = fit.xy / fit.w - mx * my;
+  // A rate that did not vary says nothing of the slope: the ridge below would shrink it to ~0, which a latency
+  // target reads as replicas that never slow down (9 → 1 at 97 % of the target with a steady rate).
+  if (vx < (FIT_SPREAD * mx) ** 2) return null;
   let b = Math.max(0, -cxy / (vx + (FIT_SPREAD * mx) ** 2));
   let a = my + b * mx;
   if (!(a > 0) || !(mx > 0)) return null;
