@@ -57,15 +57,15 @@ export function projectedRise(trend: RateTrend | null, horizonS: number): number
 }
 
 /**
- * How far the rate strays from its line by noise alone, in requests per second: `z` standard deviations of the
- * residuals, damped by how poorly a line fits (× (1 − R²): the full band on steady noise, none on a clean ramp, whose
- * replicas the band would otherwise delay by band ÷ slope each). 0 until the trend has enough points.
+ * The rate's noise around its line: the residuals' standard deviation (requests per second) and the share of the
+ * variance the line explains (R²: near 0 on steady noise, near 1 on a clean ramp). Null until the trend has enough
+ * points.
  */
-export function noiseBand(trend: RateTrend | null, z: number): number {
-  if (trend === null || trend.w < MIN_WEIGHT) return 0;
+export function rateNoise(trend: RateTrend | null): { readonly sd: number; readonly explained: number } | null {
+  if (trend === null || trend.w < MIN_WEIGHT) return null;
   const mx = trend.x / trend.w, my = trend.y / trend.w;
   const vx = trend.xx / trend.w - mx * mx, vy = trend.yy / trend.w - my * my, cxy = trend.xy / trend.w - mx * my;
-  if (!(vy > 0)) return 0;
+  if (!(vy > 0)) return { sd: 0, explained: 0 };
   const explained = vx > 0 ? Math.min(1, (cxy * cxy) / (vx * vy)) : 0;
-  return z * Math.sqrt(vy * (1 - explained)) * (1 - explained);
+  return { sd: Math.sqrt(vy * (1 - explained)), explained };
 }

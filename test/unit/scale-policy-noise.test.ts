@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { PolicySpec, ScalingRules } from '../../gateway/config/scaling-config.js';
 import type { WindowSignals } from '../../gateway/plugin-api/scaler.js';
-import { addRate, noiseBand, type RateTrend } from '../../gateway/scaling/rate-trend.js';
+import { addRate, rateNoise, type RateTrend } from '../../gateway/scaling/rate-trend.js';
 import { decide, INITIAL_STATE, recordScale, type PolicyState } from '../../gateway/scaling/scale-policy.js';
 
 const S = 1000;
@@ -83,15 +83,26 @@ t.test('a step is not held back by the noise band: the band a step widens is cap
   t.ok((recommended[605] as number) >= 12, `6 s into the step: ${recommended[605]} recommended (1800 rps needs 13)`);
 });
 
-t.test('the noise band: two standard deviations of the rate around its line, none on a clean ramp', async (t) => {
+t.test('once the noise is measured, the way down keeps that much headroom (at least half the tolerance), not all of it', async (t) => {
+  // 1180 rps ± 1 % per second on 10 replicas: 8.4 replicas' worth. 10 % of headroom (9.3) would keep 10; the noise
+  // measured (2σ of a 6 s mean, ~0.5 %) is less than half the tolerance, so 5 % is kept: 8.85 → 9.
+  const random = seeded(3);
+  const rates = Array.from({ length: 600 }, () => 1180 * (1 + 0.01 * (2 * random() - 1)));
+  const { counts, changes } = replay(rates, 10);
+  t.equal(counts.at(-1), 9, `down to 9 (${counts.filter((n, i) => i === 0 || n !== counts[i - 1]).join(' → ')})`);
+  t.equal(changes, 1, 'in one move');
+});
+
+t.test('the rate\'s noise: the standard deviation around its line, and how much of the variance the line explains', async (t) => {
   const trendOf = (rateAt: (k: number) => number, seconds = 600) => {
     let trend: RateTrend | null = null;
     for (let k = 0; k < seconds; k++) trend = addRate(trend, T0 + k * S, rateAt(k));
     return trend;
   };
   // Alternating ±30 rps around 1200: a standard deviation of 30, so a band of about 60.
-  const band = noiseBand(trendOf((k) => 1200 + (k % 2 === 0 ? 30 : -30)), 2);
-  t.ok(Math.abs(band - 60) < 2, `±30 rps: a band of ${band.toFixed(1)} rps`);
-  t.ok(noiseBand(trendOf((k) => 1000 + 2 * k), 2) < 0.01, 'a clean ramp: no band, so its replicas are not delayed');
-  t.equal(noiseBand(trendOf(() => 1200, 20), 2), 0, 'too few points: no band yet');
+  const steady = rateNoise(trendOf((k) => 1200 + (k % 2 === 0 ? 30 : -30)));
+  t.ok(steady !== null && Math.abs(steady.sd - 30) < 1 && steady.explained < 0.01, `±30 rps: a standard deviation of ${steady?.sd.toFixed(1)} rps, nothing a line explains`);
+  const ramp = rateNoise(trendOf((k) => 1000 + 2 * k));
+  t.ok(ramp !== null && ramp.sd < 0.01 && ramp.explained > 0.999, 'a clean ramp: no noise, all of it explained by the line');
+  t.equal(rateNoise(trendOf(() => 1200, 20)), null, 'too few points: not measured yet');
 });
