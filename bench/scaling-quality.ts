@@ -9,12 +9,15 @@
  *
  *   npm run bench:scaling                  (markdown on stdout; exit 1 if a goal is missed)
  *   DETAIL=1 node dist/bench/scaling-quality.js   (also every trace's row)
+ *   TRACE=steady,rps,10 node dist/bench/scaling-quality.js   (only this: one trace, target kind and cold start, per
+ *     second: the rate, the replicas the oracle at the target has, Gantry's replicas and ready ones, p95; and the sums)
  *
  * Gantry's policy runs through its compiled code (decide(), recordScale()) with the ScalingConfig that parseRoutes
  * builds from a `scaling:` block naming only the scaler, `max: 100` and the target, every evaluation (intervalMs),
  * fed with what the gateway records: arrivals, completions, the time-weighted mean and the gauge of requests in
  * flight, latency percentiles of the finished requests.
  */
+import { writeSync } from 'node:fs';
 import { parseRoutes } from '../gateway/config/load-routes-file.js';
 import type { ScalingConfig } from '../gateway/config/scaling-config.js';
 import type { WindowSignals } from '../gateway/plugin-api/scaler.js';
@@ -105,7 +108,7 @@ function oracle(trace: Trace, name: string, utilization: number): BenchPolicy {
 
 interface Result { sloSeconds: number; replicaSeconds: number; scaleEvents: number; directionChanges: number; peak: number }
 
-function run(trace: Trace, policy: BenchPolicy, coldStartS: number): Result {
+function run(trace: Trace, policy: BenchPolicy, coldStartS: number, onSecond?: (t: number, s: Second, replicas: number) => void): Result {
   // Start in steady state: the first rate for WARMUP_S, at the replicas that rate needs; only the trace is measured.
   const initial = Math.max(1, Math.ceil(trace.rps[0]! / (MODEL.capacityRps * TARGET_UTILIZATION)));
   const model = new ReplicaModel({ ...MODEL, coldStartS }, initial);
@@ -120,6 +123,7 @@ function run(trace: Trace, policy: BenchPolicy, coldStartS: number): Result {
     history.push(second);
     if (history.length > 400) history.shift();
     if (measuring) {
+      onSecond?.(t - WARMUP_S, second, model.replicas);
       if (second.p95Ms > MODEL.sloMs) result.sloSeconds++;
       result.replicaSeconds += model.replicas;
       result.peak = Math.max(result.peak, model.replicas);
@@ -138,6 +142,25 @@ function run(trace: Trace, policy: BenchPolicy, coldStartS: number): Result {
     }
   }
   return result;
+}
+
+const traceOnly = process.env.TRACE?.split(',');
+if (traceOnly) {
+  // Where the replica-seconds go: each second, what the oracle at the target has beside what Gantry has.
+  const [name, kind, cold] = traceOnly;
+  const trace = traces().find((x) => x.name === name);
+  const target = KINDS.find((k) => k.kind === kind)?.target;
+  if (!trace || !target) throw new Error('TRACE=<trace>,<rps|inFlight|latency>,<cold start s>');
+  let need = 0;
+  const out = ['t\trps\toracle\treplicas\tready\tp95 ms'];
+  const r = run(trace, gantry(kind as string, userConfig(target)), Number(cold), (t, s, replicas) => {
+    const n = Math.max(1, Math.ceil(s.arrivals / (MODEL.capacityRps * TARGET_UTILIZATION)));
+    need += n;
+    out.push(`${t}\t${s.arrivals.toFixed(0)}\t${n}\t${replicas}\t${s.ready}\t${s.p95Ms.toFixed(0)}`);
+  });
+  // Written synchronously: the process exits right after, and a pipe would lose an asynchronous write's tail.
+  writeSync(1, `${out.join('\n')}\n# ${name}, ${kind}, ${cold} s cold start: ${r.replicaSeconds} replica-s (oracle at the target ${need}), ${r.sloSeconds} s over the SLO\n`);
+  process.exit(0);
 }
 
 const pct = (a: number, b: number) => (b === 0 ? (a === 0 ? '100 %' : '∞') : `${Math.round((100 * a) / b)} %`);

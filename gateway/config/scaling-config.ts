@@ -78,7 +78,11 @@ export interface PolicySpec {
   readonly min: number;
   readonly max: number;
   readonly targets: ScalingTargets;
-  /** No change while |observed / target − 1| is within this (HPA: 0.1). */
+  /**
+   * Demand targets: the most headroom kept over the stable window on the way down (the rate's measured noise, at
+   * least half of this; all of it until measured). Resource targets: no change while |observed / target − 1| is
+   * within this (HPA: 0.1).
+   */
   readonly tolerance: number;
   readonly stableWindowMs: number;
   /** Panic when the panic window demands this many times the ready capacity; 0 turns panic mode off. */

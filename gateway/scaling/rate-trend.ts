@@ -55,3 +55,17 @@ export function projectedRise(trend: RateTrend | null, horizonS: number): number
   const fit = Math.min(1, (cxy * cxy) / (vx * vy));
   return slope * horizonS * fit;
 }
+
+/**
+ * The rate's noise around its line: the residuals' standard deviation (requests per second) and the share of the
+ * variance the line explains (R²: near 0 on steady noise, near 1 on a clean ramp). Null until the trend has enough
+ * points.
+ */
+export function rateNoise(trend: RateTrend | null): { readonly sd: number; readonly explained: number } | null {
+  if (trend === null || trend.w < MIN_WEIGHT) return null;
+  const mx = trend.x / trend.w, my = trend.y / trend.w;
+  const vx = trend.xx / trend.w - mx * mx, vy = trend.yy / trend.w - my * my, cxy = trend.xy / trend.w - mx * my;
+  if (!(vy > 0)) return { sd: 0, explained: 0 };
+  const explained = vx > 0 ? Math.min(1, (cxy * cxy) / (vx * vy)) : 0;
+  return { sd: Math.sqrt(vy * (1 - explained)), explained };
+}

@@ -1,6 +1,6 @@
 import type { PolicySpec, ScalingRules } from '../config/scaling-config.js';
 import type { ResourceUsage, WindowSignals } from '../plugin-api/scaler.js';
-import { addRate, projectedRise, type RateTrend } from './rate-trend.js';
+import { addRate, projectedRise, rateNoise, type RateTrend } from './rate-trend.js';
 
 /**
  * The scaling decision as a pure function: signals and the previous state in, a replica count, a reason and the next
@@ -9,8 +9,9 @@ import { addRate, projectedRise, type RateTrend } from './rate-trend.js';
  * Demand is a request rate: every demand target (rps, inFlight, latency) becomes the rate one replica takes at the
  * target, so the count is arrivals ÷ that rate, linear in replicas whatever the target (inFlight and latency through
  * a fit of how latency grows with the rate per replica). Up as soon as the stable or the short window, with the
- * backlog to drain and the rise the rate's trend projects over a cold start, needs more (no tolerance); down only
- * from the stable window and only to a count that keeps `tolerance` of headroom. Around that, Kubernetes' HPA (the highest recommendation of the scale-down stabilization
+ * backlog to drain and the rise the rate's trend projects over a cold start, needs more (no tolerance; the short
+ * window's own noise, measured around that trend, counts nothing); down only from the stable window and only to a
+ * count that keeps that noise as headroom (between half the `tolerance` and all of it). Around that, Kubernetes' HPA (the highest recommendation of the scale-down stabilization
  * window, scale-up/-down rate policies, min/max) and Knative's panic mode (the short window at `panicThreshold` × the
  * ready capacity: all of it at once, past the rate policies). Schedules, held requests and idle-to-zero set the floor.
  */
@@ -115,6 +116,12 @@ const FIT_MIN_WEIGHT = 20;
 const FIT_SPREAD = 0.01;
 /** The utilization a fit may infer at most: the curve is steep beyond it and a few noisy points would dominate. */
 const FIT_MAX_RHO = 0.95;
+/**
+ * The short window's rate counts upward only past this many standard deviations of its own noise (as measured around
+ * the rate's trend): at 1200 rps ± 10 % a 6 s mean strays ±28 rps, enough to round 8.6 replicas' worth up to a 10th
+ * now and then, which the headroom on the way down would then keep for good.
+ */
+const NOISE_Z = 2;
 
 function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(n < 10 ? 2 : 1);
@@ -143,12 +150,16 @@ function addPoint(fit: LatencyFit | null, now: number, x: number, y: number): La
 /**
  * The line 1/latency = a − b × rate per replica through the fit's points: the shape of a processor-sharing server,
  * latency = service time / (1 − utilization), with a = 1 / service time and b = a / capacity; a server with many
- * workers has b ≈ 0 (latency flat). Null until enough points.
+ * workers has b ≈ 0 (latency flat). Null until enough points, and while the rate per replica has varied by less
+ * than FIT_SPREAD of its mean.
  */
 function lineOf(fit: LatencyFit | null): { a: number; b: number } | null {
   if (fit === null || fit.w < FIT_MIN_WEIGHT) return null;
   const mx = fit.x / fit.w, my = fit.y / fit.w;
   const vx = fit.xx / fit.w - mx * mx, cxy = fit.xy / fit.w - mx * my;
+  // A rate that did not vary says nothing of the slope: the ridge below would shrink it to ~0, which a latency
+  // target reads as replicas that never slow down (9 → 1 at 97 % of the target with a steady rate).
+  if (vx < (FIT_SPREAD * mx) ** 2) return null;
   let b = Math.max(0, -cxy / (vx + (FIT_SPREAD * mx) ** 2));
   let a = my + b * mx;
   if (!(a > 0) || !(mx > 0)) return null;
@@ -175,11 +186,11 @@ interface Demand {
  * in proportion, and the plain ratio overshoots both ways). `latency` solves the fit for the rate at the target
  * latency; until the fit knows the slope, replicas scale with latency / target.
  */
-function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, aheadRps: number): Demand[] {
+function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, aheadRps: number, noiseRps: number): Demand[] {
   const { targets: t } = spec;
   const { stable, panic, ready, current } = input;
   const base = Math.max(ready > 0 ? ready : current, 1);
-  const shortRps = panic.requestsPerSecond + aheadRps;
+  const shortRps = Math.max(0, panic.requestsPerSecond - noiseRps) + aheadRps;
   const rate = (metric: MetricName, observed: number | null, target: number, perReplicaRps: number | null): Demand => ({
     metric, observed, target, perReplicaRps, missing: false,
     stable: perReplicaRps === null ? null : perReplicaRps === Infinity ? 0 : stable.requestsPerSecond / perReplicaRps,
@@ -251,16 +262,17 @@ function demands(spec: PolicySpec, state: PolicyState, input: PolicyInput, ahead
 
 /**
  * Replicas one target asks for: up as soon as either window needs more than there are (no tolerance: holding until
- * the band is crossed lets noise push seconds past the SLO); down only to a count that leaves `tolerance` of headroom
- * over the stable window's demand, so the next noisy short window does not ask for the replica back.
+ * the band is crossed lets noise push seconds past the SLO); down only to a count that leaves `headroom` (a share)
+ * over the stable window's demand, so the next noisy short window does not ask for the replica back. Resource
+ * targets keep HPA's rule with `tolerance`.
  */
-function replicasFor(d: Demand, current: number, tolerance: number): number | null {
+function replicasFor(d: Demand, current: number, tolerance: number, headroom: number): number | null {
   if (d.stable === null) return null;
   const short = d.short ?? 0;
   const need = Math.max(0, Math.ceil(Math.max(d.stable, short) - EPSILON));
   if (need > current) return need;
   if (d.short === null) return byRatio(current, 1, d.stable, tolerance);   // resources: the HPA rule, downward band
-  return Math.min(current, Math.max(0, Math.ceil(Math.max(d.stable * (1 + tolerance), short) - EPSILON)));
+  return Math.min(current, Math.max(0, Math.ceil(Math.max(d.stable * (1 + headroom), short) - EPSILON)));
 }
 
 /** Replicas changed in the last `periodMs` in one direction (sum of |change| of events with that sign). */
@@ -350,10 +362,21 @@ export function decide(spec: PolicySpec, state: PolicyState, input: PolicyInput)
   const coldMs = Math.max(state.coldStartMs, state.startingSince === null ? 0 : now - state.startingSince);
   const aheadS = coldMs / 1000 + input.panic.windowMs / 2000;
   const riseRps = projectedRise(trend, aheadS);
-  const all = demands(spec, { ...state, fits }, input, backlog / (DRAIN_S + state.coldStartMs / 1000) + riseRps);
+  // The short window's own noise, measured before this evaluation's point, counts nothing upward (less on a rise the
+  // line explains, whose replicas a band would delay by band ÷ slope each). A step widens the measured noise within
+  // seconds (its residuals around the line) and would then hold back the replicas its backlog needs, so the band is
+  // capped at half the tolerance (5 % of the rate by default, above the 2σ of a 6 s window at ±10 % per second).
+  // Down, the headroom kept is that noise (undamped: the next short window is as noisy on a slope), so it does not
+  // ask for the replica back; `tolerance` until the noise is measured, never more, and never less than half of it
+  // (with less, the 60 s window's own lag and noise cost bench:scaling's step a second over the SLO).
+  const stableRps = input.stable.requestsPerSecond;
+  const noise = rateNoise(state.trend ?? null);
+  const noiseRps = noise === null ? 0 : Math.min(NOISE_Z * noise.sd * (1 - noise.explained), (spec.tolerance / 2) * stableRps);
+  const headroom = noise === null || !(stableRps > 0) ? spec.tolerance : Math.min(spec.tolerance, Math.max(spec.tolerance / 2, (NOISE_Z * noise.sd) / stableRps));
+  const all = demands(spec, { ...state, fits }, input, backlog / (DRAIN_S + state.coldStartMs / 1000) + riseRps, noiseRps);
   const metrics: MetricRecommendation[] = all.map((d) => ({
     metric: d.metric, observed: d.observed, target: d.target, perReplicaRps: d.perReplicaRps !== null && Number.isFinite(d.perReplicaRps) ? d.perReplicaRps : null, missing: d.missing,
-    replicas: replicasFor(d, current, spec.tolerance),
+    replicas: replicasFor(d, current, spec.tolerance, headroom),
   }));
   const missing = metrics.filter((m) => m.missing).map((m) => m.metric);
   const voting = metrics.filter((m) => m.replicas !== null);
