@@ -1,16 +1,9 @@
 import t from 'tap';
-import type { PolicySpec, ScalingRules } from '../../gateway/config/scaling-config.js';
 import type { WindowSignals } from '../../gateway/plugin-api/scaler.js';
 import { decide, INITIAL_STATE, recordScale, type PolicyState } from '../../gateway/scaling/scale-policy.js';
+import { S, T0, specOf } from '../helpers/scale-policy-fixtures.js';
 
-const S = 1000;
-const T0 = 1_000_000_000;
-const UP: ScalingRules = { stabilizationWindowMs: 0, policies: [{ type: 'percent', value: 100, periodMs: 15 * S }, { type: 'replicas', value: 4, periodMs: 15 * S }], selectPolicy: 'max' };
-const DOWN: ScalingRules = { stabilizationWindowMs: 30 * S, policies: [{ type: 'percent', value: 100, periodMs: 15 * S }], selectPolicy: 'max' };
-const SPEC: PolicySpec = {
-  min: 1, max: 100, targets: { latency: { percentile: 95, ms: 150 } }, tolerance: 0.1, stableWindowMs: 60 * S, panicThreshold: 2,
-  scaleUp: UP, scaleDown: DOWN, idleToZeroMs: 300 * S, minLatencySamples: 10,
-};
+const SPEC = specOf({ latency: { percentile: 95, ms: 150 } });
 
 /** Replicas of 200 rps each, 15 ms on an idle one, processor sharing: p95 = ln 20 × 15 ms ÷ (1 − ρ). */
 const p95Of = (rps: number, replicas: number) => (Math.log(20) * 15) / (1 - Math.min(0.95, rps / replicas / 200));

@@ -1,38 +1,10 @@
 import t from 'tap';
-import type { PolicySpec, ScalingRules } from '../../gateway/config/scaling-config.js';
-import type { WindowSignals } from '../../gateway/plugin-api/scaler.js';
 import { addRate, rateNoise, type RateTrend } from '../../gateway/scaling/rate-trend.js';
 import { decide, INITIAL_STATE, recordScale, type PolicyState } from '../../gateway/scaling/scale-policy.js';
+import { S, T0, rateWindow, seeded, specOf } from '../helpers/scale-policy-fixtures.js';
 
-const S = 1000;
-const T0 = 1_000_000_000;
-const UP: ScalingRules = { stabilizationWindowMs: 0, policies: [{ type: 'percent', value: 100, periodMs: 15 * S }, { type: 'replicas', value: 4, periodMs: 15 * S }], selectPolicy: 'max' };
-const DOWN: ScalingRules = { stabilizationWindowMs: 30 * S, policies: [{ type: 'percent', value: 100, periodMs: 15 * S }], selectPolicy: 'max' };
-/** The defaults a user gets, with 140 rps per replica (70 % of a 200 rps instance). */
-const SPEC: PolicySpec = {
-  min: 1, max: 100, targets: { rps: 140 }, tolerance: 0.1, stableWindowMs: 60 * S, panicThreshold: 2,
-  scaleUp: UP, scaleDown: DOWN, idleToZeroMs: 300 * S, minLatencySamples: 10,
-};
-
-function win(rps: number, windowMs: number): WindowSignals {
-  const requests = (rps * windowMs) / S;
-  return {
-    spanMs: windowMs, windowMs, requests, completed: requests, requestsPerSecond: rps, inFlightMean: 0, inFlightPeak: 0,
-    latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, errorRatio: 0, waitingMean: 0, waitingPeak: 0,
-  };
-}
-
-/** Mulberry32, so the noise is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const SPEC = specOf({ rps: 140 });
+const win = rateWindow;
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
