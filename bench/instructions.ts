@@ -45,7 +45,7 @@ const COMPILER = /compiler::|maglev|Maglev|turboshaft|Turboshaft|Zone::|Register
 
 interface Proxy {
   /** Its command line, and the headers every request carries (a policy's credential); may start a helper first. */
-  readonly launch: (upstream: string, dir: string) => Promise<{ argv: string[]; headers: Readonly<Record<string, string>> }>;
+  readonly launch: (upstream: string, dir: string) => Promise<{ argv: string[]; headers: Readonly<Record<string, string>>; env?: Readonly<Record<string, string>> }>;
   readonly port: (child: ChildProcess, dir: string) => Promise<number>;
   readonly logsToStdout: boolean;
 }
@@ -86,7 +86,10 @@ function gantry(access: boolean, policy?: () => Promise<BenchPolicy>, tracing?: 
       if (tracing !== undefined) yaml += `tracing: { spans: true, sampleRatio: ${tracing.sampleRatio}, endpoint: "${await otlpSink()}" }\n`;
       const p = policy === undefined ? undefined : await policy();
       writeFileSync(file, p === undefined ? (access ? yaml : yaml.replace('access: true', 'access: false')) : withPolicy(yaml, p));
-      return { argv: [here('../gateway/cli.js'), 'start', '-c', file], headers: p?.headers ?? {} };
+      // Under valgrind a second of the clock holds ~50 times fewer requests than live, so an export every 5 s would cost
+      // each request ~50 times its share: spans are exported in full batches instead, as on a gateway under load.
+      const env = tracing === undefined ? undefined : { OTEL_BSP_SCHEDULE_DELAY: '3600000' };
+      return { argv: [here('../gateway/cli.js'), 'start', '-c', file], headers: p?.headers ?? {}, env };
     },
     port: (_child, dir) => startedPort(join(dir, 'gantry.log')),
     logsToStdout: true,
@@ -163,9 +166,9 @@ async function measure(name: string, proxy: Proxy, requests: number, warmupFacto
     // Gantry's stdout is its log, read from a file; a Node peer announces its port on stdout.
     const log = join(dir, 'gantry.log');
     writeFileSync(log, '');
-    const { argv, headers } = await proxy.launch(upstreamUrl, dir);
+    const { argv, headers, env } = await proxy.launch(upstreamUrl, dir);
     const child = spawn('timeout', ['-k', '5', '1800', 'valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
-      process.execPath, ...argv], { stdio: ['ignore', proxy.logsToStdout ? openSync(log, 'a') : 'pipe', 'ignore'], detached: true });
+      process.execPath, ...argv], { stdio: ['ignore', proxy.logsToStdout ? openSync(log, 'a') : 'pipe', 'ignore'], detached: true, env: { ...process.env, ...env } });
     children.add(child);
     const port = await proxy.port(child, dir);
     process.stderr.write(`${name}: listening on ${port} under valgrind; warming up\n`);
