@@ -4,6 +4,9 @@
  * slow gets probed again instead of being starved forever. A failure counts as a slow answer (`penalize`), so an
  * endpoint that fails fast never looks attractive.
  */
+/** A failed try costs at most this much: slower than any answer a balancer should prefer. */
+export const PENALTY_MAX_MS = 10_000;
+
 export class PeakEwma {
   #estimateMs: number;
   #at: number;
@@ -30,8 +33,13 @@ export class PeakEwma {
     this.#at = now;
   }
 
-  /** A failed request: as slow as five times the current estimate, and at least `floorMs`. */
+  /**
+   * A failed request: as slow as five times the current estimate, at least `floorMs`, at most PENALTY_MAX_MS (unless
+   * real answers were slower). Unbounded, failures compound: five timeouts in a row priced an endpoint at 13 minutes,
+   * which kept it starved for a minute after it recovered.
+   */
   penalize(now: number, floorMs = 250): void {
-    this.observe(Math.max(this.estimate(now) * 5, floorMs), now);
+    const estimate = this.estimate(now);
+    this.observe(Math.max(Math.min(estimate * 5, PENALTY_MAX_MS), floorMs, estimate), now);
   }
 }

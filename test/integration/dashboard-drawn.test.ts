@@ -97,7 +97,7 @@ routes:
 
   const services = (await (await fetch(`${gw.adminUrl}/admin/services`)).json()) as { services: { name: string; endpoints: { ewmaMs: number }[] }[] };
   const stuckEwma = services.services.find((s) => s.name === 'stuck')!.endpoints[0]!.ewmaMs;
-  t.ok(stuckEwma > 10_000, `the balancer's estimate of the stuck endpoint, each timeout 5 times the last: ${stuckEwma} ms`);
+  t.ok(stuckEwma > 1000, `the balancer's estimate of the stuck endpoint, each timeout 5 times the last (up to 10 s): ${stuckEwma} ms, ten times what users waited`);
 
   const context = await browser(t);
   const page = await context.newPage();
@@ -123,7 +123,7 @@ routes:
   // 2. Latency: what users waited (about the 100 ms deadline), not the balancer's estimate of tens of seconds.
   const stuckRow = await page.locator('.row[data-service="stuck"]').innerText();
   const seconds = [...stuckRow.matchAll(/(\d+(?:\.\d+)?) s\b/g)].map((m) => Number(m[1]));
-  t.same(seconds.filter((s) => s >= 10), [], `no latency of 10 s or more drawn for stuck: ${JSON.stringify(stuckRow)}`);
+  t.same(seconds.filter((s) => s >= 1), [], `no latency of a second or more drawn for stuck: ${JSON.stringify(stuckRow)}`);
   t.match(await page.locator('.row[data-service="stuck"] .latency').innerText(), /p50 \d+(\.\d+)? ms · p99 \d+(\.\d+)? ms/);
 
   // 3. The request-rate chart: from the gateway's start, complete buckets only, no dip at the end.

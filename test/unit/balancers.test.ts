@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createBalancer, type PickContext } from '../../gateway/balancing/balancer.js';
+import { PENALTY_MAX_MS } from '../../gateway/balancing/peak-ewma.js';
 import type { BreakerConfig } from '../../gateway/config/gateway-config.js';
 import { EndpointState } from '../../gateway/upstream/endpoint-state.js';
 
@@ -108,6 +109,13 @@ t.test('peak-EWMA: a slower answer is taken at once, failures count as slow, and
   const before = ewma.estimate(20_000);
   ewma.penalize(20_000);
   t.ok(ewma.estimate(20_000) >= Math.max(before * 5, 250), 'a failure looks slow, so failing fast attracts nothing');
+  for (let i = 0; i < 10; i++) ewma.penalize(20_000 + i);
+  t.equal(ewma.estimate(20_009), PENALTY_MAX_MS, 'ten failures in a row: priced at the bound, not 250 ms × 5^9');
+  t.ok(ewma.estimate(20_009 + 25_000) < 1000, 'so it decays under a second within 25 s of quiet, and is tried again');
+  const slow = endpoints([1])[0]!.latency;
+  slow.observe(30_000, 0);
+  slow.penalize(0);
+  t.equal(slow.estimate(0), 30_000, 'an endpoint slower than the bound keeps its measured estimate: a failure neither lowers nor multiplies it');
 });
 
 t.test('consistent hashing is sticky per key and moves only the keys of a removed endpoint', async (t) => {
