@@ -44,8 +44,9 @@ const SHUTDOWN_WAIT_MS = 3_000;
 class UnsampledSpans implements RequestSpans, TrySpan {
   readonly traceparent: string;
 
-  constructor(readonly traceId: string) {
-    this.traceparent = `00-${traceId}-${createTraceparent(false).parentId}-00`;
+  /** `spanId`: the id the gateway's tries go under (nothing records it: one for them all). */
+  constructor(readonly traceId: string, spanId: string) {
+    this.traceparent = `00-${traceId}-${spanId}-00`;
   }
 
   tryStarted(): TrySpan {
@@ -253,9 +254,12 @@ class OtelTracer implements RunningTracer {
     const parent = parseTraceparent(ex.req.headers.traceparent);
     if (parent === null) {
       const ratio = this.#ratio;
-      if (!(ratio >= 1 || (ratio > 0 && Math.random() < ratio))) return new UnsampledSpans(createTraceparent(false).traceId);
+      if (!(ratio >= 1 || (ratio > 0 && Math.random() < ratio))) {
+        const ids = createTraceparent(false);
+        return new UnsampledSpans(ids.traceId, ids.parentId);
+      }
     } else if ((Number.parseInt(parent.flags, 16) & TraceFlags.SAMPLED) === 0) {
-      return new UnsampledSpans(parent.traceId);
+      return new UnsampledSpans(parent.traceId, createTraceparent(false).parentId);
     }
     const context = parent === null ? ROOT_CONTEXT
       : trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.parentId, isRemote: true, traceFlags: TraceFlags.SAMPLED });

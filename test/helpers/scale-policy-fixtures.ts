@@ -2,6 +2,9 @@
 import type { PolicySpec, ScalingRules, ScalingTargets } from '../../gateway/config/scaling-config.js';
 import type { WindowSignals } from '../../gateway/plugin-api/scaler.js';
 
+/** The benchmark's seeded noise (Mulberry32), so a table replays the same noise on every run. */
+export { seeded } from '../../bench/scaling-model.js';
+
 export const S = 1000;
 /** An epoch for the policy's clock, far from 0. */
 export const T0 = 1_000_000_000;
@@ -25,17 +28,5 @@ export function rateWindow(rps: number, windowMs: number): WindowSignals {
   return {
     spanMs: windowMs, windowMs, requests, completed: requests, requestsPerSecond: rps, inFlightMean: 0, inFlightPeak: 0,
     latencyP50Ms: null, latencyP95Ms: null, latencyP99Ms: null, errorRatio: 0, waitingMean: 0, waitingPeak: 0,
-  };
-}
-
-/** Mulberry32, so the noise is the same on every run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
 }
